@@ -1,0 +1,746 @@
+//! The interaction engine: one phone message in, one decision out.
+
+use std::collections::BTreeMap;
+
+use opendls_wpi::catalog::Access;
+use opendls_wpi::fragment::{AssemblyLimits, AssemblyProgress, FragmentAssembly, SplitLimits, split_items};
+use opendls_wpi::secrets::displayable_value;
+use opendls_wpi::{Action, Catalog, DlsMessage, Item, ItemStatus, Reason, ReplyStatus, WorkpointMessage};
+
+use crate::desired::{EffectiveDesired, effective_desired};
+use crate::model::{
+    DesiredEntry, DeviceRecord, EventKind, FlaggedChange, HistoryEvent, InteractionState, ItemKey,
+    LocalChangePolicy, ReportedItem, Scope, Step, Timestamp, WriteFailure,
+};
+
+/// Items every phone sends with each phone-initiated message (guide p. 33, p. 35, p. 40). In a
+/// V2R2+ `local-changes` message, the items that are not among these are the changed ones.
+pub const BASIC_ITEMS: &[&str] = &[
+    "device-type",
+    "related-device-type",
+    "software-type",
+    "related-software-type",
+    "software-version",
+    "related-software-version",
+    "contact-me-uri",
+    "mac-addr",
+    "configuration-changed-flag",
+    "configuration-attached-flag",
+    "configuration-attached-number",
+    "part-number",
+    "sip-mobility-state",
+    "e164",
+    "user-pwd",
+    "user-pwd-unicode",
+    "basic-e164",
+    "mobility-enabled",
+    "gigabit-ethernet",
+    "gigabit-ethernet-enabled",
+    "backlight-type",
+];
+
+/// Tunables of the engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineSettings {
+    /// A known, unchanged phone is read in full again when its inventory is older than this.
+    pub inventory_max_age_secs: i64,
+    /// Bounds on a fragmented phone reply.
+    pub assembly_limits: AssemblyLimits,
+    /// Largest service message in bytes (guide p. 69).
+    pub max_message_bytes: usize,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            inventory_max_age_secs: 24 * 3600,
+            assembly_limits: AssemblyLimits::default(),
+            max_message_bytes: opendls_wpi::MAX_MESSAGE_BYTES,
+        }
+    }
+}
+
+/// Everything the engine needs to decide about one phone message.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The current time.
+    pub now: Timestamp,
+    /// Where the request came from.
+    pub remote_addr: String,
+    /// A fresh, unguessable session id, used if this message starts an interaction.
+    pub new_session_id: String,
+    /// The parsed phone message.
+    pub message: WorkpointMessage,
+    /// The device's record, if the device is known.
+    pub device: Option<DeviceRecord>,
+    /// The interaction this message belongs to, if it is a `reply-to` and one was found.
+    pub interaction: Option<InteractionState>,
+    /// Desired entries for this device: global, its group's and its own.
+    pub desired: Vec<DesiredEntry>,
+    /// Values the phone refused earlier.
+    pub failures: Vec<WriteFailure>,
+    /// The local-change policy in force for the device.
+    pub policy: LocalChangePolicy,
+}
+
+/// What happens to the interaction state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InteractionChange {
+    /// A new interaction starts: save it, set its cookie.
+    Start(InteractionState),
+    /// The interaction goes on: save its new state.
+    Continue(InteractionState),
+    /// The interaction is over: delete it (if it was stored).
+    End(Option<String>),
+}
+
+/// The engine's answer: the reply, and the changes to persist together.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// The message to send back.
+    pub reply: DlsMessage,
+    /// The device's new record, to store (None when no device could be identified).
+    pub device: Option<DeviceRecord>,
+    /// Set when a phone-initiated contact starts a new flow: every earlier interaction of this
+    /// device is stale and must be dropped (guide p. 33: a new connection starts a new flow).
+    pub supersedes_interactions_of: Option<String>,
+    /// What happens to the interaction state.
+    pub interaction: InteractionChange,
+    /// History entries to append.
+    pub history: Vec<HistoryEvent>,
+    /// Refused values to remember.
+    pub failures_added: Vec<WriteFailure>,
+    /// Items whose earlier refusals are cleared (the phone accepted a value since).
+    pub failures_cleared: Vec<ItemKey>,
+    /// Device-scope desired values to set (accepted local changes).
+    pub desired_set: Vec<DesiredEntry>,
+    /// Why the interaction ended abnormally, for the log (never contains item values).
+    pub error: Option<String>,
+}
+
+impl Decision {
+    fn new(reply: DlsMessage) -> Self {
+        Decision {
+            reply,
+            device: None,
+            supersedes_interactions_of: None,
+            interaction: InteractionChange::End(None),
+            history: Vec::new(),
+            failures_added: Vec::new(),
+            failures_cleared: Vec::new(),
+            desired_set: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// The action of the reply, for logs.
+    pub fn action(&self) -> &Action {
+        &self.reply.action
+    }
+}
+
+/// Normalises a MAC address to upper case with colons; `None` if it is not one.
+pub fn normalize_mac(text: &str) -> Option<String> {
+    let parts: Vec<&str> = text.trim().split([':', '-']).collect();
+    let valid =
+        parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+    valid.then(|| parts.join(":").to_ascii_uppercase())
+}
+
+/// The MAC of the device a message concerns: the interaction's, else the message's `mac-addr`.
+pub fn device_mac(message: &WorkpointMessage, interaction: Option<&InteractionState>) -> Option<String> {
+    match (&message.reason.reason, interaction) {
+        (Reason::ReplyTo, Some(state)) => Some(state.mac.clone()),
+        _ => message.value("mac-addr").and_then(normalize_mac),
+    }
+}
+
+/// Decides how to answer one phone message.
+pub fn handle(input: Input, settings: &EngineSettings) -> Decision {
+    match input.message.reason.reason.clone() {
+        Reason::ReplyTo => on_reply(input, settings),
+        Reason::StartUp | Reason::Solicited | Reason::LocalChanges | Reason::InventoryChanges => {
+            on_contact(input, settings)
+        }
+        Reason::Status => on_status(input),
+        Reason::CleanUp => on_phone_clean_up(input),
+        Reason::Other(reason) => protocol_error(input, format!("unsupported reason for contact {reason:?}")),
+    }
+}
+
+/// A phone-initiated contact: register, merge what it sent, then read or write.
+fn on_contact(input: Input, settings: &EngineSettings) -> Decision {
+    let Some(mac) = input.message.value("mac-addr").and_then(normalize_mac) else {
+        return protocol_error(input, "message has no valid mac-addr".into());
+    };
+    let now = input.now;
+    let reason = input.message.reason.reason.to_string();
+    let mut decision = Decision::new(DlsMessage::new(&input.message.nonce, Action::CleanUp));
+    decision.supersedes_interactions_of = Some(mac.clone());
+
+    let mut device = input.device.clone().unwrap_or_else(|| {
+        decision.history.push(event(&mac, now, EventKind::Registered, &reason, "first contact"));
+        DeviceRecord::new(mac.clone(), now)
+    });
+    device.last_contact = now;
+    device.last_reason = reason.clone();
+    device.remote_addr = Some(input.remote_addr.clone());
+
+    let attached_changes = input.message.reason.reason == Reason::LocalChanges
+        && input.message.value("configuration-attached-flag") == Some("true");
+    let mut local_changes = Vec::new();
+    for item in &input.message.items {
+        if attached_changes && !BASIC_ITEMS.contains(&item.name.as_str()) {
+            local_changes.push(ReportedItem::from(item));
+        } else {
+            merge_reported(&mut device, ReportedItem::from(item), now, &reason, &mut decision.history);
+        }
+    }
+    update_identity(&mut device);
+
+    let mut desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
+    if !local_changes.is_empty() {
+        apply_local_changes(
+            &mut device,
+            local_changes,
+            &mut desired,
+            input.policy,
+            now,
+            &reason,
+            &mut decision,
+        );
+    }
+
+    let old_firmware_local_change = input.message.reason.reason == Reason::LocalChanges && !attached_changes;
+    let changed_flag = input.message.value("configuration-changed-flag") == Some("true");
+    let stale = device.inventory_read_at.is_none_or(|at| now - at > settings.inventory_max_age_secs);
+    let mut state = InteractionState {
+        session_id: input.new_session_id.clone(),
+        mac: mac.clone(),
+        reason: reason.clone(),
+        remote_addr: input.remote_addr.clone(),
+        started_at: now,
+        updated_at: now,
+        max_items: input.message.max_items,
+        local_change_read: old_firmware_local_change,
+        step: Step::Reading { items: Vec::new(), fragments: 0 },
+    };
+    if stale || changed_flag || old_firmware_local_change {
+        // guide p. 34: read everything when the phone is new or its configuration changed.
+        decision.reply = DlsMessage::new(&input.message.nonce, Action::ReadAllItems);
+        decision.interaction = InteractionChange::Start(state);
+    } else {
+        match plan_writes(&mut device, &desired, &input.failures, state.max_items, settings) {
+            Ok(mut parts) if !parts.is_empty() => {
+                let first = parts.remove(0);
+                decision.reply = write_message(&input.message.nonce, &first);
+                state.step = Step::Writing { sent: first, remaining: parts };
+                decision.interaction = InteractionChange::Start(state);
+            }
+            Ok(_) => {}
+            Err(problem) => record_plan_error(&mut decision, &mac, now, &reason, problem),
+        }
+    }
+    decision.device = Some(device);
+    decision
+}
+
+/// A `reply-to`: continue the interaction it belongs to.
+fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
+    let Some(mut state) = input.interaction.clone() else {
+        return protocol_error(input, "reply-to without an interaction in progress".into());
+    };
+    let now = input.now;
+    let nonce = input.message.nonce.clone();
+    let reason = state.reason.clone();
+    let mut decision = Decision::new(DlsMessage::new(&nonce, Action::CleanUp));
+    decision.interaction = InteractionChange::End(Some(state.session_id.clone()));
+    let mut device = input.device.clone().unwrap_or_else(|| DeviceRecord::new(state.mac.clone(), now));
+    device.last_contact = now;
+    device.remote_addr = Some(input.remote_addr.clone());
+    state.updated_at = now;
+
+    let awaited = state.step.awaited_action();
+    let answered = input.message.reason.action.clone().unwrap_or(awaited.clone());
+    if answered != awaited {
+        let problem = format!("expected a reply to {awaited}, got a reply to {answered}");
+        return end_with_error(decision, device, &reason, now, problem);
+    }
+    match input.message.reason.effective_status() {
+        ReplyStatus::Accepted => {}
+        ReplyStatus::Busy => {
+            // guide p. 72-76: the phone calls back when idle; the pending work stays.
+            decision.history.push(event(
+                &device.mac,
+                now,
+                EventKind::Busy,
+                &reason,
+                &format!("busy, {awaited} postponed"),
+            ));
+            decision.reply = DlsMessage::clean_up_send_solicited(&nonce);
+            decision.device = Some(device);
+            return decision;
+        }
+        other => {
+            let problem = format!("phone answered {other} to {awaited}");
+            return end_with_error(decision, device, &reason, now, problem);
+        }
+    }
+
+    let desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
+    let step = std::mem::replace(&mut state.step, Step::Reading { items: Vec::new(), fragments: 0 });
+    match step {
+        Step::Reading { items, fragments } => {
+            let mut assembly = FragmentAssembly {
+                action: Some(Action::ReadAllItems),
+                items: items.iter().map(to_wpi_item).collect(),
+                fragments,
+            };
+            match assembly.push(input.message.clone(), settings.assembly_limits) {
+                Err(problem) => return end_with_error(decision, device, &reason, now, problem.to_string()),
+                Ok(AssemblyProgress::NeedNext) => {
+                    // guide p. 70: acknowledge each fragment with GetNextFragment.
+                    state.step = Step::Reading {
+                        items: assembly.items.iter().map(ReportedItem::from).collect(),
+                        fragments: assembly.fragments,
+                    };
+                    decision.reply = DlsMessage::new(&nonce, Action::GetNextFragment);
+                    decision.interaction = InteractionChange::Continue(state);
+                }
+                Ok(AssemblyProgress::Complete(items)) => {
+                    let mut desired = desired;
+                    apply_full_read(&mut device, &items, &mut desired, &input, &state, &mut decision);
+                    continue_with_writes(&mut decision, &mut device, state, &desired, &input, settings);
+                }
+            }
+        }
+        Step::Writing { sent, remaining } => {
+            record_write_results(&mut device, &sent, &input.message.items, now, &reason, &mut decision);
+            if remaining.is_empty() {
+                // Everything planned was sent; anything still differing waits for the next contact.
+            } else {
+                let mut remaining = remaining;
+                let next = remaining.remove(0);
+                decision.reply = write_message(&nonce, &next);
+                state.step = Step::Writing { sent: next, remaining };
+                decision.interaction = InteractionChange::Continue(state);
+            }
+        }
+    }
+    decision.device = Some(device);
+    decision
+}
+
+/// After a full read: write what differs, or end.
+fn continue_with_writes(
+    decision: &mut Decision,
+    device: &mut DeviceRecord,
+    mut state: InteractionState,
+    desired: &EffectiveDesired,
+    input: &Input,
+    settings: &EngineSettings,
+) {
+    match plan_writes(device, desired, &input.failures, state.max_items, settings) {
+        Ok(mut parts) if !parts.is_empty() => {
+            let first = parts.remove(0);
+            decision.reply = write_message(&input.message.nonce, &first);
+            state.step = Step::Writing { sent: first, remaining: parts };
+            decision.interaction = InteractionChange::Continue(state);
+        }
+        Ok(_) => {}
+        Err(problem) => record_plan_error(decision, &device.mac.clone(), input.now, &state.reason, problem),
+    }
+}
+
+/// RFC `status` after a file transfer (guide p. 52-54): record and end.
+fn on_status(input: Input) -> Decision {
+    let now = input.now;
+    let mac = device_mac(&input.message, input.interaction.as_ref())
+        .or_else(|| input.interaction.as_ref().map(|s| s.mac.clone()));
+    let Some(mac) = mac else {
+        return protocol_error(input, "status message has no valid mac-addr".into());
+    };
+    let mut decision = Decision::new(DlsMessage::new(&input.message.nonce, Action::CleanUp));
+    decision.interaction = InteractionChange::End(input.interaction.as_ref().map(|s| s.session_id.clone()));
+    let mut device = input.device.clone().unwrap_or_else(|| DeviceRecord::new(mac.clone(), now));
+    device.last_contact = now;
+    for item in &input.message.items {
+        merge_reported(&mut device, ReportedItem::from(item), now, "status", &mut decision.history);
+    }
+    update_identity(&mut device);
+    let field = |name: &str| input.message.value(name).unwrap_or("?").to_owned();
+    let detail = format!(
+        "file {} ({}) {}",
+        field("file-deployment-name"),
+        field("file-deployment-type"),
+        field("file-deployment-status")
+    );
+    decision.history.push(event(&mac, now, EventKind::FileStatus, "status", &detail));
+    decision.device = Some(device);
+    decision
+}
+
+/// RFC `clean-up`: the phone ends the interaction itself (guide p. 83).
+fn on_phone_clean_up(input: Input) -> Decision {
+    let now = input.now;
+    let mut decision = Decision::new(DlsMessage::new(&input.message.nonce, Action::CleanUp));
+    decision.interaction = InteractionChange::End(input.interaction.as_ref().map(|s| s.session_id.clone()));
+    let mac = input
+        .interaction
+        .as_ref()
+        .map(|s| s.mac.clone())
+        .or_else(|| input.message.value("mac-addr").and_then(normalize_mac));
+    let why = input.message.value("cleanup-reason").unwrap_or("no reason given").to_owned();
+    if let Some(mac) = mac {
+        let mut device = input.device.clone().unwrap_or_else(|| DeviceRecord::new(mac.clone(), now));
+        device.last_contact = now;
+        decision.history.push(event(&mac, now, EventKind::PhoneCleanUp, "clean-up", &why));
+        decision.device = Some(device);
+    }
+    decision
+}
+
+/// A message that cannot be processed: answer `CleanUp` with a reason (never an HTTP error).
+fn protocol_error(input: Input, problem: String) -> Decision {
+    let mut decision = Decision::new(DlsMessage::clean_up_because(&input.message.nonce, &problem));
+    decision.interaction = InteractionChange::End(input.interaction.as_ref().map(|s| s.session_id.clone()));
+    if let Some(mac) = device_mac(&input.message, input.interaction.as_ref()) {
+        let reason = input.message.reason.reason.to_string();
+        decision.history.push(event(&mac, input.now, EventKind::ProtocolError, &reason, &problem));
+        if let Some(mut device) = input.device {
+            device.last_contact = input.now;
+            decision.device = Some(device);
+        }
+    }
+    decision.error = Some(problem);
+    decision
+}
+
+fn end_with_error(
+    mut decision: Decision,
+    device: DeviceRecord,
+    reason: &str,
+    now: Timestamp,
+    problem: String,
+) -> Decision {
+    decision.reply = DlsMessage::clean_up_because(&decision.reply.nonce, &problem);
+    decision.history.push(event(&device.mac, now, EventKind::ProtocolError, reason, &problem));
+    decision.device = Some(device);
+    decision.error = Some(problem);
+    decision
+}
+
+fn record_plan_error(
+    decision: &mut Decision,
+    mac: &str,
+    now: Timestamp,
+    reason: &str,
+    problem: opendls_wpi::fragment::SplitError,
+) {
+    let problem = format!("desired configuration cannot be sent: {problem}");
+    decision.history.push(event(mac, now, EventKind::ProtocolError, reason, &problem));
+    decision.error = Some(problem);
+}
+
+/// Updates one reported item, recording a change when a known value differs.
+fn merge_reported(
+    device: &mut DeviceRecord,
+    item: ReportedItem,
+    now: Timestamp,
+    reason: &str,
+    history: &mut Vec<HistoryEvent>,
+) {
+    let previous = device.reported.get(&item.key);
+    if previous.is_some_and(|p| p.value != item.value || p.status != item.status) {
+        let old = previous.map(|p| p.value.clone());
+        history.push(change_event(
+            &device.mac,
+            now,
+            EventKind::ItemChanged,
+            reason,
+            &item.key,
+            old,
+            Some(&item.value),
+            "",
+        ));
+    }
+    device.reported.insert(item.key.clone(), item);
+}
+
+/// Replaces the reported state with a complete `ReadAllItems` reply.
+fn apply_full_read(
+    device: &mut DeviceRecord,
+    items: &[Item],
+    desired: &mut EffectiveDesired,
+    input: &Input,
+    state: &InteractionState,
+    decision: &mut Decision,
+) {
+    let now = input.now;
+    let reason = state.reason.as_str();
+    let catalog = Catalog::builtin();
+    let first_read = device.inventory_read_at.is_none();
+    let mut fresh: BTreeMap<ItemKey, ReportedItem> = items
+        .iter()
+        .map(|item| (ItemKey::new(item.name.clone(), item.index), ReportedItem::from(item)))
+        .collect();
+    let mut local_changes = Vec::new();
+    for (key, old) in &device.reported {
+        match fresh.get(key) {
+            Some(new) if new.value == old.value && new.status == old.status => {}
+            Some(new) if state.local_change_read && new.status.is_none() => local_changes.push(new.clone()),
+            Some(new) => decision.history.push(change_event(
+                &device.mac,
+                now,
+                EventKind::ItemChanged,
+                reason,
+                key,
+                Some(old.value.clone()),
+                Some(&new.value),
+                "",
+            )),
+            // guide p. 30: ReadAllItems leaves out certificates, so items only we write stay.
+            None if catalog.get(&key.name).is_some_and(|e| e.access == Access::WriteOnly) => {
+                fresh.insert(key.clone(), old.clone());
+            }
+            None if first_read => {}
+            None => decision.history.push(change_event(
+                &device.mac,
+                now,
+                EventKind::ItemChanged,
+                reason,
+                key,
+                Some(old.value.clone()),
+                None,
+                "no longer reported",
+            )),
+        }
+    }
+    if first_read {
+        let detail = format!("inventory read: {} items", fresh.len());
+        decision.history.push(event(&device.mac, now, EventKind::ItemChanged, reason, &detail));
+    }
+    device.reported = fresh;
+    device.inventory_read_at = Some(now);
+    update_identity(device);
+    if !local_changes.is_empty() {
+        apply_local_changes(device, local_changes, desired, input.policy, now, reason, decision);
+    }
+}
+
+/// Applies the local-change policy to values the phone changed itself (guide p. 37-40).
+fn apply_local_changes(
+    device: &mut DeviceRecord,
+    changes: Vec<ReportedItem>,
+    desired: &mut EffectiveDesired,
+    policy: LocalChangePolicy,
+    now: Timestamp,
+    reason: &str,
+    decision: &mut Decision,
+) {
+    for change in changes {
+        let key = change.key.clone();
+        let old = device.reported.get(&key).map(|r| r.value.clone());
+        let managed = desired.get(&key).map(|(value, _)| value.clone());
+        let verdict = match (&managed, policy) {
+            (Some(value), _) if *value == change.value => "matches the desired value",
+            (None, _) => "accepted (unmanaged item)",
+            (Some(_), LocalChangePolicy::Accept) => "accepted: now the device's desired value",
+            (Some(_), LocalChangePolicy::AcceptUnmanaged | LocalChangePolicy::Revert) => {
+                "reverted to the desired value"
+            }
+            (Some(_), LocalChangePolicy::Flag) => "kept and flagged for an administrator",
+        };
+        decision.history.push(change_event(
+            &device.mac,
+            now,
+            EventKind::LocalChange,
+            reason,
+            &key,
+            old,
+            Some(&change.value),
+            &format!("source phone; {verdict}"),
+        ));
+        match (managed, policy) {
+            (Some(value), _) if value == change.value => {}
+            (Some(_), LocalChangePolicy::Accept) => {
+                let entry = DesiredEntry {
+                    scope: Scope::Device(device.mac.clone()),
+                    key: key.clone(),
+                    value: change.value.clone(),
+                };
+                desired.insert(key.clone(), (change.value.clone(), entry.scope.clone()));
+                decision.desired_set.push(entry);
+            }
+            (Some(desired_value), LocalChangePolicy::Flag) => {
+                device.flagged.retain(|f| f.key != key);
+                device.flagged.push(FlaggedChange {
+                    key: key.clone(),
+                    phone_value: change.value.clone(),
+                    desired_value,
+                    at: now,
+                });
+                decision.history.push(event(
+                    &device.mac,
+                    now,
+                    EventKind::Flagged,
+                    reason,
+                    &format!("{key} flagged"),
+                ));
+            }
+            _ => {}
+        }
+        device.reported.insert(key, change);
+    }
+}
+
+/// The items to write: desired values the phone does not have, minus flagged items and values
+/// the phone already refused, split into messages (guide p. 69-71).
+fn plan_writes(
+    device: &mut DeviceRecord,
+    desired: &EffectiveDesired,
+    failures: &[WriteFailure],
+    max_items: Option<i64>,
+    settings: &EngineSettings,
+) -> Result<Vec<Vec<ReportedItem>>, opendls_wpi::fragment::SplitError> {
+    // A flag resolves itself once the phone and the desired value agree again.
+    let mut flagged = std::mem::take(&mut device.flagged);
+    flagged.retain(|f| {
+        desired.get(&f.key).is_some_and(|(value, _)| device.reported_value(&f.key) != Some(value))
+    });
+    device.flagged = flagged;
+    let items: Vec<Item> = desired
+        .iter()
+        .filter(|(key, (value, _))| device.reported_value(key) != Some(value.as_str()))
+        .filter(|(key, _)| !device.flagged.iter().any(|f| &f.key == *key))
+        .filter(|(key, (value, _))| !failures.iter().any(|f| &f.key == *key && &f.value == value))
+        .map(|(key, (value, _))| Item { index: key.index, ..Item::new(key.name.clone(), value.clone()) })
+        .collect();
+    if items.is_empty() {
+        return Ok(Vec::new());
+    }
+    let limits = SplitLimits {
+        max_items: max_items.filter(|n| *n > 0).and_then(|n| usize::try_from(n).ok()),
+        max_bytes: settings.max_message_bytes,
+        ..SplitLimits::default()
+    };
+    let parts = split_items(&Action::WriteItems, items, limits)?;
+    Ok(parts.into_iter().map(|part| part.iter().map(ReportedItem::from).collect()).collect())
+}
+
+/// Records the phone's answer to one `WriteItems`: per-item statuses are failures, the rest
+/// was stored (guide p. 77-83).
+fn record_write_results(
+    device: &mut DeviceRecord,
+    sent: &[ReportedItem],
+    reply_items: &[Item],
+    now: Timestamp,
+    reason: &str,
+    decision: &mut Decision,
+) {
+    for written in sent {
+        let refusal = reply_items.iter().find(|item| {
+            item.name == written.key.name && item.index == written.key.index && item.status.is_some()
+        });
+        match refusal {
+            Some(item) => {
+                let status = item.status.clone().unwrap_or(ItemStatus::UndefinedStatus).to_string();
+                decision.history.push(change_event(
+                    &device.mac,
+                    now,
+                    EventKind::WriteFailed,
+                    reason,
+                    &written.key,
+                    None,
+                    Some(&written.value),
+                    &status,
+                ));
+                decision.failures_added.push(WriteFailure {
+                    key: written.key.clone(),
+                    value: written.value.clone(),
+                    status,
+                    at: now,
+                });
+            }
+            None => {
+                let old = device.reported.get(&written.key).map(|r| r.value.clone());
+                decision.history.push(change_event(
+                    &device.mac,
+                    now,
+                    EventKind::ItemWritten,
+                    reason,
+                    &written.key,
+                    old,
+                    Some(&written.value),
+                    "",
+                ));
+                decision.failures_cleared.push(written.key.clone());
+                device.reported.insert(written.key.clone(), ReportedItem { status: None, ..written.clone() });
+            }
+        }
+    }
+    update_identity(device);
+}
+
+fn write_message(nonce: &str, items: &[ReportedItem]) -> DlsMessage {
+    DlsMessage::with_items(nonce, Action::WriteItems, items.iter().map(to_wpi_item).collect())
+}
+
+fn to_wpi_item(item: &ReportedItem) -> Item {
+    Item {
+        name: item.key.name.clone(),
+        index: item.key.index,
+        item_type: None,
+        status: item.status.as_deref().map(ItemStatus::from_wire),
+        value: item.value.clone(),
+    }
+}
+
+/// Copies the identity items into the record's searchable fields.
+fn update_identity(device: &mut DeviceRecord) {
+    let value = |name: &str| device.reported_value(&ItemKey::new(name, None)).map(str::to_owned);
+    let (e164, device_type, software_version, contact_me_uri) =
+        (value("e164"), value("device-type"), value("software-version"), value("contact-me-uri"));
+    device.e164 = e164.or(device.e164.take());
+    device.device_type = device_type.or(device.device_type.take());
+    device.software_version = software_version.or(device.software_version.take());
+    device.contact_me_uri = contact_me_uri.or(device.contact_me_uri.take());
+}
+
+fn event(mac: &str, at: Timestamp, kind: EventKind, reason: &str, detail: &str) -> HistoryEvent {
+    HistoryEvent {
+        mac: mac.to_owned(),
+        at,
+        kind,
+        reason: reason.to_owned(),
+        key: None,
+        old_value: None,
+        new_value: None,
+        detail: detail.to_owned(),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn change_event(
+    mac: &str,
+    at: Timestamp,
+    kind: EventKind,
+    reason: &str,
+    key: &ItemKey,
+    old: Option<String>,
+    new: Option<&str>,
+    detail: &str,
+) -> HistoryEvent {
+    // Secrets never reach the history: values of secret items are masked here.
+    let mask = |value: &str| displayable_value(&key.name, value).to_owned();
+    HistoryEvent {
+        mac: mac.to_owned(),
+        at,
+        kind,
+        reason: reason.to_owned(),
+        key: Some(key.clone()),
+        old_value: old.as_deref().map(mask),
+        new_value: new.map(mask),
+        detail: detail.to_owned(),
+    }
+}

@@ -1,0 +1,27 @@
+//! The opendls interaction engine.
+//!
+//! Pure code in the sans-I/O style: the caller loads the device record, its desired
+//! configuration, earlier write failures and the interaction in progress, passes them with the
+//! parsed phone message and the current time to [`handle`], and persists the returned
+//! [`Decision`] before sending its reply. No clock, no randomness (the session id comes in), no
+//! I/O: every flow of the guide can be tested with plain values.
+//!
+//! Flows (guide §3.5-3.8): start-up / solicited / local-changes / inventory-changes register the
+//! device and then read everything (`ReadAllItems`, when new, changed or stale) or write what
+//! differs (`WriteItems`, split by `maxItems` and 50 kB); fragmented replies are gathered with
+//! `GetNextFragment`; per-item write errors are recorded and not retried with the same value;
+//! `busy` ends with `CleanUp` + `send-solicited` and keeps the work pending; any protocol error
+//! ends with `CleanUp` and a `cleanup-reason`.
+
+mod desired;
+mod engine;
+pub mod model;
+
+pub use desired::{EffectiveDesired, effective_desired};
+pub use engine::{
+    BASIC_ITEMS, Decision, EngineSettings, Input, InteractionChange, device_mac, handle, normalize_mac,
+};
+pub use model::*;
+
+#[cfg(test)]
+mod tests;

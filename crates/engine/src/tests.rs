@@ -1,0 +1,375 @@
+//! Unit tests of the engine with the guide's messages and plain values.
+
+use opendls_wpi::{Action, Fragment, Item, ItemStatus, ReasonForContact, ReplyStatus, WorkpointMessage};
+
+use crate::*;
+
+const MAC: &str = "00:01:E3:00:A9:F3";
+const NOW: Timestamp = 1_700_000_000;
+
+fn guide(name: &str) -> WorkpointMessage {
+    let path = format!("{}/../wpi/tests/fixtures/guide/{name}", env!("CARGO_MANIFEST_DIR"));
+    opendls_wpi::parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn input(message: WorkpointMessage) -> Input {
+    Input {
+        now: NOW,
+        remote_addr: "127.0.0.1".into(),
+        new_session_id: "S1".into(),
+        message,
+        device: None,
+        interaction: None,
+        desired: Vec::new(),
+        failures: Vec::new(),
+        policy: LocalChangePolicy::default(),
+    }
+}
+
+fn global(name: &str, value: &str) -> DesiredEntry {
+    DesiredEntry { scope: Scope::Global, key: ItemKey::new(name, None), value: value.into() }
+}
+
+fn reply(action: Action, status: ReplyStatus, items: Vec<Item>) -> WorkpointMessage {
+    WorkpointMessage {
+        nonce: "R1".into(),
+        max_items: Some(-1),
+        fragment: Some(Fragment::Final),
+        reason: ReasonForContact::reply_to(action, status),
+        items,
+    }
+}
+
+fn saved_state(decision: &Decision) -> InteractionState {
+    match &decision.interaction {
+        InteractionChange::Start(state) | InteractionChange::Continue(state) => state.clone(),
+        InteractionChange::End(_) => panic!("interaction ended: {:?}", decision.reply),
+    }
+}
+
+/// Runs start-up of a new phone through ReadAllItems; returns the decision of the read reply.
+fn start_up_and_read(desired: Vec<DesiredEntry>, read_items: Vec<Item>) -> (Decision, Decision) {
+    let settings = EngineSettings::default();
+    let first = handle(Input { desired: desired.clone(), ..input(guide("p33-start-up.xml")) }, &settings);
+    let mut read = input(reply(Action::ReadAllItems, ReplyStatus::Accepted, read_items));
+    read.device = first.device.clone();
+    read.interaction = Some(saved_state(&first));
+    read.desired = desired;
+    (first.clone(), handle(read, &settings))
+}
+
+fn basic_items() -> Vec<Item> {
+    guide("p33-start-up.xml").items
+}
+
+#[test]
+fn a_new_phone_is_registered_and_read_in_full() {
+    let decision = handle(input(guide("p33-start-up.xml")), &EngineSettings::default());
+    assert_eq!(decision.reply.action, Action::ReadAllItems);
+    assert_eq!(decision.reply.nonce, "ab15234de14f15a667c6f8d", "the nonce is echoed");
+    assert!(matches!(decision.interaction, InteractionChange::Start(_)));
+    assert_eq!(decision.supersedes_interactions_of.as_deref(), Some(MAC));
+    let device = decision.device.unwrap();
+    assert_eq!(device.mac, MAC);
+    assert_eq!(device.e164.as_deref(), Some("49897223290"));
+    assert_eq!(device.device_type.as_deref(), Some("OpenStage 60"));
+    assert_eq!(
+        device.contact_me_uri.as_deref(),
+        Some("http://192.168.3.33:8085/contact_dls.html/ContactDLS")
+    );
+    assert_eq!(decision.history[0].kind, EventKind::Registered);
+}
+
+#[test]
+fn after_the_read_the_difference_is_written_then_clean_up() {
+    let desired = vec![global("sntp-addr", "time.nist.gov"), global("sntp-tz-offset", "60")];
+    let mut items = basic_items();
+    items.push(Item::new("sntp-addr", "pool.ntp.org"));
+    items.push(Item::new("sntp-tz-offset", "60"));
+    let (_, after_read) = start_up_and_read(desired.clone(), items);
+    assert_eq!(after_read.reply.action, Action::WriteItems);
+    assert_eq!(after_read.reply.items, vec![Item::new("sntp-addr", "time.nist.gov")], "only what differs");
+    let device = after_read.device.clone().unwrap();
+    assert!(device.inventory_read_at.is_some());
+    assert_eq!(device.reported_value(&ItemKey::new("sntp-addr", None)), Some("pool.ntp.org"));
+
+    let mut written = input(reply(Action::WriteItems, ReplyStatus::Accepted, vec![]));
+    written.device = Some(device);
+    written.interaction = Some(saved_state(&after_read));
+    written.desired = desired;
+    let done = handle(written, &EngineSettings::default());
+    assert_eq!(done.reply.action, Action::CleanUp);
+    assert!(done.reply.items.is_empty());
+    assert_eq!(done.interaction, InteractionChange::End(Some("S1".into())));
+    assert_eq!(done.device.unwrap().reported_value(&ItemKey::new("sntp-addr", None)), Some("time.nist.gov"));
+    assert!(done.history.iter().any(|e| e.kind == EventKind::ItemWritten));
+}
+
+#[test]
+fn a_known_unchanged_phone_goes_straight_to_writing() {
+    let (_, after_read) = start_up_and_read(vec![], basic_items());
+    let mut again = input(guide("p33-start-up.xml"));
+    again.device = after_read.device;
+    again.desired = vec![global("sntp-addr", "time.nist.gov")];
+    let decision = handle(again.clone(), &EngineSettings::default());
+    assert_eq!(decision.reply.action, Action::WriteItems);
+
+    again.desired.clear();
+    assert_eq!(handle(again.clone(), &EngineSettings::default()).reply.action, Action::CleanUp);
+
+    // A stale inventory is read again.
+    again.now = NOW + 2 * 24 * 3600;
+    assert_eq!(handle(again, &EngineSettings::default()).reply.action, Action::ReadAllItems);
+}
+
+#[test]
+fn fragments_are_acknowledged_until_final() {
+    let settings = EngineSettings::default();
+    let first = handle(input(guide("p33-start-up.xml")), &settings);
+    let mut fragment = reply(Action::ReadAllItems, ReplyStatus::Accepted, basic_items());
+    fragment.fragment = Some(Fragment::Next);
+    fragment.nonce = "F1".into();
+    let mut next = input(fragment);
+    next.device = first.device.clone();
+    next.interaction = Some(saved_state(&first));
+    let after_first = handle(next, &settings);
+    assert_eq!(
+        (after_first.reply.action.clone(), after_first.reply.nonce.as_str()),
+        (Action::GetNextFragment, "F1")
+    );
+
+    let mut last =
+        input(reply(Action::ReadAllItems, ReplyStatus::Accepted, vec![Item::new("sntp-addr", "x")]));
+    last.device = after_first.device.clone();
+    last.interaction = Some(saved_state(&after_first));
+    let done = handle(last, &settings);
+    assert_eq!(done.reply.action, Action::CleanUp);
+    assert_eq!(done.device.unwrap().reported.len(), 15, "14 items of the first fragment and 1 of the last");
+}
+
+#[test]
+fn busy_ends_with_send_solicited_and_keeps_the_work() {
+    let desired = vec![global("sntp-addr", "time.nist.gov")];
+    let (_, after_read) = start_up_and_read(desired.clone(), basic_items());
+    let mut busy = input(guide("p76-reply-busy.xml"));
+    busy.device = after_read.device.clone();
+    busy.interaction = Some(saved_state(&after_read));
+    busy.desired = desired.clone();
+    let decision = handle(busy, &EngineSettings::default());
+    assert_eq!(decision.reply.items, vec![Item::new("send-solicited", "true")]);
+    assert_eq!(decision.reply.nonce, "957AE6C2E40C0E916B7CD5636480F171");
+    assert!(decision.history.iter().any(|e| e.kind == EventKind::Busy));
+
+    // The phone calls back when idle (solicited) and gets the write again.
+    let mut solicited = input(guide("p43-solicited.xml"));
+    solicited.message.items.retain(|i| i.name != "mac-addr");
+    solicited.message.items.push(Item::new("mac-addr", MAC));
+    solicited.device = decision.device;
+    solicited.desired = desired;
+    assert_eq!(handle(solicited, &EngineSettings::default()).reply.action, Action::WriteItems);
+}
+
+#[test]
+fn refused_items_are_recorded_and_not_sent_again_with_the_same_value() {
+    let desired = vec![global("socketed-headset-mode", "0"), global("sntp-addr", "time.nist.gov")];
+    let (_, after_read) = start_up_and_read(desired.clone(), basic_items());
+    let mut answer = input(guide("p78-reply-unknown-item.xml"));
+    answer.device = after_read.device.clone();
+    answer.interaction = Some(saved_state(&after_read));
+    answer.desired = desired.clone();
+    let decision = handle(answer, &EngineSettings::default());
+    assert_eq!(decision.failures_added.len(), 1);
+    assert_eq!(decision.failures_added[0].status, "unknown item");
+    assert_eq!(decision.failures_cleared, vec![ItemKey::new("sntp-addr", None)]);
+
+    let mut again = input(guide("p33-start-up.xml"));
+    again.device = decision.device;
+    again.desired = desired;
+    again.failures = decision.failures_added;
+    assert_eq!(handle(again, &EngineSettings::default()).reply.action, Action::CleanUp);
+}
+
+#[test]
+fn writes_are_split_by_max_items() {
+    let desired: Vec<_> = (1..=5).map(|i| global(&format!("item-{i}"), "v")).collect();
+    let settings = EngineSettings::default();
+    let mut start = input(guide("p33-start-up.xml"));
+    start.message.max_items = Some(2);
+    start.desired = desired.clone();
+    let first = handle(start, &settings);
+    let mut read = input(reply(Action::ReadAllItems, ReplyStatus::Accepted, basic_items()));
+    read.device = first.device.clone();
+    read.interaction = Some(saved_state(&first));
+    read.desired = desired.clone();
+    let mut decision = handle(read, &settings);
+    let mut sizes = Vec::new();
+    while decision.reply.action == Action::WriteItems {
+        sizes.push(decision.reply.items.len());
+        let mut next = input(reply(Action::WriteItems, ReplyStatus::Accepted, vec![]));
+        next.device = decision.device.clone();
+        next.interaction = Some(saved_state(&decision));
+        next.desired = desired.clone();
+        decision = handle(next, &settings);
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    assert_eq!(decision.reply.action, Action::CleanUp);
+}
+
+#[test]
+fn local_changes_default_policy_reverts_managed_and_accepts_unmanaged() {
+    let (_, after_read) = start_up_and_read(vec![], basic_items());
+    let mut change = input(guide("p40-local-changes-v2r2.xml"));
+    change.device = after_read.device;
+    change.desired = vec![global("dls-addr", "10.0.0.1")];
+    let decision = handle(change, &EngineSettings::default());
+    let local: Vec<_> = decision.history.iter().filter(|e| e.kind == EventKind::LocalChange).collect();
+    assert_eq!(local.len(), 4);
+    assert!(
+        local.iter().any(|e| e.key == Some(ItemKey::new("dls-addr", None)) && e.detail.contains("reverted"))
+    );
+    assert!(local.iter().any(|e| e.key == Some(ItemKey::new("dhcp", None)) && e.detail.contains("accepted")));
+    assert!(local.iter().all(|e| e.detail.starts_with("source phone")));
+    // configuration-changed-flag is true in the message, so the phone is read again; the revert
+    // follows after the read.
+    assert_eq!(decision.reply.action, Action::ReadAllItems);
+    assert!(decision.desired_set.is_empty());
+}
+
+#[test]
+fn local_changes_accept_policy_updates_the_desired_value() {
+    let (_, after_read) = start_up_and_read(vec![], basic_items());
+    let mut change = input(guide("p40-local-changes-v2r2.xml"));
+    change.device = after_read.device;
+    change.desired = vec![global("dls-addr", "10.0.0.1")];
+    change.policy = LocalChangePolicy::Accept;
+    let decision = handle(change, &EngineSettings::default());
+    assert_eq!(
+        decision.desired_set,
+        vec![DesiredEntry {
+            scope: Scope::Device(MAC.into()),
+            key: ItemKey::new("dls-addr", None),
+            value: "192.168.1.150".into()
+        }]
+    );
+}
+
+#[test]
+fn local_changes_flag_policy_keeps_the_value_and_does_not_write_it_back() {
+    let (_, after_read) = start_up_and_read(vec![], basic_items());
+    let mut change = input(guide("p40-local-changes-v2r2.xml"));
+    change.message.items.retain(|i| i.name != "configuration-changed-flag");
+    change.message.items.push(Item::new("configuration-changed-flag", "false"));
+    change.device = after_read.device;
+    change.desired = vec![global("dls-addr", "10.0.0.1")];
+    change.policy = LocalChangePolicy::Flag;
+    let decision = handle(change, &EngineSettings::default());
+    let device = decision.device.clone().unwrap();
+    assert_eq!(device.flagged.len(), 1);
+    assert_eq!(device.flagged[0].phone_value, "192.168.1.150");
+    assert_eq!(decision.reply.action, Action::CleanUp, "a flagged value is not written back");
+}
+
+#[test]
+fn old_firmware_local_changes_read_everything_and_apply_the_policy_to_the_difference() {
+    let mut items = basic_items();
+    items.push(Item::new("sntp-addr", "time.nist.gov"));
+    let desired = vec![global("sntp-addr", "time.nist.gov")];
+    let (_, after_read) = start_up_and_read(desired.clone(), items.clone());
+    let mut change = input(guide("p38-local-changes-v2r1.xml"));
+    change.device = after_read.device;
+    change.desired = desired.clone();
+    let decision = handle(change, &EngineSettings::default());
+    assert_eq!(decision.reply.action, Action::ReadAllItems);
+    let state = saved_state(&decision);
+    assert!(state.local_change_read);
+
+    let mut changed = items;
+    changed.retain(|i| i.name != "sntp-addr");
+    changed.push(Item::new("sntp-addr", "ntp.local"));
+    let mut read = input(reply(Action::ReadAllItems, ReplyStatus::Accepted, changed));
+    read.device = decision.device;
+    read.interaction = Some(state);
+    read.desired = desired;
+    let after = handle(read, &EngineSettings::default());
+    assert!(after.history.iter().any(|e| e.kind == EventKind::LocalChange && e.detail.contains("reverted")));
+    assert_eq!(
+        after.reply.items,
+        vec![Item::new("sntp-addr", "time.nist.gov")],
+        "the managed value is written back"
+    );
+}
+
+#[test]
+fn protocol_errors_end_with_a_readable_clean_up() {
+    let orphan = handle(input(guide("p48-reply-write-items-accepted.xml")), &EngineSettings::default());
+    assert_eq!(orphan.reply.action, Action::CleanUp);
+    assert_eq!(orphan.reply.items[0].name, "cleanup-reason");
+    assert_eq!(orphan.error.as_deref(), Some("reply-to without an interaction in progress"));
+
+    let mut no_mac = input(guide("p33-start-up.xml"));
+    no_mac.message.items.retain(|i| i.name != "mac-addr");
+    assert_eq!(
+        handle(no_mac, &EngineSettings::default()).error.as_deref(),
+        Some("message has no valid mac-addr")
+    );
+
+    let first = handle(input(guide("p33-start-up.xml")), &EngineSettings::default());
+    let mut wrong = input(guide("p48-reply-write-items-accepted.xml"));
+    wrong.interaction = Some(saved_state(&first));
+    let decision = handle(wrong, &EngineSettings::default());
+    assert_eq!(
+        decision.error.as_deref(),
+        Some("expected a reply to ReadAllItems, got a reply to WriteItems")
+    );
+    assert!(decision.history.iter().any(|e| e.kind == EventKind::ProtocolError));
+}
+
+#[test]
+fn status_and_phone_clean_up_are_recorded() {
+    let status = handle(input(guide("p54-status-file-deployment.xml")), &EngineSettings::default());
+    assert_eq!(status.reply.action, Action::CleanUp);
+    let event = status.history.iter().find(|e| e.kind == EventKind::FileStatus).unwrap();
+    assert_eq!(event.detail, "file ringtone-phone.wav (RINGTONE) ok");
+
+    let first = handle(input(guide("p33-start-up.xml")), &EngineSettings::default());
+    let mut cleanup = input(guide("p83-clean-up-password-retries.xml"));
+    cleanup.interaction = Some(saved_state(&first));
+    let decision = handle(cleanup, &EngineSettings::default());
+    assert_eq!(decision.interaction, InteractionChange::End(Some("S1".into())));
+    assert_eq!(decision.history[0].detail, "password retries exceeded");
+}
+
+#[test]
+fn secrets_never_reach_the_history() {
+    let mut items = basic_items();
+    items.retain(|i| i.name != "user-pwd");
+    items.push(Item::new("user-pwd", "654321"));
+    let desired = vec![global("user-pwd", "111111")];
+    let (_, after_read) = start_up_and_read(desired.clone(), items);
+    let mut written = input(reply(Action::WriteItems, ReplyStatus::Accepted, vec![]));
+    written.device = after_read.device.clone();
+    written.interaction = Some(saved_state(&after_read));
+    written.desired = desired;
+    let decision = handle(written, &EngineSettings::default());
+    let history = format!("{:?} {:?}", after_read.history, decision.history);
+    for secret in ["123456", "654321", "111111"] {
+        assert!(!history.contains(secret), "{secret} leaked into {history}");
+    }
+}
+
+#[test]
+fn per_item_status_in_reads_is_kept() {
+    let (_, after_read) = start_up_and_read(vec![], basic_items());
+    let device = after_read.device.unwrap();
+    let failed = &device.reported[&ItemKey::new("user-pwd-unicode", None)];
+    assert_eq!(failed.status.as_deref(), Some(ItemStatus::Failed.as_wire()));
+    assert_eq!(device.reported_value(&ItemKey::new("user-pwd-unicode", None)), None);
+}
+
+#[test]
+fn mac_addresses_are_normalised() {
+    assert_eq!(normalize_mac("00-1a-e8-12-34-56").as_deref(), Some("00:1A:E8:12:34:56"));
+    assert_eq!(normalize_mac(" 00:1A:E8:12:34:56 ").as_deref(), Some("00:1A:E8:12:34:56"));
+    assert_eq!(normalize_mac("00:1A:E8:12:34"), None);
+    assert_eq!(normalize_mac("zz:1A:E8:12:34:56"), None);
+}

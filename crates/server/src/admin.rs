@@ -1,0 +1,335 @@
+//! The admin API: JSON over HTTP on its own listener, every route but `/api/health` behind a
+//! bearer token kept in the data directory.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use axum::{Json, Router};
+use opendls_engine::{
+    DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, effective_desired, normalize_mac,
+};
+use opendls_store::{AdminStore, PhoneStore, StoreError};
+use opendls_wpi::Catalog;
+use opendls_wpi::secrets::displayable_value;
+use serde::Deserialize;
+
+use crate::api::{
+    ApiError, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment, HistoryView,
+    ItemView, PendingChange, PolicySetting,
+};
+use crate::phone::unix_now;
+
+struct AdminState<S> {
+    store: Arc<S>,
+    token: String,
+}
+
+/// The admin router over `store`, accepting `token`.
+pub fn router<S: AdminStore + PhoneStore>(store: Arc<S>, token: String) -> Router {
+    let state = Arc::new(AdminState { store, token });
+    let protected = Router::new()
+        .route("/api/devices", get(list_devices::<S>))
+        .route("/api/devices/{mac}", get(show_device::<S>))
+        .route("/api/devices/{mac}/group", put(assign_group::<S>))
+        .route("/api/config", get(show_config::<S>).put(set_config::<S>).delete(unset_config::<S>))
+        .route("/api/policy", put(set_policy::<S>))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token::<S>))
+        .with_state(state);
+    Router::new().route("/api/health", get(|| async { "ok\n" })).merge(protected)
+}
+
+async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Request, next: Next) -> Response {
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
+        next.run(request).await
+    } else {
+        let hint = "missing or wrong bearer token (see admin-token in the data directory)";
+        failure(StatusCode::UNAUTHORIZED, hint).into_response()
+    }
+}
+
+/// Compares secrets without an early exit, so timing does not reveal how much matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// An error answer: a status and a message, sent as [`ApiError`] JSON.
+struct Rejection(StatusCode, String);
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (self.0, Json(ApiError { error: self.1 })).into_response()
+    }
+}
+
+impl From<StoreError> for Rejection {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "admin API storage error");
+        Rejection(StatusCode::INTERNAL_SERVER_ERROR, format!("storage error: {error}"))
+    }
+}
+
+fn failure(status: StatusCode, message: impl Into<String>) -> Rejection {
+    Rejection(status, message.into())
+}
+
+type Answer = Result<Response, Rejection>;
+
+fn parse_mac(text: &str) -> Result<String, Rejection> {
+    normalize_mac(text)
+        .ok_or_else(|| failure(StatusCode::BAD_REQUEST, format!("{text:?} is not a MAC address")))
+}
+
+fn parse_scope(scope: &str, target: Option<&str>) -> Result<Scope, Rejection> {
+    let need = |what: &str| failure(StatusCode::BAD_REQUEST, format!("scope {scope} needs a {what}"));
+    match (scope, target) {
+        ("global", None | Some("")) => Ok(Scope::Global),
+        ("group", Some(name)) if !name.trim().is_empty() => Ok(Scope::Group(name.trim().to_owned())),
+        ("group", _) => Err(need("group name")),
+        ("device", Some(mac)) => parse_mac(mac).map(Scope::Device),
+        ("device", None) => Err(need("MAC address")),
+        ("global", Some(_)) => Err(failure(StatusCode::BAD_REQUEST, "scope global takes no target")),
+        (other, _) => {
+            Err(failure(StatusCode::BAD_REQUEST, format!("unknown scope {other:?} (global, group, device)")))
+        }
+    }
+}
+
+fn scope_parts(scope: &Scope) -> (String, Option<String>) {
+    match scope {
+        Scope::Global => ("global".into(), None),
+        Scope::Group(name) => ("group".into(), Some(name.clone())),
+        Scope::Device(mac) => ("device".into(), Some(mac.clone())),
+    }
+}
+
+fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
+    DeviceListEntry {
+        mac: device.mac.clone(),
+        e164: device.e164.clone(),
+        device_type: device.device_type.clone(),
+        software_version: device.software_version.clone(),
+        group: device.group.clone(),
+        last_contact: device.last_contact,
+        last_reason: device.last_reason.clone(),
+        remote_addr: device.remote_addr.clone(),
+    }
+}
+
+async fn list_devices<S: AdminStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
+    let devices = state.store.list_devices().await?;
+    Ok(Json(
+        devices
+            .into_iter()
+            .map(|d| DeviceListEntry {
+                mac: d.mac,
+                e164: d.e164,
+                device_type: d.device_type,
+                software_version: d.software_version,
+                group: d.group,
+                last_contact: d.last_contact,
+                last_reason: d.last_reason,
+                remote_addr: d.remote_addr,
+            })
+            .collect::<Vec<_>>(),
+    )
+    .into_response())
+}
+
+#[derive(Deserialize)]
+struct HistoryQuery {
+    history: Option<u32>,
+}
+
+async fn show_device<S: AdminStore + PhoneStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(mac): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Answer {
+    let mac = parse_mac(&mac)?;
+    let Some(device) = AdminStore::device(&*state.store, &mac).await? else {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
+    };
+    let context = PhoneStore::device_context(&*state.store, &mac).await?;
+    let history = state.store.history(&mac, query.history.unwrap_or(50).min(10_000)).await?;
+    Ok(Json(device_view(device, &context.desired, &context.failures, history)).into_response())
+}
+
+fn device_view(
+    device: DeviceRecord,
+    desired: &[DesiredEntry],
+    failures: &[opendls_engine::WriteFailure],
+    history: Vec<opendls_engine::HistoryEvent>,
+) -> DeviceView {
+    let mask = |name: &str, value: &str| displayable_value(name, value).to_owned();
+    let reported = device
+        .reported
+        .values()
+        .map(|item| ItemView {
+            name: item.key.name.clone(),
+            index: item.key.index,
+            value: mask(&item.key.name, &item.value),
+            status: item.status.clone(),
+        })
+        .collect();
+    let effective = effective_desired(desired, &device.mac, device.group.as_deref());
+    let pending = effective
+        .iter()
+        .filter(|(key, (value, _))| device.reported_value(key) != Some(value.as_str()))
+        .map(|(key, (value, scope))| {
+            let held = failures
+                .iter()
+                .find(|f| &f.key == key && &f.value == value)
+                .map(|f| format!("refused by the phone: {}", f.status))
+                .or_else(|| {
+                    device.flagged.iter().any(|f| &f.key == key).then(|| "local change flagged".to_owned())
+                });
+            PendingChange {
+                name: key.name.clone(),
+                index: key.index,
+                desired: mask(&key.name, value),
+                reported: device.reported_value(key).map(|v| mask(&key.name, v)),
+                scope: scope.to_string(),
+                held,
+            }
+        })
+        .collect();
+    let history = history
+        .into_iter()
+        .map(|event| HistoryView {
+            at: event.at,
+            kind: serde_json::to_value(event.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
+            reason: event.reason,
+            item: event.key.as_ref().map(ItemKey::to_string),
+            old_value: event.old_value,
+            new_value: event.new_value,
+            detail: event.detail,
+        })
+        .collect();
+    DeviceView {
+        first_seen: device.first_seen,
+        inventory_read_at: device.inventory_read_at,
+        contact_me_uri: device.contact_me_uri.clone(),
+        device: list_entry(&device),
+        reported,
+        pending,
+        history,
+    }
+}
+
+async fn assign_group<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(mac): Path<String>,
+    Json(body): Json<GroupAssignment>,
+) -> Answer {
+    let mac = parse_mac(&mac)?;
+    let group = body.group.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty());
+    if state.store.assign_group(&mac, group.as_deref()).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")))
+    }
+}
+
+#[derive(Deserialize)]
+struct ScopeQuery {
+    scope: Option<String>,
+    target: Option<String>,
+}
+
+async fn show_config<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Query(query): Query<ScopeQuery>,
+) -> Answer {
+    let scope = match &query.scope {
+        Some(scope) => Some(parse_scope(scope, query.target.as_deref())?),
+        None => None,
+    };
+    let entries = state.store.desired(scope.as_ref()).await?;
+    let entries: Vec<ConfigEntry> = entries
+        .into_iter()
+        .map(|entry| {
+            let (scope, target) = scope_parts(&entry.scope);
+            ConfigEntry {
+                scope,
+                target,
+                value: displayable_value(&entry.key.name, &entry.value).to_owned(),
+                name: entry.key.name,
+                index: entry.key.index,
+            }
+        })
+        .collect();
+    Ok(Json(entries).into_response())
+}
+
+async fn set_config<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(body): Json<ConfigEntry>,
+) -> Answer {
+    let scope = parse_scope(&body.scope, body.target.as_deref())?;
+    let name = body.name.trim();
+    if name.is_empty() {
+        return Err(failure(StatusCode::BAD_REQUEST, "item name is empty"));
+    }
+    let check = Catalog::builtin().check_write(name, body.index, &body.value);
+    if let Some(reason) = check.refusal_reason() {
+        return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: {reason}")));
+    }
+    let mut warnings: Vec<String> = check.findings.iter().map(|f| f.message.clone()).collect();
+    if !check.is_known() {
+        warnings.push(format!(
+            "{name} is not in the item catalog; phones that do not know it answer 'unknown item'"
+        ));
+    }
+    let entry = DesiredEntry { scope, key: ItemKey::new(name, body.index), value: body.value };
+    state.store.set_desired(&entry, unix_now()).await?;
+    tracing::info!(scope = %entry.scope, item = %entry.key, "desired value set");
+    Ok(Json(ConfigSetResult { known_item: check.is_known(), warnings }).into_response())
+}
+
+async fn unset_config<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(body): Json<ConfigEntry>,
+) -> Answer {
+    let scope = parse_scope(&body.scope, body.target.as_deref())?;
+    let key = ItemKey::new(body.name.trim(), body.index);
+    if state.store.unset_desired(&scope, &key).await? {
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(failure(StatusCode::NOT_FOUND, format!("{key} is not set at {scope}")))
+    }
+}
+
+async fn set_policy<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(body): Json<PolicySetting>,
+) -> Answer {
+    let policy: LocalChangePolicy =
+        body.policy.parse().map_err(|message| failure(StatusCode::BAD_REQUEST, message))?;
+    state.store.set_policy(body.group.as_deref(), policy).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"abcd"));
+    }
+}

@@ -1,0 +1,143 @@
+//! The admin API's JSON documents, shared by the server and the `opendls` command-line client.
+//! Values of secret items are masked before they leave the server.
+
+use serde::{Deserialize, Serialize};
+
+/// A device in `GET /api/devices`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceListEntry {
+    /// MAC address.
+    pub mac: String,
+    /// E.164 number.
+    pub e164: Option<String>,
+    /// Model.
+    pub device_type: Option<String>,
+    /// Firmware.
+    pub software_version: Option<String>,
+    /// Group.
+    pub group: Option<String>,
+    /// Latest contact (Unix seconds).
+    pub last_contact: i64,
+    /// Reason of the latest contact.
+    pub last_reason: String,
+    /// Address of the latest contact.
+    pub remote_addr: Option<String>,
+}
+
+/// One item value in a device view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemView {
+    /// Item name.
+    pub name: String,
+    /// Index, for multi-instance items.
+    pub index: Option<u32>,
+    /// Value (masked for secret items).
+    pub value: String,
+    /// The phone's per-item status, if any.
+    pub status: Option<String>,
+}
+
+/// A desired value the phone does not have yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingChange {
+    /// Item name.
+    pub name: String,
+    /// Index.
+    pub index: Option<u32>,
+    /// The desired value (masked for secret items).
+    pub desired: String,
+    /// What the phone reported (masked for secret items).
+    pub reported: Option<String>,
+    /// The scope the desired value comes from.
+    pub scope: String,
+    /// Why it is not being written, if it is held back (refused by the phone, flagged).
+    pub held: Option<String>,
+}
+
+/// One history entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryView {
+    /// When (Unix seconds).
+    pub at: i64,
+    /// What happened.
+    pub kind: String,
+    /// The reason for contact of the interaction.
+    pub reason: String,
+    /// The item, as `name` or `name[index]`.
+    pub item: Option<String>,
+    /// Value before (masked for secrets).
+    pub old_value: Option<String>,
+    /// Value after (masked for secrets).
+    pub new_value: Option<String>,
+    /// Free text.
+    pub detail: String,
+}
+
+/// `GET /api/devices/{mac}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceView {
+    /// Identity and last contact.
+    pub device: DeviceListEntry,
+    /// First contact (Unix seconds).
+    pub first_seen: i64,
+    /// When the full inventory was last read.
+    pub inventory_read_at: Option<i64>,
+    /// Where contact-me goes.
+    pub contact_me_uri: Option<String>,
+    /// The reported items.
+    pub reported: Vec<ItemView>,
+    /// Desired values not yet on the phone.
+    pub pending: Vec<PendingChange>,
+    /// Latest history, newest first.
+    pub history: Vec<HistoryView>,
+}
+
+/// A desired value, in `GET /api/config` and as the body of `PUT` / `DELETE /api/config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigEntry {
+    /// `global`, `group` or `device`.
+    pub scope: String,
+    /// The group name or MAC; absent for global.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Item name.
+    pub name: String,
+    /// Index, for multi-instance items.
+    #[serde(default)]
+    pub index: Option<u32>,
+    /// Value (ignored by `DELETE`; masked for secret items in listings).
+    #[serde(default)]
+    pub value: String,
+}
+
+/// Answer to `PUT /api/config`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigSetResult {
+    /// Whether the item is in the catalog.
+    pub known_item: bool,
+    /// Things worth knowing that did not refuse the value.
+    pub warnings: Vec<String>,
+}
+
+/// Body of `PUT /api/devices/{mac}/group`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupAssignment {
+    /// The group, or none to remove the device from its group.
+    pub group: Option<String>,
+}
+
+/// Body of `PUT /api/policy`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySetting {
+    /// The group, or none for the global policy.
+    pub group: Option<String>,
+    /// `accept-unmanaged`, `accept`, `revert` or `flag`.
+    pub policy: String,
+}
+
+/// Every error answer of the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// What went wrong, for a human.
+    pub error: String,
+}

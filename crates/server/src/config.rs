@@ -1,0 +1,286 @@
+//! The service's configuration: one typed struct, filled from defaults, then a TOML file, then
+//! the environment, then command-line flags, and validated once at start-up.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use opendls_engine::LocalChangePolicy;
+use serde::{Deserialize, Serialize};
+
+/// Environment variables read on top of the file, each naming the field it sets.
+pub const ENVIRONMENT: &[(&str, &str)] = &[
+    ("OPENDLS_DATA", "data_dir"),
+    ("OPENDLS_PHONE_LISTEN", "phone_listen"),
+    ("OPENDLS_ADMIN_LISTEN", "admin_listen"),
+    ("OPENDLS_PUBLIC_ADDRESS", "public_address"),
+    ("OPENDLS_LOG", "log"),
+];
+
+/// Everything the service can be told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the database, certificates and admin token live.
+    pub data_dir: PathBuf,
+    /// Where phones connect: HTTPS, Default Mode (guide p. 12: customarily 18443).
+    pub phone_listen: SocketAddr,
+    /// Where the admin API listens (plain HTTP; keep it on loopback or behind a proxy).
+    pub admin_listen: SocketAddr,
+    /// The host name or address phones use to reach the service; goes into the server
+    /// certificate and, later, into contact-me requests.
+    pub public_address: Option<String>,
+    /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `opendls=debug`.
+    pub log: String,
+    /// Request and connection limits.
+    pub limits: Limits,
+    /// Protocol behaviour.
+    pub protocol: Protocol,
+}
+
+/// Request and connection limits of the phone listener.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Largest accepted request body. A message is at most 50 kB (guide p. 69).
+    pub max_body_bytes: usize,
+    /// Connections served at once; further ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// Requests starting a new interaction processed at once before new phones are told
+    /// `overload` (interactions already under way always continue).
+    pub max_interactions_in_flight: usize,
+    /// Seconds a TLS handshake may take.
+    pub handshake_timeout_secs: u64,
+    /// Seconds to receive a request's headers, and the idle time a kept-alive connection may
+    /// wait for its next request (old firmware reuses connections; at least 30 s, protocol doc §2.3).
+    pub idle_timeout_secs: u64,
+    /// Seconds to receive a request's body.
+    pub body_timeout_secs: u64,
+}
+
+/// Protocol behaviour.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Protocol {
+    /// A known phone whose configuration did not change is read in full again after this many
+    /// seconds.
+    pub inventory_max_age_secs: i64,
+    /// An interaction with no request for this many seconds is abandoned.
+    pub interaction_timeout_secs: i64,
+    /// What happens to local changes where no group or global policy is stored.
+    pub local_change_policy: LocalChangePolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("opendls-data"),
+            phone_listen: "0.0.0.0:18443".parse().expect("valid"),
+            admin_listen: "127.0.0.1:18080".parse().expect("valid"),
+            public_address: None,
+            log: "info".into(),
+            limits: Limits::default(),
+            protocol: Protocol::default(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_connections: 1024,
+            // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.
+            max_interactions_in_flight: 64,
+            handshake_timeout_secs: 10,
+            idle_timeout_secs: 30,
+            body_timeout_secs: 10,
+        }
+    }
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            inventory_max_age_secs: 24 * 3600,
+            interaction_timeout_secs: 300,
+            local_change_policy: LocalChangePolicy::AcceptUnmanaged,
+        }
+    }
+}
+
+/// A configuration that cannot be used, with the field and the reason.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this struct.
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with line and column.
+        message: String,
+    },
+    /// An environment variable has an unusable value.
+    #[error("environment variable {variable}: {message}")]
+    Environment {
+        /// The variable.
+        variable: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The field, as spelled in the TOML file.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Defaults, overlaid with the TOML file (if any), then the environment.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                toml::from_str(&text)
+                    .map_err(|e| ConfigError::Parse { path: path.to_owned(), message: e.to_string() })?
+            }
+            None => Config::default(),
+        };
+        config.apply_environment(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies `OPENDLS_*` variables, read through `lookup` (so tests need not touch the
+    /// process environment).
+    pub fn apply_environment(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (variable, _) in ENVIRONMENT {
+            let Some(value) = lookup(variable) else { continue };
+            let bad = |message: String| ConfigError::Environment { variable, message };
+            match *variable {
+                "OPENDLS_DATA" => self.data_dir = PathBuf::from(value),
+                "OPENDLS_PHONE_LISTEN" => {
+                    self.phone_listen = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "OPENDLS_ADMIN_LISTEN" => {
+                    self.admin_listen = value.parse().map_err(|e| bad(format!("{e}")))?
+                }
+                "OPENDLS_PUBLIC_ADDRESS" => self.public_address = Some(value),
+                "OPENDLS_LOG" => self.log = value,
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks every value; the first problem is reported with its field.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid =
+            |field: &'static str, message: &str| Err(ConfigError::Invalid { field, message: message.into() });
+        if self.data_dir.as_os_str().is_empty() {
+            return invalid("data_dir", "must not be empty");
+        }
+        if self.phone_listen == self.admin_listen && self.phone_listen.port() != 0 {
+            return invalid("admin_listen", "must differ from phone_listen");
+        }
+        if let Some(address) = &self.public_address {
+            let host_like = !address.is_empty()
+                && address.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '_'));
+            if !host_like {
+                return invalid("public_address", "must be a host name or IP address without scheme or port");
+            }
+        }
+        let limits = &self.limits;
+        if limits.max_body_bytes < 4096 {
+            return invalid(
+                "limits.max_body_bytes",
+                "must be at least 4096 (a message is up to 50 kB, guide p. 69)",
+            );
+        }
+        if limits.max_connections == 0 {
+            return invalid("limits.max_connections", "must be at least 1");
+        }
+        if limits.max_interactions_in_flight == 0 {
+            return invalid("limits.max_interactions_in_flight", "must be at least 1");
+        }
+        if limits.handshake_timeout_secs == 0 || limits.body_timeout_secs == 0 {
+            return invalid("limits", "timeouts must be at least one second");
+        }
+        if limits.idle_timeout_secs < 10 {
+            return invalid("limits.idle_timeout_secs", "must be at least 10 (guide p. 12 keep-alive)");
+        }
+        if self.protocol.inventory_max_age_secs <= 0 || self.protocol.interaction_timeout_secs <= 0 {
+            return invalid("protocol", "ages and timeouts must be positive");
+        }
+        Ok(())
+    }
+
+    /// The names that go into the server certificate.
+    pub fn certificate_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.public_address.iter().cloned().collect();
+        for name in ["localhost", "127.0.0.1", "::1"] {
+            if !names.iter().any(|n| n == name) {
+                names.push(name.to_owned());
+            }
+        }
+        names
+    }
+
+    /// The handshake timeout.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_secs(self.limits.handshake_timeout_secs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().unwrap();
+        assert_eq!(Config::default().phone_listen.port(), 18443);
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opendls.toml");
+        std::fs::write(&path, "phone_listen = \"127.0.0.1:9443\"\n[limits]\nmax_connections = 7\n").unwrap();
+        let mut config = Config::load(Some(&path)).unwrap();
+        assert_eq!((config.phone_listen.port(), config.limits.max_connections), (9443, 7));
+        config
+            .apply_environment(|name| (name == "OPENDLS_PHONE_LISTEN").then(|| "127.0.0.1:9555".into()))
+            .unwrap();
+        assert_eq!(config.phone_listen.port(), 9555);
+    }
+
+    #[test]
+    fn mistakes_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opendls.toml");
+        std::fs::write(&path, "phone_lisen = \"x\"\n").unwrap();
+        let message = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(message.contains("phone_lisen"), "{message}");
+
+        let mut config = Config::default();
+        config.limits.idle_timeout_secs = 1;
+        assert!(config.validate().unwrap_err().to_string().starts_with("limits.idle_timeout_secs"));
+        let error = Config::default()
+            .apply_environment(|name| (name == "OPENDLS_ADMIN_LISTEN").then(|| "nowhere".into()))
+            .unwrap_err();
+        assert!(error.to_string().starts_with("environment variable OPENDLS_ADMIN_LISTEN"));
+    }
+}

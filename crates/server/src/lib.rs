@@ -1,0 +1,163 @@
+//! The opendls network server.
+//!
+//! [`start`] prepares the data directory (database with migrations, TLS identity, admin token),
+//! binds the phone listener (HTTPS, Default Mode) and the admin API, and returns a
+//! [`RunningServer`] with the bound addresses, which stops cleanly on [`RunningServer::stop`].
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use opendls_store::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+pub mod admin;
+pub mod api;
+pub mod config;
+pub mod listener;
+pub mod phone;
+
+pub use config::Config;
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "opendls.db";
+/// The admin API's bearer token inside the data directory (mode 0600).
+pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The configuration is invalid.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The data directory could not be prepared.
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// The TLS identity could not be loaded or made.
+    #[error("TLS identity: {0}")]
+    Pki(#[from] opendls_pki::PkiError),
+    /// The TLS configuration was refused.
+    #[error("TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+    /// The database could not be opened.
+    #[error("database: {0}")]
+    Store(#[from] opendls_store::StoreError),
+    /// A listener could not be bound.
+    #[error("cannot listen on {address}: {source}")]
+    Bind {
+        /// The address.
+        address: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A started service.
+pub struct RunningServer {
+    /// Where phones connect (HTTPS).
+    pub phone_addr: SocketAddr,
+    /// Where the admin API listens (HTTP).
+    pub admin_addr: SocketAddr,
+    /// The admin API's bearer token.
+    pub admin_token: String,
+    /// The data directory in use.
+    pub data_dir: PathBuf,
+    shutdown: CancellationToken,
+    tasks: JoinSet<()>,
+    store: Arc<SqliteStore>,
+}
+
+impl RunningServer {
+    /// A token that stops the service when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the service stops (after its shutdown token is cancelled).
+    pub async fn wait(mut self) {
+        while self.tasks.join_next().await.is_some() {}
+        self.store.close().await;
+    }
+
+    /// Stops accepting, lets requests in progress finish, closes the database.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.wait().await;
+    }
+}
+
+/// Starts the service.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    config.validate()?;
+    let data_dir = config.data_dir.clone();
+    create_private_dir(&data_dir)?;
+    let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
+    let identity = opendls_pki::load_or_create_server_identity(&data_dir, &config.certificate_names())?;
+    let tls = listener::default_mode_tls(&identity)?;
+    let store = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).await?);
+
+    let bind = |address: SocketAddr| async move {
+        TcpListener::bind(address).await.map_err(|source| StartError::Bind { address, source })
+    };
+    let phone_listener = bind(config.phone_listen).await?;
+    let admin_listener = bind(config.admin_listen).await?;
+    let phone_addr = phone_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { address: config.phone_listen, source })?;
+    let admin_addr = admin_listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { address: config.admin_listen, source })?;
+
+    let shutdown = CancellationToken::new();
+    let mut tasks = JoinSet::new();
+    let endpoint = Arc::new(phone::PhoneEndpoint::new(store.clone(), &config));
+    let limits = listener::ListenerLimits {
+        max_connections: config.limits.max_connections,
+        handshake_timeout: config.handshake_timeout(),
+        idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
+    };
+    tasks.spawn(listener::serve_phones(phone_listener, tls, endpoint, limits, shutdown.clone()));
+    let router = admin::router(store.clone(), admin_token.clone());
+    let admin_shutdown = shutdown.clone();
+    tasks.spawn(async move {
+        let served = axum::serve(admin_listener, router)
+            .with_graceful_shutdown(async move { admin_shutdown.cancelled().await })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "admin API stopped");
+        }
+    });
+    tracing::info!(%phone_addr, %admin_addr, data_dir = %data_dir.display(), "opendls is serving");
+    Ok(RunningServer { phone_addr, admin_addr, admin_token, data_dir, shutdown, tasks, store })
+}
+
+fn create_private_dir(path: &Path) -> Result<(), StartError> {
+    let error = |source| StartError::DataDir { path: path.to_owned(), source };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(error)
+}
+
+/// Reads the admin token, creating a random one (256 bits, hex) on first start.
+fn load_or_create_token(path: &Path) -> Result<String, StartError> {
+    match std::fs::read_to_string(path) {
+        Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),
+        _ => {
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+            let token = hex::encode(bytes);
+            opendls_pki::write_private(path, format!("{token}\n").as_bytes())?;
+            Ok(token)
+        }
+    }
+}

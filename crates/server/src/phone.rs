@@ -1,0 +1,277 @@
+//! The phone endpoint: one WPI request in, one `DLSMessage` out. Whatever goes wrong, the phone
+//! gets HTTP 200 with a well-formed `CleanUp` carrying a `cleanup-reason`, and the log says why.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use opendls_engine::{EngineSettings, Input, InteractionChange, Timestamp, device_mac, handle};
+use opendls_store::{DeviceContext, PhoneStore};
+use opendls_wpi::{
+    DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
+};
+
+use crate::config::Config;
+
+/// The session cookie's name, as the original DLS used it (protocol doc §2.4).
+pub const SESSION_COOKIE: &str = "JSESSIONID";
+
+/// The `cleanup-reason` of back-pressure, as the Unify DLS sends it (protocol doc §6.8).
+pub const OVERLOAD_REASON: &str = "overload";
+
+/// Serves phone requests; shared by every connection of the phone listener.
+pub struct PhoneEndpoint<S> {
+    store: Arc<S>,
+    settings: EngineSettings,
+    parse_limits: ParseLimits,
+    body_timeout: Duration,
+    interaction_timeout_secs: i64,
+    max_in_flight: usize,
+    in_flight: AtomicUsize,
+    default_policy: opendls_engine::LocalChangePolicy,
+}
+
+/// Counts a new interaction as in flight until dropped.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+impl<S: PhoneStore> PhoneEndpoint<S> {
+    /// An endpoint over `store`, configured by `config`.
+    pub fn new(store: Arc<S>, config: &Config) -> Self {
+        PhoneEndpoint {
+            store,
+            settings: EngineSettings {
+                inventory_max_age_secs: config.protocol.inventory_max_age_secs,
+                ..EngineSettings::default()
+            },
+            parse_limits: ParseLimits { max_bytes: config.limits.max_body_bytes, ..ParseLimits::default() },
+            body_timeout: Duration::from_secs(config.limits.body_timeout_secs),
+            interaction_timeout_secs: config.protocol.interaction_timeout_secs,
+            max_in_flight: config.limits.max_interactions_in_flight,
+            in_flight: AtomicUsize::new(0),
+            default_policy: config.protocol.local_change_policy,
+        }
+    }
+
+    /// Answers one HTTP request from a phone.
+    pub async fn serve(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+        if request.method() != Method::POST {
+            let mut response = Response::new(Full::new(Bytes::from_static(b"WPI messages are POSTed\n")));
+            *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        let started = Instant::now();
+        let session = session_cookie(request.headers());
+        let limit = self.parse_limits.max_bytes;
+        let body = Limited::new(request.into_body(), limit);
+        let body = match tokio::time::timeout(self.body_timeout, body.collect()).await {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(error)) => {
+                let problem = if error.is::<http_body_util::LengthLimitError>() {
+                    format!("message larger than {limit} bytes")
+                } else {
+                    "request body could not be read".to_owned()
+                };
+                tracing::warn!(%remote, problem, "phone request refused");
+                return xml_response(&DlsMessage::clean_up_because("", &problem), None);
+            }
+            Err(_) => {
+                tracing::warn!(%remote, "phone request body timed out");
+                return xml_response(&DlsMessage::clean_up_because("", "request body timed out"), None);
+            }
+        };
+        let message = match parse_workpoint_message_with(&body, self.parse_limits) {
+            Ok(message) => message,
+            Err(error) => {
+                let nonce = salvage_nonce(&body);
+                tracing::warn!(%remote, %error, bytes = body.len(), "unreadable phone message");
+                return xml_response(
+                    &DlsMessage::clean_up_because(nonce, format!("malformed message: {error}")),
+                    None,
+                );
+            }
+        };
+
+        let new_interaction = message.reason.reason != Reason::ReplyTo;
+        let _guard = if new_interaction {
+            let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
+            let guard = InFlight(&self.in_flight);
+            if before >= self.max_in_flight {
+                tracing::info!(%remote, reason = %message.reason.reason, "overload: phone told to come back later");
+                return xml_response(&DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
+            }
+            Some(guard)
+        } else {
+            None
+        };
+
+        let reason = message.reason.reason.clone();
+        match self.step(message, session.as_deref(), remote).await {
+            Ok((reply, cookie, mac, error)) => {
+                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                let mac = mac.as_deref().unwrap_or("-");
+                match &error {
+                    Some(problem) => {
+                        tracing::warn!(%remote, mac, %reason, action = %reply.action, elapsed_ms, problem, "interaction ended on a protocol error")
+                    }
+                    None => {
+                        tracing::info!(%remote, mac, %reason, action = %reply.action, elapsed_ms, "interaction step")
+                    }
+                }
+                xml_response(&reply, cookie.as_deref())
+            }
+            Err((nonce, error)) => {
+                tracing::error!(%remote, %reason, %error, "storage failed; phone told to come back later");
+                xml_response(&DlsMessage::clean_up_because(nonce, OVERLOAD_REASON), None)
+            }
+        }
+    }
+
+    /// Loads state, runs the engine, persists the decision.
+    #[allow(clippy::type_complexity)]
+    async fn step(
+        &self,
+        message: WorkpointMessage,
+        session: Option<&str>,
+        remote: SocketAddr,
+    ) -> Result<
+        (DlsMessage, Option<String>, Option<String>, Option<String>),
+        (String, opendls_store::StoreError),
+    > {
+        let now = unix_now();
+        let nonce = message.nonce.clone();
+        let fail = |error| (nonce.clone(), error);
+        let remote_addr = remote.ip().to_string();
+        // Only messages that continue a flow look for one; a new contact starts afresh (p. 33).
+        let continues = matches!(message.reason.reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
+        let interaction = if continues {
+            let not_before = now - self.interaction_timeout_secs;
+            self.store.find_interaction(session, &remote_addr, not_before).await.map_err(fail)?
+        } else {
+            None
+        };
+        let mac = device_mac(&message, interaction.as_ref());
+        let context = match &mac {
+            Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
+            None => DeviceContext { policy: self.default_policy, ..DeviceContext::default() },
+        };
+        let input = Input {
+            now,
+            remote_addr,
+            new_session_id: new_session_id(),
+            message,
+            device: context.device,
+            interaction,
+            desired: context.desired,
+            failures: context.failures,
+            policy: context.policy,
+        };
+        let decision = handle(input, &self.settings);
+        self.store.apply(&decision, now).await.map_err(fail)?;
+        let cookie = match &decision.interaction {
+            InteractionChange::Start(state) => Some(state.session_id.clone()),
+            _ => None,
+        };
+        Ok((decision.reply, cookie, mac, decision.error))
+    }
+}
+
+/// The current time as the engine counts it.
+pub fn unix_now() -> Timestamp {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as Timestamp).unwrap_or_default()
+}
+
+/// 128 random bits as 32 upper-case hex digits, the form of the original DLS's session ids.
+fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    hex::encode_upper(bytes)
+}
+
+/// The session id from the `Cookie` header. Phones have been seen echoing attributes
+/// (`Cookie: PHPSESSID=...; path=/`, protocol doc §2.4), so every `;`-separated pair is looked at.
+pub fn session_cookie(headers: &hyper::HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case(SESSION_COOKIE))
+        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+        .filter(|value| {
+            !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric())
+        })
+}
+
+/// Finds the nonce in a body that did not parse, so even the error answer carries it (the guide
+/// requires every service message to echo the phone's nonce, p. 28).
+pub fn salvage_nonce(body: &[u8]) -> String {
+    let head = &body[..body.len().min(4096)];
+    let text = String::from_utf8_lossy(head);
+    let Some(start) = text.find("nonce=\"").map(|at| at + 7) else {
+        return String::new();
+    };
+    let nonce: String = text[start..].chars().take_while(|c| c.is_ascii_alphanumeric()).take(128).collect();
+    nonce
+}
+
+/// The HTTP answer: 200, `text/xml`, an exact `Content-Length` (never chunked, guide p. 12).
+fn xml_response(message: &DlsMessage, new_session: Option<&str>) -> Response<Full<Bytes>> {
+    let body = Bytes::from(write_dls_message(message));
+    let length = body.len();
+    let mut response = Response::new(Full::new(body));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    if let Some(session) = new_session {
+        // guide p. 34: the first answer of an interaction sets the session cookie.
+        let cookie = format!("{SESSION_COOKIE}={session}; Path=/DeploymentService; Secure; HttpOnly");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            headers.insert(header::SET_COOKIE, value);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookies_are_found_among_echoed_attributes() {
+        let mut headers = hyper::HeaderMap::new();
+        headers
+            .insert(header::COOKIE, HeaderValue::from_static("JSESSIONID=ABC123; path=/DeploymentService"));
+        assert_eq!(session_cookie(&headers).as_deref(), Some("ABC123"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("other=1; jsessionid=\"DEF\""));
+        assert_eq!(session_cookie(&headers).as_deref(), Some("DEF"));
+        headers.insert(header::COOKIE, HeaderValue::from_static("JSESSIONID=bad value!"));
+        assert_eq!(session_cookie(&headers), None);
+    }
+
+    #[test]
+    fn nonces_are_salvaged_from_broken_bodies() {
+        assert_eq!(salvage_nonce(br#"<WorkpointMessage><Message nonce="AB12"><broken"#), "AB12");
+        assert_eq!(salvage_nonce(b"garbage"), "");
+        assert_eq!(salvage_nonce(br#"nonce="x<script>""#), "x");
+    }
+
+    #[test]
+    fn session_ids_are_long_and_distinct() {
+        let (a, b) = (new_session_id(), new_session_id());
+        assert_eq!(a.len(), 32);
+        assert_ne!(a, b);
+    }
+}

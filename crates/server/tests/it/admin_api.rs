@@ -1,0 +1,102 @@
+//! The admin API: authentication, validation against the catalog, scopes and groups.
+
+use crate::support::*;
+
+#[tokio::test]
+async fn the_token_is_required() {
+    let server = TestServer::start().await;
+    let stream = tokio::net::TcpStream::connect(server.running().admin_addr).await.unwrap();
+    let reply = exchange(stream, "GET", "/api/devices", &[], b"").await;
+    assert_eq!(reply.status, 401);
+    let stream = tokio::net::TcpStream::connect(server.running().admin_addr).await.unwrap();
+    let reply = exchange(stream, "GET", "/api/devices", &["Authorization: Bearer wrong".into()], b"").await;
+    assert_eq!(reply.status, 401);
+    let stream = tokio::net::TcpStream::connect(server.running().admin_addr).await.unwrap();
+    assert_eq!(exchange(stream, "GET", "/api/health", &[], b"").await.status, 200);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let token = server.running().data_dir.join(opendls_server::ADMIN_TOKEN_FILE);
+        assert_eq!(std::fs::metadata(token).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+}
+
+#[tokio::test]
+async fn values_are_checked_against_the_catalog() {
+    let server = TestServer::start().await;
+    let refused = server
+        .admin("PUT", "/api/config", Some(r#"{"scope":"global","name":"transaction-timer","value":"5"}"#))
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.text().contains("between 3700 and 32000"), "{}", refused.text());
+    let read_only = server
+        .admin(
+            "PUT",
+            "/api/config",
+            Some(r#"{"scope":"global","name":"device-type","value":"OpenStage 80"}"#),
+        )
+        .await;
+    assert_eq!(read_only.status, 422);
+    let unknown = server
+        .admin("PUT", "/api/config", Some(r#"{"scope":"global","name":"future-item","value":"1"}"#))
+        .await;
+    assert_eq!(unknown.status, 200);
+    let result: opendls_server::api::ConfigSetResult = serde_json::from_slice(&unknown.body).unwrap();
+    assert!(!result.known_item && !result.warnings.is_empty());
+    let bad_scope = server
+        .admin("PUT", "/api/config", Some(r#"{"scope":"device","target":"nope","name":"e164","value":"1"}"#))
+        .await;
+    assert_eq!(bad_scope.status, 400);
+}
+
+#[tokio::test]
+async fn device_beats_group_beats_global() {
+    let server = TestServer::start().await;
+    let mac = "00:1A:E8:00:01:01";
+    phone_post(server.phone_addr(), start_up(mac).as_bytes(), None).await.dls();
+    let assign =
+        server.admin("PUT", &format!("/api/devices/{mac}/group"), Some(r#"{"group":"sales"}"#)).await;
+    assert_eq!(assign.status, 204);
+    for (scope, target, value) in [
+        ("global", None, "global.example"),
+        ("group", Some("sales"), "group.example"),
+        ("device", Some(mac), "device.example"),
+    ] {
+        let target = target.map(|t| format!(r#","target":"{t}""#)).unwrap_or_default();
+        let body = format!(r#"{{"scope":"{scope}"{target},"name":"sntp-addr","value":"{value}"}}"#);
+        assert_eq!(server.admin("PUT", "/api/config", Some(&body)).await.status, 200);
+    }
+    let pending = |body: Vec<u8>| {
+        let view: opendls_server::api::DeviceView = serde_json::from_slice(&body).unwrap();
+        view.pending.iter().find(|p| p.name == "sntp-addr").map(|p| (p.desired.clone(), p.scope.clone()))
+    };
+    let view = server.admin("GET", &format!("/api/devices/{mac}"), None).await;
+    assert_eq!(pending(view.body), Some(("device.example".into(), format!("device {mac}"))));
+    let unset = format!(r#"{{"scope":"device","target":"{mac}","name":"sntp-addr"}}"#);
+    assert_eq!(server.admin("DELETE", "/api/config", Some(&unset)).await.status, 204);
+    assert_eq!(server.admin("DELETE", "/api/config", Some(&unset)).await.status, 404);
+    let view = server.admin("GET", &format!("/api/devices/{mac}"), None).await;
+    assert_eq!(pending(view.body), Some(("group.example".into(), "group sales".into())));
+
+    let listing = server.admin("GET", "/api/config?scope=group&target=sales", None).await;
+    let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&listing.body).unwrap();
+    assert_eq!(entries.len(), 1);
+    let devices: Vec<opendls_server::api::DeviceListEntry> =
+        serde_json::from_slice(&server.admin("GET", "/api/devices", None).await.body).unwrap();
+    assert_eq!(devices[0].group.as_deref(), Some("sales"));
+    assert_eq!(server.admin("GET", "/api/devices/00:00:00:00:00:00", None).await.status, 404);
+}
+
+#[tokio::test]
+async fn policies_are_validated() {
+    let server = TestServer::start().await;
+    assert_eq!(
+        server.admin("PUT", "/api/policy", Some(r#"{"group":null,"policy":"flag"}"#)).await.status,
+        204
+    );
+    assert_eq!(
+        server.admin("PUT", "/api/policy", Some(r#"{"group":"lab","policy":"accept"}"#)).await.status,
+        204
+    );
+    assert_eq!(server.admin("PUT", "/api/policy", Some(r#"{"policy":"whatever"}"#)).await.status, 400);
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests: the real server on 127.0.0.1 with a temporary data directory, spoken to
+//! over TLS and HTTP/1.1 with the guide's XML, exactly as a phone would.
+
+mod support;
+
+mod admin_api;
+mod bad_input;
+mod flows;
+mod restart;

@@ -1,0 +1,120 @@
+//! Storage for opendls behind two narrow traits:
+//!
+//! * [`PhoneStore`]: what the phone endpoint needs on its hot path (load a device's context, find
+//!   an interaction, apply a decision atomically);
+//! * [`AdminStore`]: what the administration API needs.
+//!
+//! [`SqliteStore`] implements both on embedded SQLite (WAL, one writer connection and a pool of
+//! readers). A PostgreSQL implementation can join behind the same traits.
+
+use std::future::Future;
+
+use opendls_engine::{
+    Decision, DesiredEntry, DeviceRecord, HistoryEvent, InteractionState, ItemKey, LocalChangePolicy, Scope,
+    Timestamp, WriteFailure,
+};
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+/// A storage failure. The phone endpoint answers it with `CleanUp` (`cleanup-reason` `overload`
+/// or a storage error), never with an HTTP error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database refused or failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// A stored document could not be read back.
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Result of a storage operation.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// What the engine needs to know about a device before deciding.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceContext {
+    /// The record, if the device is known.
+    pub device: Option<DeviceRecord>,
+    /// Desired entries that may apply: global, the device's group and the device itself.
+    pub desired: Vec<DesiredEntry>,
+    /// Values the phone refused earlier.
+    pub failures: Vec<WriteFailure>,
+    /// The local-change policy: the group's, else the global one, else the default.
+    pub policy: LocalChangePolicy,
+}
+
+/// The phone endpoint's storage.
+pub trait PhoneStore: Send + Sync + 'static {
+    /// Loads everything the engine needs about one device.
+    fn device_context(&self, mac: &str) -> impl Future<Output = StoreResult<DeviceContext>> + Send;
+
+    /// Finds the interaction a `reply-to` belongs to: by session cookie, or, for phones that do
+    /// not return the cookie, the single recent interaction from the same address.
+    fn find_interaction(
+        &self,
+        session_id: Option<&str>,
+        remote_addr: &str,
+        not_before: Timestamp,
+    ) -> impl Future<Output = StoreResult<Option<InteractionState>>> + Send;
+
+    /// Persists a decision in one transaction.
+    fn apply(&self, decision: &Decision, now: Timestamp) -> impl Future<Output = StoreResult<()>> + Send;
+}
+
+/// A device in a listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceSummary {
+    /// MAC address.
+    pub mac: String,
+    /// E.164 number.
+    pub e164: Option<String>,
+    /// Model.
+    pub device_type: Option<String>,
+    /// Firmware.
+    pub software_version: Option<String>,
+    /// Group.
+    pub group: Option<String>,
+    /// Latest contact.
+    pub last_contact: Timestamp,
+    /// Reason of the latest contact.
+    pub last_reason: String,
+    /// Address of the latest contact.
+    pub remote_addr: Option<String>,
+}
+
+/// The administration API's storage.
+pub trait AdminStore: Send + Sync + 'static {
+    /// Every device, by MAC.
+    fn list_devices(&self) -> impl Future<Output = StoreResult<Vec<DeviceSummary>>> + Send;
+    /// One device's full record.
+    fn device(&self, mac: &str) -> impl Future<Output = StoreResult<Option<DeviceRecord>>> + Send;
+    /// The latest `limit` history entries of a device, newest first.
+    fn history(&self, mac: &str, limit: u32) -> impl Future<Output = StoreResult<Vec<HistoryEvent>>> + Send;
+    /// Values the device refused.
+    fn failures(&self, mac: &str) -> impl Future<Output = StoreResult<Vec<WriteFailure>>> + Send;
+    /// Sets a desired value.
+    fn set_desired(
+        &self,
+        entry: &DesiredEntry,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Removes a desired value; false when there was none.
+    fn unset_desired(&self, scope: &Scope, key: &ItemKey) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Desired values at one scope, or at every scope.
+    fn desired(&self, scope: Option<&Scope>) -> impl Future<Output = StoreResult<Vec<DesiredEntry>>> + Send;
+    /// Assigns a device to a group (or none); false when the device is unknown.
+    fn assign_group(&self, mac: &str, group: Option<&str>) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Sets the local-change policy at global (`None`) or group scope.
+    fn set_policy(
+        &self,
+        group: Option<&str>,
+        policy: LocalChangePolicy,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+}
