@@ -1,13 +1,18 @@
-//! The `opendls` command: one binary, one subcommand per job.
+//! The `opendls` command: one binary, one subcommand per job. Exit codes: 0 success, 1 the
+//! server (or the catalog) refused or found nothing, 2 the command could not run (arguments,
+//! configuration, connection, authentication).
 
 use std::io::Read;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
+mod admin;
 mod inspect;
+mod serve;
 
 /// Provisioning service for OpenStage / OpenScape Desk Phone IP phones (WorkPoint Interface).
 #[derive(Parser)]
@@ -17,8 +22,56 @@ struct Cli {
     command: Command,
 }
 
+/// How the administration commands reach the running service.
+#[derive(Args, Clone)]
+pub(crate) struct Connection {
+    /// Base URL of the admin API.
+    #[arg(long, env = "OPENDLS_ADMIN_URL", default_value = "http://127.0.0.1:18080", global = true)]
+    pub admin_url: String,
+    /// Admin token; by default read from `admin-token` in the data directory.
+    #[arg(long, env = "OPENDLS_ADMIN_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// The service's data directory (where the admin token is found).
+    #[arg(long, env = "OPENDLS_DATA", default_value = "opendls-data", global = true)]
+    pub data_dir: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Run the service: phone listener (HTTPS) and admin API. Creates the data directory, the
+    /// database, a server certificate and an admin token on first start.
+    Serve(ServeArgs),
+    /// Devices: list them, or show one with its reported items, pending changes and history.
+    Device {
+        #[command(subcommand)]
+        command: DeviceCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Desired configuration at global, group or device scope.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Groups of devices.
+    Group {
+        #[command(subcommand)]
+        command: GroupCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// What happens to changes made on the phone itself.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Decode a captured WPI message (phone or service side), check its items against the
     /// catalog and print them. Reads standard input when FILE is `-` or missing.
     Decode {
@@ -35,16 +88,138 @@ enum Command {
     },
 }
 
+/// `opendls serve` options; each overrides the configuration file and the environment.
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "OPENDLS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, certificates, admin token).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Phone listener address (HTTPS), e.g. 0.0.0.0:18443.
+    #[arg(long)]
+    pub phone_listen: Option<SocketAddr>,
+    /// Admin API address (HTTP), e.g. 127.0.0.1:18080.
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Host name or address phones use to reach this service.
+    #[arg(long)]
+    pub public_address: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum DeviceCommand {
+    /// Every known device.
+    List,
+    /// One device in full.
+    Show {
+        /// MAC address.
+        mac: String,
+        /// How many history entries to show.
+        #[arg(long, default_value_t = 20)]
+        history: u32,
+    },
+}
+
+/// Where a desired value applies.
+#[derive(Args, Clone)]
+#[group(multiple = false)]
+pub(crate) struct ScopeArgs {
+    /// Every device (the default).
+    #[arg(long)]
+    pub global: bool,
+    /// The devices of a group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// One device, by MAC address.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Set values: `NAME=VALUE` or `NAME[INDEX]=VALUE`, checked against the item catalog.
+    Set {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// One or more `NAME=VALUE` / `NAME[INDEX]=VALUE`.
+        #[arg(required = true)]
+        items: Vec<String>,
+    },
+    /// Remove values: `NAME` or `NAME[INDEX]`.
+    Unset {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// One or more `NAME` / `NAME[INDEX]`.
+        #[arg(required = true)]
+        items: Vec<String>,
+    },
+    /// Show the values at one scope, or at every scope when none is given.
+    Show {
+        #[command(flatten)]
+        scope: ScopeArgs,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Put a device in a group (its group's configuration applies), or take it out with --none.
+    Assign {
+        /// MAC address.
+        mac: String,
+        /// Group name.
+        #[arg(required_unless_present = "none")]
+        group: Option<String>,
+        /// Remove the device from its group.
+        #[arg(long, conflicts_with = "group")]
+        none: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PolicyCommand {
+    /// Set the local-change policy: accept-unmanaged (default), accept, revert or flag.
+    Set {
+        /// The policy.
+        policy: String,
+        /// Set it for one group instead of globally.
+        #[arg(long)]
+        group: Option<String>,
+    },
+}
+
+/// A failure with the exit code it maps to.
+#[derive(Debug)]
+pub(crate) struct Refused(pub String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
+        Command::Serve(args) => serve::run(args),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))
         }
         Command::Catalog { text } => inspect::catalog(text.as_deref()),
+        Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),
+        Command::Config { command, connection } => admin::run(connection, admin::Request::Config(command)),
+        Command::Group { command, connection } => admin::run(connection, admin::Request::Group(command)),
+        Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
     };
     match outcome {
         Ok(code) => code,
+        Err(err) if err.downcast_ref::<Refused>().is_some() => {
+            eprintln!("opendls: {err:#}");
+            ExitCode::from(1)
+        }
         Err(err) => {
             eprintln!("opendls: {err:#}");
             ExitCode::from(2)

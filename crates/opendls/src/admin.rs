@@ -1,0 +1,394 @@
+//! The administration commands: thin clients of the admin API, printing tables or JSON.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, anyhow, bail};
+use opendls_server::api::{
+    ApiError, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment, PolicySetting,
+};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{ConfigCommand, Connection, DeviceCommand, GroupCommand, PolicyCommand, Refused, ScopeArgs};
+
+/// One administration request.
+pub enum Request {
+    /// `opendls device ...`
+    Device(DeviceCommand),
+    /// `opendls config ...`
+    Config(ConfigCommand),
+    /// `opendls group ...`
+    Group(GroupCommand),
+    /// `opendls policy ...`
+    Policy(PolicyCommand),
+}
+
+/// Runs one administration command against the service.
+pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let client = Client::new(&connection)?;
+        match request {
+            Request::Device(DeviceCommand::List) => list_devices(&client, connection.json).await,
+            Request::Device(DeviceCommand::Show { mac, history }) => {
+                show_device(&client, &mac, history, connection.json).await
+            }
+            Request::Config(ConfigCommand::Set { scope, items }) => set_config(&client, &scope, &items).await,
+            Request::Config(ConfigCommand::Unset { scope, items }) => {
+                unset_config(&client, &scope, &items).await
+            }
+            Request::Config(ConfigCommand::Show { scope }) => {
+                show_config(&client, &scope, connection.json).await
+            }
+            Request::Group(GroupCommand::Assign { mac, group, none }) => {
+                let group = if none { None } else { group };
+                client
+                    .send::<_, ()>(
+                        Method::PUT,
+                        &format!("/api/devices/{mac}/group"),
+                        &GroupAssignment { group },
+                    )
+                    .await?;
+                Ok(ExitCode::SUCCESS)
+            }
+            Request::Policy(PolicyCommand::Set { policy, group }) => {
+                client.send::<_, ()>(Method::PUT, "/api/policy", &PolicySetting { group, policy }).await?;
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Client {
+    fn new(connection: &Connection) -> Result<Client> {
+        let token = match &connection.token {
+            Some(token) => token.clone(),
+            None => {
+                let path = connection.data_dir.join(opendls_server::ADMIN_TOKEN_FILE);
+                std::fs::read_to_string(&path)
+                    .with_context(|| {
+                        format!(
+                            "cannot read the admin token from {} (use --token or --data-dir)",
+                            path.display()
+                        )
+                    })?
+                    .trim()
+                    .to_owned()
+            }
+        };
+        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
+        Ok(Client { http, base: connection.admin_url.trim_end_matches('/').to_owned(), token })
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let response = self.request(Method::GET, path).send().await.map_err(|e| self.unreachable(e))?;
+        read(response).await?.ok_or_else(|| anyhow!("empty answer from the server"))
+    }
+
+    async fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<T>> {
+        let response = self.request(method, path).json(body).send().await.map_err(|e| self.unreachable(e))?;
+        read(response).await
+    }
+
+    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
+    }
+
+    fn unreachable(&self, error: reqwest::Error) -> anyhow::Error {
+        anyhow!("cannot reach the admin API at {} ({error}); is `opendls serve` running?", self.base)
+    }
+}
+
+/// Reads an answer: JSON on success, nothing for 204, an error (refusal or failure) otherwise.
+async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option<T>> {
+    let status = response.status();
+    let bytes = response.bytes().await?;
+    if status == StatusCode::NO_CONTENT {
+        return Ok(None);
+    }
+    if status.is_success() {
+        return serde_json::from_slice(&bytes).map(Some).context("unexpected answer from the server");
+    }
+    let message = serde_json::from_slice::<ApiError>(&bytes)
+        .map(|e| e.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+    match status {
+        StatusCode::UNAUTHORIZED => bail!("{message}"),
+        s if s.is_client_error() => Err(Refused(message).into()),
+        _ => bail!("server error {status}: {message}"),
+    }
+}
+
+fn scope_query(scope: &ScopeArgs) -> (String, Option<String>) {
+    match (&scope.group, &scope.device) {
+        (Some(group), _) => ("group".into(), Some(group.clone())),
+        (_, Some(mac)) => ("device".into(), Some(mac.clone())),
+        _ => ("global".into(), None),
+    }
+}
+
+/// Splits `name[3]=value` / `name=value` (or without `=value` for unset).
+fn parse_item(spec: &str, with_value: bool) -> Result<(String, Option<u32>, String)> {
+    let (key, value) = match spec.split_once('=') {
+        Some((key, value)) if with_value => (key, value.to_owned()),
+        None if !with_value => (spec, String::new()),
+        _ if with_value => bail!("{spec:?}: expected NAME=VALUE or NAME[INDEX]=VALUE"),
+        _ => bail!("{spec:?}: expected NAME or NAME[INDEX]"),
+    };
+    let (name, index) = match key.split_once('[') {
+        Some((name, rest)) => {
+            let index = rest.strip_suffix(']').and_then(|i| i.parse().ok());
+            (name, Some(index.ok_or_else(|| anyhow!("{spec:?}: the index must be a number in brackets"))?))
+        }
+        None => (key, None),
+    };
+    if name.trim().is_empty() {
+        bail!("{spec:?}: the item name is empty");
+    }
+    Ok((name.trim().to_owned(), index, value))
+}
+
+async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {
+    let (scope, target) = scope_query(scope);
+    let entries = items.iter().map(|spec| parse_item(spec, true)).collect::<Result<Vec<_>>>()?;
+    for (name, index, value) in entries {
+        let entry =
+            ConfigEntry { scope: scope.clone(), target: target.clone(), name: name.clone(), index, value };
+        let result: ConfigSetResult = client
+            .send(Method::PUT, "/api/config", &entry)
+            .await
+            .map_err(|e| e.context(format!("{name} not set")))?
+            .ok_or_else(|| anyhow!("empty answer"))?;
+        for warning in result.warnings {
+            eprintln!("warning: {warning}");
+        }
+        println!("set {}", item_label(&name, index));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn unset_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {
+    let (scope, target) = scope_query(scope);
+    for spec in items {
+        let (name, index, _) = parse_item(spec, false)?;
+        let entry = ConfigEntry {
+            scope: scope.clone(),
+            target: target.clone(),
+            name: name.clone(),
+            index,
+            value: String::new(),
+        };
+        client.send::<_, ()>(Method::DELETE, "/api/config", &entry).await?;
+        println!("unset {}", item_label(&name, index));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show_config(client: &Client, scope: &ScopeArgs, json: bool) -> Result<ExitCode> {
+    let path = if scope.global || scope.group.is_some() || scope.device.is_some() {
+        let (scope, target) = scope_query(scope);
+        match target {
+            Some(target) => format!("/api/config?scope={scope}&target={}", encode(&target)),
+            None => format!("/api/config?scope={scope}"),
+        }
+    } else {
+        "/api/config".to_owned()
+    };
+    let entries: Vec<ConfigEntry> = client.get(&path).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = entries
+        .iter()
+        .map(|e| {
+            let scope = match &e.target {
+                Some(target) => format!("{} {target}", e.scope),
+                None => e.scope.clone(),
+            };
+            vec![scope, item_label(&e.name, e.index), e.value.clone()]
+        })
+        .collect();
+    print_table(&["SCOPE", "ITEM", "VALUE"], rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn list_devices(client: &Client, json: bool) -> Result<ExitCode> {
+    let devices: Vec<DeviceListEntry> = client.get("/api/devices").await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&devices)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let rows = devices
+        .iter()
+        .map(|d| {
+            vec![
+                d.mac.clone(),
+                d.e164.clone().unwrap_or_default(),
+                d.device_type.clone().unwrap_or_default(),
+                d.software_version.clone().unwrap_or_default(),
+                d.group.clone().unwrap_or_default(),
+                format_time(d.last_contact),
+                d.last_reason.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON"], rows);
+    eprintln!("{} devices", devices.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show_device(client: &Client, mac: &str, history: u32, json: bool) -> Result<ExitCode> {
+    let view: DeviceView = client.get(&format!("/api/devices/{}?history={history}", encode(mac))).await?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&view)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let d = &view.device;
+    let field = |value: &Option<String>| value.clone().unwrap_or_else(|| "-".into());
+    println!("device        {}", d.mac);
+    println!("e164          {}", field(&d.e164));
+    println!("model         {}", field(&d.device_type));
+    println!("firmware      {}", field(&d.software_version));
+    println!("group         {}", field(&d.group));
+    println!("address       {}", field(&d.remote_addr));
+    println!("contact-me    {}", field(&view.contact_me_uri));
+    println!("first seen    {}", format_time(view.first_seen));
+    println!("last contact  {} ({})", format_time(d.last_contact), d.last_reason);
+    println!(
+        "inventory     {}",
+        view.inventory_read_at.map(format_time).unwrap_or_else(|| "never read".into())
+    );
+    println!();
+    println!("pending changes ({})", view.pending.len());
+    let rows = view
+        .pending
+        .iter()
+        .map(|p| {
+            vec![
+                item_label(&p.name, p.index),
+                p.desired.clone(),
+                p.reported.clone().unwrap_or_else(|| "-".into()),
+                p.scope.clone(),
+                p.held.clone().unwrap_or_else(|| "next contact".into()),
+            ]
+        })
+        .collect();
+    print_table(&["ITEM", "DESIRED", "REPORTED", "FROM", "STATE"], rows);
+    println!();
+    println!("history (latest {})", view.history.len());
+    let rows = view
+        .history
+        .iter()
+        .map(|h| {
+            let change = match (&h.old_value, &h.new_value) {
+                (Some(old), Some(new)) => format!("{old} -> {new}"),
+                (None, Some(new)) => new.clone(),
+                (Some(old), None) => format!("{old} -> (gone)"),
+                (None, None) => String::new(),
+            };
+            vec![
+                format_time(h.at),
+                h.kind.clone(),
+                h.reason.clone(),
+                h.item.clone().unwrap_or_default(),
+                change,
+                h.detail.clone(),
+            ]
+        })
+        .collect();
+    print_table(&["WHEN", "EVENT", "REASON", "ITEM", "CHANGE", "DETAIL"], rows);
+    println!();
+    println!("reported items ({})", view.reported.len());
+    let rows = view
+        .reported
+        .iter()
+        .map(|i| vec![item_label(&i.name, i.index), i.value.clone(), i.status.clone().unwrap_or_default()])
+        .collect();
+    print_table(&["ITEM", "VALUE", "STATUS"], rows);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn item_label(name: &str, index: Option<u32>) -> String {
+    match index {
+        Some(index) => format!("{name}[{index}]"),
+        None => name.to_owned(),
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Unix seconds as `YYYY-MM-DD HH:MM:SSZ`.
+fn format_time(at: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| at.to_string())
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row.into_iter().map(|c| c.replace('\n', "\\n")).collect());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_specs() {
+        assert_eq!(
+            parse_item("sntp-addr=time.nist.gov", true).unwrap(),
+            ("sntp-addr".into(), None, "time.nist.gov".into())
+        );
+        assert_eq!(
+            parse_item("XML-app-name[2]=phonebook", true).unwrap(),
+            ("XML-app-name".into(), Some(2), "phonebook".into())
+        );
+        assert_eq!(parse_item("a=b=c", true).unwrap().2, "b=c");
+        assert_eq!(
+            parse_item("key-label-unicode[1001]", false).unwrap(),
+            ("key-label-unicode".into(), Some(1001), String::new())
+        );
+        assert!(parse_item("novalue", true).is_err());
+        assert!(parse_item("x[abc]=1", true).is_err());
+        assert!(parse_item("=1", true).is_err());
+    }
+
+    #[test]
+    fn times_are_readable() {
+        assert_eq!(format_time(0), "1970-01-01 00:00:00Z");
+    }
+}

@@ -1,0 +1,65 @@
+//! `opendls serve`: load the configuration, start the service, stop cleanly on Ctrl-C / SIGTERM.
+
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use opendls_server::Config;
+use tracing_subscriber::EnvFilter;
+
+use crate::ServeArgs;
+
+/// Runs the service until interrupted.
+pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(dir) = args.data_dir {
+        config.data_dir = dir;
+    }
+    if let Some(address) = args.phone_listen {
+        config.phone_listen = address;
+    }
+    if let Some(address) = args.admin_listen {
+        config.admin_listen = address;
+    }
+    if let Some(address) = args.public_address {
+        config.public_address = Some(address);
+    }
+    config.validate()?;
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .or_else(|_| EnvFilter::try_new(&config.log))
+        .with_context(|| format!("log filter {:?}", config.log))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let server = opendls_server::start(config).await?;
+        println!("opendls is serving phones on https://{}/DeploymentService/LoginService", server.phone_addr);
+        println!(
+            "admin API on http://{} (token in {})",
+            server.admin_addr,
+            server.data_dir.join(opendls_server::ADMIN_TOKEN_FILE).display()
+        );
+        let stop = server.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stopping");
+            stop.cancel();
+        });
+        server.wait().await;
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

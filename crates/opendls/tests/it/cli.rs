@@ -1,0 +1,110 @@
+//! Runs the built binary the way an administrator does.
+
+use std::process::{Command, Output};
+
+use opendls_server::{Config, RunningServer};
+
+struct Service {
+    server: RunningServer,
+    _dir: tempfile::TempDir,
+    runtime: tokio::runtime::Runtime,
+}
+
+fn service() -> Service {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config {
+        data_dir: dir.path().join("data"),
+        phone_listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        ..Config::default()
+    };
+    let server = runtime.block_on(opendls_server::start(config)).unwrap();
+    Service { server, _dir: dir, runtime }
+}
+
+impl Service {
+    fn opendls(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(args)
+            .env("OPENDLS_ADMIN_URL", format!("http://{}", self.server.admin_addr))
+            .env("OPENDLS_DATA", &self.server.data_dir)
+            .env_remove("OPENDLS_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    }
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn configuration_round_trip_with_meaningful_exit_codes() {
+    let service = service();
+    let set = service.opendls(&["config", "set", "sntp-addr=time.nist.gov", "XML-app-name[2]=phonebook"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let refused = service.opendls(&["config", "set", "transaction-timer=5"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("between 3700 and 32000"));
+    let group = service.opendls(&["config", "set", "--group", "sales", "sntp-addr=ntp.sales"]);
+    assert!(group.status.success());
+
+    let shown = service.opendls(&["config", "show"]);
+    let text = stdout(&shown);
+    assert!(text.contains("sntp-addr") && text.contains("time.nist.gov"), "{text}");
+    assert!(text.contains("XML-app-name[2]") && text.contains("group sales"), "{text}");
+
+    let json = service.opendls(&["config", "show", "--group", "sales", "--json"]);
+    let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].value, "ntp.sales");
+
+    assert!(service.opendls(&["config", "unset", "XML-app-name[2]"]).status.success());
+    assert_eq!(service.opendls(&["config", "unset", "XML-app-name[2]"]).status.code(), Some(1));
+    assert_eq!(service.opendls(&["config", "set", "no-equals-sign"]).status.code(), Some(2));
+}
+
+#[test]
+fn devices_are_listed_and_shown() {
+    let service = service();
+    let list = service.opendls(&["device", "list", "--json"]);
+    assert!(list.status.success());
+    assert_eq!(stdout(&list).trim(), "[]");
+    let missing = service.opendls(&["device", "show", "00:1A:E8:00:00:01"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("no device"));
+    let bad = service.opendls(&["group", "assign", "00:1A:E8:00:00:01", "sales"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(service.opendls(&["policy", "set", "flag"]).status.success());
+    assert_eq!(service.opendls(&["policy", "set", "maybe"]).status.code(), Some(1));
+}
+
+#[test]
+fn a_wrong_token_or_no_server_is_exit_code_2() {
+    let service = service();
+    let wrong = service.opendls(&["device", "list", "--token", "nope"]);
+    assert_eq!(wrong.status.code(), Some(2));
+    let addr = service.server.admin_addr;
+    service.runtime.block_on(service.server.stop());
+    let output = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["device", "list", "--token", "x", "--admin-url", &format!("http://{addr}")])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("cannot reach the admin API"));
+}
+
+#[test]
+fn decode_checks_captured_messages() {
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../wpi/tests/fixtures/guide/p33-start-up.xml");
+    let output = Command::new(env!("CARGO_BIN_EXE_opendls")).args(["decode", fixture]).output().unwrap();
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert!(text.contains("phone message, nonce ab15234de14f15a667c6f8d, reason start-up"));
+    assert!(text.contains("user-pwd = ******") && !text.contains("123456"), "{text}");
+}

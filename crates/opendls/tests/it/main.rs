@@ -1,0 +1,3 @@
+//! The `opendls` command against a real service: exit codes and output.
+
+mod cli;

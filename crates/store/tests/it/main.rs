@@ -1,0 +1,3 @@
+//! Contract tests of the store: what the engine decides comes back exactly, atomically.
+
+mod sqlite;

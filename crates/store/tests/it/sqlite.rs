@@ -1,0 +1,164 @@
+use opendls_engine::{
+    Decision, DesiredEntry, EngineSettings, Input, InteractionChange, ItemKey, LocalChangePolicy, Scope,
+    handle,
+};
+use opendls_store::{AdminStore, PhoneStore, SqliteStore};
+use opendls_wpi::{
+    Action, Fragment, Item, ReasonForContact, ReplyStatus, WorkpointMessage, parse_workpoint_message,
+};
+
+const MAC: &str = "00:01:E3:00:A9:F3";
+
+async fn open() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    (SqliteStore::open(&dir.path().join("test.db")).await.unwrap(), dir)
+}
+
+fn start_up() -> WorkpointMessage {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wpi/tests/fixtures/guide/p33-start-up.xml");
+    parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
+}
+
+async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<&str>, now: i64) -> Decision {
+    let interaction = store.find_interaction(session, "127.0.0.1", now - 300).await.unwrap();
+    let mac = opendls_engine::device_mac(&message, interaction.as_ref()).unwrap();
+    let context = store.device_context(&mac).await.unwrap();
+    let decision = handle(
+        Input {
+            now,
+            remote_addr: "127.0.0.1".into(),
+            new_session_id: format!("S{now}"),
+            message,
+            device: context.device,
+            interaction,
+            desired: context.desired,
+            failures: context.failures,
+            policy: context.policy,
+        },
+        &EngineSettings::default(),
+    );
+    store.apply(&decision, now).await.unwrap();
+    decision
+}
+
+fn read_reply(items: Vec<Item>) -> WorkpointMessage {
+    WorkpointMessage {
+        nonce: "R".into(),
+        max_items: Some(-1),
+        fragment: Some(Fragment::Final),
+        reason: ReasonForContact::reply_to(Action::ReadAllItems, ReplyStatus::Accepted),
+        items,
+    }
+}
+
+#[tokio::test]
+async fn a_decision_is_stored_and_read_back() {
+    let (store, _dir) = open().await;
+    let first = decide(&store, start_up(), None, 1000).await;
+    let InteractionChange::Start(state) = &first.interaction else { panic!("no interaction started") };
+
+    let device = AdminStore::device(&store, MAC).await.unwrap().unwrap();
+    assert_eq!(Some(&device), first.device.as_ref());
+    let found = store.find_interaction(Some(&state.session_id), "10.9.9.9", 0).await.unwrap();
+    assert_eq!(found.as_ref(), Some(state));
+    assert_eq!(
+        store.find_interaction(Some(&state.session_id), "127.0.0.1", 2000).await.unwrap(),
+        None,
+        "expired"
+    );
+
+    let history = store.history(MAC, 10).await.unwrap();
+    assert_eq!(history, first.history);
+    assert_eq!(store.list_devices().await.unwrap()[0].mac, MAC);
+}
+
+#[tokio::test]
+async fn interactions_are_found_by_address_only_when_unambiguous() {
+    let (store, _dir) = open().await;
+    decide(&store, start_up(), None, 1000).await;
+    assert!(store.find_interaction(None, "127.0.0.1", 0).await.unwrap().is_some());
+    let mut other = start_up();
+    other.items.retain(|i| i.name != "mac-addr");
+    other.items.push(Item::new("mac-addr", "00:1A:E8:00:00:02"));
+    decide(&store, other, None, 1001).await;
+    assert!(
+        store.find_interaction(None, "127.0.0.1", 0).await.unwrap().is_none(),
+        "two phones behind one address"
+    );
+}
+
+#[tokio::test]
+async fn a_new_contact_supersedes_the_devices_old_interactions() {
+    let (store, _dir) = open().await;
+    let first = decide(&store, start_up(), None, 1000).await;
+    let InteractionChange::Start(old) = first.interaction else { panic!() };
+    decide(&store, start_up(), None, 1001).await;
+    assert!(store.find_interaction(Some(&old.session_id), "10.0.0.1", 0).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn desired_values_failures_and_policies() {
+    let (store, _dir) = open().await;
+    decide(&store, start_up(), None, 1000).await;
+    store.assign_group(MAC, Some("sales")).await.unwrap();
+    let entries = [
+        DesiredEntry { scope: Scope::Global, key: ItemKey::new("sntp-addr", None), value: "g".into() },
+        DesiredEntry {
+            scope: Scope::Group("sales".into()),
+            key: ItemKey::new("sntp-addr", None),
+            value: "s".into(),
+        },
+        DesiredEntry {
+            scope: Scope::Group("other".into()),
+            key: ItemKey::new("sntp-addr", None),
+            value: "o".into(),
+        },
+        DesiredEntry {
+            scope: Scope::Device(MAC.into()),
+            key: ItemKey::new("XML-app-name", Some(3)),
+            value: "d".into(),
+        },
+    ];
+    for entry in &entries {
+        store.set_desired(entry, 1000).await.unwrap();
+    }
+    let context = store.device_context(MAC).await.unwrap();
+    assert_eq!(context.desired.len(), 3, "the other group's entry does not apply");
+    assert!(context.desired.contains(&entries[3]), "indexes survive");
+    assert_eq!(context.policy, LocalChangePolicy::AcceptUnmanaged);
+    store.set_policy(None, LocalChangePolicy::Flag).await.unwrap();
+    assert_eq!(store.device_context(MAC).await.unwrap().policy, LocalChangePolicy::Flag);
+    store.set_policy(Some("sales"), LocalChangePolicy::Accept).await.unwrap();
+    assert_eq!(
+        store.device_context(MAC).await.unwrap().policy,
+        LocalChangePolicy::Accept,
+        "group beats global"
+    );
+    assert!(store.unset_desired(&Scope::Global, &ItemKey::new("sntp-addr", None)).await.unwrap());
+    assert!(!store.unset_desired(&Scope::Global, &ItemKey::new("sntp-addr", None)).await.unwrap());
+    assert_eq!(store.desired(Some(&Scope::Group("sales".into()))).await.unwrap().len(), 1);
+    assert_eq!(store.desired(None).await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn the_reported_state_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("test.db");
+    {
+        let store = SqliteStore::open(&path).await.unwrap();
+        let first = decide(&store, start_up(), None, 1000).await;
+        let InteractionChange::Start(state) = first.interaction else { panic!() };
+        let mut items = start_up().items;
+        items.push(Item::indexed("key-label-unicode", 1001, "Hold & \"more\""));
+        decide(&store, read_reply(items), Some(&state.session_id), 1001).await;
+        store.close().await;
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    let device = AdminStore::device(&store, MAC).await.unwrap().unwrap();
+    assert_eq!(device.inventory_read_at, Some(1001));
+    assert_eq!(
+        device.reported_value(&ItemKey::new("key-label-unicode", Some(1001))),
+        Some("Hold & \"more\"")
+    );
+    assert_eq!(device.reported.len(), 15);
+}
