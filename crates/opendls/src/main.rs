@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod admin;
 mod inspect;
+mod phonesim;
 mod serve;
 
 /// Provisioning service for OpenStage / OpenScape Desk Phone IP phones (WorkPoint Interface).
@@ -72,6 +73,9 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Simulate phones: a fleet boots against a WPI service (opendls or any other) and the run
+    /// ends with a report (completed, failed, overload, latency per step).
+    Phonesim(PhonesimArgs),
     /// Decode a captured WPI message (phone or service side), check its items against the
     /// catalog and print them. Reads standard input when FILE is `-` or missing.
     Decode {
@@ -106,6 +110,35 @@ pub(crate) struct ServeArgs {
     /// Host name or address phones use to reach this service.
     #[arg(long)]
     pub public_address: Option<String>,
+}
+
+/// `opendls phonesim` options.
+#[derive(Args)]
+pub(crate) struct PhonesimArgs {
+    /// The service: `https://host:port`, `host:port` or `host` (port 18443).
+    #[arg(long, default_value = "https://127.0.0.1:18443")]
+    pub server: String,
+    /// How many phones.
+    #[arg(long, default_value_t = 20)]
+    pub phones: u32,
+    /// Seconds within which all phones boot.
+    #[arg(long, default_value_t = 5.0)]
+    pub boot_within: f64,
+    /// Number of the first phone (its MAC is 00:1A:E8 followed by the number).
+    #[arg(long, default_value_t = 1)]
+    pub first: u32,
+    /// Fraction of phones in a call at boot (writes refused as busy, call-back when the call ends).
+    #[arg(long, default_value_t = 0.0)]
+    pub busy_fraction: f64,
+    /// Seconds a call lasts.
+    #[arg(long, default_value_t = 3.0)]
+    pub call_duration: f64,
+    /// Items per fragment of the phones' long replies (default: split only at 50 kB).
+    #[arg(long)]
+    pub fragment_items: Option<usize>,
+    /// Print the report as JSON (no live progress).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand)]
@@ -205,6 +238,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Phonesim(args) => phonesim::run(args),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))
         }

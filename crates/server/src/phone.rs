@@ -91,15 +91,24 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 return xml_response(&DlsMessage::clean_up_because("", "request body timed out"), None);
             }
         };
-        let message = match parse_workpoint_message_with(&body, self.parse_limits) {
+        let (reply, cookie) = self.answer(&body, session.as_deref(), remote, started).await;
+        xml_response(&reply, cookie.as_deref())
+    }
+
+    /// Answers one request body: the reply and, when an interaction starts, its session id.
+    pub async fn answer(
+        &self,
+        body: &[u8],
+        session: Option<&str>,
+        remote: SocketAddr,
+        started: Instant,
+    ) -> (DlsMessage, Option<String>) {
+        let message = match parse_workpoint_message_with(body, self.parse_limits) {
             Ok(message) => message,
             Err(error) => {
-                let nonce = salvage_nonce(&body);
+                let nonce = salvage_nonce(body);
                 tracing::warn!(%remote, %error, bytes = body.len(), "unreadable phone message");
-                return xml_response(
-                    &DlsMessage::clean_up_because(nonce, format!("malformed message: {error}")),
-                    None,
-                );
+                return (DlsMessage::clean_up_because(nonce, format!("malformed message: {error}")), None);
             }
         };
 
@@ -109,7 +118,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             let guard = InFlight(&self.in_flight);
             if before >= self.max_in_flight {
                 tracing::info!(%remote, reason = %message.reason.reason, "overload: phone told to come back later");
-                return xml_response(&DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
+                return (DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
             }
             Some(guard)
         } else {
@@ -117,7 +126,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         };
 
         let reason = message.reason.reason.clone();
-        match self.step(message, session.as_deref(), remote).await {
+        match self.step(message, session, remote).await {
             Ok((reply, cookie, mac, error)) => {
                 let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 let mac = mac.as_deref().unwrap_or("-");
@@ -129,11 +138,11 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                         tracing::info!(%remote, mac, %reason, action = %reply.action, elapsed_ms, "interaction step")
                     }
                 }
-                xml_response(&reply, cookie.as_deref())
+                (reply, cookie)
             }
             Err((nonce, error)) => {
                 tracing::error!(%remote, %reason, %error, "storage failed; phone told to come back later");
-                xml_response(&DlsMessage::clean_up_because(nonce, OVERLOAD_REASON), None)
+                (DlsMessage::clean_up_because(nonce, OVERLOAD_REASON), None)
             }
         }
     }
@@ -266,6 +275,75 @@ mod tests {
         assert_eq!(salvage_nonce(br#"<WorkpointMessage><Message nonce="AB12"><broken"#), "AB12");
         assert_eq!(salvage_nonce(b"garbage"), "");
         assert_eq!(salvage_nonce(br#"nonce="x<script>""#), "x");
+    }
+
+    /// A store whose first device lookup waits until released, to hold an interaction in flight.
+    struct HeldStore {
+        entered: tokio::sync::Notify,
+        release: tokio::sync::Notify,
+    }
+
+    impl PhoneStore for HeldStore {
+        async fn device_context(&self, _mac: &str) -> opendls_store::StoreResult<DeviceContext> {
+            self.entered.notify_one();
+            self.release.notified().await;
+            Ok(DeviceContext::default())
+        }
+        async fn find_interaction(
+            &self,
+            _: Option<&str>,
+            _: &str,
+            _: Timestamp,
+        ) -> opendls_store::StoreResult<Option<opendls_engine::InteractionState>> {
+            Ok(None)
+        }
+        async fn apply(&self, _: &opendls_engine::Decision, _: Timestamp) -> opendls_store::StoreResult<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn new_interactions_past_the_limit_are_told_overload() {
+        let store =
+            Arc::new(HeldStore { entered: tokio::sync::Notify::new(), release: tokio::sync::Notify::new() });
+        let mut config = Config::default();
+        config.limits.max_interactions_in_flight = 1;
+        let endpoint = Arc::new(PhoneEndpoint::new(store.clone(), &config));
+        let start_up = |mac: &str| {
+            format!(
+                "<WorkpointMessage><Message nonce=\"N-{mac}\"><ReasonForContact>start-up</ReasonForContact>\
+                 <ItemList><Item name=\"mac-addr\">{mac}</Item></ItemList></Message></WorkpointMessage>"
+            )
+        };
+        let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let held = {
+            let endpoint = endpoint.clone();
+            let body = start_up("00:1A:E8:00:00:01");
+            tokio::spawn(async move { endpoint.answer(body.as_bytes(), None, remote, Instant::now()).await })
+        };
+        store.entered.notified().await;
+        let (refused, cookie) =
+            endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
+        assert_eq!(refused, DlsMessage::clean_up_because("N-00:1A:E8:00:00:02", OVERLOAD_REASON));
+        assert_eq!(cookie, None);
+        // Replies of interactions already under way are never refused for overload.
+        let reply = "<WorkpointMessage><Message nonce=\"R\"><ReasonForContact>reply-to</ReasonForContact></Message></WorkpointMessage>";
+        let (answer, _) = endpoint.answer(reply.as_bytes(), None, remote, Instant::now()).await;
+        assert_ne!(answer.items.first().map(|i| i.value.as_str()), Some(OVERLOAD_REASON));
+
+        store.release.notify_one();
+        let (first, _) = held.await.unwrap();
+        assert_eq!(first.action, opendls_wpi::Action::ReadAllItems);
+        // The slot is free again.
+        let ok = tokio::spawn({
+            let endpoint = endpoint.clone();
+            async move {
+                endpoint.answer(start_up("00:1A:E8:00:00:03").as_bytes(), None, remote, Instant::now()).await
+            }
+        });
+        store.entered.notified().await;
+        store.release.notify_one();
+        assert_eq!(ok.await.unwrap().0.action, opendls_wpi::Action::ReadAllItems);
     }
 
     #[test]

@@ -5,5 +5,6 @@ mod support;
 
 mod admin_api;
 mod bad_input;
+mod fleet;
 mod flows;
 mod restart;

@@ -2,14 +2,12 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::time::Duration;
 
+use opendls_phonesim::transport;
 use opendls_server::{Config, RunningServer};
 use opendls_wpi::{DlsMessage, parse_dls_message};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 pub struct TestServer {
@@ -94,102 +92,41 @@ impl Reply {
     }
 }
 
-/// Accepts any certificate, as phones in Default Mode do (guide p. 12).
-#[derive(Debug)]
-struct AnyCertificate;
-
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
-    }
-}
-
 pub async fn tls_connect(addr: SocketAddr) -> tokio_rustls::client::TlsStream<TcpStream> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
-        .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap()
+    transport::connect(addr, transport::default_mode_client()).await.unwrap()
 }
 
 /// POSTs a WPI message as a phone does: new TLS connection, `Connection: close`.
 pub async fn phone_post(addr: SocketAddr, body: &[u8], session: Option<&str>) -> Reply {
-    let tls = tls_connect(addr).await;
-    let mut headers = vec!["Content-Type: text/xml".to_owned()];
-    if let Some(session) = session {
-        // Real phones echo the cookie's path attribute too (protocol doc §2.4).
-        headers.push(format!("Cookie: JSESSIONID={session}; path=/DeploymentService"));
-    }
-    exchange(tls, "POST", "/DeploymentService/LoginService", &headers, body).await
+    // Real phones echo the cookie's path attribute too (protocol doc §2.4).
+    let cookie = session.map(|s| format!("JSESSIONID={s}; path=/DeploymentService"));
+    let reply = transport::post_wpi(
+        addr,
+        transport::default_mode_client(),
+        body,
+        cookie.as_deref(),
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    Reply { status: reply.status, headers: reply.headers, body: reply.body }
 }
 
 /// One request, `Connection: close`, read to the end.
 pub async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
+    stream: S,
     method: &str,
     path: &str,
     headers: &[String],
     body: &[u8],
 ) -> Reply {
-    let mut request = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for header in headers {
-        request.push_str(header);
-        request.push_str("\r\n");
-    }
-    request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).await.unwrap();
-    stream.write_all(body).await.unwrap();
-    stream.flush().await.unwrap();
-    let mut raw = Vec::new();
-    let _ = stream.read_to_end(&mut raw).await;
-    parse_reply(&raw)
+    let reply = transport::request(stream, method, path, headers, body).await.unwrap();
+    Reply { status: reply.status, headers: reply.headers, body: reply.body }
 }
 
 pub fn parse_reply(raw: &[u8]) -> Reply {
-    let split =
-        raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or_else(|| panic!("no header end in {raw:?}"));
-    let head = String::from_utf8_lossy(&raw[..split]);
-    let mut lines = head.lines();
-    let status = lines.next().unwrap().split_whitespace().nth(1).unwrap().parse().unwrap();
-    let headers = lines
-        .filter_map(|line| line.split_once(':'))
-        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
-        .collect();
-    Reply { status, headers, body: raw[split + 4..].to_vec() }
+    let reply = transport::parse_reply(raw).unwrap();
+    Reply { status: reply.status, headers: reply.headers, body: reply.body }
 }
 
 /// A guide fixture from the codec crate.

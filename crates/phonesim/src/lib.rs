@@ -1,0 +1,17 @@
+//! Simulated OpenStage / OpenScape Desk Phone IP phones.
+//!
+//! Written from the *Provisioning Service, Developer's Guide* and the team's protocol notes only,
+//! never from opendls' internals, so it can test any WPI provisioning service (the Unify DLS
+//! included). A phone speaks real TLS and HTTP/1.1 with `Connection: close` on every request.
+//!
+//! * [`phone`]: one phone's state and how it answers each action (pure).
+//! * [`items`]: a realistic item set built from the catalog.
+//! * [`transport`]: the phone side of HTTPS.
+//! * [`fleet`]: interactions against a server, a fleet booting at once, and its report.
+
+pub mod fleet;
+pub mod items;
+pub mod phone;
+pub mod transport;
+
+pub use phone::{Next, PhoneProfile, SimPhone};

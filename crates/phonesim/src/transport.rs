@@ -1,0 +1,190 @@
+//! The phone side of HTTPS: phones do not authenticate the service in Default Mode (guide
+//! p. 12), POST `text/xml` to `/DeploymentService/LoginService` and, like a 2023 CP210, send
+//! `Connection: close`, so every request is a new TLS connection (protocol doc §2.2).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// The path real phones POST to (protocol doc §2.1).
+pub const WPI_PATH: &str = "/DeploymentService/LoginService";
+
+/// A transport failure, as a phone would see it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TransportError {
+    /// TCP connect failed.
+    #[error("connect: {0}")]
+    Connect(std::io::Error),
+    /// The TLS handshake failed.
+    #[error("TLS handshake: {0}")]
+    Tls(std::io::Error),
+    /// Reading or writing failed.
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+    /// The answer is not HTTP.
+    #[error("malformed HTTP answer: {0}")]
+    Http(String),
+    /// No answer in time.
+    #[error("timed out")]
+    Timeout,
+}
+
+/// An HTTP answer.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Headers in order, names as sent.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// The first header with this name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The session cookie a `Set-Cookie` header carries, as `name=value`.
+    pub fn cookie(&self) -> Option<String> {
+        self.header("set-cookie").and_then(|c| c.split(';').next()).map(|c| c.trim().to_owned())
+    }
+}
+
+/// Accepts any server certificate, as phones in Default Mode do (guide p. 12).
+#[derive(Debug)]
+struct AnyCertificate;
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// A TLS client configuration as phones in Default Mode use it.
+pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("the default provider supports the default versions")
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_no_client_auth();
+    Arc::new(config)
+}
+
+/// Opens a TLS connection to the service.
+pub async fn connect(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, TransportError> {
+    let tcp = TcpStream::connect(addr).await.map_err(TransportError::Connect)?;
+    let _ = tcp.set_nodelay(true);
+    let name = ServerName::IpAddress(addr.ip().into());
+    tokio_rustls::TlsConnector::from(tls).connect(name, tcp).await.map_err(TransportError::Tls)
+}
+
+/// POSTs a WPI message on a new connection with `Connection: close`, as phones do.
+pub async fn post_wpi(
+    addr: SocketAddr,
+    tls: Arc<rustls::ClientConfig>,
+    body: &[u8],
+    cookie: Option<&str>,
+    timeout: Duration,
+) -> Result<HttpReply, TransportError> {
+    let exchange = async {
+        let stream = connect(addr, tls).await?;
+        let mut headers = vec!["Content-Type: text/xml".to_owned()];
+        if let Some(cookie) = cookie {
+            headers.push(format!("Cookie: {cookie}"));
+        }
+        request(stream, "POST", WPI_PATH, &headers, body).await
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| TransportError::Timeout)?
+}
+
+/// Sends one request with `Connection: close` and reads the answer to the end.
+pub async fn request<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+) -> Result<HttpReply, TransportError> {
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: dls\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for header in headers {
+        head.push_str(header);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await?;
+    let mut raw = Vec::new();
+    match stream.read_to_end(&mut raw).await {
+        Ok(_) => {}
+        // Some servers close TLS without close_notify after `Connection: close`; the body is
+        // complete when Content-Length says so.
+        Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+        Err(error) => return Err(error.into()),
+    }
+    parse_reply(&raw)
+}
+
+/// Parses a complete HTTP/1.1 answer (headers and a body delimited by the connection's end).
+pub fn parse_reply(raw: &[u8]) -> Result<HttpReply, TransportError> {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| TransportError::Http(format!("no end of headers in {} bytes", raw.len())))?;
+    let head = String::from_utf8_lossy(&raw[..split]);
+    let mut lines = head.lines();
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| TransportError::Http(format!("bad status line {status_line:?}")))?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(name, value)| (name.trim().to_owned(), value.trim().to_owned()))
+        .collect();
+    Ok(HttpReply { status, headers, body: raw[split + 4..].to_vec() })
+}

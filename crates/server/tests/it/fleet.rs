@@ -1,0 +1,30 @@
+//! Simulated phones (our own simulator, real TLS and HTTP) against the real server.
+
+use std::time::Duration;
+
+use opendls_phonesim::fleet::{FleetConfig, Target, run_fleet};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_small_fleet_boots_is_configured_and_busy_phones_finish_on_call_back() {
+    let server = TestServer::start().await;
+    let body = r#"{"scope":"global","name":"sntp-addr","value":"time.nist.gov"}"#;
+    assert_eq!(server.admin("PUT", "/api/config", Some(body)).await.status, 200);
+    let config = FleetConfig {
+        phones: 30,
+        boot_within: Duration::from_secs(1),
+        busy_fraction: 0.3,
+        call_duration: Duration::from_millis(200),
+        fragment_items: Some(150),
+        ..FleetConfig::default()
+    };
+    let report = run_fleet(&config, &Target::default_mode(server.phone_addr())).await;
+    assert_eq!(report.completed, 30, "{report:#?}");
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    assert!(report.step_latency.contains_key("GetNextFragment"), "replies were fragmented");
+    assert_eq!(report.items_written, 30, "one item per phone, written exactly once");
+    let devices: Vec<opendls_server::api::DeviceListEntry> =
+        serde_json::from_slice(&server.admin("GET", "/api/devices", None).await.body).unwrap();
+    assert_eq!(devices.len(), 30);
+}
