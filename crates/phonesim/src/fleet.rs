@@ -153,6 +153,9 @@ pub struct FleetConfig {
     pub call_duration: Duration,
     /// Attempts per phone when told `overload`.
     pub max_attempts: u32,
+    /// Shortest and longest random wait before retrying after `overload` (the Unify DLS
+    /// simulator backs off for a random time; real phones' timing is not documented).
+    pub overload_backoff: (Duration, Duration),
     /// Items per fragment of the phones' long replies (`None`: only at 50 kB).
     pub fragment_items: Option<usize>,
     /// Counters updated while the fleet runs, for live progress.
@@ -179,6 +182,7 @@ impl Default for FleetConfig {
             busy_fraction: 0.0,
             call_duration: Duration::from_secs(2),
             max_attempts: 20,
+            overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
             fragment_items: None,
             progress: Arc::default(),
         }
@@ -332,7 +336,8 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
                 result.interactions.push(interaction);
                 if overloaded {
                     result.overloads += 1;
-                    let backoff = Duration::from_millis(200).mul_f64(1.0 + 4.0 * random_fraction());
+                    let (shortest, longest) = config.overload_backoff;
+                    let backoff = shortest + longest.saturating_sub(shortest).mul_f64(random_fraction());
                     tokio::time::sleep(backoff).await;
                     continue;
                 }

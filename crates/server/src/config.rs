@@ -46,8 +46,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     /// Connections served at once; further ones wait in the kernel's backlog.
     pub max_connections: usize,
-    /// Requests starting a new interaction processed at once before new phones are told
-    /// `overload` (interactions already under way always continue).
+    /// Interactions under way (started, not yet ended) before phones starting a new one are
+    /// told `overload`; interactions already under way always continue. Per node.
     pub max_interactions_in_flight: usize,
     /// Seconds a TLS handshake may take.
     pub handshake_timeout_secs: u64,

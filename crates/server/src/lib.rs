@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 pub mod admin;
+pub mod admission;
 pub mod api;
 pub mod config;
 pub mod listener;

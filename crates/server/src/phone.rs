@@ -3,7 +3,6 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,6 +15,7 @@ use opendls_wpi::{
     DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
 };
 
+use crate::admission::Admission;
 use crate::config::Config;
 
 /// The session cookie's name, as the original DLS used it (protocol doc §2.4).
@@ -31,18 +31,8 @@ pub struct PhoneEndpoint<S> {
     parse_limits: ParseLimits,
     body_timeout: Duration,
     interaction_timeout_secs: i64,
-    max_in_flight: usize,
-    in_flight: AtomicUsize,
+    admission: Admission,
     default_policy: opendls_engine::LocalChangePolicy,
-}
-
-/// Counts a new interaction as in flight until dropped.
-struct InFlight<'a>(&'a AtomicUsize);
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
 }
 
 impl<S: PhoneStore> PhoneEndpoint<S> {
@@ -57,8 +47,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             parse_limits: ParseLimits { max_bytes: config.limits.max_body_bytes, ..ParseLimits::default() },
             body_timeout: Duration::from_secs(config.limits.body_timeout_secs),
             interaction_timeout_secs: config.protocol.interaction_timeout_secs,
-            max_in_flight: config.limits.max_interactions_in_flight,
-            in_flight: AtomicUsize::new(0),
+            admission: Admission::new(
+                config.limits.max_interactions_in_flight,
+                Duration::from_secs(config.limits.idle_timeout_secs),
+            ),
             default_policy: config.protocol.local_change_policy,
         }
     }
@@ -112,22 +104,41 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             }
         };
 
-        let new_interaction = message.reason.reason != Reason::ReplyTo;
-        let _guard = if new_interaction {
-            let before = self.in_flight.fetch_add(1, Ordering::AcqRel);
-            let guard = InFlight(&self.in_flight);
-            if before >= self.max_in_flight {
-                tracing::info!(%remote, reason = %message.reason.reason, "overload: phone told to come back later");
-                return (DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
-            }
-            Some(guard)
-        } else {
+        // Messages that continue an interaction are always served; only new ones wait.
+        let continues = matches!(message.reason.reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
+        let reservation = if continues {
             None
+        } else {
+            match self.admission.reserve(Instant::now()) {
+                Some(reservation) => Some(reservation),
+                None => {
+                    tracing::info!(%remote, reason = %message.reason.reason, "overload: phone told to come back later");
+                    return (DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
+                }
+            }
         };
 
         let reason = message.reason.reason.clone();
         match self.step(message, session, remote).await {
-            Ok((reply, cookie, mac, error)) => {
+            Ok(Stepped { reply, interaction, mac, error }) => {
+                let cookie = match interaction {
+                    InteractionChange::Start(state) => {
+                        if let Some(reservation) = reservation {
+                            self.admission.started(reservation, &state.session_id, Instant::now());
+                        }
+                        Some(state.session_id)
+                    }
+                    InteractionChange::Continue(state) => {
+                        self.admission.touched(&state.session_id, Instant::now());
+                        None
+                    }
+                    InteractionChange::End(session) => {
+                        if let Some(session) = session {
+                            self.admission.ended(&session);
+                        }
+                        None
+                    }
+                };
                 let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                 let mac = mac.as_deref().unwrap_or("-");
                 match &error {
@@ -147,17 +158,14 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         }
     }
 
-    /// Loads state, runs the engine, persists the decision.
-    #[allow(clippy::type_complexity)]
+    /// Loads state, runs the engine, persists the decision. On a storage failure, returns the
+    /// request's nonce with the error.
     async fn step(
         &self,
         message: WorkpointMessage,
         session: Option<&str>,
         remote: SocketAddr,
-    ) -> Result<
-        (DlsMessage, Option<String>, Option<String>, Option<String>),
-        (String, opendls_store::StoreError),
-    > {
+    ) -> Result<Stepped, (String, opendls_store::StoreError)> {
         let now = unix_now();
         let nonce = message.nonce.clone();
         let fail = |error| (nonce.clone(), error);
@@ -188,12 +196,16 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         };
         let decision = handle(input, &self.settings);
         self.store.apply(&decision, now).await.map_err(fail)?;
-        let cookie = match &decision.interaction {
-            InteractionChange::Start(state) => Some(state.session_id.clone()),
-            _ => None,
-        };
-        Ok((decision.reply, cookie, mac, decision.error))
+        Ok(Stepped { reply: decision.reply, interaction: decision.interaction, mac, error: decision.error })
     }
+}
+
+/// What one engine step produced, for the answer and the log.
+struct Stepped {
+    reply: DlsMessage,
+    interaction: InteractionChange,
+    mac: Option<String>,
+    error: Option<String>,
 }
 
 /// The current time as the engine counts it.
@@ -257,6 +269,7 @@ fn xml_response(message: &DlsMessage, new_session: Option<&str>) -> Response<Ful
 #[cfg(test)]
 mod tests {
     use super::*;
+    use opendls_wpi::Action;
 
     #[test]
     fn cookies_are_found_among_echoed_attributes() {
@@ -277,73 +290,32 @@ mod tests {
         assert_eq!(salvage_nonce(br#"nonce="x<script>""#), "x");
     }
 
-    /// A store whose first device lookup waits until released, to hold an interaction in flight.
-    struct HeldStore {
-        entered: tokio::sync::Notify,
-        release: tokio::sync::Notify,
-    }
-
-    impl PhoneStore for HeldStore {
-        async fn device_context(&self, _mac: &str) -> opendls_store::StoreResult<DeviceContext> {
-            self.entered.notify_one();
-            self.release.notified().await;
-            Ok(DeviceContext::default())
-        }
-        async fn find_interaction(
-            &self,
-            _: Option<&str>,
-            _: &str,
-            _: Timestamp,
-        ) -> opendls_store::StoreResult<Option<opendls_engine::InteractionState>> {
-            Ok(None)
-        }
-        async fn apply(&self, _: &opendls_engine::Decision, _: Timestamp) -> opendls_store::StoreResult<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
-    async fn new_interactions_past_the_limit_are_told_overload() {
-        let store =
-            Arc::new(HeldStore { entered: tokio::sync::Notify::new(), release: tokio::sync::Notify::new() });
+    async fn new_interactions_past_the_limit_are_told_overload_until_a_slot_frees() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(opendls_store::SqliteStore::open(&dir.path().join("db")).await.unwrap());
         let mut config = Config::default();
         config.limits.max_interactions_in_flight = 1;
-        let endpoint = Arc::new(PhoneEndpoint::new(store.clone(), &config));
+        let endpoint = PhoneEndpoint::new(store, &config);
+        let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
         let start_up = |mac: &str| {
             format!(
                 "<WorkpointMessage><Message nonce=\"N-{mac}\"><ReasonForContact>start-up</ReasonForContact>\
                  <ItemList><Item name=\"mac-addr\">{mac}</Item></ItemList></Message></WorkpointMessage>"
             )
         };
-        let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let held = {
-            let endpoint = endpoint.clone();
-            let body = start_up("00:1A:E8:00:00:01");
-            tokio::spawn(async move { endpoint.answer(body.as_bytes(), None, remote, Instant::now()).await })
-        };
-        store.entered.notified().await;
-        let (refused, cookie) =
-            endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
+        let (first, session) = endpoint.answer(start_up("00:1A:E8:00:00:01").as_bytes(), None, remote, Instant::now()).await;
+        assert_eq!(first.action, Action::ReadAllItems);
+        let (refused, cookie) = endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
         assert_eq!(refused, DlsMessage::clean_up_because("N-00:1A:E8:00:00:02", OVERLOAD_REASON));
         assert_eq!(cookie, None);
-        // Replies of interactions already under way are never refused for overload.
-        let reply = "<WorkpointMessage><Message nonce=\"R\"><ReasonForContact>reply-to</ReasonForContact></Message></WorkpointMessage>";
-        let (answer, _) = endpoint.answer(reply.as_bytes(), None, remote, Instant::now()).await;
-        assert_ne!(answer.items.first().map(|i| i.value.as_str()), Some(OVERLOAD_REASON));
 
-        store.release.notify_one();
-        let (first, _) = held.await.unwrap();
-        assert_eq!(first.action, opendls_wpi::Action::ReadAllItems);
-        // The slot is free again.
-        let ok = tokio::spawn({
-            let endpoint = endpoint.clone();
-            async move {
-                endpoint.answer(start_up("00:1A:E8:00:00:03").as_bytes(), None, remote, Instant::now()).await
-            }
-        });
-        store.entered.notified().await;
-        store.release.notify_one();
-        assert_eq!(ok.await.unwrap().0.action, opendls_wpi::Action::ReadAllItems);
+        // The admitted interaction runs to its end, which frees the slot.
+        let reply = "<WorkpointMessage><Message nonce=\"R\"><ReasonForContact action=\"ReadAllItems\" status=\"accepted\">reply-to</ReasonForContact></Message></WorkpointMessage>";
+        let (done, _) = endpoint.answer(reply.as_bytes(), session.as_deref(), remote, Instant::now()).await;
+        assert_eq!(done, DlsMessage::new("R", Action::CleanUp));
+        let (second, _) = endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
+        assert_eq!(second.action, Action::ReadAllItems);
     }
 
     #[test]
