@@ -18,7 +18,10 @@ fn main() {
     let phones: u32 = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(400);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     println!("boot storm: {phones} phones within 1 s, 20 desired items each");
-    println!("{:>10} {:>10} {:>9} {:>12} {:>9} {:>9} {:>10}", "limit", "completed", "overload", "interact/s", "p50 ms", "p99 ms", "vs base");
+    println!(
+        "{:>10} {:>10} {:>9} {:>12} {:>9} {:>9} {:>10}",
+        "limit", "completed", "overload", "interact/s", "p50 ms", "p99 ms", "vs base"
+    );
     let mut rows = Vec::new();
     for limit in LIMITS {
         let report = runtime.block_on(storm(limit, phones));
@@ -52,7 +55,8 @@ async fn storm(limit: usize, phones: u32) -> opendls_phonesim::fleet::FleetRepor
     config.limits.max_interactions_in_flight = limit;
     config.limits.max_connections = 4096;
     let server = opendls_server::start(config).await.unwrap();
-    let store = opendls_store::SqliteStore::open(&dir.path().join(opendls_server::DATABASE_FILE)).await.unwrap();
+    let store =
+        opendls_store::SqliteStore::open(&dir.path().join(opendls_server::DATABASE_FILE)).await.unwrap();
     for n in 0..20 {
         let entry = opendls_engine::DesiredEntry {
             scope: opendls_engine::Scope::Global,

@@ -304,9 +304,11 @@ mod tests {
                  <ItemList><Item name=\"mac-addr\">{mac}</Item></ItemList></Message></WorkpointMessage>"
             )
         };
-        let (first, session) = endpoint.answer(start_up("00:1A:E8:00:00:01").as_bytes(), None, remote, Instant::now()).await;
+        let (first, session) =
+            endpoint.answer(start_up("00:1A:E8:00:00:01").as_bytes(), None, remote, Instant::now()).await;
         assert_eq!(first.action, Action::ReadAllItems);
-        let (refused, cookie) = endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
+        let (refused, cookie) =
+            endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
         assert_eq!(refused, DlsMessage::clean_up_because("N-00:1A:E8:00:00:02", OVERLOAD_REASON));
         assert_eq!(cookie, None);
 
@@ -314,7 +316,8 @@ mod tests {
         let reply = "<WorkpointMessage><Message nonce=\"R\"><ReasonForContact action=\"ReadAllItems\" status=\"accepted\">reply-to</ReasonForContact></Message></WorkpointMessage>";
         let (done, _) = endpoint.answer(reply.as_bytes(), session.as_deref(), remote, Instant::now()).await;
         assert_eq!(done, DlsMessage::new("R", Action::CleanUp));
-        let (second, _) = endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
+        let (second, _) =
+            endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
         assert_eq!(second.action, Action::ReadAllItems);
     }
 
