@@ -113,32 +113,43 @@ async fn busy_then_solicited() {
     assert_eq!(write.items, vec![Item::new("sntp-addr", "time.nist.gov")]);
 }
 
-/// Per-item errors (p. 78, 81, 83) are recorded and the item is held back.
+/// Per-item errors (p. 78, 81, 83) are recorded and the items are held back.
 #[tokio::test]
 async fn per_item_errors() {
     let server = TestServer::start().await;
     set_global(&server, "socketed-headset-mode", "0").await;
     set_global(&server, "sntp-addr", "time.nist.gov").await;
+    let body = r#"{"scope":"global","name":"Canonical-lookup-international-code","index":6,"value":"00"}"#;
+    assert_eq!(server.admin("PUT", "/api/config", Some(body)).await.status, 200);
     let first = phone_post(server.phone_addr(), guide("p33-start-up.xml").as_bytes(), None).await;
     let session = first.session().unwrap();
     let read = reply_with("ReadAllItems", "R1", "final", &inventory(MAC, &[]));
     let write = phone_post(server.phone_addr(), read.as_bytes(), Some(&session)).await.dls();
-    assert_eq!(write.items.len(), 2);
-    let refused =
-        phone_post(server.phone_addr(), guide("p78-reply-unknown-item.xml").as_bytes(), Some(&session)).await;
+    assert_eq!(write.items.len(), 3);
+    // The phone's answer combines the guide's three error examples: an unknown item (p. 78) and
+    // an indexed item that could not be saved (p. 81), inside an accepted reply.
+    let p78 = guide("p78-reply-unknown-item.xml");
+    let p81_item = r#"<Item status="failed" name="Canonical-lookup-international-code" index="6"></Item>"#;
+    let combined = p78.replace("</ItemList>", &format!("{p81_item}\n</ItemList>"));
+    let refused = phone_post(server.phone_addr(), combined.as_bytes(), Some(&session)).await;
     assert_eq!(refused.dls().action, Action::CleanUp);
 
     let view: opendls_server::api::DeviceView =
         serde_json::from_slice(&server.admin("GET", &format!("/api/devices/{MAC}"), None).await.body)
             .unwrap();
-    let pending = view.pending.iter().find(|p| p.name == "socketed-headset-mode").unwrap();
-    assert_eq!(pending.held.as_deref(), Some("refused by the phone: unknown item"));
+    let held = |name: &str| view.pending.iter().find(|p| p.name == name).and_then(|p| p.held.clone());
+    assert_eq!(held("socketed-headset-mode").as_deref(), Some("refused by the phone: unknown item"));
+    assert_eq!(held("Canonical-lookup-international-code").as_deref(), Some("refused by the phone: failed"));
     assert!(view.history.iter().any(|h| h.kind == "write-failed" && h.detail == "unknown item"));
     assert!(!view.pending.iter().any(|p| p.name == "sntp-addr"), "the other item was accepted");
 
-    // The refused value is not sent again on the next contact.
+    // The refused values are not sent again on the next contact.
     let again = phone_post(server.phone_addr(), guide("p33-start-up.xml").as_bytes(), None).await.dls();
     assert_eq!(again.action, Action::CleanUp);
+
+    // p. 83: a read-only item; an admin cannot even ask for it.
+    let body = r#"{"scope":"global","name":"device-type","value":"OpenStage 80"}"#;
+    assert_eq!(server.admin("PUT", "/api/config", Some(body)).await.status, 422);
 }
 
 /// Local changes with attached items (p. 40): a managed item is written back after the read.
