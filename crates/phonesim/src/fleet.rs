@@ -2,141 +2,14 @@
 //! (the morning after a power cut), with a report of what happened.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opendls_wpi::{DlsMessage, Item, Reason, WorkpointMessage, parse_dls_message};
+use opendls_wpi::{Item, Reason};
 use serde::Serialize;
 
-use crate::phone::{Next, PhoneProfile, SimPhone, to_wire};
-use crate::transport::{TransportError, default_mode_client, post_wpi};
-
-/// Where and how phones reach the service.
-#[derive(Clone)]
-pub struct Target {
-    /// The service's phone port.
-    pub addr: SocketAddr,
-    /// The TLS client configuration.
-    pub tls: Arc<rustls::ClientConfig>,
-    /// How long a phone waits for one answer.
-    pub timeout: Duration,
-}
-
-impl Target {
-    /// A Default-Mode target at `addr`.
-    pub fn default_mode(addr: SocketAddr) -> Target {
-        Target { addr, tls: default_mode_client(), timeout: Duration::from_secs(30) }
-    }
-}
-
-/// Why an interaction failed, as the phone saw it.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum InteractionError {
-    /// The connection failed.
-    #[error("{0}")]
-    Transport(#[from] TransportError),
-    /// Not HTTP 200.
-    #[error("HTTP status {0}")]
-    Status(u16),
-    /// The answer is not a `DLSMessage`.
-    #[error("unreadable answer: {0}")]
-    Unreadable(String),
-    /// The answer does not carry the nonce the phone sent (guide p. 28).
-    #[error("answer carries a different nonce")]
-    NonceMismatch,
-    /// The answer was chunked or had no exact `Content-Length` (guide p. 12).
-    #[error("answer without an exact Content-Length")]
-    Framing,
-    /// The service never ended the interaction.
-    #[error("no CleanUp after {0} steps")]
-    Endless(usize),
-}
-
-impl InteractionError {
-    /// A short kind for error counts.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            InteractionError::Transport(TransportError::Timeout) => "timeout",
-            InteractionError::Transport(TransportError::Connect(_)) => "connect",
-            InteractionError::Transport(TransportError::Tls(_)) => "tls",
-            InteractionError::Transport(_) => "io",
-            InteractionError::Status(_) => "http-status",
-            InteractionError::Unreadable(_) => "unreadable",
-            InteractionError::NonceMismatch => "nonce",
-            InteractionError::Framing => "framing",
-            InteractionError::Endless(_) => "endless",
-        }
-    }
-}
-
-/// What one interaction did.
-#[derive(Debug, Clone, Default)]
-pub struct Interaction {
-    /// Each answer's action and how long the request took.
-    pub steps: Vec<(String, Duration)>,
-    /// The final `CleanUp`'s `cleanup-reason`, if any (`overload` is back-pressure).
-    pub cleanup_reason: Option<String>,
-    /// Whether the phone was asked to call back when idle (p. 76).
-    pub send_solicited: bool,
-    /// Whether the phone was told to reboot.
-    pub rebooted: bool,
-    /// Items the service wrote that the phone stored.
-    pub written: usize,
-}
-
-/// Runs one interaction starting with `first`, until `CleanUp` or a reboot.
-pub async fn run_interaction(
-    phone: &mut SimPhone,
-    target: &Target,
-    first: WorkpointMessage,
-) -> Result<Interaction, InteractionError> {
-    const MAX_STEPS: usize = 200;
-    let mut outcome = Interaction::default();
-    let mut message = first;
-    let mut cookie: Option<String> = None;
-    for _ in 0..MAX_STEPS {
-        let started = Instant::now();
-        let reply =
-            post_wpi(target.addr, target.tls.clone(), &to_wire(&message), cookie.as_deref(), target.timeout)
-                .await?;
-        let elapsed = started.elapsed();
-        if reply.status != 200 {
-            return Err(InteractionError::Status(reply.status));
-        }
-        let exact_length =
-            reply.header("content-length").and_then(|l| l.parse::<usize>().ok()) == Some(reply.body.len());
-        if !exact_length || reply.header("transfer-encoding").is_some() {
-            return Err(InteractionError::Framing);
-        }
-        if let Some(set) = reply.cookie() {
-            cookie = Some(set);
-        }
-        let answer: DlsMessage =
-            parse_dls_message(&reply.body).map_err(|e| InteractionError::Unreadable(e.to_string()))?;
-        outcome.steps.push((answer.action.to_string(), elapsed));
-        if answer.nonce != phone.last_nonce {
-            return Err(InteractionError::NonceMismatch);
-        }
-        if answer.action == opendls_wpi::Action::WriteItems && !phone.in_call {
-            outcome.written += answer.items.len();
-        }
-        match phone.answer(&answer) {
-            Next::Reply(next) => message = next,
-            Next::Done { send_solicited, reason } => {
-                outcome.send_solicited = send_solicited;
-                outcome.cleanup_reason = reason;
-                return Ok(outcome);
-            }
-            Next::Reboot { .. } => {
-                outcome.rebooted = true;
-                return Ok(outcome);
-            }
-        }
-    }
-    Err(InteractionError::Endless(MAX_STEPS))
-}
+use crate::interaction::{Interaction, Manner, Target, run_interaction};
+use crate::phone::{PhoneProfile, SimPhone};
 
 /// A fleet and how it behaves.
 #[derive(Debug, Clone)]
@@ -324,7 +197,7 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
     let mut reason = Reason::StartUp;
     for _attempt in 0..config.max_attempts {
         let first = phone.contact(reason.clone(), &[] as &[Item]);
-        match run_interaction(phone, target, first).await {
+        match run_interaction(phone, target, first, &Manner::default()).await {
             Err(error) => {
                 result.error = Some(error.kind());
                 return result;

@@ -7,10 +7,14 @@
 //! * [`phone`]: one phone's state and how it answers each action (pure).
 //! * [`items`]: a realistic item set built from the catalog.
 //! * [`transport`]: the phone side of HTTPS.
-//! * [`fleet`]: interactions against a server, a fleet booting at once, and its report.
+//! * [`interaction`]: one interaction against a server, as a phone runs it.
+//! * [`fleet`]: a fleet booting at once, and its report.
+//! * [`live`]: a phone that lives on: contact-me listener, DCMP polling, local changes, reboots.
 
 pub mod fleet;
+pub mod interaction;
 pub mod items;
+pub mod live;
 pub mod phone;
 pub mod transport;
 

@@ -188,3 +188,126 @@ pub fn parse_reply(raw: &[u8]) -> Result<HttpReply, TransportError> {
         .collect();
     Ok(HttpReply { status, headers, body: raw[split + 4..].to_vec() })
 }
+
+/// A TLS connection kept open across the requests of an interaction, as older firmware did
+/// (protocol doc §2.3: keep-alive was required by phones of that era).
+pub struct KeepAlive {
+    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    buffer: Vec<u8>,
+}
+
+impl KeepAlive {
+    /// Opens the connection.
+    pub async fn open(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> Result<KeepAlive, TransportError> {
+        Ok(KeepAlive { stream: connect(addr, tls).await?, buffer: Vec::new() })
+    }
+
+    /// POSTs one WPI message and reads exactly one answer, leaving the connection open.
+    pub async fn post_wpi(
+        &mut self,
+        body: &[u8],
+        cookie: Option<&str>,
+        timeout: Duration,
+    ) -> Result<HttpReply, TransportError> {
+        tokio::time::timeout(timeout, self.exchange(body, cookie))
+            .await
+            .map_err(|_| TransportError::Timeout)?
+    }
+
+    async fn exchange(&mut self, body: &[u8], cookie: Option<&str>) -> Result<HttpReply, TransportError> {
+        let mut head = format!(
+            "POST {WPI_PATH} HTTP/1.1\r\nHost: dls\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n",
+            body.len()
+        );
+        if let Some(cookie) = cookie {
+            head.push_str(&format!("Cookie: {cookie}\r\n"));
+        }
+        head.push_str("\r\n");
+        self.stream.write_all(head.as_bytes()).await?;
+        self.stream.write_all(body).await?;
+        self.stream.flush().await?;
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(end) = self.buffer.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = parse_reply(&self.buffer[..end + 4])?;
+                let length: usize = head
+                    .header("content-length")
+                    .and_then(|l| l.parse().ok())
+                    .ok_or_else(|| TransportError::Http("keep-alive answer without Content-Length".into()))?;
+                if self.buffer.len() >= end + 4 + length {
+                    let rest = self.buffer.split_off(end + 4 + length);
+                    let reply = parse_reply(&self.buffer)?;
+                    self.buffer = rest;
+                    return Ok(reply);
+                }
+            }
+            let n = self.stream.read(&mut chunk).await?;
+            if n == 0 {
+                return Err(TransportError::Http("connection closed before the answer was complete".into()));
+            }
+            self.buffer.extend_from_slice(&chunk[..n]);
+        }
+    }
+}
+
+/// Splits `scheme://host:port/path` into an address and a path (IP literals only: the
+/// simulator resolves nothing, so it cannot be steered to a name it was not given).
+pub fn split_url(url: &str, default_port: u16) -> Result<(SocketAddr, String), TransportError> {
+    let rest = url.split_once("://").map(|(_, rest)| rest).unwrap_or(url);
+    let (authority, path) = match rest.find('/') {
+        Some(at) => (&rest[..at], rest[at..].to_owned()),
+        None => (rest, "/".to_owned()),
+    };
+    let with_port = if authority.ends_with(']') || !authority.contains(':') {
+        format!("{authority}:{default_port}")
+    } else {
+        authority.to_owned()
+    };
+    let addr = with_port
+        .parse()
+        .map_err(|_| TransportError::Http(format!("not an IP address and port: {with_port}")))?;
+    Ok((addr, path))
+}
+
+/// Downloads a file over HTTPS as a phone does for file and firmware deployment (p. 53, 57).
+pub async fn https_get(
+    url: &str,
+    tls: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+) -> Result<HttpReply, TransportError> {
+    let (addr, path) = split_url(url, 443)?;
+    let fetch = async {
+        let stream = connect(addr, tls).await?;
+        request(stream, "GET", &path, &[], b"").await
+    };
+    tokio::time::timeout(timeout, fetch).await.map_err(|_| TransportError::Timeout)?
+}
+
+/// A plain-HTTP request (contact-me is plain HTTP, p. 14; so is DCMP polling, p. 15).
+pub async fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[String],
+    body: &[u8],
+    timeout: Duration,
+) -> Result<HttpReply, TransportError> {
+    let exchange = async {
+        let stream = TcpStream::connect(addr).await.map_err(TransportError::Connect)?;
+        request(stream, method, path, headers, body).await
+    };
+    tokio::time::timeout(timeout, exchange).await.map_err(|_| TransportError::Timeout)?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_split() {
+        let (addr, path) = split_url("https://127.0.0.1:8443/media/ring.wav", 443).unwrap();
+        assert_eq!((addr.port(), path.as_str()), (8443, "/media/ring.wav"));
+        assert_eq!(split_url("http://[::1]/dcmp", 80).unwrap().0.port(), 80);
+        assert!(split_url("https://files.example/x", 443).is_err(), "names are not resolved");
+    }
+}

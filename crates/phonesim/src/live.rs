@@ -1,0 +1,354 @@
+//! A phone that lives on: it boots, listens for contact-me on its own loopback port (guide
+//! p. 14-15), polls a DCMP URL when told to (p. 15, 24), reports local changes, calls back when a
+//! call ends after `send-solicited` (p. 72-76), and reboots when told to (p. 50-51).
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use opendls_wpi::{Item, Reason};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::fleet::random_fraction;
+use crate::interaction::{Manner, Target, run_interaction};
+use crate::phone::SimPhone;
+use crate::transport::http_request;
+
+/// Where and how often a phone behind NAT polls (guide p. 15, 24).
+#[derive(Debug, Clone)]
+pub struct Dcmp {
+    /// The polling server (plain HTTP).
+    pub server: SocketAddr,
+    /// Seconds between polls.
+    pub interval: Duration,
+}
+
+/// How a live phone behaves.
+#[derive(Debug, Clone)]
+pub struct Behaviour {
+    /// Network manners during interactions.
+    pub manner: Manner,
+    /// How long a call lasts (the phone is busy meanwhile).
+    pub call_duration: Duration,
+    /// Contact-me requests within this time of the last answered one are ignored (default
+    /// 300 s, protocol doc §2.5).
+    pub contact_gap: Duration,
+    /// How long a reboot takes before the phone sends `start-up` again.
+    pub reboot_delay: Duration,
+    /// Make a local change this often (random item among a few common ones).
+    pub local_change_every: Option<Duration>,
+    /// Report local changes V2R2-style with the changed items attached (`true`) or old-style
+    /// with only `configuration-changed-flag` (`false`), p. 37-40.
+    pub attach_local_changes: bool,
+    /// Poll for pending work through DCMP.
+    pub dcmp: Option<Dcmp>,
+    /// Call back to a `dls_ip_addr` that is not a loopback address. Off by default: the
+    /// simulator never sends traffic anywhere but loopback unless told to.
+    pub allow_remote_callback: bool,
+    /// Random wait before retrying after `overload`.
+    pub overload_backoff: (Duration, Duration),
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Behaviour {
+            manner: Manner::default(),
+            call_duration: Duration::from_secs(3),
+            contact_gap: Duration::from_secs(300),
+            reboot_delay: Duration::from_millis(500),
+            local_change_every: None,
+            attach_local_changes: true,
+            dcmp: None,
+            allow_remote_callback: false,
+            overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
+        }
+    }
+}
+
+/// What a live phone did, readable while it runs.
+#[derive(Debug, Default)]
+pub struct LiveStats {
+    /// Interactions completed (ended with `CleanUp`, a reboot, or a file status).
+    pub interactions: AtomicU32,
+    /// `start-up` messages sent (boots and reboots).
+    pub start_ups: AtomicU32,
+    /// `solicited` interactions.
+    pub solicited: AtomicU32,
+    /// Contact-me requests answered with a call-back.
+    pub contact_me_accepted: AtomicU32,
+    /// Contact-me requests ignored within the contact gap.
+    pub contact_me_ignored: AtomicU32,
+    /// DCMP polls sent.
+    pub dcmp_polls: AtomicU32,
+    /// DCMP polls answered 202 (work pending).
+    pub dcmp_pending: AtomicU32,
+    /// `local-changes` interactions.
+    pub local_changes: AtomicU32,
+    /// Reboots (restart, factory reset, new firmware).
+    pub reboots: AtomicU32,
+    /// Interactions that failed.
+    pub errors: AtomicU32,
+}
+
+impl LiveStats {
+    /// Reads a counter.
+    pub fn get(counter: &AtomicU32) -> u32 {
+        counter.load(Ordering::Relaxed)
+    }
+}
+
+/// A running phone.
+pub struct LivePhone {
+    /// Where its contact-me listener is.
+    pub contact_me_addr: SocketAddr,
+    /// Its counters.
+    pub stats: Arc<LiveStats>,
+    stop: CancellationToken,
+    task: JoinHandle<SimPhone>,
+}
+
+impl LivePhone {
+    /// Stops the phone and returns its final state.
+    pub async fn stop(self) -> SimPhone {
+        self.stop.cancel();
+        self.task.await.expect("the phone task does not panic")
+    }
+}
+
+enum Event {
+    ContactMe(Option<SocketAddr>),
+}
+
+/// Starts a phone: binds its contact-me listener on loopback, then boots against `target`.
+pub async fn spawn(mut phone: SimPhone, target: Target, behaviour: Behaviour) -> std::io::Result<LivePhone> {
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let contact_me_addr = listener.local_addr()?;
+    let uri = format!("http://{contact_me_addr}/contact_dls.html/ContactDLS");
+    phone.profile.contact_me_uri = uri.clone();
+    phone.change_item("contact-me-uri", None, &uri);
+    let stats = Arc::new(LiveStats::default());
+    let stop = CancellationToken::new();
+    let (events, inbox) = mpsc::channel(16);
+    tokio::spawn(listen_for_contact_me(listener, events, behaviour.clone(), stats.clone(), stop.clone()));
+    let runner = Runner { phone, target, behaviour, stats: stats.clone(), call_ends: None };
+    let task = tokio::spawn(runner.run(inbox, stop.clone()));
+    Ok(LivePhone { contact_me_addr, stats, stop, task })
+}
+
+struct Runner {
+    phone: SimPhone,
+    target: Target,
+    behaviour: Behaviour,
+    stats: Arc<LiveStats>,
+    /// When the current call ends and the phone owes a solicited call-back.
+    call_ends: Option<Instant>,
+}
+
+impl Runner {
+    async fn run(mut self, mut inbox: mpsc::Receiver<Event>, stop: CancellationToken) -> SimPhone {
+        self.interact(Reason::StartUp, Vec::new(), None).await;
+        let far = Duration::from_secs(365 * 24 * 3600);
+        let mut next_change = self.behaviour.local_change_every.map(|every| Instant::now() + every);
+        let mut next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
+        loop {
+            let wake = |at: Option<Instant>| {
+                tokio::time::sleep_until(at.unwrap_or_else(|| Instant::now() + far).into())
+            };
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                Some(Event::ContactMe(callback)) = inbox.recv() => {
+                    self.interact(Reason::Solicited, Vec::new(), callback).await;
+                }
+                _ = wake(self.call_ends) => {
+                    self.call_ends = None;
+                    self.phone.in_call = false;
+                    self.interact(Reason::Solicited, Vec::new(), None).await;
+                }
+                _ = wake(next_change) => {
+                    next_change = self.behaviour.local_change_every.map(|every| Instant::now() + every);
+                    self.local_change().await;
+                }
+                _ = wake(next_poll) => {
+                    next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
+                    self.poll().await;
+                }
+            }
+        }
+        self.phone
+    }
+
+    /// One phone-initiated interaction, with retries after `overload` and reboots as told.
+    async fn interact(&mut self, mut reason: Reason, attached: Vec<Item>, callback: Option<SocketAddr>) {
+        let mut target = self.target.clone();
+        if let Some(addr) = callback {
+            target.addr = addr;
+        }
+        for _ in 0..50 {
+            match reason {
+                Reason::StartUp => self.stats.start_ups.fetch_add(1, Ordering::Relaxed),
+                Reason::Solicited => self.stats.solicited.fetch_add(1, Ordering::Relaxed),
+                _ => 0,
+            };
+            let first = self.phone.contact(reason.clone(), &attached);
+            match run_interaction(&mut self.phone, &target, first, &self.behaviour.manner).await {
+                Err(_) => {
+                    self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+                Ok(done) if done.cleanup_reason.as_deref() == Some("overload") => {
+                    let (shortest, longest) = self.behaviour.overload_backoff;
+                    tokio::time::sleep(
+                        shortest + longest.saturating_sub(shortest).mul_f64(random_fraction()),
+                    )
+                    .await;
+                }
+                Ok(done) if done.rebooted => {
+                    self.stats.reboots.fetch_add(1, Ordering::Relaxed);
+                    self.stats.interactions.fetch_add(1, Ordering::Relaxed);
+                    self.phone.in_call = false;
+                    self.call_ends = None;
+                    tokio::time::sleep(self.behaviour.reboot_delay).await;
+                    // After a reboot the phone talks to the DLS it is configured with again.
+                    target = self.target.clone();
+                    reason = Reason::StartUp;
+                }
+                Ok(done) => {
+                    self.stats.interactions.fetch_add(1, Ordering::Relaxed);
+                    if done.send_solicited && self.phone.in_call && self.call_ends.is_none() {
+                        self.call_ends = Some(Instant::now() + self.behaviour.call_duration);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A user changes something in the menu; the phone reports it (p. 37-40).
+    async fn local_change(&mut self) {
+        const CHOICES: [(&str, &str); 3] =
+            [("sntp-tz-offset", "120"), ("display-id-unicode", "Reception"), ("qos-layer2-voice", "6")];
+        let (name, value) = CHOICES[(random_fraction() * CHOICES.len() as f64) as usize];
+        self.phone.change_locally(name, None, value);
+        self.stats.local_changes.fetch_add(1, Ordering::Relaxed);
+        let attached =
+            if self.behaviour.attach_local_changes { vec![Item::new(name, value)] } else { Vec::new() };
+        self.interact(Reason::LocalChanges, attached, None).await;
+    }
+
+    /// A DCMP poll: 202 means work is pending, 200 nothing (p. 24, protocol doc §2.6).
+    async fn poll(&mut self) {
+        let Some(dcmp) = self.behaviour.dcmp.clone() else { return };
+        self.stats.dcmp_polls.fetch_add(1, Ordering::Relaxed);
+        let path = format!("/dcmp/contact-me?device-id={}", self.phone.profile.mac);
+        let reply = http_request(dcmp.server, "GET", &path, &[], b"", self.target.timeout).await;
+        if reply.is_ok_and(|reply| reply.status == 202) {
+            self.stats.dcmp_pending.fetch_add(1, Ordering::Relaxed);
+            self.interact(Reason::Solicited, Vec::new(), None).await;
+        }
+    }
+}
+
+/// The phone's contact-me listener (port 8085 on a real phone, p. 12): answers `204 No
+/// Content` (p. 15) and calls back unless the contact gap since the last answered request has
+/// not passed.
+async fn listen_for_contact_me(
+    listener: TcpListener,
+    events: mpsc::Sender<Event>,
+    behaviour: Behaviour,
+    stats: Arc<LiveStats>,
+    stop: CancellationToken,
+) {
+    let mut last_answered: Option<Instant> = None;
+    loop {
+        let (stream, _) = tokio::select! {
+            _ = stop.cancelled() => return,
+            accepted = listener.accept() => match accepted { Ok(accepted) => accepted, Err(_) => continue },
+        };
+        let Some(request) = read_contact_me(stream).await else { continue };
+        if !request.contact_me {
+            continue;
+        }
+        let within_gap = last_answered.is_some_and(|at| at.elapsed() < behaviour.contact_gap);
+        if within_gap {
+            stats.contact_me_ignored.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        last_answered = Some(Instant::now());
+        stats.contact_me_accepted.fetch_add(1, Ordering::Relaxed);
+        let callback =
+            request.callback.filter(|addr| behaviour.allow_remote_callback || addr.ip().is_loopback());
+        let _ = events.send(Event::ContactMe(callback)).await;
+    }
+}
+
+struct ContactMeRequest {
+    contact_me: bool,
+    callback: Option<SocketAddr>,
+}
+
+/// Reads one contact-me request (POST form or GET query, protocol doc §2.5) and answers it.
+async fn read_contact_me(mut stream: TcpStream) -> Option<ContactMeRequest> {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 2048];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let (head_end, length) = loop {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await.ok()?.ok()?;
+        if n == 0 {
+            return None;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+        if raw.len() > 16 * 1024 {
+            return None;
+        }
+        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
+            let length = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|l| l.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            break (end + 4, length.min(4096));
+        }
+    };
+    while raw.len() < head_end + length {
+        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await.ok()?.ok()?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&chunk[..n]);
+    }
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let body = String::from_utf8_lossy(&raw[head_end..]).into_owned();
+    let target = head.split_whitespace().nth(1).unwrap_or("");
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let form = if body.is_empty() { query.to_owned() } else { body };
+    let field = |name: &str| {
+        form.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_owned())
+    };
+    let valid = target.starts_with("/contact_dls.html/ContactDLS");
+    let answer: &[u8] = if valid {
+        b"HTTP/1.1 204 No Content\r\nServer: DlsClient\r\nContent-Length: 0\r\nContent-type: text/html\r\nConnection: close\r\n\r\n"
+    } else {
+        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    };
+    let _ = stream.write_all(answer).await;
+    let _ = stream.shutdown().await;
+    if !valid {
+        return None;
+    }
+    let callback = match (field("dls_ip_addr"), field("dls_ip_port")) {
+        (Some(addr), Some(port)) => {
+            addr.parse::<IpAddr>().ok().zip(port.parse::<u16>().ok()).map(SocketAddr::from)
+        }
+        _ => None,
+    };
+    Some(ContactMeRequest { contact_me: field("ContactMe").as_deref() == Some("true"), callback })
+}

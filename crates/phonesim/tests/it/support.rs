@@ -1,0 +1,83 @@
+//! A real opendls server in a temporary directory, and admin API calls over plain HTTP.
+
+use std::time::Duration;
+
+use opendls_phonesim::interaction::Target;
+use opendls_phonesim::transport::http_request;
+use opendls_server::{Config, RunningServer};
+
+pub struct Server {
+    pub running: RunningServer,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            phone_listen: "127.0.0.1:0".parse().unwrap(),
+            admin_listen: "127.0.0.1:0".parse().unwrap(),
+            ..Config::default()
+        };
+        Server { running: opendls_server::start(config).await.unwrap(), _dir: dir }
+    }
+
+    pub fn target(&self) -> Target {
+        let mut target = Target::default_mode(self.running.phone_addr);
+        target.timeout = Duration::from_secs(20);
+        target
+    }
+
+    pub async fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let body = body.map(|b| b.to_string()).unwrap_or_default();
+        let headers = vec![
+            format!("Authorization: Bearer {}", self.running.admin_token),
+            "Content-Type: application/json".to_owned(),
+        ];
+        let reply = http_request(
+            self.running.admin_addr,
+            method,
+            path,
+            &headers,
+            body.as_bytes(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+        let value = serde_json::from_slice(&reply.body).unwrap_or(serde_json::Value::Null);
+        (reply.status, value)
+    }
+
+    pub async fn set(&self, scope: serde_json::Value) {
+        let (status, answer) = self.admin("PUT", "/api/config", Some(scope)).await;
+        assert_eq!(status, 200, "{answer}");
+    }
+
+    pub async fn device(&self, mac: &str) -> serde_json::Value {
+        let (status, view) = self.admin("GET", &format!("/api/devices/{mac}?history=500"), None).await;
+        assert_eq!(status, 200, "{view}");
+        view
+    }
+}
+
+/// Waits until `check` holds, for at most `limit`.
+pub async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let until = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+pub fn history_kinds(view: &serde_json::Value) -> Vec<String> {
+    view["history"].as_array().unwrap().iter().map(|h| h["kind"].as_str().unwrap().to_owned()).collect()
+}
