@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use opendls_phonesim::fleet::{FleetConfig, FleetReport, Target, run_fleet};
+use opendls_phonesim::fleet::{FleetConfig, FleetReport, run_fleet};
+use opendls_phonesim::interaction::Target;
 
 use crate::PhonesimArgs;
 

@@ -9,7 +9,8 @@
 
 use std::time::Duration;
 
-use opendls_phonesim::fleet::{FleetConfig, Target, run_fleet};
+use opendls_phonesim::fleet::{FleetConfig, run_fleet};
+use opendls_phonesim::interaction::Target;
 use opendls_server::Config;
 
 const LIMITS: [usize; 8] = [2, 4, 8, 16, 32, 64, 128, 1_000_000];

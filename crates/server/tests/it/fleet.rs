@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use opendls_phonesim::fleet::{FleetConfig, Target, run_fleet};
+use opendls_phonesim::fleet::{FleetConfig, run_fleet};
+use opendls_phonesim::interaction::Target;
 
 use crate::support::*;
 
