@@ -3,9 +3,11 @@
 //! after it. Scenarios whose server side does not exist yet are `#[ignore]`d with the issue that
 //! brings it.
 
+mod scripted;
 mod support;
 
 mod robustness;
+mod simulator_features;
 mod s3_5_phone_driven;
 mod s3_6_service_driven;
 mod s3_7_fragmentation_and_busy;
