@@ -60,14 +60,14 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
     })
 }
 
-struct Client {
+pub(crate) struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
 }
 
 impl Client {
-    fn new(connection: &Connection) -> Result<Client> {
+    pub(crate) fn new(connection: &Connection) -> Result<Client> {
         let token = match &connection.token {
             Some(token) => token.clone(),
             None => {
@@ -87,12 +87,12 @@ impl Client {
         Ok(Client { http, base: connection.admin_url.trim_end_matches('/').to_owned(), token })
     }
 
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+    pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
         let response = self.request(Method::GET, path).send().await.map_err(|e| self.unreachable(e))?;
         read(response).await?.ok_or_else(|| anyhow!("empty answer from the server"))
     }
 
-    async fn send<B: Serialize, T: DeserializeOwned>(
+    pub(crate) async fn send<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,

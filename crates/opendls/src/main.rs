@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 mod admin;
+mod demo;
 mod inspect;
 mod phonesim;
 mod serve;
@@ -73,6 +74,9 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// A server and a few dozen simulated phones on loopback: watch them register and be
+    /// configured, then try the administration commands against it.
+    Demo(DemoArgs),
     /// Simulate phones: a fleet boots against a WPI service (opendls or any other) and the run
     /// ends with a report (completed, failed, overload, latency per step).
     Phonesim(PhonesimArgs),
@@ -110,6 +114,17 @@ pub(crate) struct ServeArgs {
     /// Host name or address phones use to reach this service.
     #[arg(long)]
     pub public_address: Option<String>,
+}
+
+/// `opendls demo` options.
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// How many simulated phones.
+    #[arg(long, default_value_t = 30)]
+    pub phones: u32,
+    /// Keep the data in this directory instead of a temporary one.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// `opendls phonesim` options.
@@ -239,6 +254,7 @@ fn main() -> ExitCode {
     let outcome = match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Phonesim(args) => phonesim::run(args),
+        Command::Demo(args) => demo::run(args),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))
         }

@@ -108,3 +108,34 @@ fn decode_checks_captured_messages() {
     assert!(text.contains("phone message, nonce ab15234de14f15a667c6f8d, reason start-up"));
     assert!(text.contains("user-pwd = ******") && !text.contains("123456"), "{text}");
 }
+
+#[test]
+fn the_demo_registers_and_configures_its_phones() {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["demo", "--phones", "6"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let mut transcript = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !transcript.iter().any(|l: &String| l.starts_with("Try, in another shell")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match seen.recv_timeout(left) {
+            Ok(line) => transcript.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = transcript.join("\n");
+    assert!(text.contains("6 registered,   6 configured"), "{text}");
+    assert!(text.contains("Try, in another shell"), "{text}");
+}

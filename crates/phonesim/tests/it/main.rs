@@ -7,7 +7,7 @@ mod scripted;
 mod support;
 
 mod robustness;
-mod simulator_features;
 mod s3_5_phone_driven;
 mod s3_6_service_driven;
 mod s3_7_fragmentation_and_busy;
+mod simulator_features;

@@ -24,8 +24,11 @@ pub struct ScriptedDls {
 impl ScriptedDls {
     pub async fn start(script: Script) -> ScriptedDls {
         let dir = tempfile::tempdir().unwrap();
-        let identity = opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()]).unwrap();
-        let certs = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes()).collect::<Result<Vec<_>, _>>().unwrap();
+        let identity =
+            opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()]).unwrap();
+        let certs = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
         let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
         let config = rustls::ServerConfig::builder_with_provider(provider)
@@ -92,7 +95,9 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(stream: &mut S) -> Option
             let length = head
                 .to_ascii_lowercase()
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0)))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:").map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
                 .unwrap_or(0);
             while raw.len() < end + 4 + length {
                 let n = stream.read(&mut chunk).await.ok()?;

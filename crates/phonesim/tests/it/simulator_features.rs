@@ -22,19 +22,33 @@ fn clean_up_always() -> crate::scripted::Script {
 async fn contact_me_is_answered_and_the_contact_gap_honoured() {
     let dls = ScriptedDls::start(clean_up_always()).await;
     let behaviour = Behaviour { contact_gap: Duration::from_secs(60), ..Behaviour::default() };
-    let live = live::spawn(SimPhone::new(PhoneProfile::numbered(30)), Target::default_mode(dls.addr), behaviour).await.unwrap();
+    let live =
+        live::spawn(SimPhone::new(PhoneProfile::numbered(30)), Target::default_mode(dls.addr), behaviour)
+            .await
+            .unwrap();
     assert!(eventually(Duration::from_secs(5), async || LiveStats::get(&live.stats.interactions) >= 1).await);
     let body = format!("ContactMe=true&dls_ip_addr=127.0.0.1&dls_ip_port={}", dls.addr.port());
     let headers = vec!["Content-Type: application/x-www-form-urlencoded; charset=utf-8".to_owned()];
     for _ in 0..2 {
-        let reply = http_request(live.contact_me_addr, "POST", "/contact_dls.html/ContactDLS", &headers, body.as_bytes(), Duration::from_secs(5))
-            .await
-            .unwrap();
+        let reply = http_request(
+            live.contact_me_addr,
+            "POST",
+            "/contact_dls.html/ContactDLS",
+            &headers,
+            body.as_bytes(),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
         assert_eq!((reply.status, reply.header("server")), (204, Some("DlsClient")));
     }
     assert!(eventually(Duration::from_secs(5), async || LiveStats::get(&live.stats.solicited) >= 1).await);
     assert_eq!(LiveStats::get(&live.stats.contact_me_accepted), 1);
-    assert_eq!(LiveStats::get(&live.stats.contact_me_ignored), 1, "the second one fell within the contact gap");
+    assert_eq!(
+        LiveStats::get(&live.stats.contact_me_ignored),
+        1,
+        "the second one fell within the contact gap"
+    );
     live.stop().await;
     assert_eq!(dls.reasons(), ["start-up", "solicited"]);
 }
@@ -44,7 +58,10 @@ async fn contact_me_is_answered_and_the_contact_gap_honoured() {
 async fn dcmp_polling_calls_back_when_work_is_pending() {
     let dls = ScriptedDls::start(clean_up_always()).await;
     let (dcmp, polls) = dcmp_responder(1).await;
-    let behaviour = Behaviour { dcmp: Some(Dcmp { server: dcmp, interval: Duration::from_millis(100) }), ..Behaviour::default() };
+    let behaviour = Behaviour {
+        dcmp: Some(Dcmp { server: dcmp, interval: Duration::from_millis(100) }),
+        ..Behaviour::default()
+    };
     let phone = SimPhone::new(PhoneProfile::numbered(31));
     let mac = phone.profile.mac.clone();
     let live = live::spawn(phone, Target::default_mode(dls.addr), behaviour).await.unwrap();
@@ -59,9 +76,15 @@ async fn dcmp_polling_calls_back_when_work_is_pending() {
 async fn restart_and_factory_reset_reboot_the_phone() {
     let mut answers = vec![
         (Action::Restart, vec![]),
-        (Action::Restart, vec![Item::new("restart-password", "124816"), Item::new("restart-type", "FactoryReset")]),
+        (
+            Action::Restart,
+            vec![Item::new("restart-password", "124816"), Item::new("restart-type", "FactoryReset")],
+        ),
     ];
-    let dls = ScriptedDls::start(Box::new(move |_| if answers.is_empty() { (Action::CleanUp, vec![]) } else { answers.remove(0) })).await;
+    let dls = ScriptedDls::start(Box::new(move |_| {
+        if answers.is_empty() { (Action::CleanUp, vec![]) } else { answers.remove(0) }
+    }))
+    .await;
     let mut phone = SimPhone::new(PhoneProfile::numbered(32));
     phone.change_locally("sntp-addr", None, "changed.example");
     let live = live::spawn(phone, Target::default_mode(dls.addr), Behaviour::default()).await.unwrap();
@@ -83,7 +106,10 @@ async fn file_deployment_fetches_over_https_and_reports_status() {
         if message.reason.reason == Reason::StartUp && !sent {
             sent = true;
             let url = format!("https://127.0.0.1:{}/media/ring.wav", port.lock().unwrap());
-            (Action::FileDeployment, vec![Item::new("file-type", "RINGTONE"), Item::new("file-https-base-url", url)])
+            (
+                Action::FileDeployment,
+                vec![Item::new("file-type", "RINGTONE"), Item::new("file-https-base-url", url)],
+            )
         } else {
             (Action::CleanUp, vec![])
         }
@@ -92,9 +118,14 @@ async fn file_deployment_fetches_over_https_and_reports_status() {
     *dls_port.lock().unwrap() = dls.addr.port();
     let mut phone = SimPhone::new(PhoneProfile::numbered(33));
     let first = phone.contact(Reason::StartUp, &[]);
-    let done = opendls_phonesim::interaction::run_interaction(&mut phone, &Target::default_mode(dls.addr), first, &Default::default())
-        .await
-        .unwrap();
+    let done = opendls_phonesim::interaction::run_interaction(
+        &mut phone,
+        &Target::default_mode(dls.addr),
+        first,
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     assert_eq!(done.files, vec![("ring.wav".to_owned(), true)]);
     assert_eq!(dls.downloads.lock().unwrap().as_slice(), ["/media/ring.wav"]);
     let received = dls.received.lock().unwrap();
@@ -127,7 +158,9 @@ async fn firmware_deployment_reboots_into_the_new_version() {
     *dls_port.lock().unwrap() = dls.addr.port();
     let mut profile = PhoneProfile::numbered(33);
     profile.firmware = "V3 R5.12.0".into();
-    let live = live::spawn(SimPhone::new(profile), Target::default_mode(dls.addr), Behaviour::default()).await.unwrap();
+    let live = live::spawn(SimPhone::new(profile), Target::default_mode(dls.addr), Behaviour::default())
+        .await
+        .unwrap();
     assert!(eventually(Duration::from_secs(10), async || LiveStats::get(&live.stats.start_ups) >= 2).await);
     let phone = live.stop().await;
     assert_eq!(phone.value("software-version", None), Some("V3 R5.13.0"));
