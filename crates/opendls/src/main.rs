@@ -151,6 +151,21 @@ pub(crate) struct PhonesimArgs {
     /// Items per fragment of the phones' long replies (default: split only at 50 kB).
     #[arg(long)]
     pub fragment_items: Option<usize>,
+    /// Fraction of phones keeping one connection per interaction (older firmware).
+    #[arg(long, default_value_t = 0.0)]
+    pub keep_alive_fraction: f64,
+    /// Fraction of phones on a slow network.
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_fraction: f64,
+    /// Milliseconds a slow phone's network adds before each request.
+    #[arg(long, default_value_t = 300)]
+    pub slow_delay_ms: u64,
+    /// Fraction of phones vanishing after their first request (they come back a second later).
+    #[arg(long, default_value_t = 0.0)]
+    pub vanish_fraction: f64,
+    /// Fraction of phones offering only legacy TLS (TLS 1.0/1.1, RSA key exchange, CBC).
+    #[arg(long, default_value_t = 0.0)]
+    pub legacy_tls_fraction: f64,
     /// Print the report as JSON (no live progress).
     #[arg(long)]
     pub json: bool,

@@ -14,8 +14,17 @@ use crate::PhonesimArgs;
 /// Runs the fleet and prints the report; exit code 1 when any phone failed.
 pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
     let addr = server_address(&args.server)?;
-    if !(0.0..=1.0).contains(&args.busy_fraction) {
-        bail!("--busy-fraction must be between 0 and 1");
+    let fractions = [
+        ("--busy-fraction", args.busy_fraction),
+        ("--keep-alive-fraction", args.keep_alive_fraction),
+        ("--slow-fraction", args.slow_fraction),
+        ("--vanish-fraction", args.vanish_fraction),
+        ("--legacy-tls-fraction", args.legacy_tls_fraction),
+    ];
+    for (flag, value) in fractions {
+        if !(0.0..=1.0).contains(&value) {
+            bail!("{flag} must be between 0 and 1");
+        }
     }
     let config = FleetConfig {
         phones: args.phones,
@@ -24,6 +33,11 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
         busy_fraction: args.busy_fraction,
         call_duration: Duration::from_secs_f64(args.call_duration),
         fragment_items: args.fragment_items,
+        keep_alive_fraction: args.keep_alive_fraction,
+        slow_fraction: args.slow_fraction,
+        slow_delay: Duration::from_millis(args.slow_delay_ms),
+        vanish_fraction: args.vanish_fraction,
+        legacy_tls_fraction: args.legacy_tls_fraction,
         ..FleetConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;
@@ -83,6 +97,7 @@ fn print_report(report: &FleetReport) {
         report.overload_answers, report.overloaded_then_completed
     );
     println!("busy, completed on call-back  {}", report.busy_then_completed);
+    println!("vanished, completed on return {}", report.vanished_then_completed);
     println!("requests          {}", report.requests);
     println!("items written     {}", report.items_written);
     println!(

@@ -31,6 +31,18 @@ pub struct FleetConfig {
     pub overload_backoff: (Duration, Duration),
     /// Items per fragment of the phones' long replies (`None`: only at 50 kB).
     pub fragment_items: Option<usize>,
+    /// Fraction of phones that keep one connection per interaction instead of
+    /// `Connection: close` (older firmware, protocol doc §2.3).
+    pub keep_alive_fraction: f64,
+    /// Fraction of phones on a slow network, and the delay they add before each request.
+    pub slow_fraction: f64,
+    /// The delay of a slow phone's network.
+    pub slow_delay: Duration,
+    /// Fraction of phones that vanish after their first request, coming back a second later.
+    pub vanish_fraction: f64,
+    /// Fraction of phones that offer only legacy TLS (TLS 1.0/1.1, RSA, CBC).
+    #[cfg(feature = "legacy-tls")]
+    pub legacy_tls_fraction: f64,
     /// Counters updated while the fleet runs, for live progress.
     pub progress: Arc<Progress>,
 }
@@ -57,6 +69,12 @@ impl Default for FleetConfig {
             max_attempts: 20,
             overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
             fragment_items: None,
+            keep_alive_fraction: 0.0,
+            slow_fraction: 0.0,
+            slow_delay: Duration::from_millis(300),
+            vanish_fraction: 0.0,
+            #[cfg(feature = "legacy-tls")]
+            legacy_tls_fraction: 0.0,
             progress: Arc::default(),
         }
     }
@@ -102,6 +120,8 @@ pub struct FleetReport {
     pub overloaded_then_completed: u32,
     /// Phones that were busy and completed on their solicited call-back.
     pub busy_then_completed: u32,
+    /// Phones that vanished mid-interaction and completed when they came back.
+    pub vanished_then_completed: u32,
     /// HTTP requests sent.
     pub requests: u64,
     /// Items written to phones.
@@ -122,6 +142,7 @@ struct PhoneResult {
     completed: bool,
     overloads: u32,
     busy_completed: bool,
+    vanished: bool,
     interactions: Vec<Interaction>,
     error: Option<&'static str>,
 }
@@ -164,7 +185,7 @@ pub async fn run_fleet(config: &FleetConfig, target: &Target) -> FleetReport {
             for (action, took) in &interaction.steps {
                 steps.entry(action.clone()).or_default().push(*took);
             }
-            if interaction.cleanup_reason.as_deref() != Some("overload") {
+            if interaction.cleanup_reason.as_deref() != Some("overload") && !interaction.vanished {
                 whole.push(interaction.steps.iter().map(|(_, d)| *d).sum());
             }
         }
@@ -172,6 +193,7 @@ pub async fn run_fleet(config: &FleetConfig, target: &Target) -> FleetReport {
             report.completed += 1;
             report.overloaded_then_completed += u32::from(result.overloads > 0);
             report.busy_then_completed += u32::from(result.busy_completed);
+            report.vanished_then_completed += u32::from(result.vanished);
         } else {
             report.failed += 1;
             *report.errors.entry(result.error.unwrap_or("gave up").into()).or_default() += 1;
@@ -191,16 +213,36 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
         completed: false,
         overloads: 0,
         busy_completed: false,
+        vanished: false,
         interactions: Vec::new(),
         error: None,
     };
+    let picked = |fraction: f64| random_fraction() < fraction;
+    let mut manner = Manner {
+        keep_alive: picked(config.keep_alive_fraction),
+        network_delay: if picked(config.slow_fraction) { config.slow_delay } else { Duration::ZERO },
+        vanish_after: picked(config.vanish_fraction).then_some(1),
+    };
+    let mut target = target.clone();
+    #[cfg(feature = "legacy-tls")]
+    if picked(config.legacy_tls_fraction) {
+        target.tls = crate::transport::PhoneTls::legacy();
+    }
     let mut reason = Reason::StartUp;
     for _attempt in 0..config.max_attempts {
         let first = phone.contact(reason.clone(), &[] as &[Item]);
-        match run_interaction(phone, target, first, &Manner::default()).await {
+        match run_interaction(phone, &target, first, &manner).await {
             Err(error) => {
                 result.error = Some(error.kind());
                 return result;
+            }
+            Ok(interaction) if interaction.vanished => {
+                // The phone comes back a second later and starts afresh.
+                result.vanished = true;
+                result.interactions.push(interaction);
+                manner.vanish_after = None;
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                reason = Reason::StartUp;
             }
             Ok(interaction) => {
                 let overloaded = interaction.cleanup_reason.as_deref() == Some("overload");

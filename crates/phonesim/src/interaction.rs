@@ -3,13 +3,12 @@
 //! firmware); the network can be slow and the phone can vanish halfway.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use opendls_wpi::{DlsMessage, WorkpointMessage, parse_dls_message};
 
 use crate::phone::{Next, SimPhone, to_wire};
-use crate::transport::{HttpReply, KeepAlive, TransportError, default_mode_client, https_get, post_wpi};
+use crate::transport::{HttpReply, KeepAlive, PhoneTls, TransportError, https_get, post_wpi};
 
 /// How a phone behaves on the network during an interaction.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +27,7 @@ pub struct Target {
     /// The service's phone port.
     pub addr: SocketAddr,
     /// The TLS client configuration.
-    pub tls: Arc<rustls::ClientConfig>,
+    pub tls: PhoneTls,
     /// How long a phone waits for one answer.
     pub timeout: Duration,
 }
@@ -36,7 +35,7 @@ pub struct Target {
 impl Target {
     /// A Default-Mode target at `addr`.
     pub fn default_mode(addr: SocketAddr) -> Target {
-        Target { addr, tls: default_mode_client(), timeout: Duration::from_secs(30) }
+        Target { addr, tls: PhoneTls::modern(), timeout: Duration::from_secs(30) }
     }
 }
 
@@ -112,7 +111,7 @@ pub async fn run_interaction(
     let mut message = first;
     let mut cookie: Option<String> = None;
     let mut connection =
-        if manner.keep_alive { Some(KeepAlive::open(target.addr, target.tls.clone()).await?) } else { None };
+        if manner.keep_alive { Some(KeepAlive::open(target.addr, &target.tls).await?) } else { None };
     for step in 0..MAX_STEPS {
         if manner.vanish_after == Some(step) {
             outcome.vanished = true;
@@ -125,9 +124,7 @@ pub async fn run_interaction(
         let body = to_wire(&message);
         let reply = match &mut connection {
             Some(connection) => connection.post_wpi(&body, cookie.as_deref(), target.timeout).await?,
-            None => {
-                post_wpi(target.addr, target.tls.clone(), &body, cookie.as_deref(), target.timeout).await?
-            }
+            None => post_wpi(target.addr, &target.tls, &body, cookie.as_deref(), target.timeout).await?,
         };
         let elapsed = started.elapsed();
         let answer = check_answer(&reply)?;
@@ -187,7 +184,7 @@ fn check_answer(reply: &HttpReply) -> Result<DlsMessage, InteractionError> {
 async fn fetch(url: Option<&str>, target: &Target) -> bool {
     match url {
         Some(url) => {
-            matches!(https_get(url, target.tls.clone(), target.timeout).await, Ok(reply) if reply.status == 200)
+            matches!(https_get(url, &target.tls, target.timeout).await, Ok(reply) if reply.status == 200)
         }
         None => false,
     }

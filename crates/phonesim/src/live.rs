@@ -45,6 +45,8 @@ pub struct Behaviour {
     /// Report local changes V2R2-style with the changed items attached (`true`) or old-style
     /// with only `configuration-changed-flag` (`false`), p. 37-40.
     pub attach_local_changes: bool,
+    /// Plug in a key module this often (`inventory-changes`, p. 28).
+    pub inventory_change_every: Option<Duration>,
     /// Poll for pending work through DCMP.
     pub dcmp: Option<Dcmp>,
     /// Call back to a `dls_ip_addr` that is not a loopback address. Off by default: the
@@ -63,6 +65,7 @@ impl Default for Behaviour {
             reboot_delay: Duration::from_millis(500),
             local_change_every: None,
             attach_local_changes: true,
+            inventory_change_every: None,
             dcmp: None,
             allow_remote_callback: false,
             overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
@@ -89,6 +92,8 @@ pub struct LiveStats {
     pub dcmp_pending: AtomicU32,
     /// `local-changes` interactions.
     pub local_changes: AtomicU32,
+    /// `inventory-changes` interactions.
+    pub inventory_changes: AtomicU32,
     /// Reboots (restart, factory reset, new firmware).
     pub reboots: AtomicU32,
     /// Interactions that failed.
@@ -155,6 +160,7 @@ impl Runner {
         let far = Duration::from_secs(365 * 24 * 3600);
         let mut next_change = self.behaviour.local_change_every.map(|every| Instant::now() + every);
         let mut next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
+        let mut next_module = self.behaviour.inventory_change_every.map(|every| Instant::now() + every);
         loop {
             let wake = |at: Option<Instant>| {
                 tokio::time::sleep_until(at.unwrap_or_else(|| Instant::now() + far).into())
@@ -172,6 +178,12 @@ impl Runner {
                 _ = wake(next_change) => {
                     next_change = self.behaviour.local_change_every.map(|every| Instant::now() + every);
                     self.local_change().await;
+                }
+                _ = wake(next_module) => {
+                    next_module = self.behaviour.inventory_change_every.map(|every| Instant::now() + every);
+                    let changed = self.phone.attach_key_module();
+                    self.stats.inventory_changes.fetch_add(1, Ordering::Relaxed);
+                    self.interact(Reason::InventoryChanges, changed, None).await;
                 }
                 _ = wake(next_poll) => {
                     next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);

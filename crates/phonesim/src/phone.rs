@@ -136,6 +136,21 @@ impl SimPhone {
         self.items.get(&(name.to_owned(), index)).map(String::as_str)
     }
 
+    /// Plugs in a key module: the inventory items change and the phone reports
+    /// `inventory-changes` with the new values (p. 28; [Sim] sends `key-modules` and the module
+    /// counts).
+    pub fn attach_key_module(&mut self) -> Vec<Item> {
+        let count = self.value("km15-modules", None).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) + 1;
+        let changed = vec![
+            Item::new("key-modules", format!("KM15 x{count}")),
+            Item::new("km15-modules", count.to_string()),
+        ];
+        for item in &changed {
+            self.items.insert((item.name.clone(), None), item.value.clone());
+        }
+        changed
+    }
+
     /// Sets an item without it counting as a configuration change (the phone's own state, such
     /// as its address).
     pub fn change_item(&mut self, name: &str, index: Option<u32>, value: &str) {
@@ -148,8 +163,9 @@ impl SimPhone {
         self.configuration_changed = true;
     }
 
-    /// The first message of a phone-initiated interaction: the basic items (p. 33, 35). For
-    /// `local-changes` from V2R2 firmware, `attached` are the changed items (p. 40).
+    /// The first message of a phone-initiated interaction: the basic items (p. 33, 35), then
+    /// `attached`: for `local-changes` from V2R2 firmware the changed items (p. 40), for
+    /// `inventory-changes` the changed inventory items.
     pub fn contact(&mut self, reason: Reason, attached: &[Item]) -> WorkpointMessage {
         let mut items: Vec<Item> = basic_item_names()
             .iter()
@@ -160,11 +176,11 @@ impl SimPhone {
                 item.value = self.configuration_changed.to_string();
             }
         }
-        if !attached.is_empty() {
+        if reason == Reason::LocalChanges && !attached.is_empty() {
             items.push(Item::new("configuration-attached-flag", "true"));
             items.push(Item::new("configuration-attached-number", attached.len().to_string()));
-            items.extend(attached.iter().cloned());
         }
+        items.extend(attached.iter().cloned());
         self.message(ReasonForContact::new(reason), None, items)
     }
 

@@ -95,6 +95,65 @@ impl ServerCertVerifier for AnyCertificate {
     }
 }
 
+/// Any byte stream a phone talks HTTP over.
+pub trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// Which TLS a phone speaks.
+#[derive(Clone)]
+pub enum PhoneTls {
+    /// TLS 1.2/1.3 (rustls), accepting any server certificate (Default Mode, guide p. 12).
+    Modern(Arc<rustls::ClientConfig>),
+    /// TLS 1.0/1.1 only, RSA key exchange and CBC suites, through OpenSSL: what phones of old
+    /// firmware are believed to offer (protocol doc §2.7).
+    #[cfg(feature = "legacy-tls")]
+    Legacy(Arc<openssl::ssl::SslConnector>),
+}
+
+impl PhoneTls {
+    /// Default Mode with a modern TLS stack.
+    pub fn modern() -> PhoneTls {
+        PhoneTls::Modern(default_mode_client())
+    }
+
+    /// Default Mode with only legacy TLS on offer.
+    #[cfg(feature = "legacy-tls")]
+    pub fn legacy() -> PhoneTls {
+        use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+        let mut builder = SslConnector::builder(SslMethod::tls_client()).expect("OpenSSL is usable");
+        builder.set_min_proto_version(Some(SslVersion::TLS1)).expect("TLS 1.0 can be enabled");
+        builder.set_max_proto_version(Some(SslVersion::TLS1_1)).expect("TLS 1.1 can be enabled");
+        // Static RSA key exchange with CBC: nothing rustls offers. SECLEVEL=0 lets OpenSSL 3 use
+        // these old protocols at all.
+        builder.set_cipher_list("AES128-SHA:AES256-SHA:@SECLEVEL=0").expect("the legacy suites exist");
+        builder.set_verify(SslVerifyMode::NONE);
+        PhoneTls::Legacy(Arc::new(builder.build()))
+    }
+}
+
+/// Opens a TLS connection to the service with the phone's TLS stack.
+pub async fn connect_phone(addr: SocketAddr, tls: &PhoneTls) -> Result<Box<dyn Stream>, TransportError> {
+    match tls {
+        PhoneTls::Modern(config) => Ok(Box::new(connect(addr, config.clone()).await?)),
+        #[cfg(feature = "legacy-tls")]
+        PhoneTls::Legacy(connector) => {
+            let tcp = TcpStream::connect(addr).await.map_err(TransportError::Connect)?;
+            let _ = tcp.set_nodelay(true);
+            let ssl = connector
+                .configure()
+                .and_then(|c| c.verify_hostname(false).use_server_name_indication(false).into_ssl("dls"))
+                .map_err(|e| TransportError::Tls(std::io::Error::other(e)))?;
+            let mut stream = tokio_openssl::SslStream::new(ssl, tcp)
+                .map_err(|e| TransportError::Tls(std::io::Error::other(e)))?;
+            std::pin::Pin::new(&mut stream)
+                .connect()
+                .await
+                .map_err(|e| TransportError::Tls(std::io::Error::other(e)))?;
+            Ok(Box::new(stream))
+        }
+    }
+}
+
 /// A TLS client configuration as phones in Default Mode use it.
 pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -121,13 +180,13 @@ pub async fn connect(
 /// POSTs a WPI message on a new connection with `Connection: close`, as phones do.
 pub async fn post_wpi(
     addr: SocketAddr,
-    tls: Arc<rustls::ClientConfig>,
+    tls: &PhoneTls,
     body: &[u8],
     cookie: Option<&str>,
     timeout: Duration,
 ) -> Result<HttpReply, TransportError> {
     let exchange = async {
-        let stream = connect(addr, tls).await?;
+        let stream = connect_phone(addr, tls).await?;
         let mut headers = vec!["Content-Type: text/xml".to_owned()];
         if let Some(cookie) = cookie {
             headers.push(format!("Cookie: {cookie}"));
@@ -192,14 +251,14 @@ pub fn parse_reply(raw: &[u8]) -> Result<HttpReply, TransportError> {
 /// A TLS connection kept open across the requests of an interaction, as older firmware did
 /// (protocol doc §2.3: keep-alive was required by phones of that era).
 pub struct KeepAlive {
-    stream: tokio_rustls::client::TlsStream<TcpStream>,
+    stream: Box<dyn Stream>,
     buffer: Vec<u8>,
 }
 
 impl KeepAlive {
     /// Opens the connection.
-    pub async fn open(addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> Result<KeepAlive, TransportError> {
-        Ok(KeepAlive { stream: connect(addr, tls).await?, buffer: Vec::new() })
+    pub async fn open(addr: SocketAddr, tls: &PhoneTls) -> Result<KeepAlive, TransportError> {
+        Ok(KeepAlive { stream: connect_phone(addr, tls).await?, buffer: Vec::new() })
     }
 
     /// POSTs one WPI message and reads exactly one answer, leaving the connection open.
@@ -270,14 +329,10 @@ pub fn split_url(url: &str, default_port: u16) -> Result<(SocketAddr, String), T
 }
 
 /// Downloads a file over HTTPS as a phone does for file and firmware deployment (p. 53, 57).
-pub async fn https_get(
-    url: &str,
-    tls: Arc<rustls::ClientConfig>,
-    timeout: Duration,
-) -> Result<HttpReply, TransportError> {
+pub async fn https_get(url: &str, tls: &PhoneTls, timeout: Duration) -> Result<HttpReply, TransportError> {
     let (addr, path) = split_url(url, 443)?;
     let fetch = async {
-        let stream = connect(addr, tls).await?;
+        let stream = connect_phone(addr, tls).await?;
         request(stream, "GET", &path, &[], b"").await
     };
     tokio::time::timeout(timeout, fetch).await.map_err(|_| TransportError::Timeout)?

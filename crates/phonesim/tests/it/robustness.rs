@@ -48,3 +48,63 @@ async fn a_phone_that_vanishes_mid_interaction_starts_afresh_next_time() {
     assert_eq!(done.steps.last().unwrap().0, "CleanUp");
     assert_eq!(phone.value("sntp-addr", None), Some("time.nist.gov"));
 }
+
+/// Old firmware may offer only TLS 1.0/1.1 with RSA key exchange and CBC suites (protocol doc
+/// §2.7). The simulator's legacy mode offers exactly that: an OpenSSL server negotiates it.
+#[tokio::test]
+async fn legacy_tls_phones_offer_only_old_protocols() {
+    use openssl::ssl::{SslAcceptor, SslMethod, SslVersion};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let dir = tempfile::tempdir().unwrap();
+    let identity = opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()]).unwrap();
+    let mut builder = SslAcceptor::mozilla_intermediate(SslMethod::tls_server()).unwrap();
+    builder.set_min_proto_version(Some(SslVersion::TLS1)).unwrap();
+    builder.set_cipher_list("DEFAULT:@SECLEVEL=0").unwrap();
+    builder.set_certificate(&openssl::x509::X509::from_pem(identity.cert_pem.as_bytes()).unwrap()).unwrap();
+    builder
+        .set_private_key(&openssl::pkey::PKey::private_key_from_pem(identity.key_pem.as_bytes()).unwrap())
+        .unwrap();
+    let acceptor = std::sync::Arc::new(builder.build());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        let ssl = openssl::ssl::Ssl::new(acceptor.context()).unwrap();
+        let mut stream = tokio_openssl::SslStream::new(ssl, tcp).unwrap();
+        std::pin::Pin::new(&mut stream).accept().await.unwrap();
+        let negotiated =
+            (stream.ssl().version_str().to_owned(), stream.ssl().current_cipher().unwrap().name().to_owned());
+        let mut buffer = vec![0u8; 4096];
+        let _ = stream.read(&mut buffer).await;
+        let body = "<DLSMessage><Message nonce=\"x\"><Action>CleanUp</Action></Message></DLSMessage>";
+        let answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(answer.as_bytes()).await.unwrap();
+        let _ = stream.shutdown().await;
+        negotiated
+    });
+    let tls = opendls_phonesim::transport::PhoneTls::legacy();
+    let reply = opendls_phonesim::transport::post_wpi(addr, &tls, b"<x/>", None, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(reply.status, 200);
+    let (version, cipher) = server.await.unwrap();
+    assert!(version == "TLSv1" || version == "TLSv1.1", "{version}");
+    assert!(cipher.starts_with("AES"), "static RSA key exchange with CBC: {cipher}");
+}
+
+/// opendls speaks only what rustls speaks until the legacy-TLS path of issue 5 exists: a
+/// legacy-only phone cannot connect yet, and the simulator reports it as a TLS failure.
+#[tokio::test]
+async fn legacy_tls_phones_are_refused_by_opendls_until_issue_5() {
+    let server = Server::start().await;
+    let mut target = server.target();
+    target.tls = opendls_phonesim::transport::PhoneTls::legacy();
+    let mut phone = SimPhone::new(PhoneProfile::numbered(40));
+    let first = phone.contact(Reason::StartUp, &[]);
+    let error = run_interaction(&mut phone, &target, first, &Manner::default()).await.unwrap_err();
+    assert_eq!(error.kind(), "tls");
+}

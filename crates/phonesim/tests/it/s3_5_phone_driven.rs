@@ -72,3 +72,34 @@ async fn s3_5_2_local_changes_with_attached_items() {
 async fn s3_5_2_local_changes_flag_only() {
     local_changes(false).await;
 }
+
+/// §3.3.4 (p. 28): `inventory-changes` after a key module is attached; the service records the
+/// new inventory.
+#[tokio::test]
+async fn s3_3_4_inventory_changes() {
+    let server = Server::start().await;
+    let phone = SimPhone::new(PhoneProfile::numbered(7));
+    let mac = phone.profile.mac.clone();
+    let behaviour =
+        Behaviour { inventory_change_every: Some(Duration::from_millis(200)), ..Behaviour::default() };
+    let live = live::spawn(phone, server.target(), behaviour).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || LiveStats::get(&live.stats.inventory_changes) >= 2
+            && LiveStats::get(&live.stats.interactions) >= 3)
+        .await
+    );
+    let stats = live.stats.clone();
+    live.stop().await;
+    assert_eq!(LiveStats::get(&stats.errors), 0);
+    let view = server.device(&mac).await;
+    let modules = view["reported"].as_array().unwrap().iter().find(|i| i["name"] == "km15-modules").unwrap();
+    assert_ne!(modules["value"], "0");
+    assert_eq!(view["device"]["last_reason"], "inventory-changes");
+    assert!(
+        view["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["item"] == "km15-modules" && h["kind"] == "item-changed")
+    );
+}

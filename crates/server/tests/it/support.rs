@@ -102,7 +102,7 @@ pub async fn phone_post(addr: SocketAddr, body: &[u8], session: Option<&str>) ->
     let cookie = session.map(|s| format!("JSESSIONID={s}; path=/DeploymentService"));
     let reply = transport::post_wpi(
         addr,
-        transport::default_mode_client(),
+        &transport::PhoneTls::modern(),
         body,
         cookie.as_deref(),
         Duration::from_secs(30),
