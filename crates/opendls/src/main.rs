@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 
 mod admin;
+mod bench;
 mod demo;
 mod inspect;
 mod phonesim;
@@ -74,6 +75,11 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Benchmarks that print figures (see BENCHMARKS.md).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// A server and a few dozen simulated phones on loopback: watch them register and be
     /// configured, then try the administration commands against it.
     Demo(DemoArgs),
@@ -114,6 +120,43 @@ pub(crate) struct ServeArgs {
     /// Host name or address phones use to reach this service.
     #[arg(long)]
     pub public_address: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// A boot storm against a local server process, the machine's TLS ceiling measured in the
+    /// same run, and a steady state with a large seeded inventory.
+    Storm(StormArgs),
+    /// The trivial TLS server the storm measures the ceiling against (used by `storm`).
+    #[command(hide = true)]
+    TlsServer {
+        /// Data directory whose server certificate to use.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// `opendls bench storm` options.
+#[derive(Args)]
+pub(crate) struct StormArgs {
+    /// Phones in the storm.
+    #[arg(long, default_value_t = 2000)]
+    pub phones: u32,
+    /// Seconds within which they all boot.
+    #[arg(long, default_value_t = 10.0)]
+    pub boot_within: f64,
+    /// Devices seeded for the steady state (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub steady_devices: u32,
+    /// Known phones calling in during the steady state.
+    #[arg(long, default_value_t = 1000)]
+    pub steady_phones: u32,
+    /// The server's `limits.max_interactions_in_flight` (default: its own default).
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `opendls demo` options.
@@ -270,6 +313,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Phonesim(args) => phonesim::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench { command: BenchCommand::Storm(args) } => bench::storm(args),
+        Command::Bench { command: BenchCommand::TlsServer { data_dir } } => bench::tls_server(&data_dir),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))
         }

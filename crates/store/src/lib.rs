@@ -111,6 +111,9 @@ pub trait AdminStore: Send + Sync + 'static {
     fn desired(&self, scope: Option<&Scope>) -> impl Future<Output = StoreResult<Vec<DesiredEntry>>> + Send;
     /// Assigns a device to a group (or none); false when the device is unknown.
     fn assign_group(&self, mac: &str, group: Option<&str>) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Imports device records in bulk (migration from another provisioning service, test
+    /// fleets); existing devices are updated, their groups kept.
+    fn import_devices(&self, devices: &[DeviceRecord]) -> impl Future<Output = StoreResult<()>> + Send;
     /// Sets the local-change policy at global (`None`) or group scope.
     fn set_policy(
         &self,

@@ -216,32 +216,7 @@ impl PhoneStore for SqliteStore {
             sqlx::query("DELETE FROM interactions WHERE mac = $1").bind(mac).execute(&mut *tx).await?;
         }
         if let Some(device) = &decision.device {
-            let reported: Vec<_> = device.reported.values().collect();
-            sqlx::query(
-                "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-                 last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
-                 ON CONFLICT (mac) DO UPDATE SET e164 = excluded.e164, device_type = excluded.device_type, \
-                 software_version = excluded.software_version, contact_me_uri = excluded.contact_me_uri, \
-                 last_contact = excluded.last_contact, last_reason = excluded.last_reason, \
-                 remote_addr = excluded.remote_addr, inventory_read_at = excluded.inventory_read_at, \
-                 reported = excluded.reported, flagged = excluded.flagged",
-            )
-            .bind(&device.mac)
-            .bind(&device.e164)
-            .bind(&device.device_type)
-            .bind(&device.software_version)
-            .bind(&device.contact_me_uri)
-            .bind(&device.group)
-            .bind(device.first_seen)
-            .bind(device.last_contact)
-            .bind(&device.last_reason)
-            .bind(&device.remote_addr)
-            .bind(device.inventory_read_at)
-            .bind(to_json(&reported)?)
-            .bind(to_json(&device.flagged)?)
-            .execute(&mut *tx)
-            .await?;
+            upsert_device(&mut tx, device).await?;
         }
         match &decision.interaction {
             InteractionChange::Start(state) | InteractionChange::Continue(state) => {
@@ -314,6 +289,40 @@ impl PhoneStore for SqliteStore {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// Inserts or updates a device; its group is left alone (only an administrator changes it).
+async fn upsert_device(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    device: &DeviceRecord,
+) -> StoreResult<()> {
+    let reported: Vec<_> = device.reported.values().collect();
+    sqlx::query(
+        "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
+         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (mac) DO UPDATE SET e164 = excluded.e164, device_type = excluded.device_type, \
+         software_version = excluded.software_version, contact_me_uri = excluded.contact_me_uri, \
+         last_contact = excluded.last_contact, last_reason = excluded.last_reason, \
+         remote_addr = excluded.remote_addr, inventory_read_at = excluded.inventory_read_at, \
+         reported = excluded.reported, flagged = excluded.flagged",
+    )
+    .bind(&device.mac)
+    .bind(&device.e164)
+    .bind(&device.device_type)
+    .bind(&device.software_version)
+    .bind(&device.contact_me_uri)
+    .bind(&device.group)
+    .bind(device.first_seen)
+    .bind(device.last_contact)
+    .bind(&device.last_reason)
+    .bind(&device.remote_addr)
+    .bind(device.inventory_read_at)
+    .bind(to_json(&reported)?)
+    .bind(to_json(&device.flagged)?)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn upsert_desired(
@@ -459,6 +468,18 @@ impl AdminStore for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(done.rows_affected() > 0)
+    }
+
+    async fn import_devices(&self, devices: &[DeviceRecord]) -> StoreResult<()> {
+        // One transaction per thousand devices: fast, and a failure loses at most one batch.
+        for batch in devices.chunks(1000) {
+            let mut tx = self.writer.begin().await?;
+            for device in batch {
+                upsert_device(&mut tx, device).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok(())
     }
 
     async fn set_policy(&self, group: Option<&str>, policy: LocalChangePolicy) -> StoreResult<()> {

@@ -162,3 +162,22 @@ async fn the_reported_state_survives_reopening() {
     );
     assert_eq!(device.reported.len(), 15);
 }
+
+#[tokio::test]
+async fn devices_are_imported_in_bulk_and_keep_their_groups() {
+    let (store, _dir) = open().await;
+    let devices: Vec<_> = (0..2500u32)
+        .map(|n| {
+            let mut device =
+                opendls_engine::DeviceRecord::new(format!("00:1A:E8:00:{:02X}:{:02X}", n / 256, n % 256), 10);
+            device.e164 = Some(n.to_string());
+            device
+        })
+        .collect();
+    store.import_devices(&devices).await.unwrap();
+    assert_eq!(store.list_devices().await.unwrap().len(), 2500);
+    store.assign_group("00:1A:E8:00:00:07", Some("lab")).await.unwrap();
+    store.import_devices(&devices[..10]).await.unwrap();
+    let device = AdminStore::device(&store, "00:1A:E8:00:00:07").await.unwrap().unwrap();
+    assert_eq!((device.group.as_deref(), device.e164.as_deref()), (Some("lab"), Some("7")));
+}

@@ -1,0 +1,505 @@
+//! `opendls bench storm`: the morning after a power cut, measured. A server runs as its own
+//! process (so its memory and CPU are its own) on a temporary SQLite data directory; simulated
+//! phones boot against it; the same run measures the machine's TLS ceiling against a trivial
+//! rustls server with the same certificate, and a steady state with a large seeded inventory.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use opendls_engine::{DeviceRecord, ItemKey, ReportedItem};
+use opendls_phonesim::fleet::{FleetConfig, FleetReport, Percentiles, run_fleet};
+use opendls_phonesim::interaction::Target;
+use opendls_phonesim::items::realistic_items;
+use opendls_phonesim::transport::{PhoneTls, connect_phone, request};
+use opendls_phonesim::{PhoneProfile, SimPhone};
+use opendls_server::api::ConfigEntry;
+use opendls_store::{AdminStore, SqliteStore};
+use opendls_wpi::Catalog;
+use opendls_wpi::catalog::{Access, Indexing, ValueRule};
+use serde::Serialize;
+
+use crate::admin::Client;
+use crate::{Connection, StormArgs};
+
+/// Requests of one first-contact interaction: start-up -> ReadAllItems, reply -> WriteItems,
+/// reply -> CleanUp. Each is a new TLS connection, as phones send `Connection: close`.
+const HANDSHAKES_PER_INTERACTION: f64 = 3.0;
+
+/// Linux reports process CPU time in clock ticks of 1/100 s on every mainstream architecture.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
+/// What `opendls bench storm` reports.
+#[derive(Debug, Serialize)]
+pub struct StormReport {
+    /// Phones in the storm.
+    pub phones: u32,
+    /// Seconds within which they booted.
+    pub boot_within_secs: f64,
+    /// The storm as the phones saw it.
+    pub storm: FleetReport,
+    /// TLS handshakes plus a minimal HTTP exchange per second against a trivial rustls server.
+    pub tls_handshakes_per_sec: f64,
+    /// The interaction rate the TLS ceiling allows: handshakes per second / 3.
+    pub tls_ceiling_interactions_per_sec: f64,
+    /// Completed interactions per second of the storm, over the time the server was busy.
+    pub interactions_per_sec: f64,
+    /// `interactions_per_sec` / `tls_ceiling_interactions_per_sec`.
+    pub ratio_to_tls_ceiling: f64,
+    /// Peak resident memory of the server process, MiB.
+    pub server_peak_rss_mib: f64,
+    /// Server CPU seconds per completed interaction.
+    pub server_cpu_ms_per_interaction: f64,
+    /// Database size after the storm (with its WAL), MiB.
+    pub database_mib: f64,
+    /// Steady state: interactions of known, unchanged phones against a large inventory.
+    pub steady: Option<SteadyReport>,
+}
+
+/// The steady-state part of the run.
+#[derive(Debug, Serialize)]
+pub struct SteadyReport {
+    /// Devices seeded in the inventory.
+    pub seeded_devices: u32,
+    /// Seconds the seeding took.
+    pub seeding_secs: f64,
+    /// Database size after seeding, MiB.
+    pub database_mib: f64,
+    /// Phones calling in with `configuration-changed-flag=false`.
+    pub phones: u32,
+    /// Completed.
+    pub completed: u32,
+    /// Failed.
+    pub failed: u32,
+    /// Completed interactions per second.
+    pub interactions_per_sec: f64,
+    /// Interaction latency.
+    pub latency: Percentiles,
+    /// Peak resident memory of the server process, MiB.
+    pub server_peak_rss_mib: f64,
+}
+
+/// Runs the storm (and the steady state) and prints the report; exit code 1 when any phone failed.
+pub fn storm(args: StormArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let report = runtime.block_on(run_storm(&args))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_report(&report);
+    }
+    let failed = report.storm.failed + report.steady.as_ref().map_or(0, |s| s.failed);
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn run_storm(args: &StormArgs) -> Result<StormReport> {
+    let work = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let data_dir = work.path().join("storm");
+    let server = ServerProcess::start(&data_dir, args.max_in_flight)?;
+    seed_desired_items(&server, &data_dir).await?;
+
+    eprintln!("measuring the TLS ceiling...");
+    let requests = (f64::from(args.phones) * HANDSHAKES_PER_INTERACTION) as u32;
+    let handshakes_per_sec = tls_ceiling(&data_dir, requests.max(300)).await?;
+
+    eprintln!("storm: {} phones booting within {} s...", args.phones, args.boot_within);
+    let cpu_before = server.cpu_seconds()?;
+    let fleet = FleetConfig {
+        phones: args.phones,
+        boot_within: Duration::from_secs_f64(args.boot_within),
+        max_attempts: 1000,
+        ..FleetConfig::default()
+    };
+    let storm = run_fleet(&fleet, &Target::default_mode(server.phone_addr)).await;
+    let cpu = server.cpu_seconds()? - cpu_before;
+    let peak_rss = server.peak_rss_mib()?;
+    let database = database_mib(&data_dir);
+    drop(server);
+
+    // Throughput while the server was busy: the storm's wall time, less the idle wait for the
+    // first phone to boot (a phone boots at a random moment within the window).
+    let completed = f64::from(storm.completed);
+    let busy_secs = storm.elapsed_secs.max(1e-9);
+    let interactions_per_sec = completed / busy_secs;
+    let ceiling = handshakes_per_sec / HANDSHAKES_PER_INTERACTION;
+
+    let steady = if args.steady_devices > 0 && args.steady_phones > 0 {
+        Some(steady_state(work.path(), args).await?)
+    } else {
+        None
+    };
+    Ok(StormReport {
+        phones: args.phones,
+        boot_within_secs: args.boot_within,
+        tls_handshakes_per_sec: handshakes_per_sec,
+        tls_ceiling_interactions_per_sec: ceiling,
+        interactions_per_sec,
+        ratio_to_tls_ceiling: interactions_per_sec / ceiling,
+        server_peak_rss_mib: peak_rss,
+        server_cpu_ms_per_interaction: cpu * 1000.0 / completed.max(1.0),
+        database_mib: database,
+        storm,
+        steady,
+    })
+}
+
+/// 20 desired items every phone lacks, so each first contact writes 20 items.
+async fn seed_desired_items(server: &ServerProcess, data_dir: &Path) -> Result<()> {
+    let connection = Connection {
+        admin_url: format!("http://{}", server.admin_addr),
+        token: None,
+        data_dir: data_dir.to_owned(),
+        json: false,
+    };
+    let client = Client::new(&connection)?;
+    for (name, value) in bench_items() {
+        let entry = ConfigEntry { scope: "global".into(), target: None, name, index: None, value };
+        let _: Option<opendls_server::api::ConfigSetResult> =
+            client.send(reqwest::Method::PUT, "/api/config", &entry).await?;
+    }
+    Ok(())
+}
+
+/// Twenty writable free-text items of the catalog, with a value no phone has by default.
+fn bench_items() -> Vec<(String, String)> {
+    Catalog::builtin()
+        .entries()
+        .iter()
+        .filter(|e| {
+            e.rule == ValueRule::Text && e.access == Access::ReadWrite && e.indexing == Indexing::Single
+        })
+        .filter(|e| e.provenance.is_verified() && e.max_chars().is_none_or(|m| m >= 8))
+        .take(20)
+        .map(|e| (e.name.clone(), "bench-v1".to_owned()))
+        .collect()
+}
+
+/// Handshakes plus a minimal exchange per second against a trivial rustls server that uses the
+/// storm server's certificate, with enough clients at once to keep both cores busy.
+async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<f64> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["bench", "tls-server", "--data-dir"])
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .spawn()
+        .context("cannot start the TLS ceiling server")?;
+    let line = read_lines_with(&mut child, &["listening on "])?.remove(0);
+    let addr: SocketAddr = line.trim_start_matches("listening on ").trim().parse()?;
+    let next = Arc::new(AtomicU32::new(0));
+    let tls = PhoneTls::modern();
+    let started = Instant::now();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..64 {
+        let (next, tls) = (next.clone(), tls.clone());
+        workers.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < requests {
+                let stream = connect_phone(addr, &tls).await?;
+                let reply = request(stream, "POST", "/", &[], b"<x/>").await?;
+                if reply.status != 200 {
+                    return Err(anyhow!("TLS ceiling server answered {}", reply.status));
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(done) = workers.join_next().await {
+        done??;
+    }
+    let rate = f64::from(requests) / started.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    Ok(rate)
+}
+
+/// The hidden `opendls bench tls-server`: TLS with the data directory's certificate and a fixed
+/// 200 answer to every request, nothing else.
+pub fn tls_server(data_dir: &Path) -> Result<ExitCode> {
+    let identity = opendls_pki::load_or_create_server_identity(data_dir, &["127.0.0.1".to_owned()])?;
+    let tls = opendls_server::listener::default_mode_tls(&identity)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        println!("listening on {}", listener.local_addr()?);
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        loop {
+            let (tcp, _) = listener.accept().await?;
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                let Ok(mut stream) = acceptor.accept(tcp).await else { return };
+                let mut buffer = [0u8; 4096];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buffer[..n]),
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Type: text/xml\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                let _ = stream.write_all(answer).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+        #[allow(unreachable_code)]
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// 100,000 known devices in the inventory; phones whose configuration did not change call in.
+async fn steady_state(work: &Path, args: &StormArgs) -> Result<SteadyReport> {
+    let data_dir = work.join("steady");
+    std::fs::create_dir_all(&data_dir)?;
+    eprintln!("steady state: seeding {} devices...", args.steady_devices);
+    let seeding = Instant::now();
+    let store = SqliteStore::open(&data_dir.join(opendls_server::DATABASE_FILE)).await?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs() as i64;
+    let desired = bench_items();
+    let mut batch = Vec::with_capacity(1000);
+    for n in 1..=args.steady_devices {
+        batch.push(seeded_device(n, now, &desired));
+        if batch.len() == 1000 || n == args.steady_devices {
+            store.import_devices(&batch).await?;
+            batch.clear();
+        }
+    }
+    for (name, value) in &desired {
+        let entry = opendls_engine::DesiredEntry {
+            scope: opendls_engine::Scope::Global,
+            key: ItemKey::new(name.clone(), None),
+            value: value.clone(),
+        };
+        store.set_desired(&entry, now).await?;
+    }
+    store.close().await;
+    let seeding_secs = seeding.elapsed().as_secs_f64();
+    let database = database_mib(&data_dir);
+
+    let server = ServerProcess::start(&data_dir, args.max_in_flight)?;
+    eprintln!("steady state: {} known phones calling in...", args.steady_phones);
+    // Phones spread over the whole inventory, each with the state the inventory holds for it.
+    let stride = (args.steady_devices / args.steady_phones).max(1);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..args.steady_phones {
+        let number = 1 + k * stride;
+        let target = Target::default_mode(server.phone_addr);
+        let desired = desired.clone();
+        tasks.spawn(async move {
+            tokio::time::sleep(Duration::from_secs_f64(opendls_phonesim::fleet::random_fraction())).await;
+            let mut phone = SimPhone::new(PhoneProfile::numbered(number));
+            for (name, value) in &desired {
+                phone.change_item(name, None, value);
+            }
+            let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+            let started = Instant::now();
+            let done = opendls_phonesim::interaction::run_interaction(
+                &mut phone,
+                &target,
+                first,
+                &Default::default(),
+            )
+            .await;
+            (done.map(|d| d.steps.len()), started.elapsed())
+        });
+    }
+    let (mut completed, mut failed, mut latencies) = (0, 0, Vec::new());
+    while let Some(result) = tasks.join_next().await {
+        match result {
+            Ok((Ok(1), took)) => {
+                completed += 1;
+                latencies.push(took);
+            }
+            Ok((Ok(_), _)) | Ok((Err(_), _)) | Err(_) => failed += 1,
+        }
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let peak_rss = server.peak_rss_mib()?;
+    drop(server);
+    Ok(SteadyReport {
+        seeded_devices: args.steady_devices,
+        seeding_secs,
+        database_mib: database,
+        phones: args.steady_phones,
+        completed,
+        failed,
+        interactions_per_sec: f64::from(completed) / elapsed,
+        latency: Percentiles::of(&latencies),
+        server_peak_rss_mib: peak_rss,
+    })
+}
+
+/// A device as the inventory holds it after a complete read: the simulator's items for that
+/// phone, the desired values already in place.
+fn seeded_device(number: u32, now: i64, desired: &[(String, String)]) -> DeviceRecord {
+    let profile = PhoneProfile::numbered(number);
+    let mut device = DeviceRecord::new(profile.mac.clone(), now);
+    for item in realistic_items(&profile) {
+        let key = ItemKey::new(item.name.clone(), item.index);
+        device.reported.insert(key.clone(), ReportedItem { key, value: item.value, status: None });
+    }
+    for (name, value) in desired {
+        let key = ItemKey::new(name.clone(), None);
+        device.reported.insert(key.clone(), ReportedItem { key, value: value.clone(), status: None });
+    }
+    device.e164 = Some(profile.e164);
+    device.device_type = Some(profile.model);
+    device.software_version = Some(profile.firmware);
+    device.contact_me_uri = Some(profile.contact_me_uri);
+    device.last_reason = "start-up".into();
+    device.inventory_read_at = Some(now);
+    device
+}
+
+fn database_mib(data_dir: &Path) -> f64 {
+    let size = |name: &str| std::fs::metadata(data_dir.join(name)).map(|m| m.len()).unwrap_or(0);
+    let database = opendls_server::DATABASE_FILE;
+    (size(database) + size(&format!("{database}-wal"))) as f64 / (1024.0 * 1024.0)
+}
+
+/// `opendls serve` as a child process.
+struct ServerProcess {
+    child: Child,
+    phone_addr: SocketAddr,
+    admin_addr: SocketAddr,
+}
+
+impl ServerProcess {
+    fn start(data_dir: &Path, max_in_flight: Option<usize>) -> Result<ServerProcess> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command
+            .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null());
+        if let Some(limit) = max_in_flight {
+            let config = data_dir.with_extension("toml");
+            std::fs::write(
+                &config,
+                format!("[limits]\nmax_interactions_in_flight = {limit}\nmax_connections = 4096\n"),
+            )?;
+            command.arg("--config").arg(config);
+        }
+        let mut child = command.spawn().context("cannot start opendls serve")?;
+        let lines =
+            read_lines_with(&mut child, &["opendls is serving phones on https://", "admin API on http://"])?;
+        let (phones, admin) = (&lines[0], &lines[1]);
+        let phone_addr = phones
+            .trim_start_matches("opendls is serving phones on https://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .parse()?;
+        let admin_addr = admin
+            .trim_start_matches("admin API on http://")
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .parse()?;
+        Ok(ServerProcess { child, phone_addr, admin_addr })
+    }
+
+    fn proc_file(&self, name: &str) -> Result<String> {
+        Ok(std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id()))?)
+    }
+
+    /// User plus system CPU seconds of the server so far.
+    fn cpu_seconds(&self) -> Result<f64> {
+        let stat = self.proc_file("stat")?;
+        // Fields after the command name (which may contain spaces) start at the last ')'.
+        let fields: Vec<&str> =
+            stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+        let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+        Ok((ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND)
+    }
+
+    /// The server's peak resident memory (VmHWM).
+    fn peak_rss_mib(&self) -> Result<f64> {
+        let status = self.proc_file("status")?;
+        let kib = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .ok_or_else(|| anyhow!("no VmHWM in /proc status"))?;
+        Ok(kib / 1024.0)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Reads the child's standard output until it printed a line starting with each prefix, in
+/// order (one reader for all of them: a buffered reader may hold more than one line).
+fn read_lines_with(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
+    let stdout = child.stdout.as_mut().ok_or_else(|| anyhow!("no standard output"))?;
+    let mut reader = BufReader::new(stdout);
+    let mut found = Vec::new();
+    let mut line = String::new();
+    for _ in 0..50 {
+        let Some(prefix) = prefixes.get(found.len()) else { return Ok(found) };
+        line.clear();
+        if reader.read_line(&mut line)? == 0 {
+            bail!("the child process ended before printing {prefix:?}");
+        }
+        if line.starts_with(prefix) {
+            found.push(line.trim_end().to_owned());
+        }
+    }
+    if found.len() == prefixes.len() {
+        Ok(found)
+    } else {
+        bail!("the child process never printed {prefixes:?}")
+    }
+}
+
+fn print_report(report: &StormReport) {
+    let storm = &report.storm;
+    println!("storm: {} phones booting within {} s", report.phones, report.boot_within_secs);
+    println!(
+        "  completed {} / failed {} ({} overload answers, {} phones completed after one)",
+        storm.completed, storm.failed, storm.overload_answers, storm.overloaded_then_completed
+    );
+    println!(
+        "  {:.1} interactions/s; TLS ceiling {:.1} handshakes/s = {:.1} interactions/s; ratio {:.2}",
+        report.interactions_per_sec,
+        report.tls_handshakes_per_sec,
+        report.tls_ceiling_interactions_per_sec,
+        report.ratio_to_tls_ceiling
+    );
+    println!(
+        "  interaction latency p50 {:.1} ms, p99 {:.1} ms",
+        storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
+    );
+    println!(
+        "  server: peak RSS {:.1} MiB, {:.2} ms CPU per interaction; database {:.1} MiB",
+        report.server_peak_rss_mib, report.server_cpu_ms_per_interaction, report.database_mib
+    );
+    if let Some(steady) = &report.steady {
+        println!(
+            "steady state: {} devices seeded in {:.1} s ({:.1} MiB)",
+            steady.seeded_devices, steady.seeding_secs, steady.database_mib
+        );
+        println!(
+            "  {} phones, completed {} / failed {}, {:.1} interactions/s, p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MiB",
+            steady.phones,
+            steady.completed,
+            steady.failed,
+            steady.interactions_per_sec,
+            steady.latency.p50_ms,
+            steady.latency.p99_ms,
+            steady.server_peak_rss_mib
+        );
+    }
+}
