@@ -315,7 +315,7 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
             }
         }
         Step::Writing { sent, remaining } => {
-            record_write_results(&mut device, &sent, &input.message.items, now, &reason, &mut decision);
+            record_write_results(&mut device, &sent, &input, &reason, &mut decision);
             if remaining.is_empty() {
                 // Everything planned was sent; anything still differing waits for the next contact.
             } else {
@@ -633,11 +633,11 @@ fn plan_writes(
 fn record_write_results(
     device: &mut DeviceRecord,
     sent: &[ReportedItem],
-    reply_items: &[Item],
-    now: Timestamp,
+    input: &Input,
     reason: &str,
     decision: &mut Decision,
 ) {
+    let (now, reply_items) = (input.now, &input.message.items);
     for written in sent {
         let refusal = reply_items.iter().find(|item| {
             item.name == written.key.name && item.index == written.key.index && item.status.is_some()
@@ -674,7 +674,10 @@ fn record_write_results(
                     Some(&written.value),
                     "",
                 ));
-                decision.failures_cleared.push(written.key.clone());
+                // Only refusals on record need clearing (each clearing is a database statement).
+                if input.failures.iter().any(|f| f.key == written.key) {
+                    decision.failures_cleared.push(written.key.clone());
+                }
                 device.reported.insert(written.key.clone(), ReportedItem { status: None, ..written.clone() });
             }
         }

@@ -177,6 +177,13 @@ fn refused_items_are_recorded_and_not_sent_again_with_the_same_value() {
     answer.device = after_read.device.clone();
     answer.interaction = Some(saved_state(&after_read));
     answer.desired = desired.clone();
+    // An earlier refusal of another value of sntp-addr is cleared now that a value was accepted.
+    answer.failures = vec![WriteFailure {
+        key: ItemKey::new("sntp-addr", None),
+        value: "old.example".into(),
+        status: "failed".into(),
+        at: NOW - 10,
+    }];
     let decision = handle(answer, &EngineSettings::default());
     assert_eq!(decision.failures_added.len(), 1);
     assert_eq!(decision.failures_added[0].status, "unknown item");

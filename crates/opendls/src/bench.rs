@@ -47,6 +47,9 @@ pub struct StormReport {
     pub tls_handshakes_per_sec: f64,
     /// The interaction rate the TLS ceiling allows: handshakes per second / 3.
     pub tls_ceiling_interactions_per_sec: f64,
+    /// CPU the trivial TLS server spent per handshake and minimal exchange, ms: what TLS alone
+    /// costs a server on this machine.
+    pub tls_server_cpu_ms_per_handshake: f64,
     /// Completed interactions per second of the storm, over the time the server was busy.
     pub interactions_per_sec: f64,
     /// `interactions_per_sec` / `tls_ceiling_interactions_per_sec`.
@@ -105,7 +108,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
 
     eprintln!("measuring the TLS ceiling...");
     let requests = (f64::from(args.phones) * HANDSHAKES_PER_INTERACTION) as u32;
-    let handshakes_per_sec = tls_ceiling(&data_dir, requests.max(300)).await?;
+    let (handshakes_per_sec, tls_cpu_ms) = tls_ceiling(&data_dir, requests.max(300)).await?;
 
     eprintln!("storm: {} phones booting within {} s...", args.phones, args.boot_within);
     let cpu_before = server.cpu_seconds()?;
@@ -138,6 +141,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         boot_within_secs: args.boot_within,
         tls_handshakes_per_sec: handshakes_per_sec,
         tls_ceiling_interactions_per_sec: ceiling,
+        tls_server_cpu_ms_per_handshake: tls_cpu_ms,
         interactions_per_sec,
         ratio_to_tls_ceiling: interactions_per_sec / ceiling,
         server_peak_rss_mib: peak_rss,
@@ -181,7 +185,7 @@ fn bench_items() -> Vec<(String, String)> {
 
 /// Handshakes plus a minimal exchange per second against a trivial rustls server that uses the
 /// storm server's certificate, with enough clients at once to keep both cores busy.
-async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<f64> {
+async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["bench", "tls-server", "--data-dir"])
         .arg(data_dir)
@@ -211,9 +215,10 @@ async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<f64> {
         done??;
     }
     let rate = f64::from(requests) / started.elapsed().as_secs_f64();
+    let cpu_ms = cpu_seconds(child.id())? * 1000.0 / f64::from(requests);
     let _ = child.kill();
     let _ = child.wait();
-    Ok(rate)
+    Ok((rate, cpu_ms))
 }
 
 /// The hidden `opendls bench tls-server`: TLS with the data directory's certificate and a fixed
@@ -440,6 +445,17 @@ impl Drop for ServerProcess {
     }
 }
 
+/// User plus system CPU seconds a process has used so far.
+fn cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name (which may contain spaces) start at the last ')'.
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
+    let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
+    Ok((ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND)
+}
+
 /// Reads the child's standard output until it printed a line starting with each prefix, in
 /// order (one reader for all of them: a buffered reader may hold more than one line).
 fn read_lines_with(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
@@ -483,8 +499,11 @@ fn print_report(report: &StormReport) {
         storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
     );
     println!(
-        "  server: peak RSS {:.1} MiB, {:.2} ms CPU per interaction; database {:.1} MiB",
-        report.server_peak_rss_mib, report.server_cpu_ms_per_interaction, report.database_mib
+        "  server: peak RSS {:.1} MiB, {:.2} ms CPU per interaction (TLS alone: {:.2} ms per handshake); database {:.1} MiB",
+        report.server_peak_rss_mib,
+        report.server_cpu_ms_per_interaction,
+        report.tls_server_cpu_ms_per_handshake,
+        report.database_mib
     );
     if let Some(steady) = &report.steady {
         println!(

@@ -155,14 +155,19 @@ pub async fn connect_phone(addr: SocketAddr, tls: &PhoneTls) -> Result<Box<dyn S
 }
 
 /// A TLS client configuration as phones in Default Mode use it.
+///
+/// Session resumption is off: whether phones resume TLS sessions is not known (rust-stack.md §5),
+/// so every connection makes a full handshake, the costly case the service must survive. It also
+/// keeps simulated phones from sharing one session cache, which real phones cannot.
 pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("the default provider supports the default versions")
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AnyCertificate))
         .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
     Arc::new(config)
 }
 

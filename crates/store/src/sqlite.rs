@@ -241,22 +241,24 @@ impl PhoneStore for SqliteStore {
             }
             InteractionChange::End(None) => {}
         }
-        for event in &decision.history {
-            sqlx::query(
-                "INSERT INTO history (mac, at, kind, reason, name, item_index, old_value, new_value, detail) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&event.mac)
-            .bind(event.at)
-            .bind(kind_name(event.kind))
-            .bind(&event.reason)
-            .bind(event.key.as_ref().map(|k| k.name.clone()))
-            .bind(event.key.as_ref().and_then(|k| k.index).map(i64::from))
-            .bind(&event.old_value)
-            .bind(&event.new_value)
-            .bind(&event.detail)
-            .execute(&mut *tx)
-            .await?;
+        // One statement for all events: every statement is a round trip to SQLite's worker
+        // thread, and an interaction writing 20 items records 20 events.
+        for events in decision.history.chunks(100) {
+            let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO history (mac, at, kind, reason, name, item_index, old_value, new_value, detail) ",
+            );
+            insert.push_values(events, |mut row, event| {
+                row.push_bind(&event.mac)
+                    .push_bind(event.at)
+                    .push_bind(kind_name(event.kind))
+                    .push_bind(&event.reason)
+                    .push_bind(event.key.as_ref().map(|k| k.name.clone()))
+                    .push_bind(event.key.as_ref().and_then(|k| k.index).map(i64::from))
+                    .push_bind(&event.old_value)
+                    .push_bind(&event.new_value)
+                    .push_bind(&event.detail);
+            });
+            insert.build().execute(&mut *tx).await?;
         }
         if let Some(mac) = decision.device.as_ref().map(|d| d.mac.as_str()) {
             for failure in &decision.failures_added {

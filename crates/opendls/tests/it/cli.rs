@@ -139,3 +139,31 @@ fn the_demo_registers_and_configures_its_phones() {
     assert!(text.contains("6 registered,   6 configured"), "{text}");
     assert!(text.contains("Try, in another shell"), "{text}");
 }
+
+/// The boot-storm benchmark's smoke version: every interaction completes. Figures are printed
+/// by the benchmark, never asserted here (shared, noisy machines).
+#[test]
+fn a_small_boot_storm_completes() {
+    let output = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args([
+            "bench",
+            "storm",
+            "--phones",
+            "200",
+            "--boot-within",
+            "2",
+            "--steady-devices",
+            "2000",
+            "--steady-phones",
+            "200",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["storm"]["completed"], 200, "{report}");
+    assert_eq!(report["storm"]["failed"], 0);
+    assert_eq!(report["steady"]["completed"], 200);
+    assert_eq!(report["steady"]["failed"], 0);
+}
