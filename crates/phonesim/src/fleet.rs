@@ -41,7 +41,6 @@ pub struct FleetConfig {
     /// Fraction of phones that vanish after their first request, coming back a second later.
     pub vanish_fraction: f64,
     /// Fraction of phones that offer only legacy TLS (TLS 1.0/1.1, RSA, CBC).
-    #[cfg(feature = "legacy-tls")]
     pub legacy_tls_fraction: f64,
     /// Counters updated while the fleet runs, for live progress.
     pub progress: Arc<Progress>,
@@ -73,7 +72,6 @@ impl Default for FleetConfig {
             slow_fraction: 0.0,
             slow_delay: Duration::from_millis(300),
             vanish_fraction: 0.0,
-            #[cfg(feature = "legacy-tls")]
             legacy_tls_fraction: 0.0,
             progress: Arc::default(),
         }
@@ -224,7 +222,6 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
         vanish_after: picked(config.vanish_fraction).then_some(1),
     };
     let mut target = target.clone();
-    #[cfg(feature = "legacy-tls")]
     if picked(config.legacy_tls_fraction) {
         target.tls = crate::transport::PhoneTls::legacy();
     }

@@ -96,6 +96,8 @@ pub struct LiveStats {
     pub inventory_changes: AtomicU32,
     /// Reboots (restart, factory reset, new firmware).
     pub reboots: AtomicU32,
+    /// Switches to Secure Mode (bootstraps, p. 62-65).
+    pub secure_mode: AtomicU32,
     /// Interactions that failed.
     pub errors: AtomicU32,
 }
@@ -140,7 +142,7 @@ pub async fn spawn(mut phone: SimPhone, target: Target, behaviour: Behaviour) ->
     let stop = CancellationToken::new();
     let (events, inbox) = mpsc::channel(16);
     tokio::spawn(listen_for_contact_me(listener, events, behaviour.clone(), stats.clone(), stop.clone()));
-    let runner = Runner { phone, target, behaviour, stats: stats.clone(), call_ends: None };
+    let runner = Runner { phone, target, behaviour, stats: stats.clone(), call_ends: None, secure: false };
     let task = tokio::spawn(runner.run(inbox, stop.clone()));
     Ok(LivePhone { contact_me_addr, stats, stop, task })
 }
@@ -152,6 +154,8 @@ struct Runner {
     stats: Arc<LiveStats>,
     /// When the current call ends and the phone owes a solicited call-back.
     call_ends: Option<Instant>,
+    /// Whether the phone already talks to the secure port.
+    secure: bool,
 }
 
 impl Runner {
@@ -234,8 +238,37 @@ impl Runner {
                     if done.send_solicited && self.phone.in_call && self.call_ends.is_none() {
                         self.call_ends = Some(Instant::now() + self.behaviour.call_duration);
                     }
+                    if self.enter_secure_mode() {
+                        // p. 64 step 5: start-up again, now on the secure port with mutual TLS.
+                        target = self.target.clone();
+                        reason = Reason::StartUp;
+                        continue;
+                    }
                     return;
                 }
+            }
+        }
+    }
+
+    /// Switches to Secure Mode after a bootstrap: all further requests go to the secure port
+    /// with mutual TLS (p. 65). Returns whether it switched now.
+    fn enter_secure_mode(&mut self) -> bool {
+        let Some(order) = &self.phone.secure_mode else { return false };
+        if self.secure {
+            return false;
+        }
+        match crate::transport::secure_mode_client(order) {
+            Ok(config) => {
+                self.target.addr.set_port(order.port);
+                self.target.tls = crate::transport::PhoneTls::Modern(config);
+                self.secure = true;
+                self.stats.secure_mode.fetch_add(1, Ordering::Relaxed);
+                true
+            }
+            Err(_) => {
+                self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                self.phone.secure_mode = None;
+                false
             }
         }
     }

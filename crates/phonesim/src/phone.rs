@@ -91,6 +91,29 @@ pub struct FileJob {
     pub firmware_version: Option<String>,
 }
 
+/// What a bootstrap `WriteItems` gave the phone (guide p. 62-65): its own certificate and key, the
+/// CA certificates to check the service with, and the secure port.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecureModeOrder {
+    /// `dls-client-certificate`: a PKCS#12 bundle (base64 on the wire, the encoding opendls
+    /// documents; the guide does not show it, protocol doc §12.1), here decoded.
+    pub client_bundle: Vec<u8>,
+    /// `dls-server-ca` index 0..n, PEM.
+    pub server_cas: Vec<String>,
+    /// `dls-secure-port`.
+    pub port: u16,
+}
+
+impl std::fmt::Debug for SecureModeOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The bundle holds a private key: never printed.
+        f.debug_struct("SecureModeOrder")
+            .field("server_cas", &self.server_cas.len())
+            .field("port", &self.port)
+            .finish()
+    }
+}
+
 /// A simulated phone.
 #[derive(Debug, Clone)]
 pub struct SimPhone {
@@ -108,6 +131,10 @@ pub struct SimPhone {
     fragment_action: Option<Action>,
     /// The nonce of the message the phone sent last; the service must echo it (p. 28).
     pub last_nonce: String,
+    /// Bootstrap data received in this interaction, applied when it ends with `CleanUp` (p. 64).
+    pending_secure_mode: Option<SecureModeOrder>,
+    /// Secure Mode, once bootstrapped: every later request uses mutual TLS on its port (p. 65).
+    pub secure_mode: Option<SecureModeOrder>,
 }
 
 impl SimPhone {
@@ -123,6 +150,8 @@ impl SimPhone {
             pending_fragments: Vec::new(),
             fragment_action: None,
             last_nonce: String::new(),
+            pending_secure_mode: None,
+            secure_mode: None,
         }
     }
 
@@ -244,6 +273,10 @@ impl SimPhone {
                 self.reply(Action::WriteItems, ReplyStatus::Accepted, Some(Fragment::Final), refused)
             }
             Action::CleanUp => {
+                // p. 64 step 4-5: the bootstrap takes effect once the interaction has ended.
+                if let Some(order) = self.pending_secure_mode.take() {
+                    self.secure_mode = Some(order);
+                }
                 let value =
                     |name: &str| message.items.iter().find(|i| i.name == name).map(|i| i.value.clone());
                 Next::Done {
@@ -349,7 +382,14 @@ impl SimPhone {
     fn write(&mut self, items: &[Item]) -> Vec<Item> {
         let catalog = Catalog::builtin();
         let mut refused = Vec::new();
-        for item in items {
+        let items = match items.iter().find(|i| i.name == "goto-secure-mode") {
+            Some(mode) => {
+                refused.extend(self.bootstrap(&mode.value, items));
+                items.iter().filter(|i| !is_bootstrap_item(&i.name)).cloned().collect()
+            }
+            None => items.to_vec(),
+        };
+        for item in &items {
             let status = match catalog.get(&item.name) {
                 None if !self.items.contains_key(&(item.name.clone(), item.index)) => {
                     Some(ItemStatus::UnknownItem)
@@ -370,6 +410,43 @@ impl SimPhone {
             }
         }
         refused
+    }
+
+    /// Checks a bootstrap order (p. 62-65). Without PIN the phone keeps it until `CleanUp`; the
+    /// PIN variant's `secure-mode-data` container is not public and not simulated yet (issue 5
+    /// defines opendls' container).
+    fn bootstrap(&mut self, mode: &str, items: &[Item]) -> Vec<Item> {
+        let refuse = |name: &str, status: ItemStatus| Item { status: Some(status), ..Item::request(name) };
+        if mode != "nopin" {
+            return vec![refuse("goto-secure-mode", ItemStatus::NotSupported)];
+        }
+        let value = |name: &str| items.iter().find(|i| i.name == name).map(|i| i.value.as_str());
+        let bundle = value("dls-client-certificate")
+            .and_then(|text| openssl::base64::decode_block(&text.split_whitespace().collect::<String>()).ok())
+            .filter(|der| openssl::pkcs12::Pkcs12::from_der(der).and_then(|p| p.parse2("")).is_ok());
+        let Some(client_bundle) = bundle else {
+            return vec![refuse("dls-client-certificate", ItemStatus::InvalidData)];
+        };
+        let mut cas: Vec<(u32, String)> = items
+            .iter()
+            .filter(|i| i.name == "dls-server-ca")
+            .map(|i| (i.index.unwrap_or(0), i.value.clone()))
+            .collect();
+        cas.sort();
+        if cas.is_empty() || cas.iter().any(|(_, pem)| openssl::x509::X509::from_pem(pem.as_bytes()).is_err())
+        {
+            return vec![refuse("dls-server-ca", ItemStatus::InvalidData)];
+        }
+        let Some(port) = value("dls-secure-port").and_then(|p| p.parse::<u16>().ok()).filter(|p| *p > 0)
+        else {
+            return vec![refuse("dls-secure-port", ItemStatus::InvalidData)];
+        };
+        self.pending_secure_mode = Some(SecureModeOrder {
+            client_bundle,
+            server_cas: cas.into_iter().map(|(_, pem)| pem).collect(),
+            port,
+        });
+        Vec::new()
     }
 
     /// Starts a reply that may need fragments (p. 69): by the phone's item threshold, or by the
@@ -430,6 +507,19 @@ impl SimPhone {
             items,
         }
     }
+}
+
+/// Items that only ever travel in the bootstrap `WriteItems` (p. 62).
+fn is_bootstrap_item(name: &str) -> bool {
+    matches!(
+        name,
+        "goto-secure-mode"
+            | "dls-client-certificate"
+            | "dls-server-ca"
+            | "dls-secure-port"
+            | "secure-mode-data"
+            | "max-pin-retries"
+    )
 }
 
 /// The files a deployment message asks for: one job per index, or one for the whole message.

@@ -106,7 +106,6 @@ pub enum PhoneTls {
     Modern(Arc<rustls::ClientConfig>),
     /// TLS 1.0/1.1 only, RSA key exchange and CBC suites, through OpenSSL: what phones of old
     /// firmware are believed to offer (protocol doc §2.7).
-    #[cfg(feature = "legacy-tls")]
     Legacy(Arc<openssl::ssl::SslConnector>),
 }
 
@@ -117,7 +116,6 @@ impl PhoneTls {
     }
 
     /// Default Mode with only legacy TLS on offer.
-    #[cfg(feature = "legacy-tls")]
     pub fn legacy() -> PhoneTls {
         use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
         let mut builder = SslConnector::builder(SslMethod::tls_client()).expect("OpenSSL is usable");
@@ -131,11 +129,43 @@ impl PhoneTls {
     }
 }
 
+/// The TLS client of a phone in Secure Mode (guide p. 62-65): it presents the certificate and key
+/// from its bootstrap bundle and accepts only a service certificate that chains to the CA
+/// certificates it received.
+pub fn secure_mode_client(
+    order: &crate::phone::SecureModeOrder,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    use rustls::pki_types::PrivateKeyDer;
+    use rustls::pki_types::pem::PemObject;
+    let parsed = openssl::pkcs12::Pkcs12::from_der(&order.client_bundle)
+        .and_then(|bundle| bundle.parse2(""))
+        .map_err(|e| format!("client bundle: {e}"))?;
+    let (cert, key) = parsed.cert.zip(parsed.pkey).ok_or("the client bundle has no certificate and key")?;
+    let mut chain = vec![CertificateDer::from(cert.to_der().map_err(|e| e.to_string())?)];
+    for extra in parsed.ca.into_iter().flatten() {
+        chain.push(CertificateDer::from(extra.to_der().map_err(|e| e.to_string())?));
+    }
+    let key = PrivateKeyDer::try_from(key.private_key_to_pkcs8().map_err(|e| e.to_string())?)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for pem in &order.server_cas {
+        let ca = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("server CA: {e}"))?;
+        roots.add(ca).map_err(|e| format!("server CA: {e}"))?;
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| e.to_string())?;
+    config.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(config))
+}
+
 /// Opens a TLS connection to the service with the phone's TLS stack.
 pub async fn connect_phone(addr: SocketAddr, tls: &PhoneTls) -> Result<Box<dyn Stream>, TransportError> {
     match tls {
         PhoneTls::Modern(config) => Ok(Box::new(connect(addr, config.clone()).await?)),
-        #[cfg(feature = "legacy-tls")]
         PhoneTls::Legacy(connector) => {
             let tcp = TcpStream::connect(addr).await.map_err(TransportError::Connect)?;
             let _ = tcp.set_nodelay(true);

@@ -167,3 +167,60 @@ fn a_small_boot_storm_completes() {
     assert_eq!(report["steady"]["completed"], 200);
     assert_eq!(report["steady"]["failed"], 0);
 }
+
+/// A server killed with SIGKILL (no clean shutdown) loses nothing that was answered: the
+/// interaction it was in continues after a restart on the same data directory.
+#[test]
+fn a_killed_server_resumes_interactions_after_restart() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir.path())
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut reader = BufReader::new(child.stdout.take().unwrap());
+        let mut line = String::new();
+        reader.read_line(&mut line).unwrap();
+        let addr: std::net::SocketAddr = line
+            .trim()
+            .trim_start_matches("opendls is serving phones on https://")
+            .split('/')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        (child, addr)
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let tls = opendls_phonesim::transport::PhoneTls::modern();
+    let timeout = std::time::Duration::from_secs(20);
+    let fixture = concat!(env!("CARGO_MANIFEST_DIR"), "/../wpi/tests/fixtures/guide/p33-start-up.xml");
+    let start_up = std::fs::read(fixture).unwrap();
+
+    let (mut first, addr) = start();
+    let reply = runtime
+        .block_on(opendls_phonesim::transport::post_wpi(addr, &tls, &start_up, None, timeout))
+        .unwrap();
+    let cookie = reply.cookie().unwrap();
+    assert!(String::from_utf8_lossy(&reply.body).contains("ReadAllItems"));
+    first.kill().unwrap();
+    first.wait().unwrap();
+
+    let (mut second, addr) = start();
+    let read = String::from_utf8_lossy(&start_up).replace(
+        "<ReasonForContact>start-up",
+        "<ReasonForContact action=\"ReadAllItems\" status=\"accepted\">reply-to",
+    );
+    let reply = runtime
+        .block_on(opendls_phonesim::transport::post_wpi(addr, &tls, read.as_bytes(), Some(&cookie), timeout))
+        .unwrap();
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    second.kill().unwrap();
+    second.wait().unwrap();
+    assert!(text.contains("<Action>CleanUp</Action>") && !text.contains("cleanup-reason"), "{text}");
+}

@@ -18,10 +18,13 @@ pub struct ScriptedDls {
     pub addr: SocketAddr,
     pub received: Arc<Mutex<Vec<WorkpointMessage>>>,
     pub downloads: Arc<Mutex<Vec<String>>>,
+    /// The client certificate (DER) each phone message came with, if any.
+    pub client_certificates: Arc<Mutex<Vec<Option<Vec<u8>>>>>,
     _dir: tempfile::TempDir,
 }
 
 impl ScriptedDls {
+    /// A Default-Mode service: a self-signed certificate, no client authentication.
     pub async fn start(script: Script) -> ScriptedDls {
         let dir = tempfile::tempdir().unwrap();
         let identity =
@@ -37,19 +40,32 @@ impl ScriptedDls {
             .with_no_client_auth()
             .with_single_cert(certs, key)
             .unwrap();
+        ScriptedDls::start_with(config, script, dir).await
+    }
+
+    /// A service with the given TLS configuration (e.g. mutual TLS for Secure Mode).
+    pub async fn start_with(
+        config: rustls::ServerConfig,
+        script: Script,
+        dir: tempfile::TempDir,
+    ) -> ScriptedDls {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let received = Arc::new(Mutex::new(Vec::new()));
         let downloads = Arc::new(Mutex::new(Vec::new()));
+        let client_certificates = Arc::new(Mutex::new(Vec::new()));
         let script = Arc::new(Mutex::new(script));
-        let (seen, fetched) = (received.clone(), downloads.clone());
+        let (seen, fetched, peers) = (received.clone(), downloads.clone(), client_certificates.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((tcp, _)) = listener.accept().await else { return };
                 let Ok(mut tls) = acceptor.accept(tcp).await else { continue };
-                let (seen, fetched, script) = (seen.clone(), fetched.clone(), script.clone());
+                let (seen, fetched, script, peers) =
+                    (seen.clone(), fetched.clone(), script.clone(), peers.clone());
                 tokio::spawn(async move {
+                    let peer =
+                        tls.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
                     let Some((head, body)) = read_request(&mut tls).await else { return };
                     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
                     let answer = if head.starts_with("GET ") {
@@ -59,6 +75,7 @@ impl ScriptedDls {
                         let message = parse_workpoint_message(&body).unwrap();
                         let (action, items) = (script.lock().unwrap())(&message);
                         seen.lock().unwrap().push(message.clone());
+                        peers.lock().unwrap().push(peer);
                         let reply = DlsMessage::with_items(message.nonce, action, items);
                         http(200, "text/xml", write_dls_message(&reply).as_bytes())
                     };
@@ -67,7 +84,7 @@ impl ScriptedDls {
                 });
             }
         });
-        ScriptedDls { addr, received, downloads, _dir: dir }
+        ScriptedDls { addr, received, downloads, client_certificates, _dir: dir }
     }
 
     pub fn reasons(&self) -> Vec<String> {

@@ -168,3 +168,117 @@ async fn firmware_deployment_reboots_into_the_new_version() {
         dls.received.lock().unwrap().iter().map(|m| m.value("software-version").map(str::to_owned)).collect();
     assert_eq!(versions, [Some("V3 R5.12.0".into()), Some("V3 R5.13.0".into())]);
 }
+
+/// p. 62-65, Secure Mode without PIN: the phone takes its certificate, key, the service's CA and
+/// the secure port from a bootstrap `WriteItems`, answers accepted, and after `CleanUp` starts up
+/// on the secure port with mutual TLS, checking the service against the CA it received.
+#[tokio::test]
+async fn secure_mode_without_pin_switches_to_mutual_tls() {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    };
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+    // A CA, the secure port's server certificate and the phone's client certificate.
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.distinguished_name.push(DnType::CommonName, "test DLS CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let server_key = KeyPair::generate().unwrap();
+    let server_cert =
+        CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &ca).unwrap();
+    let phone = SimPhone::new(PhoneProfile::numbered(50));
+    let mac = phone.profile.mac.clone();
+    let client_key = KeyPair::generate().unwrap();
+    let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    client_params.distinguished_name.push(DnType::CommonName, mac.clone());
+    client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
+    let bundle = openssl::pkcs12::Pkcs12::builder()
+        .name("phone")
+        .pkey(&openssl::pkey::PKey::private_key_from_pem(client_key.serialize_pem().as_bytes()).unwrap())
+        .cert(&openssl::x509::X509::from_pem(client_cert.pem().as_bytes()).unwrap())
+        .build2("")
+        .unwrap()
+        .to_der()
+        .unwrap();
+
+    // The secure port: client certificates must chain to the CA.
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+        std::sync::Arc::new(roots),
+        provider.clone(),
+    )
+    .build()
+    .unwrap();
+    let secure_config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(
+            vec![CertificateDer::from(server_cert.der().to_vec())],
+            PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+        )
+        .unwrap();
+    let secure =
+        ScriptedDls::start_with(secure_config, clean_up_always(), tempfile::tempdir().unwrap()).await;
+
+    // The default port bootstraps the phone once.
+    let (port, ca_pem) = (secure.addr.port(), ca.pem());
+    let encoded = openssl::base64::encode_block(&bundle);
+    let mut bootstrapped = false;
+    let default = ScriptedDls::start(Box::new(move |message| {
+        if message.reason.reason == Reason::StartUp && !bootstrapped {
+            bootstrapped = true;
+            let items = vec![
+                Item::new("goto-secure-mode", "nopin"),
+                Item::new("dls-client-certificate", encoded.clone()),
+                Item::indexed("dls-server-ca", 0, ca_pem.clone()),
+                Item::new("dls-secure-port", port.to_string()),
+            ];
+            (Action::WriteItems, items)
+        } else {
+            (Action::CleanUp, vec![])
+        }
+    }))
+    .await;
+
+    let live = live::spawn(phone, Target::default_mode(default.addr), Behaviour::default()).await.unwrap();
+    let reached =
+        eventually(Duration::from_secs(10), async || !secure.received.lock().unwrap().is_empty()).await;
+    assert!(reached);
+    let stats = live.stats.clone();
+    let phone = live.stop().await;
+    assert_eq!(LiveStats::get(&stats.secure_mode), 1);
+    assert_eq!(LiveStats::get(&stats.errors), 0);
+    assert_eq!(phone.secure_mode.as_ref().map(|s| s.port), Some(port));
+    let reply = &default.received.lock().unwrap()[1];
+    assert_eq!(reply.reason.status, Some(opendls_wpi::ReplyStatus::Accepted));
+    assert!(reply.items.is_empty(), "the bootstrap was accepted without item errors: {:?}", reply.items);
+    assert_eq!(secure.reasons(), ["start-up"]);
+    let presented = secure.client_certificates.lock().unwrap()[0].clone().expect("a client certificate");
+    assert_eq!(presented, client_cert.der().to_vec(), "the phone presented the certificate it was given");
+}
+
+/// A bundle the phone cannot read is refused item by item, and the phone stays in Default Mode.
+#[tokio::test]
+async fn a_broken_bootstrap_is_refused() {
+    let mut phone = SimPhone::new(PhoneProfile::numbered(51));
+    phone.contact(Reason::StartUp, &[]);
+    let message = opendls_wpi::DlsMessage::with_items(
+        phone.last_nonce.clone(),
+        Action::WriteItems,
+        vec![
+            Item::new("goto-secure-mode", "nopin"),
+            Item::new("dls-client-certificate", "bm90IGEgYnVuZGxl"),
+            Item::new("dls-secure-port", "18444"),
+        ],
+    );
+    let opendls_phonesim::Next::Reply(reply) = phone.answer(&message) else { panic!("expected a reply") };
+    assert_eq!(reply.items[0].name, "dls-client-certificate");
+    assert_eq!(reply.items[0].status, Some(opendls_wpi::ItemStatus::InvalidData));
+    phone.answer(&opendls_wpi::DlsMessage::new(phone.last_nonce.clone(), Action::CleanUp));
+    assert!(phone.secure_mode.is_none());
+}
