@@ -18,4 +18,4 @@ pub mod live;
 pub mod phone;
 pub mod transport;
 
-pub use phone::{Next, PhoneProfile, SimPhone};
+pub use phone::{Next, PhoneProfile, PinOutcome, SimPhone};

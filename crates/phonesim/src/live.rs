@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::fleet::random_fraction;
 use crate::interaction::{Manner, Target, run_interaction};
-use crate::phone::SimPhone;
+use crate::phone::{PinOutcome, SimPhone};
 use crate::transport::http_request;
 
 /// Where and how often a phone behind NAT polls (guide p. 15, 24).
@@ -54,6 +54,8 @@ pub struct Behaviour {
     pub allow_remote_callback: bool,
     /// Random wait before retrying after `overload`.
     pub overload_backoff: (Duration, Duration),
+    /// The PINs the user types, in order, when a PIN bootstrap asks for one (p. 67).
+    pub pins: Vec<String>,
 }
 
 impl Default for Behaviour {
@@ -69,6 +71,7 @@ impl Default for Behaviour {
             dcmp: None,
             allow_remote_callback: false,
             overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
+            pins: Vec::new(),
         }
     }
 }
@@ -238,6 +241,10 @@ impl Runner {
                     if done.send_solicited && self.phone.in_call && self.call_ends.is_none() {
                         self.call_ends = Some(Instant::now() + self.behaviour.call_duration);
                     }
+                    if self.phone.pin_order.is_some() && self.ask_for_pin().await {
+                        // The phone gave up after too many wrong PINs and said so (p. 83).
+                        return;
+                    }
                     if self.enter_secure_mode() {
                         // p. 64 step 5: start-up again, now on the secure port with mutual TLS.
                         target = self.target.clone();
@@ -248,6 +255,30 @@ impl Runner {
                 }
             }
         }
+    }
+
+    /// The PIN dialog (p. 67 step 6): the user's PINs are tried in order. Returns whether the
+    /// phone gave up (and reported `password retries exceeded`, p. 83).
+    async fn ask_for_pin(&mut self) -> bool {
+        let pins = self.behaviour.pins.clone();
+        for pin in pins {
+            match self.phone.enter_pin(&pin) {
+                PinOutcome::Accepted | PinOutcome::NotAsked => return false,
+                PinOutcome::Wrong(_) => continue,
+                PinOutcome::RetriesExceeded => {
+                    let items = vec![Item::new("cleanup-reason", "password retries exceeded")];
+                    let message = self.phone.contact(Reason::CleanUp, &items);
+                    if run_interaction(&mut self.phone, &self.target, message, &self.behaviour.manner)
+                        .await
+                        .is_err()
+                    {
+                        self.stats.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                    return true;
+                }
+            }
+        }
+        false
     }
 
     /// Switches to Secure Mode after a bootstrap: all further requests go to the secure port

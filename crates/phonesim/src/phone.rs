@@ -96,8 +96,10 @@ pub struct FileJob {
 #[derive(Clone, PartialEq, Eq)]
 pub struct SecureModeOrder {
     /// `dls-client-certificate`: a PKCS#12 bundle (base64 on the wire, the encoding opendls
-    /// documents; the guide does not show it, protocol doc §12.1), here decoded.
+    /// documents in docs/secure-mode-data.md; the guide does not show it), here decoded.
     pub client_bundle: Vec<u8>,
+    /// The bundle's password: empty without PIN, the PIN less its last three characters with one.
+    pub bundle_password: String,
     /// `dls-server-ca` index 0..n, PEM.
     pub server_cas: Vec<String>,
     /// `dls-secure-port`.
@@ -112,6 +114,41 @@ impl std::fmt::Debug for SecureModeOrder {
             .field("port", &self.port)
             .finish()
     }
+}
+
+/// A PIN bootstrap waiting for the user to type the PIN (p. 67 step 6).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PinOrder {
+    /// The secure port from the container's header.
+    pub port: u16,
+    /// The encrypted PKCS#12 bundle.
+    pub bundle: Vec<u8>,
+    /// `max-pin-retries` (p. 67).
+    pub max_retries: u32,
+    /// Wrong PINs entered so far.
+    pub failures: u32,
+}
+
+impl std::fmt::Debug for PinOrder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinOrder")
+            .field("port", &self.port)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What typing a PIN did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOutcome {
+    /// The bundle opened: the phone is in Secure Mode and will report the TAN.
+    Accepted,
+    /// Wrong PIN; this many attempts are left.
+    Wrong(u32),
+    /// Too many wrong PINs: the phone gives up and tells the service (p. 83).
+    RetriesExceeded,
+    /// No PIN was asked for.
+    NotAsked,
 }
 
 /// A simulated phone.
@@ -135,6 +172,10 @@ pub struct SimPhone {
     pending_secure_mode: Option<SecureModeOrder>,
     /// Secure Mode, once bootstrapped: every later request uses mutual TLS on its port (p. 65).
     pub secure_mode: Option<SecureModeOrder>,
+    /// A PIN bootstrap received in this interaction, waiting for `CleanUp`.
+    pending_pin_order: Option<PinOrder>,
+    /// A PIN bootstrap waiting for the user's PIN.
+    pub pin_order: Option<PinOrder>,
 }
 
 impl SimPhone {
@@ -152,6 +193,8 @@ impl SimPhone {
             last_nonce: String::new(),
             pending_secure_mode: None,
             secure_mode: None,
+            pending_pin_order: None,
+            pin_order: None,
         }
     }
 
@@ -276,6 +319,9 @@ impl SimPhone {
                 // p. 64 step 4-5: the bootstrap takes effect once the interaction has ended.
                 if let Some(order) = self.pending_secure_mode.take() {
                     self.secure_mode = Some(order);
+                }
+                if let Some(order) = self.pending_pin_order.take() {
+                    self.pin_order = Some(order);
                 }
                 let value =
                     |name: &str| message.items.iter().find(|i| i.name == name).map(|i| i.value.clone());
@@ -417,10 +463,24 @@ impl SimPhone {
     /// defines opendls' container).
     fn bootstrap(&mut self, mode: &str, items: &[Item]) -> Vec<Item> {
         let refuse = |name: &str, status: ItemStatus| Item { status: Some(status), ..Item::request(name) };
-        if mode != "nopin" {
-            return vec![refuse("goto-secure-mode", ItemStatus::NotSupported)];
-        }
         let value = |name: &str| items.iter().find(|i| i.name == name).map(|i| i.value.as_str());
+        match mode {
+            "nopin" => {}
+            "pin" => {
+                let container = value("secure-mode-data")
+                    .and_then(|text| {
+                        openssl::base64::decode_block(&text.split_whitespace().collect::<String>()).ok()
+                    })
+                    .and_then(|raw| read_secure_mode_data(&raw));
+                let Some((port, bundle)) = container else {
+                    return vec![refuse("secure-mode-data", ItemStatus::InvalidData)];
+                };
+                let max_retries = value("max-pin-retries").and_then(|v| v.parse().ok()).unwrap_or(3);
+                self.pending_pin_order = Some(PinOrder { port, bundle, max_retries, failures: 0 });
+                return Vec::new();
+            }
+            _ => return vec![refuse("goto-secure-mode", ItemStatus::InvalidData)],
+        }
         let bundle = value("dls-client-certificate")
             .and_then(|text| openssl::base64::decode_block(&text.split_whitespace().collect::<String>()).ok())
             .filter(|der| openssl::pkcs12::Pkcs12::from_der(der).and_then(|p| p.parse2("")).is_ok());
@@ -443,10 +503,44 @@ impl SimPhone {
         };
         self.pending_secure_mode = Some(SecureModeOrder {
             client_bundle,
+            bundle_password: String::new(),
             server_cas: cas.into_iter().map(|(_, pem)| pem).collect(),
             port,
         });
         Vec::new()
+    }
+
+    /// The user types a PIN (p. 67 step 6). The bundle's password is the PIN without its last
+    /// three characters; those three are the TAN the phone later reports (p. 68).
+    pub fn enter_pin(&mut self, pin: &str) -> PinOutcome {
+        let Some(order) = self.pin_order.as_mut() else { return PinOutcome::NotAsked };
+        let split = pin.char_indices().rev().nth(2).map_or(0, |(at, _)| at);
+        let (password, tan) = pin.split_at(split);
+        let opened = openssl::pkcs12::Pkcs12::from_der(&order.bundle).and_then(|p| p.parse2(password));
+        match opened {
+            Ok(parsed) if parsed.cert.is_some() && parsed.pkey.is_some() => {
+                let cas = parsed.ca.into_iter().flatten().filter_map(|c| c.to_pem().ok());
+                let server_cas = cas.filter_map(|pem| String::from_utf8(pem).ok()).collect();
+                let order = self.pin_order.take().expect("checked above");
+                self.secure_mode = Some(SecureModeOrder {
+                    client_bundle: order.bundle,
+                    bundle_password: password.to_owned(),
+                    server_cas,
+                    port: order.port,
+                });
+                self.items.insert(("bootstrapping-tan".into(), None), tan.to_owned());
+                PinOutcome::Accepted
+            }
+            _ => {
+                order.failures += 1;
+                if order.failures >= order.max_retries {
+                    self.pin_order = None;
+                    PinOutcome::RetriesExceeded
+                } else {
+                    PinOutcome::Wrong(order.max_retries - order.failures)
+                }
+            }
+        }
     }
 
     /// Starts a reply that may need fragments (p. 69): by the phone's item threshold, or by the
@@ -507,6 +601,23 @@ impl SimPhone {
             items,
         }
     }
+}
+
+/// Reads opendls' `secure-mode-data` container, version 1 (docs/secure-mode-data.md): a clear
+/// header with the secure port, then the PKCS#12 bundle.
+pub fn read_secure_mode_data(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let rest = raw.strip_prefix(b"OPENDLS-SMD1\nport=")?;
+    let end = rest.windows(2).position(|w| w == b"\n\n")?;
+    let port = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
+    Some((port, rest[end + 2..].to_vec()))
+}
+
+/// Writes opendls' `secure-mode-data` container, version 1 (the inverse of
+/// [`read_secure_mode_data`]), before base64.
+pub fn write_secure_mode_data(port: u16, bundle: &[u8]) -> Vec<u8> {
+    let mut raw = format!("OPENDLS-SMD1\nport={port}\n\n").into_bytes();
+    raw.extend_from_slice(bundle);
+    raw
 }
 
 /// Items that only ever travel in the bootstrap `WriteItems` (p. 62).

@@ -138,7 +138,7 @@ pub fn secure_mode_client(
     use rustls::pki_types::PrivateKeyDer;
     use rustls::pki_types::pem::PemObject;
     let parsed = openssl::pkcs12::Pkcs12::from_der(&order.client_bundle)
-        .and_then(|bundle| bundle.parse2(""))
+        .and_then(|bundle| bundle.parse2(&order.bundle_password))
         .map_err(|e| format!("client bundle: {e}"))?;
     let (cert, key) = parsed.cert.zip(parsed.pkey).ok_or("the client bundle has no certificate and key")?;
     let mut chain = vec![CertificateDer::from(cert.to_der().map_err(|e| e.to_string())?)];

@@ -169,17 +169,21 @@ async fn firmware_deployment_reboots_into_the_new_version() {
     assert_eq!(versions, [Some("V3 R5.12.0".into()), Some("V3 R5.13.0".into())]);
 }
 
-/// p. 62-65, Secure Mode without PIN: the phone takes its certificate, key, the service's CA and
-/// the secure port from a bootstrap `WriteItems`, answers accepted, and after `CleanUp` starts up
-/// on the secure port with mutual TLS, checking the service against the CA it received.
-#[tokio::test]
-async fn secure_mode_without_pin_switches_to_mutual_tls() {
+/// A CA, a secure-port service trusting only certificates it issued, and a phone certificate.
+struct SecurePki {
+    ca_pem: String,
+    client_der: Vec<u8>,
+    /// PKCS#12 of the phone's certificate and key (and the CA) under `password`.
+    bundle: Vec<u8>,
+    secure: ScriptedDls,
+}
+
+async fn secure_pki(mac: &str, password: &str, secure_script: crate::scripted::Script) -> SecurePki {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
     };
     use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-    // A CA, the secure port's server certificate and the phone's client certificate.
     let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
     ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     ca_params.distinguished_name.push(DnType::CommonName, "test DLS CA");
@@ -187,23 +191,23 @@ async fn secure_mode_without_pin_switches_to_mutual_tls() {
     let server_key = KeyPair::generate().unwrap();
     let server_cert =
         CertificateParams::new(vec!["127.0.0.1".to_owned()]).unwrap().signed_by(&server_key, &ca).unwrap();
-    let phone = SimPhone::new(PhoneProfile::numbered(50));
-    let mac = phone.profile.mac.clone();
     let client_key = KeyPair::generate().unwrap();
     let mut client_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    client_params.distinguished_name.push(DnType::CommonName, mac.clone());
+    client_params.distinguished_name.push(DnType::CommonName, mac.to_owned());
     client_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
     let client_cert = client_params.signed_by(&client_key, &ca).unwrap();
+    let mut chain = openssl::stack::Stack::new().unwrap();
+    chain.push(openssl::x509::X509::from_der(ca.der()).unwrap()).unwrap();
     let bundle = openssl::pkcs12::Pkcs12::builder()
         .name("phone")
         .pkey(&openssl::pkey::PKey::private_key_from_pem(client_key.serialize_pem().as_bytes()).unwrap())
         .cert(&openssl::x509::X509::from_pem(client_cert.pem().as_bytes()).unwrap())
-        .build2("")
+        .ca(chain)
+        .build2(password)
         .unwrap()
         .to_der()
         .unwrap();
 
-    // The secure port: client certificates must chain to the CA.
     let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.der().clone()).unwrap();
@@ -222,44 +226,112 @@ async fn secure_mode_without_pin_switches_to_mutual_tls() {
             PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
         )
         .unwrap();
-    let secure =
-        ScriptedDls::start_with(secure_config, clean_up_always(), tempfile::tempdir().unwrap()).await;
+    let secure = ScriptedDls::start_with(secure_config, secure_script, tempfile::tempdir().unwrap()).await;
+    SecurePki { ca_pem: ca.pem(), client_der: client_cert.der().to_vec(), bundle, secure }
+}
 
-    // The default port bootstraps the phone once.
-    let (port, ca_pem) = (secure.addr.port(), ca.pem());
-    let encoded = openssl::base64::encode_block(&bundle);
-    let mut bootstrapped = false;
-    let default = ScriptedDls::start(Box::new(move |message| {
-        if message.reason.reason == Reason::StartUp && !bootstrapped {
-            bootstrapped = true;
-            let items = vec![
-                Item::new("goto-secure-mode", "nopin"),
-                Item::new("dls-client-certificate", encoded.clone()),
-                Item::indexed("dls-server-ca", 0, ca_pem.clone()),
-                Item::new("dls-secure-port", port.to_string()),
-            ];
-            (Action::WriteItems, items)
+/// A default-port service that answers the first start-up with `bootstrap` and everything else
+/// with CleanUp.
+async fn bootstrapping_dls(bootstrap: Vec<Item>) -> ScriptedDls {
+    let mut sent = false;
+    ScriptedDls::start(Box::new(move |message| {
+        if message.reason.reason == Reason::StartUp && !sent {
+            sent = true;
+            (Action::WriteItems, bootstrap.clone())
         } else {
             (Action::CleanUp, vec![])
         }
     }))
+    .await
+}
+
+/// p. 62-65, Secure Mode without PIN: the phone takes its certificate, key, the service's CA and
+/// the secure port from a bootstrap `WriteItems`, answers accepted, and after `CleanUp` starts up
+/// on the secure port with mutual TLS, checking the service against the CA it received.
+#[tokio::test]
+async fn secure_mode_without_pin_switches_to_mutual_tls() {
+    let phone = SimPhone::new(PhoneProfile::numbered(50));
+    let pki = secure_pki(&phone.profile.mac, "", clean_up_always()).await;
+    let default = bootstrapping_dls(vec![
+        Item::new("goto-secure-mode", "nopin"),
+        Item::new("dls-client-certificate", openssl::base64::encode_block(&pki.bundle)),
+        Item::indexed("dls-server-ca", 0, pki.ca_pem.clone()),
+        Item::new("dls-secure-port", pki.secure.addr.port().to_string()),
+    ])
     .await;
 
     let live = live::spawn(phone, Target::default_mode(default.addr), Behaviour::default()).await.unwrap();
-    let reached =
-        eventually(Duration::from_secs(10), async || !secure.received.lock().unwrap().is_empty()).await;
-    assert!(reached);
+    assert!(
+        eventually(Duration::from_secs(10), async || !pki.secure.received.lock().unwrap().is_empty()).await
+    );
     let stats = live.stats.clone();
     let phone = live.stop().await;
     assert_eq!(LiveStats::get(&stats.secure_mode), 1);
     assert_eq!(LiveStats::get(&stats.errors), 0);
-    assert_eq!(phone.secure_mode.as_ref().map(|s| s.port), Some(port));
+    assert_eq!(phone.secure_mode.as_ref().map(|s| s.port), Some(pki.secure.addr.port()));
     let reply = &default.received.lock().unwrap()[1];
     assert_eq!(reply.reason.status, Some(opendls_wpi::ReplyStatus::Accepted));
     assert!(reply.items.is_empty(), "the bootstrap was accepted without item errors: {:?}", reply.items);
-    assert_eq!(secure.reasons(), ["start-up"]);
-    let presented = secure.client_certificates.lock().unwrap()[0].clone().expect("a client certificate");
-    assert_eq!(presented, client_cert.der().to_vec(), "the phone presented the certificate it was given");
+    assert_eq!(pki.secure.reasons(), ["start-up"]);
+    let presented = pki.secure.client_certificates.lock().unwrap()[0].clone().expect("a client certificate");
+    assert_eq!(presented, pki.client_der, "the phone presented the certificate it was given");
+}
+
+fn pin_bootstrap(pki: &SecurePki) -> Vec<Item> {
+    let container = opendls_phonesim::phone::write_secure_mode_data(pki.secure.addr.port(), &pki.bundle);
+    vec![
+        Item::new("goto-secure-mode", "pin"),
+        Item::new("secure-mode-data", openssl::base64::encode_block(&container)),
+        Item::new("max-pin-retries", "3"),
+    ]
+}
+
+/// p. 65-68, Secure Mode with PIN: the bundle opens with the PIN less its last three characters,
+/// the phone starts up on the secure port, and answers `bootstrapping-tan` with those three.
+#[tokio::test]
+async fn secure_mode_with_pin_reports_the_tan() {
+    let phone = SimPhone::new(PhoneProfile::numbered(52));
+    let secure_script: crate::scripted::Script = Box::new(|message| {
+        if message.reason.reason == Reason::StartUp {
+            (Action::ReadItems, vec![Item::request("bootstrapping-tan")])
+        } else {
+            (Action::CleanUp, vec![])
+        }
+    });
+    let pki = secure_pki(&phone.profile.mac, "1234", secure_script).await;
+    let default = bootstrapping_dls(pin_bootstrap(&pki)).await;
+    let behaviour = Behaviour { pins: vec!["9999999".into(), "1234321".into()], ..Behaviour::default() };
+    let live = live::spawn(phone, Target::default_mode(default.addr), behaviour).await.unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), async || pki.secure.received.lock().unwrap().len() >= 2).await
+    );
+    live.stop().await;
+    let received = pki.secure.received.lock().unwrap();
+    assert_eq!(received[1].value("bootstrapping-tan"), Some("321"));
+    assert!(pki.secure.client_certificates.lock().unwrap()[0].is_some());
+}
+
+/// p. 83: after `max-pin-retries` wrong PINs the phone sends `clean-up` with
+/// `password retries exceeded` and stays in Default Mode.
+#[tokio::test]
+async fn too_many_wrong_pins_are_reported() {
+    let phone = SimPhone::new(PhoneProfile::numbered(53));
+    let pki = secure_pki(&phone.profile.mac, "1234", clean_up_always()).await;
+    let default = bootstrapping_dls(pin_bootstrap(&pki)).await;
+    let behaviour = Behaviour {
+        pins: vec!["0000000".into(), "1111111".into(), "2222222".into()],
+        ..Behaviour::default()
+    };
+    let live = live::spawn(phone, Target::default_mode(default.addr), behaviour).await.unwrap();
+    assert!(eventually(Duration::from_secs(10), async || default.reasons().len() >= 3).await);
+    let phone = live.stop().await;
+    assert_eq!(default.reasons(), ["start-up", "reply-to", "clean-up"]);
+    assert_eq!(
+        default.received.lock().unwrap()[2].value("cleanup-reason"),
+        Some("password retries exceeded")
+    );
+    assert!(phone.secure_mode.is_none());
+    assert!(pki.secure.received.lock().unwrap().is_empty());
 }
 
 /// A bundle the phone cannot read is refused item by item, and the phone stays in Default Mode.
