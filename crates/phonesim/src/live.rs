@@ -40,12 +40,13 @@ pub struct Behaviour {
     pub contact_gap: Duration,
     /// How long a reboot takes before the phone sends `start-up` again.
     pub reboot_delay: Duration,
-    /// Make a local change this often (random item among a few common ones).
+    /// Make a local change about this often (at random moments, a random item among a few
+    /// common ones).
     pub local_change_every: Option<Duration>,
     /// Report local changes V2R2-style with the changed items attached (`true`) or old-style
     /// with only `configuration-changed-flag` (`false`), p. 37-40.
     pub attach_local_changes: bool,
-    /// Plug in a key module this often (`inventory-changes`, p. 28).
+    /// Plug in a key module about this often (`inventory-changes`, p. 28).
     pub inventory_change_every: Option<Duration>,
     /// Poll for pending work through DCMP.
     pub dcmp: Option<Dcmp>,
@@ -165,9 +166,9 @@ impl Runner {
     async fn run(mut self, mut inbox: mpsc::Receiver<Event>, stop: CancellationToken) -> SimPhone {
         self.interact(Reason::StartUp, Vec::new(), None).await;
         let far = Duration::from_secs(365 * 24 * 3600);
-        let mut next_change = self.behaviour.local_change_every.map(|every| Instant::now() + every);
+        let mut next_change = self.behaviour.local_change_every.map(at_random_within);
         let mut next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
-        let mut next_module = self.behaviour.inventory_change_every.map(|every| Instant::now() + every);
+        let mut next_module = self.behaviour.inventory_change_every.map(at_random_within);
         loop {
             let wake = |at: Option<Instant>| {
                 tokio::time::sleep_until(at.unwrap_or_else(|| Instant::now() + far).into())
@@ -183,11 +184,11 @@ impl Runner {
                     self.interact(Reason::Solicited, Vec::new(), None).await;
                 }
                 _ = wake(next_change) => {
-                    next_change = self.behaviour.local_change_every.map(|every| Instant::now() + every);
+                    next_change = self.behaviour.local_change_every.map(at_random_within);
                     self.local_change().await;
                 }
                 _ = wake(next_module) => {
-                    next_module = self.behaviour.inventory_change_every.map(|every| Instant::now() + every);
+                    next_module = self.behaviour.inventory_change_every.map(at_random_within);
                     let changed = self.phone.attach_key_module();
                     self.stats.inventory_changes.fetch_add(1, Ordering::Relaxed);
                     self.interact(Reason::InventoryChanges, changed, None).await;
@@ -327,6 +328,12 @@ impl Runner {
             self.interact(Reason::Solicited, Vec::new(), None).await;
         }
     }
+}
+
+/// A random moment between half and one and a half `every` from now: users do not change
+/// settings on a timer.
+fn at_random_within(every: Duration) -> Instant {
+    Instant::now() + every.mul_f64(0.5 + random_fraction())
 }
 
 /// The phone's contact-me listener (port 8085 on a real phone, p. 12): answers `204 No
