@@ -13,31 +13,7 @@ use crate::model::{
     LocalChangePolicy, ReportedItem, Scope, Step, Timestamp, WriteFailure,
 };
 
-/// Items every phone sends with each phone-initiated message (guide p. 33, p. 35, p. 40). In a
-/// V2R2+ `local-changes` message, the items that are not among these are the changed ones.
-pub const BASIC_ITEMS: &[&str] = &[
-    "device-type",
-    "related-device-type",
-    "software-type",
-    "related-software-type",
-    "software-version",
-    "related-software-version",
-    "contact-me-uri",
-    "mac-addr",
-    "configuration-changed-flag",
-    "configuration-attached-flag",
-    "configuration-attached-number",
-    "part-number",
-    "sip-mobility-state",
-    "e164",
-    "user-pwd",
-    "user-pwd-unicode",
-    "basic-e164",
-    "mobility-enabled",
-    "gigabit-ethernet",
-    "gigabit-ethernet-enabled",
-    "backlight-type",
-];
+pub use opendls_wpi::catalog::BASIC_ITEMS;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +190,7 @@ fn on_contact(input: Input, settings: &EngineSettings) -> Decision {
     let old_firmware_local_change = input.message.reason.reason == Reason::LocalChanges && !attached_changes;
     let changed_flag = input.message.value("configuration-changed-flag") == Some("true");
     let stale = device.inventory_read_at.is_none_or(|at| now - at > settings.inventory_max_age_secs);
-    let mut state = InteractionState {
+    let state = InteractionState {
         session_id: input.new_session_id.clone(),
         mac: mac.clone(),
         reason: reason.clone(),
@@ -230,16 +206,7 @@ fn on_contact(input: Input, settings: &EngineSettings) -> Decision {
         decision.reply = DlsMessage::new(&input.message.nonce, Action::ReadAllItems);
         decision.interaction = InteractionChange::Start(state);
     } else {
-        match plan_writes(&mut device, &desired, &input.failures, state.max_items, settings) {
-            Ok(mut parts) if !parts.is_empty() => {
-                let first = parts.remove(0);
-                decision.reply = write_message(&input.message.nonce, &first);
-                state.step = Step::Writing { sent: first, remaining: parts };
-                decision.interaction = InteractionChange::Start(state);
-            }
-            Ok(_) => {}
-            Err(problem) => record_plan_error(&mut decision, &mac, now, &reason, problem),
-        }
+        write_or_end(&mut decision, &mut device, state, &desired, &input, settings, true);
     }
     decision.device = Some(device);
     decision
@@ -310,7 +277,7 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                 Ok(AssemblyProgress::Complete(items)) => {
                     let mut desired = desired;
                     apply_full_read(&mut device, &items, &mut desired, &input, &state, &mut decision);
-                    continue_with_writes(&mut decision, &mut device, state, &desired, &input, settings);
+                    write_or_end(&mut decision, &mut device, state, &desired, &input, settings, false);
                 }
             }
         }
@@ -331,21 +298,25 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
     decision
 }
 
-/// After a full read: write what differs, or end.
-fn continue_with_writes(
+/// Writes what differs (the first of its messages now, the rest after each reply), or leaves
+/// the `CleanUp` the decision already holds. `starts` says whether this request opened the
+/// interaction.
+fn write_or_end(
     decision: &mut Decision,
     device: &mut DeviceRecord,
     mut state: InteractionState,
     desired: &EffectiveDesired,
     input: &Input,
     settings: &EngineSettings,
+    starts: bool,
 ) {
     match plan_writes(device, desired, &input.failures, state.max_items, settings) {
         Ok(mut parts) if !parts.is_empty() => {
             let first = parts.remove(0);
             decision.reply = write_message(&input.message.nonce, &first);
             state.step = Step::Writing { sent: first, remaining: parts };
-            decision.interaction = InteractionChange::Continue(state);
+            decision.interaction =
+                if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
         }
         Ok(_) => {}
         Err(problem) => record_plan_error(decision, &device.mac.clone(), input.now, &state.reason, problem),

@@ -6,25 +6,13 @@ use opendls_wpi::catalog::{Access, CatalogEntry, Indexing, ValueRule};
 
 use crate::phone::PhoneProfile;
 
-/// Items every phone sends with a phone-initiated message (guide p. 33, 35).
-pub fn basic_item_names() -> &'static [&'static str] {
-    &[
-        "device-type",
-        "related-device-type",
-        "software-type",
-        "related-software-type",
-        "software-version",
-        "related-software-version",
-        "contact-me-uri",
-        "mac-addr",
-        "configuration-changed-flag",
-        "part-number",
-        "sip-mobility-state",
-        "e164",
-        "user-pwd",
-        "basic-e164",
-        "mobility-enabled",
-    ]
+/// The basic items a phone sends with every message it starts an interaction with, less the
+/// local-change markers, which only a `local-changes` message carries (guide p. 40).
+pub fn basic_item_names() -> impl Iterator<Item = &'static str> {
+    opendls_wpi::catalog::BASIC_ITEMS
+        .iter()
+        .copied()
+        .filter(|name| !matches!(*name, "configuration-attached-flag" | "configuration-attached-number"))
 }
 
 /// The items of a phone with this profile, in catalog order.
@@ -49,7 +37,7 @@ pub fn realistic_items(profile: &PhoneProfile) -> Vec<Item> {
     ];
     for entry in catalog.entries() {
         let reported =
-            !matches!(entry.access, Access::WriteOnly) && !basic_item_names().contains(&entry.name.as_str());
+            !matches!(entry.access, Access::WriteOnly) && !basic_item_names().any(|name| name == entry.name);
         if reported {
             let index = (entry.indexing == Indexing::Indexed).then_some(first_index(entry));
             items.push(Item { index, ..Item::new(entry.name.clone(), plausible_value(entry, profile)) });

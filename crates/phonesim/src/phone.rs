@@ -239,10 +239,7 @@ impl SimPhone {
     /// `attached`: for `local-changes` from V2R2 firmware the changed items (p. 40), for
     /// `inventory-changes` the changed inventory items.
     pub fn contact(&mut self, reason: Reason, attached: &[Item]) -> WorkpointMessage {
-        let mut items: Vec<Item> = basic_item_names()
-            .iter()
-            .filter_map(|name| self.value(name, None).map(|value| Item::new(*name, value)))
-            .collect();
+        let mut items = self.basic_items();
         for item in &mut items {
             if item.name == "configuration-changed-flag" {
                 item.value = self.configuration_changed.to_string();
@@ -254,6 +251,13 @@ impl SimPhone {
         }
         items.extend(attached.iter().cloned());
         self.message(ReasonForContact::new(reason), None, items)
+    }
+
+    /// The basic items with this phone's current values.
+    fn basic_items(&self) -> Vec<Item> {
+        basic_item_names()
+            .filter_map(|name| self.value(name, None).map(|value| Item::new(name, value)))
+            .collect()
     }
 
     /// Answers a service message. A nonce other than the one the phone sent is refused with
@@ -397,10 +401,7 @@ impl SimPhone {
         }
         match results {
             [(job, ok)] if job.index.is_none() && !job.delete => {
-                let mut items: Vec<Item> = basic_item_names()
-                    .iter()
-                    .filter_map(|name| self.value(name, None).map(|value| Item::new(*name, value)))
-                    .collect();
+                let mut items = self.basic_items();
                 items.extend([
                     Item::new("file-deployment-date", day),
                     Item::new("file-deployment-time", time),

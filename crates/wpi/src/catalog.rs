@@ -13,6 +13,33 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+/// Items a phone sends with every message it starts an interaction with (guide p. 27, p. 33,
+/// p. 35 table 3.5.1.3, p. 40): identity, firmware, where to send contact-me, and the change flags.
+/// In a V2R2+ `local-changes` message, the items that are not among these are the changed ones.
+pub const BASIC_ITEMS: &[&str] = &[
+    "device-type",
+    "related-device-type",
+    "software-type",
+    "related-software-type",
+    "software-version",
+    "related-software-version",
+    "contact-me-uri",
+    "mac-addr",
+    "configuration-changed-flag",
+    "configuration-attached-flag",
+    "configuration-attached-number",
+    "part-number",
+    "sip-mobility-state",
+    "e164",
+    "user-pwd",
+    "user-pwd-unicode",
+    "basic-e164",
+    "mobility-enabled",
+    "gigabit-ethernet",
+    "gigabit-ethernet-enabled",
+    "backlight-type",
+];
+
 /// The catalog TSV, embedded at build time.
 pub const CATALOG_TSV: &str = include_str!("../data/wpi-items.tsv");
 
