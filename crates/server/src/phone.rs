@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use opendls_engine::{EngineSettings, Input, InteractionChange, Timestamp, device_mac, handle};
+use opendls_engine::{EngineSettings, InteractionChange, Timestamp, device_mac, handle};
 use opendls_store::{DeviceContext, PhoneStore};
 use opendls_wpi::{
     DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
@@ -181,19 +181,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let mac = device_mac(&message, interaction.as_ref());
         let context = match &mac {
             Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
-            None => DeviceContext { policy: self.default_policy, ..DeviceContext::default() },
+            None => DeviceContext::default(),
         };
-        let input = Input {
-            now,
-            remote_addr,
-            new_session_id: new_session_id(),
-            message,
-            device: context.device,
-            interaction,
-            desired: context.desired,
-            failures: context.failures,
-            policy: context.policy,
-        };
+        let input =
+            context.into_input(message, interaction, now, remote_addr, new_session_id(), self.default_policy);
         let decision = handle(input, &self.settings);
         self.store.apply(&decision, now).await.map_err(fail)?;
         Ok(Stepped { reply: decision.reply, interaction: decision.interaction, mac, error: decision.error })

@@ -46,8 +46,34 @@ pub struct DeviceContext {
     pub desired: Vec<DesiredEntry>,
     /// Values the phone refused earlier.
     pub failures: Vec<WriteFailure>,
-    /// The local-change policy: the group's, else the global one, else the default.
-    pub policy: LocalChangePolicy,
+    /// The local-change policy stored for the device's group, else the global one; `None` when
+    /// neither is stored (the service's configured default applies).
+    pub policy: Option<LocalChangePolicy>,
+}
+
+impl DeviceContext {
+    /// The engine's input for one phone message in this context.
+    pub fn into_input(
+        self,
+        message: opendls_wpi::WorkpointMessage,
+        interaction: Option<InteractionState>,
+        now: Timestamp,
+        remote_addr: String,
+        new_session_id: String,
+        default_policy: LocalChangePolicy,
+    ) -> opendls_engine::Input {
+        opendls_engine::Input {
+            now,
+            remote_addr,
+            new_session_id,
+            message,
+            device: self.device,
+            interaction,
+            desired: self.desired,
+            failures: self.failures,
+            policy: self.policy.unwrap_or(default_policy),
+        }
+    }
 }
 
 /// The phone endpoint's storage.

@@ -168,12 +168,12 @@ impl PhoneStore for SqliteStore {
         .bind(&group)
         .fetch_all(&self.readers)
         .await?;
-        let mut policy = LocalChangePolicy::default();
+        let mut policy = None;
         for scope in ["global", "group"] {
             for row in &policies {
                 if row.try_get::<String, _>("scope")? == scope {
                     let text: String = row.try_get("policy")?;
-                    policy = LocalChangePolicy::from_str(&text).map_err(StoreError::Corrupt)?;
+                    policy = Some(LocalChangePolicy::from_str(&text).map_err(StoreError::Corrupt)?);
                 }
             }
         }

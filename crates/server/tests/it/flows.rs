@@ -213,3 +213,28 @@ async fn keep_alive_connections_work() {
         }
     }
 }
+
+/// The configured default local-change policy applies where no group or global policy is stored.
+#[tokio::test]
+async fn the_configured_default_policy_applies() {
+    let server = TestServer::start_with(|config| {
+        config.protocol.local_change_policy = opendls_engine::LocalChangePolicy::Flag;
+    })
+    .await;
+    set_global(&server, "dls-addr", "10.0.0.1").await;
+    let first = phone_post(server.phone_addr(), guide("p33-start-up.xml").as_bytes(), None).await;
+    let session = first.session().unwrap();
+    let read = reply_with("ReadAllItems", "R1", "final", &inventory(MAC, &[("dls-addr", "10.0.0.1")]));
+    phone_post(server.phone_addr(), read.as_bytes(), Some(&session)).await.dls();
+
+    let change = phone_post(server.phone_addr(), guide("p40-local-changes-v2r2.xml").as_bytes(), None).await;
+    let session = change.session().unwrap();
+    let read = reply_with("ReadAllItems", "R2", "final", &inventory(MAC, &[("dls-addr", "192.168.1.150")]));
+    let done = phone_post(server.phone_addr(), read.as_bytes(), Some(&session)).await.dls();
+    assert_eq!(done.action, Action::CleanUp, "a flagged change is not written back");
+    let view: opendls_server::api::DeviceView =
+        serde_json::from_slice(&server.admin("GET", &format!("/api/devices/{MAC}"), None).await.body)
+            .unwrap();
+    let pending = view.pending.iter().find(|p| p.name == "dls-addr").unwrap();
+    assert_eq!(pending.held.as_deref(), Some("local change flagged"));
+}

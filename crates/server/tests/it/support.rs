@@ -17,8 +17,15 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> TestServer {
+        TestServer::start_with(|_| {}).await
+    }
+
+    /// Starts with the test configuration changed by `adjust`.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let server = opendls_server::start(test_config(dir.path().to_owned())).await.unwrap();
+        let mut config = test_config(dir.path().to_owned());
+        adjust(&mut config);
+        let server = opendls_server::start(config).await.unwrap();
         TestServer { server: Some(server), dir }
     }
 

@@ -1,6 +1,5 @@
 use opendls_engine::{
-    Decision, DesiredEntry, EngineSettings, Input, InteractionChange, ItemKey, LocalChangePolicy, Scope,
-    handle,
+    Decision, DesiredEntry, EngineSettings, InteractionChange, ItemKey, LocalChangePolicy, Scope, handle,
 };
 use opendls_store::{AdminStore, PhoneStore, SqliteStore};
 use opendls_wpi::{
@@ -23,20 +22,15 @@ async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<
     let interaction = store.find_interaction(session, "127.0.0.1", now - 300).await.unwrap();
     let mac = opendls_engine::device_mac(&message, interaction.as_ref()).unwrap();
     let context = store.device_context(&mac).await.unwrap();
-    let decision = handle(
-        Input {
-            now,
-            remote_addr: "127.0.0.1".into(),
-            new_session_id: format!("S{now}"),
-            message,
-            device: context.device,
-            interaction,
-            desired: context.desired,
-            failures: context.failures,
-            policy: context.policy,
-        },
-        &EngineSettings::default(),
+    let input = context.into_input(
+        message,
+        interaction,
+        now,
+        "127.0.0.1".into(),
+        format!("S{now}"),
+        LocalChangePolicy::default(),
     );
+    let decision = handle(input, &EngineSettings::default());
     store.apply(&decision, now).await.unwrap();
     decision
 }
@@ -125,13 +119,13 @@ async fn desired_values_failures_and_policies() {
     let context = store.device_context(MAC).await.unwrap();
     assert_eq!(context.desired.len(), 3, "the other group's entry does not apply");
     assert!(context.desired.contains(&entries[3]), "indexes survive");
-    assert_eq!(context.policy, LocalChangePolicy::AcceptUnmanaged);
+    assert_eq!(context.policy, None, "nothing stored: the service's configured default applies");
     store.set_policy(None, LocalChangePolicy::Flag).await.unwrap();
-    assert_eq!(store.device_context(MAC).await.unwrap().policy, LocalChangePolicy::Flag);
+    assert_eq!(store.device_context(MAC).await.unwrap().policy, Some(LocalChangePolicy::Flag));
     store.set_policy(Some("sales"), LocalChangePolicy::Accept).await.unwrap();
     assert_eq!(
         store.device_context(MAC).await.unwrap().policy,
-        LocalChangePolicy::Accept,
+        Some(LocalChangePolicy::Accept),
         "group beats global"
     );
     assert!(store.unset_desired(&Scope::Global, &ItemKey::new("sntp-addr", None)).await.unwrap());
