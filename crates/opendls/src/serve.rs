@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use opendls_server::Config;
+use opendls_server::config::LogFormat;
 use tracing_subscriber::EnvFilter;
 
 use crate::ServeArgs;
@@ -27,7 +28,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_new(&config.log))
         .with_context(|| format!("log filter {:?}", config.log))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    // Logs go to standard error; standard output carries only the start-up lines, which scripts
+    // (and `opendls bench`) read for the bound addresses.
+    let logs =
+        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => logs.init(),
+        LogFormat::Json => logs.json().init(),
+    }
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

@@ -32,10 +32,22 @@ pub struct Config {
     pub public_address: Option<String>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `opendls=debug`.
     pub log: String,
+    /// Log lines as human-readable text (`text`) or one JSON object per line (`json`).
+    pub log_format: LogFormat,
     /// Request and connection limits.
     pub limits: Limits,
     /// Protocol behaviour.
     pub protocol: Protocol,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 /// Request and connection limits of the phone listener.
@@ -79,6 +91,7 @@ impl Default for Config {
             admin_listen: "127.0.0.1:18080".parse().expect("valid"),
             public_address: None,
             log: "info".into(),
+            log_format: LogFormat::Text,
             limits: Limits::default(),
             protocol: Protocol::default(),
         }
