@@ -4,8 +4,8 @@
 //!   an interaction, apply a decision atomically);
 //! * [`AdminStore`]: what the administration API needs.
 //!
-//! [`SqliteStore`] implements both on embedded SQLite (WAL, one writer connection and a pool of
-//! readers). A PostgreSQL implementation can join behind the same traits.
+//! [`SqliteStore`] implements both on embedded SQLite (WAL, one writer connection and a few
+//! readers, each trait call one hand-off to a database thread). A PostgreSQL implementation can join behind the same traits.
 
 use std::future::Future;
 
@@ -25,10 +25,13 @@ pub use sqlite::SqliteStore;
 pub enum StoreError {
     /// The database refused or failed.
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(#[from] rusqlite::Error),
     /// Migrations could not be applied.
     #[error("database migration failed: {0}")]
-    Migration(#[from] sqlx::migrate::MigrateError),
+    Migration(String),
+    /// The database task failed (a panic, or the runtime shutting down).
+    #[error("{0}")]
+    Internal(String),
     /// A stored document could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
