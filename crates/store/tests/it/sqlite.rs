@@ -175,3 +175,24 @@ async fn devices_are_imported_in_bulk_and_keep_their_groups() {
     let device = AdminStore::device(&store, "00:1A:E8:00:00:07").await.unwrap().unwrap();
     assert_eq!((device.group.as_deref(), device.e164.as_deref()), (Some("lab"), Some("7")));
 }
+
+#[tokio::test]
+async fn a_database_from_an_earlier_build_is_recognised_and_kept() {
+    // Earlier builds applied the first schema with sqlx's migrator, which leaves user_version at 0.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let connection = rusqlite::Connection::open(&path).unwrap();
+        connection.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
+        connection
+            .execute(
+                "INSERT INTO devices (mac, first_seen, last_contact, last_reason) VALUES ('00:1A:E8:00:00:09', 1, 1, 'start-up')",
+                [],
+            )
+            .unwrap();
+    }
+    let store = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(store.list_devices().await.unwrap().len(), 1, "the existing data is kept");
+    decide(&store, start_up(), None, 1000).await;
+    assert_eq!(store.list_devices().await.unwrap().len(), 2);
+}
