@@ -127,22 +127,7 @@ fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
 
 async fn list_devices<S: AdminStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
     let devices = state.store.list_devices().await?;
-    Ok(Json(
-        devices
-            .into_iter()
-            .map(|d| DeviceListEntry {
-                mac: d.mac,
-                e164: d.e164,
-                device_type: d.device_type,
-                software_version: d.software_version,
-                group: d.group,
-                last_contact: d.last_contact,
-                last_reason: d.last_reason,
-                remote_addr: d.remote_addr,
-            })
-            .collect::<Vec<_>>(),
-    )
-    .into_response())
+    Ok(Json(devices.into_iter().map(DeviceListEntry::from).collect::<Vec<_>>()).into_response())
 }
 
 #[derive(Deserialize)]
@@ -156,10 +141,11 @@ async fn show_device<S: AdminStore + PhoneStore>(
     Query(query): Query<HistoryQuery>,
 ) -> Answer {
     let mac = parse_mac(&mac)?;
-    let Some(device) = AdminStore::device(&*state.store, &mac).await? else {
+    // The context carries the device record too: one read for both.
+    let context = PhoneStore::device_context(&*state.store, &mac).await?;
+    let Some(device) = context.device else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
     };
-    let context = PhoneStore::device_context(&*state.store, &mac).await?;
     let history = state.store.history(&mac, query.history.unwrap_or(50).min(10_000)).await?;
     Ok(Json(device_view(device, &context.desired, &context.failures, history)).into_response())
 }

@@ -24,6 +24,21 @@ pub struct DeviceListEntry {
     pub remote_addr: Option<String>,
 }
 
+impl From<opendls_store::DeviceSummary> for DeviceListEntry {
+    fn from(d: opendls_store::DeviceSummary) -> Self {
+        DeviceListEntry {
+            mac: d.mac,
+            e164: d.e164,
+            device_type: d.device_type,
+            software_version: d.software_version,
+            group: d.group,
+            last_contact: d.last_contact,
+            last_reason: d.last_reason,
+            remote_addr: d.remote_addr,
+        }
+    }
+}
+
 /// One item value in a device view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {

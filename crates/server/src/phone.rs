@@ -186,8 +186,14 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let input =
             context.into_input(message, interaction, now, remote_addr, new_session_id(), self.default_policy);
         let decision = handle(input, &self.settings);
-        self.store.apply(&decision, now).await.map_err(fail)?;
-        Ok(Stepped { reply: decision.reply, interaction: decision.interaction, mac, error: decision.error })
+        let stepped = Stepped {
+            reply: decision.reply.clone(),
+            interaction: decision.interaction.clone(),
+            mac,
+            error: decision.error.clone(),
+        };
+        self.store.apply(decision, now).await.map_err(fail)?;
+        Ok(stepped)
     }
 }
 

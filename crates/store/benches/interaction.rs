@@ -97,10 +97,10 @@ fn engine_and_sqlite(bencher: Bencher) {
                 };
                 let context = store.device_context(&mac).await.unwrap();
                 let decision = handle(input(message, context, interaction), &settings);
-                store.apply(&decision, 1_700_000_000).await.unwrap();
                 if let InteractionChange::Start(state) = &decision.interaction {
                     session = Some(state.session_id.clone());
                 }
+                store.apply(decision, 1_700_000_000).await.unwrap();
             }
         })
     });

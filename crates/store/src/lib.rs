@@ -93,8 +93,9 @@ pub trait PhoneStore: Send + Sync + 'static {
         not_before: Timestamp,
     ) -> impl Future<Output = StoreResult<Option<InteractionState>>> + Send;
 
-    /// Persists a decision in one transaction.
-    fn apply(&self, decision: &Decision, now: Timestamp) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Persists a decision in one transaction. Taken by value: the decision carries the device's
+    /// whole reported state, which is moved to the database thread rather than copied.
+    fn apply(&self, decision: Decision, now: Timestamp) -> impl Future<Output = StoreResult<()>> + Send;
 }
 
 /// A device in a listing.

@@ -320,8 +320,7 @@ impl PhoneStore for SqliteStore {
         .await
     }
 
-    async fn apply(&self, decision: &Decision, now: Timestamp) -> StoreResult<()> {
-        let decision = decision.clone();
+    async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {
         self.write(move |connection| {
             let tx = connection.transaction()?;
             apply_decision(&tx, &decision, now)?;

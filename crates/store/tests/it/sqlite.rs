@@ -31,7 +31,7 @@ async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<
         LocalChangePolicy::default(),
     );
     let decision = handle(input, &EngineSettings::default());
-    store.apply(&decision, now).await.unwrap();
+    store.apply(decision.clone(), now).await.unwrap();
     decision
 }
 
