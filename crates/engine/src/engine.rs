@@ -8,6 +8,7 @@ use opendls_wpi::secrets::displayable_value;
 use opendls_wpi::{Action, Catalog, DlsMessage, Item, ItemStatus, Reason, ReplyStatus, WorkpointMessage};
 
 use crate::desired::{EffectiveDesired, effective_desired};
+use crate::jobs::{DeviceTask, JobId, JobKind, TargetState, TaskUpdate};
 use crate::model::{
     DesiredEntry, DeviceRecord, EventKind, FlaggedChange, HistoryEvent, InteractionState, ItemKey,
     LocalChangePolicy, ReportedItem, Scope, Step, Timestamp, WriteFailure,
@@ -57,6 +58,8 @@ pub struct Input {
     pub failures: Vec<WriteFailure>,
     /// The local-change policy in force for the device.
     pub policy: LocalChangePolicy,
+    /// The device's unfinished job work, oldest job first.
+    pub tasks: Vec<DeviceTask>,
 }
 
 /// What happens to the interaction state.
@@ -90,6 +93,8 @@ pub struct Decision {
     pub failures_cleared: Vec<ItemKey>,
     /// Device-scope desired values to set (accepted local changes).
     pub desired_set: Vec<DesiredEntry>,
+    /// Job targets whose state changes.
+    pub task_updates: Vec<TaskUpdate>,
     /// Why the interaction ended abnormally, for the log (never contains item values).
     pub error: Option<String>,
 }
@@ -105,6 +110,7 @@ impl Decision {
             failures_added: Vec::new(),
             failures_cleared: Vec::new(),
             desired_set: Vec::new(),
+            task_updates: Vec::new(),
             error: None,
         }
     }
@@ -173,6 +179,10 @@ fn on_contact(input: Input, settings: &EngineSettings) -> Decision {
         }
     }
     update_identity(&mut device);
+    let mut tasks = input.tasks.clone();
+    if input.message.reason.reason == Reason::StartUp {
+        settle_reboots(&mut decision, &mut tasks, &mut device, now);
+    }
 
     let mut desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
     if !local_changes.is_empty() {
@@ -206,10 +216,36 @@ fn on_contact(input: Input, settings: &EngineSettings) -> Decision {
         decision.reply = DlsMessage::new(&input.message.nonce, Action::ReadAllItems);
         decision.interaction = InteractionChange::Start(state);
     } else {
-        write_or_end(&mut decision, &mut device, state, &desired, &input, settings, true);
+        let mut next =
+            Next { decision: &mut decision, device: &mut device, tasks: &mut tasks, input: &input };
+        next.action(state, &desired, settings, true);
     }
     decision.device = Some(device);
     decision
+}
+
+/// A `start-up` finishes restarts and factory resets sent earlier (guide p. 50-51: the phone
+/// reboots and registers again). A restart not yet sent is also satisfied: the phone has just
+/// rebooted after the job was created. A factory reset not yet sent is not: only a reset resets.
+fn settle_reboots(
+    decision: &mut Decision,
+    tasks: &mut Vec<DeviceTask>,
+    device: &mut DeviceRecord,
+    now: Timestamp,
+) {
+    for task in tasks.clone() {
+        let detail = match (&task.kind, task.state) {
+            (JobKind::Restart | JobKind::FactoryReset, TargetState::Running) => "the phone started up again",
+            (JobKind::Restart, _) => "the phone restarted by itself after the job was created",
+            _ => continue,
+        };
+        if task.kind == JobKind::FactoryReset {
+            // The phone is back in delivery state: everything it reports must be read again.
+            device.inventory_read_at = None;
+        }
+        let mac = device.mac.clone();
+        update_task(decision, tasks, &mac, now, &task, TargetState::Done, detail, false);
+    }
 }
 
 /// A `reply-to`: continue the interaction it belongs to.
@@ -226,11 +262,14 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
     device.last_contact = now;
     device.remote_addr = Some(input.remote_addr.clone());
     state.updated_at = now;
+    let mut tasks = input.tasks.clone();
+    let step_jobs = jobs_of_step(&state.step, &tasks);
 
     let awaited = state.step.awaited_action();
     let answered = input.message.reason.action.clone().unwrap_or(awaited.clone());
     if answered != awaited {
         let problem = format!("expected a reply to {awaited}, got a reply to {answered}");
+        fail_tasks(&mut decision, &mut tasks, &device.mac, now, &step_jobs, &problem);
         return end_with_error(decision, device, &reason, now, problem);
     }
     match input.message.reason.effective_status() {
@@ -244,12 +283,26 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                 &reason,
                 &format!("busy, {awaited} postponed"),
             ));
+            for task in tasks.clone().iter().filter(|t| t.state != TargetState::WaitingBusy) {
+                let detail = format!("phone busy ({awaited} refused); waiting for it to call back");
+                update_task(
+                    &mut decision,
+                    &mut tasks,
+                    &device.mac,
+                    now,
+                    task,
+                    TargetState::WaitingBusy,
+                    &detail,
+                    false,
+                );
+            }
             decision.reply = DlsMessage::clean_up_send_solicited(&nonce);
             decision.device = Some(device);
             return decision;
         }
         other => {
             let problem = format!("phone answered {other} to {awaited}");
+            fail_tasks(&mut decision, &mut tasks, &device.mac, now, &step_jobs, &problem);
             return end_with_error(decision, device, &reason, now, problem);
         }
     }
@@ -277,14 +330,82 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                 Ok(AssemblyProgress::Complete(items)) => {
                     let mut desired = desired;
                     apply_full_read(&mut device, &items, &mut desired, &input, &state, &mut decision);
-                    write_or_end(&mut decision, &mut device, state, &desired, &input, settings, false);
+                    let mut next = Next {
+                        decision: &mut decision,
+                        device: &mut device,
+                        tasks: &mut tasks,
+                        input: &input,
+                    };
+                    next.action(state, &desired, settings, false);
+                }
+            }
+        }
+        Step::ReadingItems { job_id, items, fragments } => {
+            let mut assembly = FragmentAssembly {
+                action: Some(Action::ReadItems),
+                items: items.iter().map(to_wpi_item).collect(),
+                fragments,
+            };
+            match assembly.push(input.message.clone(), settings.assembly_limits) {
+                Err(problem) => {
+                    let problem = problem.to_string();
+                    fail_tasks(&mut decision, &mut tasks, &device.mac, now, &[job_id], &problem);
+                    return end_with_error(decision, device, &reason, now, problem);
+                }
+                Ok(AssemblyProgress::NeedNext) => {
+                    state.step = Step::ReadingItems {
+                        job_id,
+                        items: assembly.items.iter().map(ReportedItem::from).collect(),
+                        fragments: assembly.fragments,
+                    };
+                    decision.reply = DlsMessage::new(&nonce, Action::GetNextFragment);
+                    decision.interaction = InteractionChange::Continue(state);
+                }
+                Ok(AssemblyProgress::Complete(items)) => {
+                    let unreadable = items.iter().filter(|item| item.status.is_some()).count();
+                    for item in &items {
+                        merge_reported(
+                            &mut device,
+                            ReportedItem::from(item),
+                            now,
+                            &reason,
+                            &mut decision.history,
+                        );
+                    }
+                    update_identity(&mut device);
+                    let mut detail = format!("{} items read", items.len());
+                    if unreadable > 0 {
+                        detail.push_str(&format!(", {unreadable} with an error status (see the inventory)"));
+                    }
+                    if let Some(task) = tasks.iter().find(|t| t.job_id == job_id).cloned() {
+                        update_task(
+                            &mut decision,
+                            &mut tasks,
+                            &device.mac,
+                            now,
+                            &task,
+                            TargetState::Done,
+                            &detail,
+                            false,
+                        );
+                    }
+                    let mut next = Next {
+                        decision: &mut decision,
+                        device: &mut device,
+                        tasks: &mut tasks,
+                        input: &input,
+                    };
+                    next.action(state, &desired, settings, false);
                 }
             }
         }
         Step::Writing { sent, remaining } => {
             record_write_results(&mut device, &sent, &input, &reason, &mut decision);
             if remaining.is_empty() {
-                // Everything planned was sent; anything still differing waits for the next contact.
+                // Everything planned was sent; jobs come next, or the end.
+                let mut next =
+                    Next { decision: &mut decision, device: &mut device, tasks: &mut tasks, input: &input };
+                next.after_writes(state, &desired, false);
             } else {
                 let mut remaining = remaining;
                 let next = remaining.remove(0);
@@ -298,28 +419,178 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
     decision
 }
 
-/// Writes what differs (the first of its messages now, the rest after each reply), or leaves
-/// the `CleanUp` the decision already holds. `starts` says whether this request opened the
-/// interaction.
-fn write_or_end(
-    decision: &mut Decision,
-    device: &mut DeviceRecord,
-    mut state: InteractionState,
-    desired: &EffectiveDesired,
-    input: &Input,
-    settings: &EngineSettings,
-    starts: bool,
-) {
-    match plan_writes(device, desired, &input.failures, state.max_items, settings) {
-        Ok(mut parts) if !parts.is_empty() => {
-            let first = parts.remove(0);
-            decision.reply = write_message(&input.message.nonce, &first);
-            state.step = Step::Writing { sent: first, remaining: parts };
-            decision.interaction =
-                if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
+/// Chooses what follows in an interaction: what differs is written first (one message now, the
+/// rest after each reply), then the device's jobs run, then `CleanUp` (already in the decision).
+struct Next<'a> {
+    decision: &'a mut Decision,
+    device: &'a mut DeviceRecord,
+    tasks: &'a mut Vec<DeviceTask>,
+    input: &'a Input,
+}
+
+impl Next<'_> {
+    /// `starts` says whether this request opened the interaction.
+    fn action(
+        &mut self,
+        mut state: InteractionState,
+        desired: &EffectiveDesired,
+        settings: &EngineSettings,
+        starts: bool,
+    ) {
+        let (now, mac) = (self.input.now, self.device.mac.clone());
+        match plan_writes(self.device, desired, &self.input.failures, state.max_items, settings) {
+            Ok(mut parts) if !parts.is_empty() => {
+                let first = parts.remove(0);
+                self.decision.reply = write_message(&self.input.message.nonce, &first);
+                state.step = Step::Writing { sent: first, remaining: parts };
+                for task in self.configuration_tasks() {
+                    if task.state != TargetState::Running {
+                        let detail = "writing the configuration";
+                        update_task(
+                            self.decision,
+                            self.tasks,
+                            &mac,
+                            now,
+                            &task,
+                            TargetState::Running,
+                            detail,
+                            false,
+                        );
+                    }
+                }
+                self.decision.interaction =
+                    if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
+            }
+            Ok(_) => self.after_writes(state, desired, starts),
+            Err(problem) => {
+                let detail = format!("desired configuration cannot be sent: {problem}");
+                let jobs: Vec<JobId> = self.configuration_tasks().iter().map(|t| t.job_id).collect();
+                fail_tasks(self.decision, self.tasks, &mac, now, &jobs, &detail);
+                record_plan_error(self.decision, &mac, now, &state.reason, problem);
+            }
         }
-        Ok(_) => {}
-        Err(problem) => record_plan_error(decision, &device.mac.clone(), input.now, &state.reason, problem),
+    }
+
+    /// The configuration is written: configuration jobs are done; `ReadItems` jobs run next,
+    /// then a restart or factory reset, which ends the interaction (guide p. 50).
+    fn after_writes(&mut self, mut state: InteractionState, desired: &EffectiveDesired, starts: bool) {
+        let (now, mac) = (self.input.now, self.device.mac.clone());
+        let refused = desired
+            .iter()
+            .filter(|(key, (value, _))| {
+                self.input
+                    .failures
+                    .iter()
+                    .chain(&self.decision.failures_added)
+                    .any(|f| &f.key == *key && &f.value == value)
+            })
+            .count();
+        let detail = match refused {
+            0 => "configuration applied".to_owned(),
+            n => format!("configuration applied; {n} values refused by the phone (see the device's history)"),
+        };
+        for task in self.configuration_tasks() {
+            update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Done, &detail, false);
+        }
+        let nonce = self.input.message.nonce.clone();
+        let read = self.tasks.iter().find(|t| matches!(t.kind, JobKind::ReadItems { .. })).cloned();
+        if let Some(task) = read {
+            let JobKind::ReadItems { items } = &task.kind else { return };
+            // guide p. 43-45: the wanted items are listed empty.
+            let wanted = items
+                .iter()
+                .map(|key| Item { index: key.index, ..Item::new(key.name.clone(), "") })
+                .collect();
+            self.decision.reply = DlsMessage::with_items(&nonce, Action::ReadItems, wanted);
+            let detail = format!("reading {} items", items.len());
+            update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Running, &detail, true);
+            state.step = Step::ReadingItems { job_id: task.job_id, items: Vec::new(), fragments: 0 };
+            self.decision.interaction =
+                if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
+            return;
+        }
+        let reboot = self.tasks.iter().find(|t| t.kind.reboots()).cloned();
+        if let Some(task) = reboot {
+            self.decision.reply = restart_message(&nonce, &task.kind);
+            let detail = format!("{} sent; waiting for the phone to start up again", task.kind.name());
+            update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Running, &detail, true);
+            // The guide's flow ends with the Restart (p. 50-51): no reply follows.
+        }
+    }
+
+    fn configuration_tasks(&self) -> Vec<DeviceTask> {
+        self.tasks.iter().filter(|t| t.kind == JobKind::ApplyConfiguration).cloned().collect()
+    }
+}
+
+/// `Restart`, with the factory-reset items for a factory reset (guide p. 51).
+fn restart_message(nonce: &str, kind: &JobKind) -> DlsMessage {
+    match kind {
+        JobKind::FactoryReset => DlsMessage::with_items(
+            nonce,
+            Action::Restart,
+            vec![
+                Item::new("restart-password", FACTORY_RESET_PASSWORD),
+                Item::new("restart-type", "FactoryReset"),
+            ],
+        ),
+        _ => DlsMessage::new(nonce, Action::Restart),
+    }
+}
+
+/// The fixed password a factory reset needs on any interface (guide p. 51).
+pub const FACTORY_RESET_PASSWORD: &str = "124816";
+
+/// The jobs whose work the interaction's current step carries.
+fn jobs_of_step(step: &Step, tasks: &[DeviceTask]) -> Vec<JobId> {
+    match step {
+        Step::Reading { .. } => Vec::new(),
+        Step::ReadingItems { job_id, .. } => vec![*job_id],
+        Step::Writing { .. } => {
+            tasks.iter().filter(|t| t.kind == JobKind::ApplyConfiguration).map(|t| t.job_id).collect()
+        }
+    }
+}
+
+/// Records a job target's new state, in the decision and in the interaction's task list.
+#[allow(clippy::too_many_arguments)]
+fn update_task(
+    decision: &mut Decision,
+    tasks: &mut Vec<DeviceTask>,
+    mac: &str,
+    now: Timestamp,
+    task: &DeviceTask,
+    state: TargetState,
+    detail: &str,
+    claims: bool,
+) {
+    decision.task_updates.push(TaskUpdate {
+        job_id: task.job_id,
+        mac: mac.to_owned(),
+        state,
+        detail: detail.to_owned(),
+        claims,
+    });
+    let text = format!("job {} ({}): {state}: {detail}", task.job_id, task.kind.name());
+    decision.history.push(event(mac, now, EventKind::Job, "job", &text));
+    if state.is_final() {
+        tasks.retain(|t| t.job_id != task.job_id);
+    } else if let Some(kept) = tasks.iter_mut().find(|t| t.job_id == task.job_id) {
+        kept.state = state;
+    }
+}
+
+/// The phone refused the work of these jobs.
+fn fail_tasks(
+    decision: &mut Decision,
+    tasks: &mut Vec<DeviceTask>,
+    mac: &str,
+    now: Timestamp,
+    jobs: &[JobId],
+    problem: &str,
+) {
+    for task in tasks.clone().iter().filter(|t| jobs.contains(&t.job_id)) {
+        update_task(decision, tasks, mac, now, task, TargetState::Failed, problem, false);
     }
 }
 

@@ -12,15 +12,21 @@
 //! `GetNextFragment`; per-item write errors are recorded and not retried with the same value;
 //! `busy` ends with `CleanUp` + `send-solicited` and keeps the work pending; any protocol error
 //! ends with `CleanUp` and a `cleanup-reason`.
+//!
+//! Jobs (guide §3.6): whatever made the phone call in, the device's unfinished jobs run in that
+//! interaction after the configuration is written, chained instead of `CleanUp`: `ReadItems`,
+//! then `Restart` (which ends the interaction; the job is done at the next `start-up`).
 
 mod desired;
 mod engine;
+pub mod jobs;
 pub mod model;
 
 pub use desired::{EffectiveDesired, effective_desired};
 pub use engine::{
     BASIC_ITEMS, Decision, EngineSettings, Input, InteractionChange, device_mac, handle, normalize_mac,
 };
+pub use jobs::{DeviceTask, JobId, JobKind, TargetState, TaskUpdate};
 pub use model::*;
 
 #[cfg(test)]

@@ -250,6 +250,8 @@ pub enum EventKind {
     PhoneCleanUp,
     /// Something went wrong in the protocol; the interaction was ended.
     ProtocolError,
+    /// Work of a job was sent, finished or refused; the detail names the job.
+    Job,
 }
 
 /// One entry of a device's history.
@@ -307,6 +309,15 @@ pub enum Step {
         /// Fragments received so far.
         fragments: usize,
     },
+    /// `ReadItems` was sent for a job; fragments gathered so far (guide p. 42-45, 69-70).
+    ReadingItems {
+        /// The job that asked.
+        job_id: crate::jobs::JobId,
+        /// Items of the fragments received so far.
+        items: Vec<ReportedItem>,
+        /// Fragments received so far.
+        fragments: usize,
+    },
     /// `WriteItems` was sent with `sent`; `remaining` parts follow (guide p. 71).
     Writing {
         /// The items of the message awaiting its reply.
@@ -321,6 +332,7 @@ impl Step {
     pub fn awaited_action(&self) -> opendls_wpi::Action {
         match self {
             Step::Reading { .. } => opendls_wpi::Action::ReadAllItems,
+            Step::ReadingItems { .. } => opendls_wpi::Action::ReadItems,
             Step::Writing { .. } => opendls_wpi::Action::WriteItems,
         }
     }

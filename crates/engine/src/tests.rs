@@ -23,6 +23,7 @@ fn input(message: WorkpointMessage) -> Input {
         desired: Vec::new(),
         failures: Vec::new(),
         policy: LocalChangePolicy::default(),
+        tasks: Vec::new(),
     }
 }
 
@@ -379,4 +380,158 @@ fn mac_addresses_are_normalised() {
     assert_eq!(normalize_mac(" 00:1A:E8:12:34:56 ").as_deref(), Some("00:1A:E8:12:34:56"));
     assert_eq!(normalize_mac("00:1A:E8:12:34"), None);
     assert_eq!(normalize_mac("zz:1A:E8:12:34:56"), None);
+}
+
+fn task(job_id: JobId, kind: JobKind, state: TargetState) -> DeviceTask {
+    DeviceTask { job_id, kind, state, created_at: NOW - 60 }
+}
+
+/// A known device whose inventory is fresh, contacting with `message`.
+fn known(message: WorkpointMessage) -> Input {
+    let (_, after_read) = start_up_and_read(vec![], basic_items());
+    Input { device: after_read.device, ..input(message) }
+}
+
+fn solicited() -> WorkpointMessage {
+    let mut message = guide("p43-solicited.xml");
+    message.items.retain(|i| i.name != "mac-addr");
+    message.items.push(Item::new("mac-addr", MAC));
+    message
+}
+
+fn update_states(decision: &Decision) -> Vec<(JobId, TargetState, bool)> {
+    decision.task_updates.iter().map(|u| (u.job_id, u.state, u.claims)).collect()
+}
+
+#[test]
+fn jobs_run_after_the_configuration_is_written_chained_instead_of_clean_up() {
+    let settings = EngineSettings::default();
+    let read_job =
+        JobKind::ReadItems { items: vec![ItemKey::new("reg-addr", None), ItemKey::new("reg-port", None)] };
+    let mut first = known(solicited());
+    first.desired = vec![global("sntp-addr", "time.nist.gov")];
+    first.tasks = vec![
+        task(1, JobKind::ApplyConfiguration, TargetState::Contacting),
+        task(2, read_job, TargetState::Contacting),
+        task(3, JobKind::Restart, TargetState::Contacting),
+    ];
+    let writing = handle(first.clone(), &settings);
+    assert_eq!(writing.reply.action, Action::WriteItems);
+    assert_eq!(update_states(&writing), vec![(1, TargetState::Running, false)]);
+
+    // guide p. 48: accepted with an empty list; the configuration job is done, ReadItems follows
+    // with the wanted items listed empty (p. 43-45).
+    let mut written = input(reply(Action::WriteItems, ReplyStatus::Accepted, vec![]));
+    written.device = writing.device.clone();
+    written.interaction = Some(saved_state(&writing));
+    written.desired = first.desired.clone();
+    written.tasks = vec![
+        task(1, JobKind::ApplyConfiguration, TargetState::Running),
+        first.tasks[1].clone(),
+        first.tasks[2].clone(),
+    ];
+    let reading = handle(written.clone(), &settings);
+    assert_eq!(reading.reply.action, Action::ReadItems);
+    let names: Vec<_> = reading.reply.items.iter().map(|i| (i.name.as_str(), i.value.as_str())).collect();
+    assert_eq!(names, vec![("reg-addr", ""), ("reg-port", "")]);
+    assert_eq!(update_states(&reading), vec![(1, TargetState::Done, false), (2, TargetState::Running, true)]);
+
+    // The read reply (p. 45) lands in the inventory; Restart follows and ends the interaction.
+    let mut read = input(reply(
+        Action::ReadItems,
+        ReplyStatus::Accepted,
+        vec![Item::new("reg-addr", "192.168.1.117"), Item::new("reg-port", "5060")],
+    ));
+    read.device = reading.device.clone();
+    read.interaction = Some(saved_state(&reading));
+    read.desired = first.desired.clone();
+    read.tasks = vec![task(2, written.tasks[1].kind.clone(), TargetState::Running), first.tasks[2].clone()];
+    let restarting = handle(read, &settings);
+    assert_eq!(restarting.reply.action, Action::Restart);
+    assert!(restarting.reply.items.is_empty(), "a plain restart has no items (p. 50)");
+    assert_eq!(
+        update_states(&restarting),
+        vec![(2, TargetState::Done, false), (3, TargetState::Running, true)]
+    );
+    assert!(matches!(restarting.interaction, InteractionChange::End(Some(_))));
+    let device = restarting.device.clone().unwrap();
+    assert_eq!(device.reported_value(&ItemKey::new("reg-addr", None)), Some("192.168.1.117"));
+
+    // The next start-up finishes the restart.
+    let mut start_up = input(guide("p33-start-up.xml"));
+    start_up.device = Some(device);
+    start_up.tasks = vec![task(3, JobKind::Restart, TargetState::Running)];
+    let after = handle(start_up, &settings);
+    assert_eq!(update_states(&after), vec![(3, TargetState::Done, false)]);
+    assert_eq!(after.reply.action, Action::CleanUp);
+}
+
+#[test]
+fn a_factory_reset_sends_the_guides_items_and_rereads_everything_after_the_reboot() {
+    let settings = EngineSettings::default();
+    let mut contact = known(solicited());
+    contact.tasks = vec![task(7, JobKind::FactoryReset, TargetState::Queued)];
+    let reset = handle(contact.clone(), &settings);
+    assert_eq!(reset.reply.action, Action::Restart);
+    // guide p. 51
+    assert_eq!(
+        reset.reply.items,
+        vec![Item::new("restart-password", "124816"), Item::new("restart-type", "FactoryReset")]
+    );
+    assert_eq!(update_states(&reset), vec![(7, TargetState::Running, true)]);
+
+    // A solicited contact instead of a start-up means the phone did not reset: send it again.
+    let mut again = contact.clone();
+    again.tasks = vec![task(7, JobKind::FactoryReset, TargetState::Running)];
+    assert_eq!(handle(again, &settings).reply.action, Action::Restart);
+
+    // A queued factory reset is not satisfied by a start-up; a running one is, and the phone,
+    // back in delivery state, is read in full.
+    let mut start_up = known(guide("p33-start-up.xml"));
+    start_up.tasks = vec![task(7, JobKind::FactoryReset, TargetState::Queued)];
+    assert_eq!(handle(start_up.clone(), &settings).reply.action, Action::Restart);
+    start_up.tasks = vec![task(7, JobKind::FactoryReset, TargetState::Running)];
+    let back = handle(start_up, &settings);
+    assert_eq!(update_states(&back), vec![(7, TargetState::Done, false)]);
+    assert_eq!(back.reply.action, Action::ReadAllItems);
+}
+
+#[test]
+fn a_busy_phone_puts_its_jobs_to_waiting_busy_and_a_refusal_fails_only_the_job_at_work() {
+    let settings = EngineSettings::default();
+    let read_job = JobKind::ReadItems { items: vec![ItemKey::new("reg-addr", None)] };
+    let mut contact = known(solicited());
+    contact.tasks = vec![
+        task(1, read_job.clone(), TargetState::Contacting),
+        task(2, JobKind::Restart, TargetState::Queued),
+    ];
+    let reading = handle(contact.clone(), &settings);
+    assert_eq!(reading.reply.action, Action::ReadItems);
+
+    let mut busy = input(reply(Action::ReadItems, ReplyStatus::Busy, vec![]));
+    busy.device = reading.device.clone();
+    busy.interaction = Some(saved_state(&reading));
+    busy.tasks =
+        vec![task(1, read_job.clone(), TargetState::Running), task(2, JobKind::Restart, TargetState::Queued)];
+    let decision = handle(busy.clone(), &settings);
+    assert_eq!(decision.reply.items, vec![Item::new("send-solicited", "true")]);
+    assert_eq!(
+        update_states(&decision),
+        vec![(1, TargetState::WaitingBusy, false), (2, TargetState::WaitingBusy, false)]
+    );
+
+    let mut failed = busy;
+    failed.message.reason.status = Some(ReplyStatus::Failed);
+    let decision = handle(failed, &settings);
+    assert_eq!(update_states(&decision), vec![(1, TargetState::Failed, false)]);
+    assert!(decision.error.is_some());
+}
+
+#[test]
+fn a_start_up_satisfies_a_restart_not_yet_sent() {
+    let mut start_up = known(guide("p33-start-up.xml"));
+    start_up.tasks = vec![task(4, JobKind::Restart, TargetState::Contacting)];
+    let decision = handle(start_up, &EngineSettings::default());
+    assert_eq!(update_states(&decision), vec![(4, TargetState::Done, false)]);
+    assert_eq!(decision.reply.action, Action::CleanUp);
 }

@@ -4,7 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use opendls_server::api::{
-    ApiError, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment, PolicySetting,
+    ApiError, BehindNat, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment,
+    PolicySetting,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -34,7 +35,20 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Device(DeviceCommand::Show { mac, history }) => {
                 show_device(&client, &mac, history, connection.json).await
             }
-            Request::Config(ConfigCommand::Set { scope, items }) => set_config(&client, &scope, &items).await,
+            Request::Config(ConfigCommand::Set { scope, items, push }) => {
+                let code = set_config(&client, &scope, &items).await?;
+                if push {
+                    crate::jobs::push_configuration(&client, &scope, connection.json).await?;
+                }
+                Ok(code)
+            }
+            Request::Device(DeviceCommand::BehindNat { scope, off, interval }) => {
+                let (scope, target) = scope_query(&scope);
+                let body = BehindNat { scope, target, enabled: !off, interval_secs: interval };
+                client.send::<_, ()>(Method::PUT, "/api/behind-nat", &body).await?;
+                eprintln!("done: the phones get the polling settings at their next contact");
+                Ok(ExitCode::SUCCESS)
+            }
             Request::Config(ConfigCommand::Unset { scope, items }) => {
                 unset_config(&client, &scope, &items).await
             }
@@ -131,7 +145,7 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option
     }
 }
 
-fn scope_query(scope: &ScopeArgs) -> (String, Option<String>) {
+pub(crate) fn scope_query(scope: &ScopeArgs) -> (String, Option<String>) {
     match (&scope.group, &scope.device) {
         (Some(group), _) => ("group".into(), Some(group.clone())),
         (_, Some(mac)) => ("device".into(), Some(mac.clone())),

@@ -377,7 +377,16 @@ impl ServerProcess {
     fn start(data_dir: &Path, max_in_flight: Option<usize>) -> Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command
-            .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--phone-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--dcmp-listen",
+                "off",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())

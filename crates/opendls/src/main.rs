@@ -14,6 +14,7 @@ mod admin;
 mod bench;
 mod demo;
 mod inspect;
+mod jobs;
 mod phonesim;
 mod serve;
 
@@ -58,6 +59,14 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Jobs: push configuration now, read items, restart or factory-reset phones; list, show
+    /// and cancel them.
+    Job {
+        #[command(subcommand)]
+        command: JobCommand,
         #[command(flatten)]
         connection: Connection,
     },
@@ -120,6 +129,9 @@ pub(crate) struct ServeArgs {
     /// Host name or address phones use to reach this service.
     #[arg(long)]
     pub public_address: Option<String>,
+    /// DCMP listener address (plain HTTP, phones behind NAT poll it), or `off`.
+    #[arg(long)]
+    pub dcmp_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -226,6 +238,77 @@ pub(crate) enum DeviceCommand {
         #[arg(long, default_value_t = 20)]
         history: u32,
     },
+    /// Mark phones as behind NAT: they are told to poll the DCMP listener for pending work
+    /// (guide p. 15, 24), at their next contact.
+    BehindNat {
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Stop polling instead.
+        #[arg(long)]
+        off: bool,
+        /// Seconds between polls (default: the service's `jobs.dcmp_poll_interval_secs`).
+        #[arg(long)]
+        interval: Option<u64>,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum JobCommand {
+    /// Create a job: KIND is apply-configuration, read-items, restart or factory-reset.
+    Create(JobCreateArgs),
+    /// The latest jobs with their targets counted by state.
+    List {
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// One job with each target's state and detail.
+    Show {
+        /// Job number.
+        id: i64,
+    },
+    /// Cancel a job's unfinished targets.
+    Cancel {
+        /// Job number.
+        id: i64,
+    },
+}
+
+/// `opendls job create` options.
+#[derive(Args)]
+pub(crate) struct JobCreateArgs {
+    /// apply-configuration, read-items, restart or factory-reset.
+    pub kind: String,
+    /// For read-items: an item to read, `NAME` or `NAME[INDEX]` (repeat for more).
+    #[arg(long = "item")]
+    pub items: Vec<String>,
+    /// A target device by MAC (repeat for more).
+    #[arg(long = "device")]
+    pub devices: Vec<String>,
+    /// The devices of a group.
+    #[arg(long, conflicts_with_all = ["devices", "all"])]
+    pub group: Option<String>,
+    /// Devices whose model matches (`*` and `?` are wildcards), e.g. 'OpenStage 6*'.
+    #[arg(long, conflicts_with_all = ["devices", "group", "all"])]
+    pub model: Option<String>,
+    /// Devices whose firmware matches, e.g. 'V3 R1*'.
+    #[arg(long, conflicts_with_all = ["devices", "group", "all"])]
+    pub firmware: Option<String>,
+    /// Every known device.
+    #[arg(long, conflicts_with_all = ["devices", "group"])]
+    pub all: bool,
+    /// Do not contact the phones; the work waits for each phone's next contact.
+    #[arg(long)]
+    pub no_contact_me: bool,
+    /// Seconds after which unfinished targets end timed-out (default: the service's setting).
+    #[arg(long)]
+    pub give_up_after: Option<u64>,
+    /// Required for factory-reset: it erases the phones' configuration.
+    #[arg(long)]
+    pub confirm_factory_reset: bool,
+    /// Wait until every target is finished, showing progress.
+    #[arg(long)]
+    pub wait: bool,
 }
 
 /// Where a desired value applies.
@@ -252,6 +335,10 @@ pub(crate) enum ConfigCommand {
         /// One or more `NAME=VALUE` / `NAME[INDEX]=VALUE`.
         #[arg(required = true)]
         items: Vec<String>,
+        /// Push the change now: create an apply-configuration job with contact-me for the
+        /// scope's devices instead of waiting for their next contact.
+        #[arg(long)]
+        push: bool,
     },
     /// Remove values: `NAME` or `NAME[INDEX]`.
     Unset {
@@ -321,6 +408,7 @@ fn main() -> ExitCode {
         Command::Catalog { text } => inspect::catalog(text.as_deref()),
         Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),
         Command::Config { command, connection } => admin::run(connection, admin::Request::Config(command)),
+        Command::Job { command, connection } => jobs::run(connection, command),
         Command::Group { command, connection } => admin::run(connection, admin::Request::Group(command)),
         Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
     };

@@ -24,6 +24,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(address) = args.public_address {
         config.public_address = Some(address);
     }
+    match args.dcmp_listen.as_deref() {
+        Some("off") => config.dcmp_listen = None,
+        Some(address) => {
+            config.dcmp_listen = Some(address.parse().with_context(|| format!("--dcmp-listen {address:?}"))?)
+        }
+        None => {}
+    }
     config.validate()?;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_new(&config.log))
@@ -46,6 +53,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
             server.admin_addr,
             server.data_dir.join(opendls_server::ADMIN_TOKEN_FILE).display()
         );
+        if let Some(address) = server.dcmp_addr {
+            println!("DCMP polling on http://{address}{}", opendls_server::dcmp::POLL_PATH);
+        }
         let stop = server.shutdown_token();
         tokio::spawn(async move {
             wait_for_signal().await;

@@ -34,6 +34,9 @@ pub fn realistic_items(profile: &PhoneProfile) -> Vec<Item> {
         Item::new("user-pwd", "000000"),
         Item::new("basic-e164", &profile.e164),
         Item::new("mobility-enabled", "false"),
+        // Polling through a firewall, off until a service writes it (guide p. 15, 24).
+        Item::new(opendls_wpi::catalog::DCMP_URL_ITEM, ""),
+        Item::new(opendls_wpi::catalog::DCMP_INTERVAL_ITEM, "0"),
     ];
     for entry in catalog.entries() {
         let reported =

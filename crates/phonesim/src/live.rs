@@ -57,6 +57,9 @@ pub struct Behaviour {
     pub overload_backoff: (Duration, Duration),
     /// The PINs the user types, in order, when a PIN bootstrap asks for one (p. 67).
     pub pins: Vec<String>,
+    /// Whether the firmware remembers `send-solicited` and calls back after a call (V3R3 and
+    /// later, p. 72); older firmware does nothing and waits to be contacted again.
+    pub honours_send_solicited: bool,
 }
 
 impl Default for Behaviour {
@@ -73,6 +76,7 @@ impl Default for Behaviour {
             allow_remote_callback: false,
             overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
             pins: Vec::new(),
+            honours_send_solicited: true,
         }
     }
 }
@@ -115,15 +119,24 @@ impl LiveStats {
 
 /// A running phone.
 pub struct LivePhone {
+    /// Its MAC address.
+    pub mac: String,
     /// Where its contact-me listener is.
     pub contact_me_addr: SocketAddr,
     /// Its counters.
     pub stats: Arc<LiveStats>,
     stop: CancellationToken,
     task: JoinHandle<SimPhone>,
+    events: mpsc::Sender<Event>,
 }
 
 impl LivePhone {
+    /// The user picks up: the phone is busy for `duration` (it refuses work with `busy`,
+    /// p. 46, 76).
+    pub async fn start_call(&self, duration: Duration) {
+        let _ = self.events.send(Event::Call(duration)).await;
+    }
+
     /// Stops the phone and returns its final state.
     pub async fn stop(self) -> SimPhone {
         self.stop.cancel();
@@ -133,6 +146,7 @@ impl LivePhone {
 
 enum Event {
     ContactMe(Option<SocketAddr>),
+    Call(Duration),
 }
 
 /// Starts a phone: binds its contact-me listener on loopback, then boots against `target`.
@@ -143,12 +157,27 @@ pub async fn spawn(mut phone: SimPhone, target: Target, behaviour: Behaviour) ->
     phone.profile.contact_me_uri = uri.clone();
     phone.change_item("contact-me-uri", None, &uri);
     let stats = Arc::new(LiveStats::default());
+    let mac = phone.profile.mac.clone();
     let stop = CancellationToken::new();
     let (events, inbox) = mpsc::channel(16);
-    tokio::spawn(listen_for_contact_me(listener, events, behaviour.clone(), stats.clone(), stop.clone()));
-    let runner = Runner { phone, target, behaviour, stats: stats.clone(), call_ends: None, secure: false };
+    tokio::spawn(listen_for_contact_me(
+        listener,
+        events.clone(),
+        behaviour.clone(),
+        stats.clone(),
+        stop.clone(),
+    ));
+    let runner = Runner {
+        phone,
+        target,
+        behaviour,
+        stats: stats.clone(),
+        call_ends: None,
+        owes_callback: false,
+        secure: false,
+    };
     let task = tokio::spawn(runner.run(inbox, stop.clone()));
-    Ok(LivePhone { contact_me_addr, stats, stop, task })
+    Ok(LivePhone { mac, contact_me_addr, stats, stop, task, events })
 }
 
 struct Runner {
@@ -156,8 +185,10 @@ struct Runner {
     target: Target,
     behaviour: Behaviour,
     stats: Arc<LiveStats>,
-    /// When the current call ends and the phone owes a solicited call-back.
+    /// When the current call ends.
     call_ends: Option<Instant>,
+    /// Whether the phone owes a solicited call-back when the call ends (`send-solicited`).
+    owes_callback: bool,
     /// Whether the phone already talks to the secure port.
     secure: bool,
 }
@@ -165,6 +196,7 @@ struct Runner {
 impl Runner {
     async fn run(mut self, mut inbox: mpsc::Receiver<Event>, stop: CancellationToken) -> SimPhone {
         self.interact(Reason::StartUp, Vec::new(), None).await;
+        self.learn_dcmp();
         let far = Duration::from_secs(365 * 24 * 3600);
         let mut next_change = self.behaviour.local_change_every.map(at_random_within);
         let mut next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
@@ -175,13 +207,19 @@ impl Runner {
             };
             tokio::select! {
                 _ = stop.cancelled() => break,
-                Some(Event::ContactMe(callback)) = inbox.recv() => {
-                    self.interact(Reason::Solicited, Vec::new(), callback).await;
-                }
+                Some(event) = inbox.recv() => match event {
+                    Event::ContactMe(callback) => self.interact(Reason::Solicited, Vec::new(), callback).await,
+                    Event::Call(duration) => {
+                        self.phone.in_call = true;
+                        self.call_ends = Some(Instant::now() + duration);
+                    }
+                },
                 _ = wake(self.call_ends) => {
                     self.call_ends = None;
                     self.phone.in_call = false;
-                    self.interact(Reason::Solicited, Vec::new(), None).await;
+                    if std::mem::take(&mut self.owes_callback) {
+                        self.interact(Reason::Solicited, Vec::new(), None).await;
+                    }
                 }
                 _ = wake(next_change) => {
                     next_change = self.behaviour.local_change_every.map(at_random_within);
@@ -194,10 +232,13 @@ impl Runner {
                     self.interact(Reason::InventoryChanges, changed, None).await;
                 }
                 _ = wake(next_poll) => {
-                    next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
                     self.poll().await;
                 }
             }
+            // Any contact restarts the poll timer (protocol doc §2.6); the service may also have
+            // written a new polling address or interval.
+            self.learn_dcmp();
+            next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
         }
         self.phone
     }
@@ -232,6 +273,7 @@ impl Runner {
                     self.stats.interactions.fetch_add(1, Ordering::Relaxed);
                     self.phone.in_call = false;
                     self.call_ends = None;
+                    self.owes_callback = false;
                     tokio::time::sleep(self.behaviour.reboot_delay).await;
                     // After a reboot the phone talks to the DLS it is configured with again.
                     target = self.target.clone();
@@ -239,8 +281,11 @@ impl Runner {
                 }
                 Ok(done) => {
                     self.stats.interactions.fetch_add(1, Ordering::Relaxed);
-                    if done.send_solicited && self.phone.in_call && self.call_ends.is_none() {
-                        self.call_ends = Some(Instant::now() + self.behaviour.call_duration);
+                    if done.send_solicited && self.phone.in_call && self.behaviour.honours_send_solicited {
+                        self.owes_callback = true;
+                        if self.call_ends.is_none() {
+                            self.call_ends = Some(Instant::now() + self.behaviour.call_duration);
+                        }
                     }
                     if self.phone.pin_order.is_some() && self.ask_for_pin().await {
                         // The phone gave up after too many wrong PINs and said so (p. 83).
@@ -315,6 +360,21 @@ impl Runner {
         let attached =
             if self.behaviour.attach_local_changes { vec![Item::new(name, value)] } else { Vec::new() };
         self.interact(Reason::LocalChanges, attached, None).await;
+    }
+
+    /// Takes the polling address and interval the service wrote (guide p. 24), if any: an
+    /// `http://host:port` address; an empty one turns polling off.
+    fn learn_dcmp(&mut self) {
+        use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM};
+        let Some(url) = self.phone.value(DCMP_URL_ITEM, None).map(str::to_owned) else { return };
+        let interval = self.phone.value(DCMP_INTERVAL_ITEM, None).and_then(|v| v.parse::<u64>().ok());
+        let server =
+            url.strip_prefix("http://").and_then(|rest| rest.split('/').next()).and_then(|a| a.parse().ok());
+        if let (Some(server), Some(secs)) = (server, interval)
+            && secs > 0
+        {
+            self.behaviour.dcmp = Some(Dcmp { server, interval: Duration::from_secs(secs) });
+        }
     }
 
     /// A DCMP poll: 202 means work is pending, 200 nothing (p. 24, protocol doc §2.6).

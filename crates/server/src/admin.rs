@@ -7,12 +7,12 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, put};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use opendls_engine::{
     DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, effective_desired, normalize_mac,
 };
-use opendls_store::{AdminStore, PhoneStore, StoreError};
+use opendls_store::{AdminStore, JobStore, PhoneStore, StoreError};
 use opendls_wpi::Catalog;
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
@@ -23,20 +23,47 @@ use crate::api::{
 };
 use crate::phone::unix_now;
 
+mod jobs;
+
+pub use jobs::parse_item_key;
+
 struct AdminState<S> {
     store: Arc<S>,
     token: String,
+    settings: AdminSettings,
+}
+
+/// What the admin API needs to know of the service's configuration.
+#[derive(Debug, Clone)]
+pub struct AdminSettings {
+    /// Default give-up time of a job, in seconds.
+    pub give_up_after_secs: u64,
+    /// The DCMP address written to phones behind NAT (`http://host:port`); `None` when phones
+    /// cannot poll (listener off, or no public address).
+    pub dcmp_url: Option<String>,
+    /// Default DCMP poll interval, in seconds.
+    pub dcmp_poll_interval_secs: u64,
+    /// Wakes the job scheduler when a job is created.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 /// The admin router over `store`, accepting `token`.
-pub fn router<S: AdminStore + PhoneStore>(store: Arc<S>, token: String) -> Router {
-    let state = Arc::new(AdminState { store, token });
+pub fn router<S: AdminStore + PhoneStore + JobStore>(
+    store: Arc<S>,
+    token: String,
+    settings: AdminSettings,
+) -> Router {
+    let state = Arc::new(AdminState { store, token, settings });
     let protected = Router::new()
         .route("/api/devices", get(list_devices::<S>))
         .route("/api/devices/{mac}", get(show_device::<S>))
         .route("/api/devices/{mac}/group", put(assign_group::<S>))
         .route("/api/config", get(show_config::<S>).put(set_config::<S>).delete(unset_config::<S>))
         .route("/api/policy", put(set_policy::<S>))
+        .route("/api/jobs", get(jobs::list_jobs::<S>).post(jobs::create_job::<S>))
+        .route("/api/jobs/{id}", get(jobs::show_job::<S>))
+        .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
+        .route("/api/behind-nat", put(jobs::behind_nat::<S>))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token::<S>))
         .with_state(state);
     Router::new().route("/api/health", get(|| async { "ok\n" })).merge(protected)

@@ -156,3 +156,43 @@ pub struct ApiError {
     /// What went wrong, for a human.
     pub error: String,
 }
+
+/// Body of `POST /api/jobs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRequest {
+    /// `apply-configuration`, `read-items`, `restart` or `factory-reset`.
+    pub kind: String,
+    /// For `read-items`: the items, as `name` or `name[index]`.
+    #[serde(default)]
+    pub items: Vec<String>,
+    /// Which devices.
+    pub targets: opendls_store::TargetSelector,
+    /// Contact the phones now (default) or wait for their next contact.
+    #[serde(default = "default_true")]
+    pub contact_me: bool,
+    /// Unfinished targets time out after this long (default: the service's `jobs.give_up_after_secs`).
+    #[serde(default)]
+    pub give_up_after_secs: Option<u64>,
+    /// A factory reset erases the phones' configuration: it must be confirmed.
+    #[serde(default)]
+    pub confirm_factory_reset: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Body of `PUT /api/behind-nat`: phones behind NAT poll the DCMP listener (guide p. 15, 24).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BehindNat {
+    /// `global`, `group` or `device`.
+    pub scope: String,
+    /// The group name or MAC; absent for global.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// Poll (true) or stop polling (false).
+    pub enabled: bool,
+    /// Poll interval in seconds (default: the service's `jobs.dcmp_poll_interval_secs`).
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
+}

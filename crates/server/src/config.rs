@@ -14,6 +14,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_PHONE_LISTEN", "phone_listen"),
     ("OPENDLS_ADMIN_LISTEN", "admin_listen"),
     ("OPENDLS_PUBLIC_ADDRESS", "public_address"),
+    ("OPENDLS_DCMP_LISTEN", "dcmp_listen"),
     ("OPENDLS_LOG", "log"),
 ];
 
@@ -30,6 +31,9 @@ pub struct Config {
     /// The host name or address phones use to reach the service; goes into the server
     /// certificate and, later, into contact-me requests.
     pub public_address: Option<String>,
+    /// Where phones behind NAT poll for pending work (plain HTTP, DCMP, guide p. 15, 24);
+    /// `None` turns the listener off.
+    pub dcmp_listen: Option<SocketAddr>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `opendls=debug`.
     pub log: String,
     /// Log lines as human-readable text (`text`) or one JSON object per line (`json`).
@@ -38,6 +42,58 @@ pub struct Config {
     pub limits: Limits,
     /// Protocol behaviour.
     pub protocol: Protocol,
+    /// Jobs and contact-me pacing.
+    pub jobs: Jobs,
+}
+
+/// Jobs and contact-me pacing (guide p. 14-15; protocol doc §2.5: phones ignore contact-me
+/// within their contact gap, and old firmware suffered from frequent requests).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Jobs {
+    /// Least time between two contact-me requests to one phone; retries back off exponentially
+    /// from here, with jitter.
+    pub contact_me_spacing_secs: u64,
+    /// The phones' contact gap: a contact-me within this time of the last one a phone answered
+    /// is ignored by the phone, so none is sent (phone default 300 s).
+    pub contact_gap_secs: u64,
+    /// A busy phone with firmware before V3R3 ignores `send-solicited` (guide p. 72): it is
+    /// contacted again after this long. Newer phones call back by themselves; they are
+    /// contacted after four times this long only if they have not.
+    pub busy_retry_secs: u64,
+    /// Contact-me requests sent per second, over all phones.
+    pub max_contacts_per_sec: u32,
+    /// Contact-me requests in flight at once.
+    pub max_concurrent_contacts: usize,
+    /// Seconds to wait for a phone's answer to a contact-me.
+    pub contact_timeout_secs: u64,
+    /// Default time after which a job's unfinished targets end `timed-out`.
+    pub give_up_after_secs: u64,
+    /// Networks (CIDR, e.g. `10.1.0.0/16`) whose phones may be sent contact-me. Empty: the
+    /// networks phones have connected from (/24 for IPv4, /64 for IPv6). No other address is
+    /// ever contacted.
+    pub allowed_networks: Vec<String>,
+    /// How often the scheduler looks for work, in milliseconds.
+    pub tick_millis: u64,
+    /// Poll interval written to phones marked as behind NAT (DCMP), in seconds.
+    pub dcmp_poll_interval_secs: u64,
+}
+
+impl Default for Jobs {
+    fn default() -> Self {
+        Jobs {
+            contact_me_spacing_secs: 60,
+            contact_gap_secs: 300,
+            busy_retry_secs: 120,
+            max_contacts_per_sec: 20,
+            max_concurrent_contacts: 32,
+            contact_timeout_secs: 5,
+            give_up_after_secs: 3600,
+            allowed_networks: Vec::new(),
+            tick_millis: 1000,
+            dcmp_poll_interval_secs: 300,
+        }
+    }
 }
 
 /// How log lines are written.
@@ -90,10 +146,12 @@ impl Default for Config {
             phone_listen: "0.0.0.0:18443".parse().expect("valid"),
             admin_listen: "127.0.0.1:18080".parse().expect("valid"),
             public_address: None,
+            dcmp_listen: Some("0.0.0.0:18082".parse().expect("valid")),
             log: "info".into(),
             log_format: LogFormat::Text,
             limits: Limits::default(),
             protocol: Protocol::default(),
+            jobs: Jobs::default(),
         }
     }
 }
@@ -191,6 +249,10 @@ impl Config {
                     self.admin_listen = value.parse().map_err(|e| bad(format!("{e}")))?
                 }
                 "OPENDLS_PUBLIC_ADDRESS" => self.public_address = Some(value),
+                "OPENDLS_DCMP_LISTEN" if value == "off" => self.dcmp_listen = None,
+                "OPENDLS_DCMP_LISTEN" => {
+                    self.dcmp_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
                 "OPENDLS_LOG" => self.log = value,
                 _ => {}
             }
@@ -233,6 +295,21 @@ impl Config {
         }
         if limits.idle_timeout_secs < 10 {
             return invalid("limits.idle_timeout_secs", "must be at least 10 (guide p. 12 keep-alive)");
+        }
+        let jobs = &self.jobs;
+        if jobs.max_contacts_per_sec == 0 || jobs.max_concurrent_contacts == 0 {
+            return invalid("jobs", "contact-me rate and concurrency must be at least 1");
+        }
+        if jobs.contact_timeout_secs == 0 || jobs.give_up_after_secs == 0 || jobs.tick_millis == 0 {
+            return invalid("jobs", "timeouts and the tick must be positive");
+        }
+        if jobs.dcmp_poll_interval_secs == 0 {
+            return invalid("jobs.dcmp_poll_interval_secs", "must be at least 1");
+        }
+        for network in &jobs.allowed_networks {
+            if let Err(message) = crate::contact_me::Network::parse(network) {
+                return Err(ConfigError::Invalid { field: "jobs.allowed_networks", message });
+            }
         }
         if self.protocol.inventory_max_age_secs <= 0 || self.protocol.interaction_timeout_secs <= 0 {
             return invalid("protocol", "ages and timeouts must be positive");

@@ -17,8 +17,11 @@ pub mod admin;
 pub mod admission;
 pub mod api;
 pub mod config;
+pub mod contact_me;
+pub mod dcmp;
 pub mod listener;
 pub mod phone;
+pub mod scheduler;
 
 pub use config::Config;
 
@@ -67,6 +70,8 @@ pub struct RunningServer {
     pub phone_addr: SocketAddr,
     /// Where the admin API listens (HTTP).
     pub admin_addr: SocketAddr,
+    /// Where phones behind NAT poll (DCMP, plain HTTP), when the listener is on.
+    pub dcmp_addr: Option<SocketAddr>,
     /// The admin API's bearer token.
     pub admin_token: String,
     /// The data directory in use.
@@ -116,6 +121,17 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let admin_addr = admin_listener
         .local_addr()
         .map_err(|source| StartError::Bind { address: config.admin_listen, source })?;
+    let dcmp_listener = match config.dcmp_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    let dcmp_addr = match &dcmp_listener {
+        Some(listener) => {
+            let address = config.dcmp_listen.unwrap_or(admin_addr);
+            Some(listener.local_addr().map_err(|source| StartError::Bind { address, source })?)
+        }
+        None => None,
+    };
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -126,7 +142,40 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
     };
     tasks.spawn(listener::serve_phones(phone_listener, tls, endpoint, limits, shutdown.clone()));
-    let router = admin::router(store.clone(), admin_token.clone());
+    let public_ip = config.public_address.as_deref().and_then(|a| a.parse::<std::net::IpAddr>().ok());
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let callback = public_ip.map(|ip| SocketAddr::new(ip, phone_addr.port()));
+    let scheduler = scheduler::Scheduler::new(
+        store.clone(),
+        config.jobs.clone(),
+        callback,
+        config.protocol.interaction_timeout_secs,
+        wake.clone(),
+    );
+    tasks.spawn(scheduler.run(shutdown.clone()));
+    if let Some(listener) = dcmp_listener {
+        let dcmp_shutdown = shutdown.clone();
+        let router = dcmp::router(store.clone());
+        tasks.spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { dcmp_shutdown.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "DCMP listener stopped");
+            }
+        });
+    }
+    let settings = admin::AdminSettings {
+        give_up_after_secs: config.jobs.give_up_after_secs,
+        dcmp_url: config
+            .public_address
+            .as_ref()
+            .zip(dcmp_addr)
+            .map(|(host, addr)| format!("http://{}:{}", bracket_ipv6(host), addr.port())),
+        dcmp_poll_interval_secs: config.jobs.dcmp_poll_interval_secs,
+        wake,
+    };
+    let router = admin::router(store.clone(), admin_token.clone(), settings);
     let admin_shutdown = shutdown.clone();
     tasks.spawn(async move {
         let served = axum::serve(admin_listener, router)
@@ -136,8 +185,13 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             tracing::error!(%error, "admin API stopped");
         }
     });
-    tracing::info!(%phone_addr, %admin_addr, data_dir = %data_dir.display(), "opendls is serving");
-    Ok(RunningServer { phone_addr, admin_addr, admin_token, data_dir, shutdown, tasks, store })
+    tracing::info!(%phone_addr, %admin_addr, ?dcmp_addr, data_dir = %data_dir.display(), "opendls is serving");
+    Ok(RunningServer { phone_addr, admin_addr, dcmp_addr, admin_token, data_dir, shutdown, tasks, store })
+}
+
+/// An IPv6 literal in a URL needs brackets.
+fn bracket_ipv6(host: &str) -> String {
+    if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }
 
 fn create_private_dir(path: &Path) -> Result<(), StartError> {

@@ -10,7 +10,7 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use opendls_engine::{EngineSettings, InteractionChange, Timestamp, device_mac, handle};
-use opendls_store::{DeviceContext, PhoneStore};
+use opendls_store::{DeviceContext, PhoneStore, StoreError};
 use opendls_wpi::{
     DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
 };
@@ -179,21 +179,50 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             None
         };
         let mac = device_mac(&message, interaction.as_ref());
-        let context = match &mac {
-            Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
-            None => DeviceContext::default(),
-        };
-        let input =
-            context.into_input(message, interaction, now, remote_addr, new_session_id(), self.default_policy);
-        let decision = handle(input, &self.settings);
-        let stepped = Stepped {
-            reply: decision.reply.clone(),
-            interaction: decision.interaction.clone(),
-            mac,
-            error: decision.error.clone(),
-        };
-        self.store.apply(decision, now).await.map_err(fail)?;
-        Ok(stepped)
+        // A decision that would send job work finished meanwhile (cancelled, or done by another
+        // interaction of the same phone) is refused by the store: decide once more on fresh state.
+        let mut attempts_left = 2;
+        let mut message = Some(message);
+        loop {
+            attempts_left -= 1;
+            let context = match &mac {
+                Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
+                None => DeviceContext::default(),
+            };
+            // Only a device with job work can conflict: keep a copy for a second decision then.
+            let this_message = match (&message, context.tasks.is_empty()) {
+                (Some(kept), false) => kept.clone(),
+                _ => message
+                    .take()
+                    .ok_or_else(|| fail(StoreError::Internal("no message to decide on".into())))?,
+            };
+            let input = context.into_input(
+                this_message,
+                interaction.clone(),
+                now,
+                remote_addr.clone(),
+                new_session_id(),
+                self.default_policy,
+            );
+            let decision = handle(input, &self.settings);
+            let stepped = Stepped {
+                reply: decision.reply.clone(),
+                interaction: decision.interaction.clone(),
+                mac: mac.clone(),
+                error: decision.error.clone(),
+            };
+            match self.store.apply(decision, now).await {
+                Ok(()) => return Ok(stepped),
+                Err(StoreError::Conflict(why)) if attempts_left > 0 => {
+                    tracing::info!(
+                        mac = mac.as_deref().unwrap_or("-"),
+                        why,
+                        "job work changed meanwhile; deciding again"
+                    );
+                }
+                Err(error) => return Err(fail(error)),
+            }
+        }
     }
 }
 

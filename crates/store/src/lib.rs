@@ -2,7 +2,8 @@
 //!
 //! * [`PhoneStore`]: what the phone endpoint needs on its hot path (load a device's context, find
 //!   an interaction, apply a decision atomically);
-//! * [`AdminStore`]: what the administration API needs.
+//! * [`AdminStore`]: what the administration API needs;
+//! * [`JobStore`]: jobs, for the administration API, the contact-me scheduler and DCMP.
 //!
 //! [`SqliteStore`] implements both on embedded SQLite (WAL, one writer connection and a few
 //! readers, each trait call one hand-off to a database thread). A PostgreSQL implementation can join behind the same traits.
@@ -10,12 +11,14 @@
 use std::future::Future;
 
 use opendls_engine::{
-    Decision, DesiredEntry, DeviceRecord, HistoryEvent, InteractionState, ItemKey, LocalChangePolicy, Scope,
-    Timestamp, WriteFailure,
+    Decision, DesiredEntry, DeviceRecord, DeviceTask, HistoryEvent, InteractionState, ItemKey,
+    LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+pub mod jobs;
 mod sqlite;
 
+pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use sqlite::SqliteStore;
 
 /// A storage failure. The phone endpoint answers it with `CleanUp` (`cleanup-reason` `overload`
@@ -35,6 +38,10 @@ pub enum StoreError {
     /// A stored document could not be read back.
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// The decision is stale: work it sends was finished meanwhile (a job cancelled, or done by
+    /// another interaction). Nothing was written; decide again.
+    #[error("conflict: {0}")]
+    Conflict(String),
 }
 
 /// Result of a storage operation.
@@ -52,6 +59,8 @@ pub struct DeviceContext {
     /// The local-change policy stored for the device's group, else the global one; `None` when
     /// neither is stored (the service's configured default applies).
     pub policy: Option<LocalChangePolicy>,
+    /// The device's unfinished job work, oldest job first.
+    pub tasks: Vec<DeviceTask>,
 }
 
 impl DeviceContext {
@@ -75,6 +84,7 @@ impl DeviceContext {
             desired: self.desired,
             failures: self.failures,
             policy: self.policy.unwrap_or(default_policy),
+            tasks: self.tasks,
         }
     }
 }

@@ -19,7 +19,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, param
 use crate::{AdminStore, DeviceContext, DeviceSummary, PhoneStore, StoreError, StoreResult};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/sqlite/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/sqlite/0001_initial.sql"),
+    include_str!("../migrations/sqlite/0002_jobs.sql"),
+];
+
+mod jobs;
 
 /// Reader connections kept open; more are opened on demand and dropped after use.
 const READERS: usize = 4;
@@ -281,7 +286,8 @@ impl PhoneStore for SqliteStore {
                     }
                 }
             }
-            Ok(DeviceContext { device, desired, failures, policy })
+            let tasks = jobs::device_tasks(connection, &mac)?;
+            Ok(DeviceContext { device, desired, failures, policy, tasks })
         })
         .await
     }
@@ -332,8 +338,11 @@ impl PhoneStore for SqliteStore {
 }
 
 fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> StoreResult<()> {
+    // First, so a conflict refuses the decision before anything else is written.
+    jobs::apply_task_updates(tx, &decision.task_updates, now)?;
     if let Some(mac) = &decision.supersedes_interactions_of {
         tx.prepare_cached("DELETE FROM interactions WHERE mac = ?1")?.execute(params![mac])?;
+        jobs::reset_contact_attempts(tx, mac)?;
     }
     if let Some(device) = &decision.device {
         upsert_device(tx, device)?;

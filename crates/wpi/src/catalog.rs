@@ -13,6 +13,14 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+/// The item carrying the DCMP polling address written to phones behind NAT (guide p. 15, 24:
+/// "configured by the provisioning service"; the item names are in guide §6.1, which was not
+/// retrieved). `dcmp-url` is the name the Unify wiki uses; unverified on real firmware.
+pub const DCMP_URL_ITEM: &str = "dcmp-url";
+/// The item carrying the DCMP poll interval in seconds. The name is opendls' assumption, not
+/// confirmed by any source: see [`DCMP_URL_ITEM`].
+pub const DCMP_INTERVAL_ITEM: &str = "dcmp-interval";
+
 /// Items a phone sends with every message it starts an interaction with (guide p. 27, p. 33,
 /// p. 35 table 3.5.1.3, p. 40): identity, firmware, where to send contact-me, and the change flags.
 /// In a V2R2+ `local-changes` message, the items that are not among these are the changed ones.

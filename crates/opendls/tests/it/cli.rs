@@ -17,6 +17,8 @@ fn service() -> Service {
         data_dir: dir.path().join("data"),
         phone_listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
+        dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        public_address: Some("127.0.0.1".into()),
         ..Config::default()
     };
     let server = runtime.block_on(opendls_server::start(config)).unwrap();
@@ -176,7 +178,16 @@ fn a_killed_server_resumes_interactions_after_restart() {
     let dir = tempfile::tempdir().unwrap();
     let start = || {
         let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
-            .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--phone-listen",
+                "127.0.0.1:0",
+                "--admin-listen",
+                "127.0.0.1:0",
+                "--dcmp-listen",
+                "off",
+                "--data-dir",
+            ])
             .arg(dir.path())
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -223,4 +234,76 @@ fn a_killed_server_resumes_interactions_after_restart() {
     second.kill().unwrap();
     second.wait().unwrap();
     assert!(text.contains("<Action>CleanUp</Action>") && !text.contains("cleanup-reason"), "{text}");
+}
+
+#[test]
+fn jobs_are_created_followed_and_refused_from_the_command_line() {
+    use opendls_phonesim::interaction::{Manner, Target, run_interaction};
+    use opendls_phonesim::{PhoneProfile, SimPhone};
+
+    let service = service();
+    let none = service.opendls(&["job", "create", "restart", "--all"]);
+    assert_eq!(none.status.code(), Some(1), "{}", stderr(&none));
+    assert!(stderr(&none).contains("no known device matches"));
+
+    // One phone registers; its contact-me address is dead, so only its own contacts count.
+    let mut profile = PhoneProfile::numbered(1);
+    profile.contact_me_uri = "http://127.0.0.1:9/contact_dls.html/ContactDLS".into();
+    let mac = profile.mac.clone();
+    let mut phone = SimPhone::new(profile);
+    let target = Target::default_mode(service.server.phone_addr);
+    let contact = |phone: &mut SimPhone, reason| {
+        let first = phone.contact(reason, &[]);
+        service.runtime.block_on(run_interaction(phone, &target, first, &Manner::default())).unwrap()
+    };
+    contact(&mut phone, opendls_wpi::Reason::StartUp);
+
+    let unconfirmed = service.opendls(&["job", "create", "factory-reset", "--device", &mac]);
+    assert_eq!(unconfirmed.status.code(), Some(1));
+    assert!(stderr(&unconfirmed).contains("confirm"), "{}", stderr(&unconfirmed));
+    let targets = service.opendls(&["job", "create", "restart"]);
+    assert_eq!(targets.status.code(), Some(2), "targets must be named");
+
+    let read = service.opendls(&[
+        "job",
+        "create",
+        "read-items",
+        "--item",
+        "e164",
+        "--device",
+        &mac,
+        "--no-contact-me",
+    ]);
+    assert!(read.status.success(), "{}", stderr(&read));
+    assert!(stderr(&read).contains("job 1 created: read-items"), "{}", stderr(&read));
+    let read_again = contact(&mut phone, opendls_wpi::Reason::Solicited);
+    assert_eq!(read_again.steps[0].0, "ReadItems");
+
+    let waited = service.opendls(&[
+        "job",
+        "create",
+        "restart",
+        "--model",
+        "OpenStage*",
+        "--wait",
+        "--give-up-after",
+        "2",
+    ]);
+    assert_eq!(waited.status.code(), Some(1), "the phone never calls back: the target times out");
+    let text = stdout(&waited);
+    assert!(text.contains("job 2: restart on model OpenStage*") && text.contains("timed-out"), "{text}");
+
+    let listed = service.opendls(&["job", "list", "--json"]);
+    let jobs: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(jobs.len(), 2);
+    assert_eq!(jobs[1]["counts"], serde_json::json!([["done", 1]]));
+    let shown = service.opendls(&["job", "show", "1"]);
+    assert!(stdout(&shown).contains("1 items read"), "{}", stdout(&shown));
+    assert_eq!(service.opendls(&["job", "cancel", "9"]).status.code(), Some(1));
+
+    let pushed = service.opendls(&["config", "set", "--device", &mac, "sntp-addr=pushed.example", "--push"]);
+    assert!(pushed.status.success(), "{}", stderr(&pushed));
+    assert!(stderr(&pushed).contains("pushed: job 3 contacts 1 devices"), "{}", stderr(&pushed));
+    let nat = service.opendls(&["device", "behind-nat", "--device", &mac, "--interval", "60"]);
+    assert!(nat.status.success(), "{}", stderr(&nat));
 }

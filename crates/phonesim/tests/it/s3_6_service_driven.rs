@@ -3,6 +3,10 @@
 use opendls_phonesim::interaction::{Manner, run_interaction};
 use opendls_phonesim::{PhoneProfile, SimPhone};
 use opendls_wpi::Reason;
+use std::time::Duration;
+
+use opendls_phonesim::live::LiveStats;
+use opendls_phonesim::transport::http_request;
 use serde_json::json;
 
 use crate::support::*;
@@ -31,32 +35,94 @@ async fn s3_6_4_write_with_errors() {
     assert_eq!(again.steps.len(), 1);
 }
 
+/// Creates a job through the admin API; returns its number.
+async fn job(server: &Server, request: serde_json::Value) -> i64 {
+    let (status, job) = server.admin("POST", "/api/jobs", Some(request)).await;
+    assert_eq!(status, 201, "{job}");
+    job["id"].as_i64().unwrap()
+}
+
+async fn target_state(server: &Server, id: i64) -> String {
+    let (_, job) = server.admin("GET", &format!("/api/jobs/{id}"), None).await;
+    job["targets"][0]["state"].as_str().unwrap_or("").to_owned()
+}
+
+/// A phone known to the service, then called in `solicited` (as after a contact-me).
+async fn registered(server: &Server, number: u32) -> SimPhone {
+    let mut phone = SimPhone::new(PhoneProfile::numbered(number));
+    let first = phone.contact(Reason::StartUp, &[]);
+    run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    phone
+}
+
+/// §3.6.3: a read job is answered with ReadItems listing the wanted items (p. 42-45).
 #[tokio::test]
-#[ignore = "needs read jobs: issue 6"]
 async fn s3_6_3_read_items() {
-    unimplemented!("a read job is answered with ReadItems (p. 42-45)");
+    let server = Server::start().await;
+    let mut phone = registered(&server, 1).await;
+    let request = json!({"kind": "read-items", "items": ["sntp-addr", "e164"], "contact_me": false,
+        "targets": {"by": "devices", "macs": [phone.profile.mac]}});
+    let id = job(&server, request).await;
+    // A value the service has not seen yet: only the read reveals it.
+    phone.change_item("sntp-addr", None, "read.example");
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    let actions: Vec<&str> = done.steps.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["ReadItems", "CleanUp"]);
+    assert_eq!(target_state(&server, id).await, "done");
+    let view = server.device(&phone.profile.mac).await;
+    let sntp =
+        view["reported"].as_array().unwrap().iter().find(|i| i["name"] == "sntp-addr").unwrap().clone();
+    assert_eq!(sntp["value"], "read.example");
 }
 
+/// §3.6.5: Restart ends the interaction; the job is done at the next start-up (p. 50).
 #[tokio::test]
-#[ignore = "needs restart jobs: issue 6"]
 async fn s3_6_5_restart() {
-    unimplemented!("Restart, then a new start-up (p. 50)");
+    let server = Server::start().await;
+    let mut phone = registered(&server, 2).await;
+    let request = json!({"kind": "restart", "contact_me": false, "targets": {"by": "devices", "macs": [phone.profile.mac]}});
+    let id = job(&server, request).await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert!(done.rebooted);
+    assert_eq!(target_state(&server, id).await, "running");
+    let first = phone.contact(Reason::StartUp, &[]);
+    run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(target_state(&server, id).await, "done");
 }
 
+/// §3.6.6: Restart with restart-password 124816 and restart-type FactoryReset (p. 51); the
+/// phone comes back in delivery state and is read in full.
 #[tokio::test]
-#[ignore = "needs factory-reset jobs: issue 6"]
 async fn s3_6_6_factory_reset() {
-    unimplemented!("Restart with restart-password 124816 and restart-type FactoryReset (p. 51)");
+    let server = Server::start().await;
+    server.set(json!({"scope": "global", "name": "sntp-addr", "value": "time.nist.gov"})).await;
+    let mut phone = registered(&server, 3).await;
+    assert_eq!(phone.value("sntp-addr", None), Some("time.nist.gov"));
+    let request = json!({"kind": "factory-reset", "confirm_factory_reset": true, "contact_me": false,
+        "targets": {"by": "devices", "macs": [phone.profile.mac]}});
+    let id = job(&server, request).await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert!(done.rebooted);
+    assert_ne!(phone.value("sntp-addr", None), Some("time.nist.gov"), "delivery state");
+    let first = phone.contact(Reason::StartUp, &[]);
+    let back = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    let actions: Vec<&str> = back.steps.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["ReadAllItems", "WriteItems", "CleanUp"]);
+    assert_eq!(phone.value("sntp-addr", None), Some("time.nist.gov"), "configured again");
+    assert_eq!(target_state(&server, id).await, "done");
 }
 
 #[tokio::test]
-#[ignore = "needs file deployment jobs: issue 6 (file and firmware deployment join the job kinds there)"]
+#[ignore = "needs file deployment jobs: not yet a job kind (issue 6 left file and firmware deployment for later)"]
 async fn s3_6_7_file_deployment_single_multiple_delete() {
     unimplemented!("FileDeployment -> status (single), no status for multiple and delete (p. 52-55)");
 }
 
 #[tokio::test]
-#[ignore = "needs firmware deployment jobs: issue 6"]
+#[ignore = "needs firmware deployment jobs: not yet a job kind (issue 6 left them for later)"]
 async fn s3_6_8_firmware_deployment() {
     unimplemented!("SoftwareDeployment -> reboot -> start-up with the new software-version (p. 56-57)");
 }
@@ -73,16 +139,46 @@ async fn s3_6_10_secure_mode() {
     unimplemented!("goto-secure-mode nopin / pin, mutual TLS on the secure port (p. 62-68)");
 }
 
+/// §1.4.4.2: the service POSTs `ContactMe=true` (with where to call back), the phone answers
+/// 204 and calls back `solicited` (p. 14-15, 41).
 #[tokio::test]
-#[ignore = "needs contact-me jobs: issue 6"]
 async fn s1_4_4_2_contact_me() {
-    unimplemented!(
-        "the service POSTs ContactMe=true, the phone answers 204 and calls back solicited (p. 14-15, 41)"
-    );
+    let server = Server::start().await;
+    let phone = opendls_phonesim::live::spawn(
+        SimPhone::new(PhoneProfile::numbered(4)),
+        server.target(),
+        opendls_phonesim::live::Behaviour::default(),
+    )
+    .await
+    .unwrap();
+    let booted =
+        eventually(Duration::from_secs(20), async || LiveStats::get(&phone.stats.interactions) >= 1).await;
+    assert!(booted);
+    let request =
+        json!({"kind": "read-items", "items": ["e164"], "targets": {"by": "devices", "macs": [phone.mac]}});
+    let id = job(&server, request).await;
+    let done = eventually(Duration::from_secs(20), async || target_state(&server, id).await == "done").await;
+    assert!(done, "the phone called back and the job ran");
+    assert_eq!(LiveStats::get(&phone.stats.contact_me_accepted), 1);
+    assert_eq!(LiveStats::get(&phone.stats.solicited), 1);
+    phone.stop().await;
 }
 
+/// §1.4.4.3: a phone behind NAT polls `GET /dcmp/contact-me?device-id=MAC`: 202 while work is
+/// pending, 200 otherwise (p. 15, 24).
 #[tokio::test]
-#[ignore = "needs the DCMP listener: issue 6"]
 async fn s1_4_4_3_dcmp_polling() {
-    unimplemented!("GET /dcmp/contact-me?device-id=MAC: 202 when work is pending (p. 15, 24)");
+    let server = Server::start().await;
+    let dcmp = server.running.dcmp_addr.unwrap();
+    let mac = registered(&server, 5).await.profile.mac;
+    let poll = async || {
+        let path = format!("/dcmp/contact-me?device-id={}", mac.to_lowercase());
+        http_request(dcmp, "GET", &path, &[], b"", Duration::from_secs(5)).await.unwrap().status
+    };
+    assert_eq!(poll().await, 200);
+    let request = json!({"kind": "restart", "targets": {"by": "devices", "macs": [mac]}});
+    let id = job(&server, request).await;
+    assert_eq!(poll().await, 202);
+    server.admin("POST", &format!("/api/jobs/{id}/cancel"), None).await;
+    assert_eq!(poll().await, 200);
 }

@@ -18,6 +18,8 @@ impl Server {
             data_dir: dir.path().to_owned(),
             phone_listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
+            dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
+            public_address: Some("127.0.0.1".into()),
             ..Config::default()
         };
         Server { running: opendls_server::start(config).await.unwrap(), _dir: dir }

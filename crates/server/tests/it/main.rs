@@ -7,4 +7,5 @@ mod admin_api;
 mod bad_input;
 mod fleet;
 mod flows;
+mod jobs;
 mod restart;

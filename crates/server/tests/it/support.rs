@@ -12,7 +12,8 @@ use tokio::net::TcpStream;
 
 pub struct TestServer {
     pub server: Option<RunningServer>,
-    pub dir: tempfile::TempDir,
+    _dir: tempfile::TempDir,
+    config: Config,
 }
 
 impl TestServer {
@@ -25,8 +26,8 @@ impl TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = test_config(dir.path().to_owned());
         adjust(&mut config);
-        let server = opendls_server::start(config).await.unwrap();
-        TestServer { server: Some(server), dir }
+        let server = opendls_server::start(config.clone()).await.unwrap();
+        TestServer { server: Some(server), _dir: dir, config }
     }
 
     pub fn running(&self) -> &RunningServer {
@@ -37,10 +38,26 @@ impl TestServer {
         self.running().phone_addr
     }
 
-    /// Stops the server and starts a new one on the same data directory.
+    /// Stops the server and starts a new one with the same configuration, data directory and
+    /// phone port (phones keep calling the address they know).
     pub async fn restart(&mut self) {
+        let phone_addr = self.phone_addr();
         self.server.take().unwrap().stop().await;
-        self.server = Some(opendls_server::start(test_config(self.dir.path().to_owned())).await.unwrap());
+        self.config.phone_listen = phone_addr;
+        self.server = Some(opendls_server::start(self.config.clone()).await.unwrap());
+    }
+
+    /// An admin API call whose answer is JSON, checked for the expected status.
+    pub async fn admin_json(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+        status: u16,
+    ) -> serde_json::Value {
+        let reply = self.admin(method, path, body).await;
+        assert_eq!(reply.status, status, "{method} {path}: {}", reply.text());
+        serde_json::from_str(&reply.text()).unwrap_or(serde_json::Value::Null)
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
@@ -59,6 +76,8 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         data_dir,
         phone_listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
+        dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        public_address: Some("127.0.0.1".into()),
         ..Config::default()
     }
 }

@@ -1,3 +1,4 @@
 //! Contract tests of the store: what the engine decides comes back exactly, atomically.
 
+mod jobs;
 mod sqlite;

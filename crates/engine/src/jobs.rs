@@ -1,0 +1,148 @@
+//! Jobs as the engine sees them: work an administrator ordered for a device, carried out in the
+//! device's next interaction (guide §3.6, p. 41-51), whatever made the phone call in.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{ItemKey, Timestamp};
+
+/// Identifies a job.
+pub type JobId = i64;
+
+/// What a job does on each of its target devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum JobKind {
+    /// Bring the device's items to the desired configuration (`WriteItems`, p. 46-48).
+    ApplyConfiguration,
+    /// Read the named items into the inventory (`ReadItems`, p. 42-45).
+    ReadItems {
+        /// The items to read.
+        items: Vec<ItemKey>,
+    },
+    /// Reboot the phone (`Restart`, p. 50); done when it starts up again.
+    Restart,
+    /// Reset the phone to delivery state (`Restart` with `restart-type` `FactoryReset`, p. 51);
+    /// done when it starts up again.
+    FactoryReset,
+}
+
+impl JobKind {
+    /// The kind's name, as the CLI and API spell it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::ApplyConfiguration => "apply-configuration",
+            JobKind::ReadItems { .. } => "read-items",
+            JobKind::Restart => "restart",
+            JobKind::FactoryReset => "factory-reset",
+        }
+    }
+
+    /// Whether the phone reboots: such work goes last in an interaction, which it ends.
+    pub fn reboots(&self) -> bool {
+        matches!(self, JobKind::Restart | JobKind::FactoryReset)
+    }
+}
+
+/// Where one job stands on one device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetState {
+    /// Waiting for the device's next contact (or for a contact-me to be sent).
+    Queued,
+    /// A contact-me was sent; waiting for the phone to call back.
+    Contacting,
+    /// The work is under way in an interaction (for restarts: sent, waiting for the start-up).
+    Running,
+    /// The phone was busy; it calls back when idle (p. 72-76), or a contact-me retries.
+    WaitingBusy,
+    /// Finished.
+    Done,
+    /// The phone refused the work; the detail says why.
+    Failed,
+    /// An administrator cancelled the job before the work was done.
+    Cancelled,
+    /// The device did not call in before the job's give-up time.
+    TimedOut,
+}
+
+impl TargetState {
+    /// Every state, in the order listings show them.
+    pub const ALL: [TargetState; 8] = [
+        TargetState::Queued,
+        TargetState::Contacting,
+        TargetState::Running,
+        TargetState::WaitingBusy,
+        TargetState::Done,
+        TargetState::Failed,
+        TargetState::Cancelled,
+        TargetState::TimedOut,
+    ];
+
+    /// States in which work is still to be done.
+    pub const ACTIVE: [TargetState; 4] =
+        [TargetState::Queued, TargetState::Contacting, TargetState::Running, TargetState::WaitingBusy];
+
+    /// Whether the state is final: nothing changes it any more.
+    pub fn is_final(self) -> bool {
+        !TargetState::ACTIVE.contains(&self)
+    }
+
+    /// The state's name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetState::Queued => "queued",
+            TargetState::Contacting => "contacting",
+            TargetState::Running => "running",
+            TargetState::WaitingBusy => "waiting-busy",
+            TargetState::Done => "done",
+            TargetState::Failed => "failed",
+            TargetState::Cancelled => "cancelled",
+            TargetState::TimedOut => "timed-out",
+        }
+    }
+}
+
+impl std::fmt::Display for TargetState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for TargetState {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        TargetState::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| format!("unknown target state {text:?}"))
+    }
+}
+
+/// One job's unfinished work on the device the engine decides about.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceTask {
+    /// The job.
+    pub job_id: JobId,
+    /// What to do.
+    pub kind: JobKind,
+    /// Where it stands (always one of [`TargetState::ACTIVE`]).
+    pub state: TargetState,
+    /// When the job was created.
+    pub created_at: Timestamp,
+}
+
+/// A change of one job target's state, decided by the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskUpdate {
+    /// The job.
+    pub job_id: JobId,
+    /// The device.
+    pub mac: String,
+    /// The new state.
+    pub state: TargetState,
+    /// What happened, for the job's listing.
+    pub detail: String,
+    /// Set when the reply being sent carries this job's action: the store must refuse the whole
+    /// decision if the target was finished (cancelled, done) meanwhile, so nothing is done twice.
+    pub claims: bool,
+}

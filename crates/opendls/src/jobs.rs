@@ -1,0 +1,233 @@
+//! `opendls job ...`: create, list, show and cancel jobs; `--wait` follows a job to its end with
+//! a live bar of its targets by state.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use opendls_engine::TargetState;
+use opendls_server::api::JobRequest;
+use opendls_store::TargetSelector;
+use opendls_store::jobs::{JobDetail, JobSummary};
+use reqwest::Method;
+
+use crate::admin::{Client, scope_query};
+use crate::{Connection, JobCommand, JobCreateArgs, ScopeArgs};
+
+/// Runs one job command.
+pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let client = Client::new(&connection)?;
+        let json = connection.json;
+        match command {
+            JobCommand::Create(args) => create(&client, args, json).await,
+            JobCommand::List { limit } => {
+                let jobs: Vec<JobSummary> = client.get(&format!("/api/jobs?limit={limit}")).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&jobs)?);
+                } else {
+                    print_jobs(&jobs);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            JobCommand::Show { id } => {
+                let job: JobDetail = client.get(&format!("/api/jobs/{id}")).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&job)?);
+                } else {
+                    print_job(&job);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            JobCommand::Cancel { id } => {
+                let job: Option<JobDetail> =
+                    client.send(Method::POST, &format!("/api/jobs/{id}/cancel"), &()).await?;
+                if let Some(job) = job {
+                    let cancelled = job.summary.count(TargetState::Cancelled);
+                    println!("job {id}: {cancelled} targets cancelled; {}", counts(&job.summary));
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+        }
+    })
+}
+
+async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<ExitCode> {
+    let targets = if !args.devices.is_empty() {
+        TargetSelector::Devices { macs: args.devices.clone() }
+    } else if let Some(name) = &args.group {
+        TargetSelector::Group { name: name.clone() }
+    } else if args.model.is_some() || args.firmware.is_some() {
+        TargetSelector::Query { device_type: args.model.clone(), software_version: args.firmware.clone() }
+    } else if args.all {
+        TargetSelector::All
+    } else {
+        bail!("name the targets: --device MAC, --group NAME, --model / --firmware PATTERN, or --all");
+    };
+    let request = JobRequest {
+        kind: args.kind.clone(),
+        items: args.items.clone(),
+        targets,
+        contact_me: !args.no_contact_me,
+        give_up_after_secs: args.give_up_after,
+        confirm_factory_reset: args.confirm_factory_reset,
+    };
+    let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
+    let Some(job) = created else { bail!("empty answer from the server") };
+    if json && !args.wait {
+        println!("{}", serde_json::to_string_pretty(&job)?);
+    } else {
+        eprintln!("job {} created: {} on {} ({} targets)", job.id, job.kind.name(), job.targets, job.total());
+    }
+    if args.wait { wait(client, job.id, json).await } else { Ok(ExitCode::SUCCESS) }
+}
+
+/// `config set --push`: an apply-configuration job with contact-me for the scope's devices.
+pub async fn push_configuration(client: &Client, scope: &ScopeArgs, json: bool) -> Result<()> {
+    let targets = match scope_query(scope) {
+        (_, None) => TargetSelector::All,
+        (kind, Some(name)) if kind == "group" => TargetSelector::Group { name },
+        (_, Some(mac)) => TargetSelector::Devices { macs: vec![mac] },
+    };
+    let request = JobRequest {
+        kind: "apply-configuration".into(),
+        items: Vec::new(),
+        targets,
+        contact_me: true,
+        give_up_after_secs: None,
+        confirm_factory_reset: false,
+    };
+    let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
+    if let Some(job) = created {
+        if json {
+            println!("{}", serde_json::to_string_pretty(&job)?);
+        }
+        eprintln!("pushed: job {} contacts {} devices (opendls job show {})", job.id, job.total(), job.id);
+    }
+    Ok(())
+}
+
+/// Follows a job until every target is finished. Exit code 1 when any target failed or timed out.
+async fn wait(client: &Client, id: i64, json: bool) -> Result<ExitCode> {
+    let live = std::io::stderr().is_terminal();
+    let mut last_line = Instant::now() - Duration::from_secs(60);
+    let job = loop {
+        let job: JobDetail = client.get(&format!("/api/jobs/{id}")).await?;
+        let finished = job.summary.is_finished();
+        if live {
+            eprint!("\r\x1b[2K{}", progress_line(&job.summary));
+            let _ = std::io::stderr().flush();
+        } else if finished || last_line.elapsed() >= Duration::from_secs(5) {
+            eprintln!("{}", progress_line(&job.summary));
+            last_line = Instant::now();
+        }
+        if finished {
+            break job;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    if live {
+        eprintln!();
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&job)?);
+    } else {
+        print_job(&job);
+    }
+    let unsuccessful = job.summary.count(TargetState::Failed) + job.summary.count(TargetState::TimedOut);
+    Ok(if unsuccessful == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+fn progress_line(job: &JobSummary) -> String {
+    const WIDTH: u32 = 30;
+    let total = job.total().max(1);
+    let finished: u32 = job.counts.iter().filter(|(s, _)| s.is_final()).map(|(_, n)| n).sum();
+    let filled = (finished * WIDTH / total) as usize;
+    let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH as usize - filled));
+    format!("job {} [{bar}] {finished}/{} finished: {}", job.id, job.total(), counts(job))
+}
+
+fn counts(job: &JobSummary) -> String {
+    job.counts.iter().map(|(state, n)| format!("{state} {n}")).collect::<Vec<_>>().join(", ")
+}
+
+/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
+fn when(at: i64) -> String {
+    let days = at.div_euclid(86_400);
+    let seconds = at.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm, public domain description).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        seconds / 3600,
+        seconds / 60 % 60,
+        seconds % 60
+    )
+}
+
+fn print_jobs(jobs: &[JobSummary]) {
+    println!("{:>5}  {:<20}  {:<19}  {:<28}  STATE", "JOB", "KIND", "CREATED (UTC)", "TARGETS");
+    for job in jobs {
+        let state = if job.is_finished() { "finished" } else { "running" };
+        println!(
+            "{:>5}  {:<20}  {:<19}  {:<28}  {state}: {}",
+            job.id,
+            job.kind.name(),
+            when(job.created_at),
+            job.targets.to_string(),
+            counts(job)
+        );
+    }
+}
+
+fn print_job(job: &JobDetail) {
+    let summary = &job.summary;
+    println!("job {}: {} on {}", summary.id, summary.kind.name(), summary.targets);
+    if let opendls_engine::JobKind::ReadItems { items } = &summary.kind {
+        let names: Vec<String> = items.iter().map(ToString::to_string).collect();
+        println!("items: {}", names.join(", "));
+    }
+    let contact = if summary.contact_me { "contact-me" } else { "at the phones' next contact" };
+    println!(
+        "created {} UTC, {contact}, gives up {} UTC",
+        when(summary.created_at),
+        when(summary.give_up_at)
+    );
+    if let Some(at) = summary.cancelled_at {
+        println!("cancelled {} UTC", when(at));
+    }
+    println!("targets: {}", counts(summary));
+    println!();
+    println!("{:<17}  {:<12}  {:<19}  DETAIL", "MAC", "STATE", "UPDATED (UTC)");
+    for target in &job.targets {
+        println!(
+            "{:<17}  {:<12}  {:<19}  {}",
+            target.mac,
+            target.state.as_str(),
+            when(target.updated_at),
+            target.detail
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_print_as_utc() {
+        assert_eq!(when(0), "1970-01-01 00:00:00");
+        assert_eq!(when(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(when(1_795_708_800), "2026-11-26 16:00:00");
+    }
+}

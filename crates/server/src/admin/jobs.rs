@@ -1,0 +1,173 @@
+//! Job routes of the admin API: create, list, show, cancel; and marking phones as behind NAT.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind, normalize_mac};
+use opendls_store::AdminStore;
+use opendls_store::jobs::{JobStore, NewJob, TargetSelector};
+use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM};
+use serde::Deserialize;
+
+use super::{AdminState, Answer, failure, parse_scope};
+use crate::api::{BehindNat, JobRequest};
+use crate::phone::unix_now;
+
+/// Parses `name` or `name[index]`.
+pub fn parse_item_key(text: &str) -> Option<ItemKey> {
+    let text = text.trim();
+    match text.strip_suffix(']').and_then(|rest| rest.split_once('[')) {
+        Some((name, index)) => Some(ItemKey::new(name, Some(index.parse().ok()?))),
+        None if !text.is_empty() && !text.contains(['[', ']']) => Some(ItemKey::new(text, None)),
+        None => None,
+    }
+}
+
+fn job_kind(request: &JobRequest) -> Result<JobKind, super::Rejection> {
+    let bad = |message: String| failure(StatusCode::BAD_REQUEST, message);
+    match request.kind.as_str() {
+        "apply-configuration" => Ok(JobKind::ApplyConfiguration),
+        "read-items" => {
+            if request.items.is_empty() {
+                return Err(bad("read-items needs at least one item".into()));
+            }
+            let items = request
+                .items
+                .iter()
+                .map(|text| parse_item_key(text).ok_or_else(|| bad(format!("{text:?} is not an item name"))))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(JobKind::ReadItems { items })
+        }
+        "restart" => Ok(JobKind::Restart),
+        "factory-reset" if request.confirm_factory_reset => Ok(JobKind::FactoryReset),
+        "factory-reset" => {
+            Err(bad("a factory reset erases the phones' configuration and passwords; confirm it \
+             (confirm_factory_reset, or --confirm-factory-reset on the command line)"
+                .into()))
+        }
+        other => Err(bad(format!(
+            "unknown job kind {other:?} (apply-configuration, read-items, restart, factory-reset)"
+        ))),
+    }
+}
+
+fn checked_targets(targets: &TargetSelector) -> Result<TargetSelector, super::Rejection> {
+    match targets {
+        TargetSelector::Devices { macs } => {
+            if macs.is_empty() {
+                return Err(failure(StatusCode::BAD_REQUEST, "no devices named"));
+            }
+            let macs = macs.iter().map(|mac| super::parse_mac(mac)).collect::<Result<Vec<_>, _>>()?;
+            Ok(TargetSelector::Devices { macs })
+        }
+        TargetSelector::Group { name } if name.trim().is_empty() => {
+            Err(failure(StatusCode::BAD_REQUEST, "the group name is empty"))
+        }
+        other => Ok(other.clone()),
+    }
+}
+
+pub(super) async fn create_job<S: JobStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(request): Json<JobRequest>,
+) -> Answer {
+    let kind = job_kind(&request)?;
+    let targets = checked_targets(&request.targets)?;
+    let now = unix_now();
+    let give_up = request.give_up_after_secs.unwrap_or(state.settings.give_up_after_secs).max(1);
+    let job = NewJob { kind, targets, contact_me: request.contact_me, give_up_at: now + give_up as i64 };
+    let Some(summary) = state.store.create_job(&job, now).await? else {
+        return Err(failure(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            format!("no known device matches {}", job.targets),
+        ));
+    };
+    tracing::info!(
+        job = summary.id,
+        kind = summary.kind.name(),
+        targets = summary.total(),
+        contact_me = job.contact_me,
+        "job created"
+    );
+    state.settings.wake.notify_one();
+    Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct ListQuery {
+    limit: Option<u32>,
+}
+
+pub(super) async fn list_jobs<S: JobStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Query(query): Query<ListQuery>,
+) -> Answer {
+    let jobs = state.store.list_jobs(query.limit.unwrap_or(50).min(10_000)).await?;
+    Ok(Json(jobs).into_response())
+}
+
+pub(super) async fn show_job<S: JobStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(id): Path<JobId>,
+) -> Answer {
+    match state.store.job(id).await? {
+        Some(job) => Ok(Json(job).into_response()),
+        None => Err(failure(StatusCode::NOT_FOUND, format!("no job {id}"))),
+    }
+}
+
+pub(super) async fn cancel_job<S: JobStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(id): Path<JobId>,
+) -> Answer {
+    match state.store.cancel_job(id, unix_now()).await? {
+        Some(cancelled) => {
+            tracing::info!(job = id, cancelled, "job cancelled");
+            let job = state.store.job(id).await?;
+            Ok(Json(job).into_response())
+        }
+        None => Err(failure(StatusCode::NOT_FOUND, format!("no job {id}"))),
+    }
+}
+
+pub(super) async fn behind_nat<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(request): Json<BehindNat>,
+) -> Answer {
+    let scope = parse_scope(&request.scope, request.target.as_deref())?;
+    let Some(url) = state.settings.dcmp_url.clone() else {
+        return Err(failure(
+            StatusCode::CONFLICT,
+            "phones cannot poll: the DCMP listener is off or public_address is not set",
+        ));
+    };
+    let interval = request.interval_secs.unwrap_or(state.settings.dcmp_poll_interval_secs).max(1);
+    // An empty URL turns polling off (opendls' assumption; the item's semantics are unverified).
+    let (url, interval) =
+        if request.enabled { (url, interval.to_string()) } else { (String::new(), "0".into()) };
+    let now = unix_now();
+    for (name, value) in [(DCMP_URL_ITEM, url), (DCMP_INTERVAL_ITEM, interval)] {
+        let entry = DesiredEntry { scope: scope.clone(), key: ItemKey::new(name, None), value };
+        state.store.set_desired(&entry, now).await?;
+    }
+    if let opendls_engine::Scope::Device(mac) = &scope {
+        debug_assert!(normalize_mac(mac).is_some());
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn item_keys_are_read_with_and_without_index() {
+        assert_eq!(parse_item_key("reg-addr"), Some(ItemKey::new("reg-addr", None)));
+        assert_eq!(parse_item_key("XML-app-name[1]"), Some(ItemKey::new("XML-app-name", Some(1))));
+        assert_eq!(parse_item_key("x[a]"), None);
+        assert_eq!(parse_item_key(""), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! DCMP, the "DLS contact-me proxy" for phones behind NAT or a firewall: such phones poll
+//! `GET /dcmp/contact-me?device-id=<MAC>` over plain HTTP (guide p. 15, 24). `202 Accepted`
+//! tells the phone that work is waiting and it calls in `solicited`; `200 OK` means nothing
+//! is (protocol doc §2.6). The answer reveals only whether work waits, never what.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use opendls_engine::normalize_mac;
+use opendls_store::jobs::JobStore;
+
+/// The path phones poll (guide p. 15).
+pub const POLL_PATH: &str = "/dcmp/contact-me";
+
+/// The DCMP router over `store`.
+pub fn router<S: JobStore>(store: Arc<S>) -> Router {
+    Router::new().route(POLL_PATH, get(poll::<S>)).with_state(store)
+}
+
+async fn poll<S: JobStore>(
+    State(store): State<Arc<S>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> (StatusCode, &'static str) {
+    let Some(mac) = query.get("device-id").and_then(|id| normalize_mac(id)) else {
+        return (StatusCode::BAD_REQUEST, "device-id must be the phone's MAC address\n");
+    };
+    match store.pending_work(&mac).await {
+        Ok(true) => {
+            tracing::debug!(mac, "DCMP poll: work pending");
+            (StatusCode::ACCEPTED, "")
+        }
+        Ok(false) => (StatusCode::OK, ""),
+        Err(error) => {
+            // 200 makes the phone poll again later; nothing is lost.
+            tracing::warn!(%error, mac, "DCMP poll: storage error, answered as nothing pending");
+            (StatusCode::OK, "")
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! The job scheduler: ends targets past their give-up time and sends contact-me to phones with
+//! work waiting (guide p. 14-15, 41), paced per phone, aware of the phones' contact gap, limited
+//! in rate and concurrency, and only ever to allowed addresses.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opendls_engine::Timestamp;
+use opendls_store::StoreResult;
+use opendls_store::jobs::{ContactCandidate, ContactRecord, JobStore};
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Jobs;
+use crate::contact_me::{self, ContactMeUri, ContactOutcome, Network};
+use crate::phone::unix_now;
+
+/// How long the networks phones connected from are cached before being read again.
+const ADDRESSES_MAX_AGE: Duration = Duration::from_secs(60);
+
+/// Runs the contact-me side of jobs.
+pub struct Scheduler<S> {
+    store: Arc<S>,
+    settings: Jobs,
+    configured_networks: Vec<Network>,
+    /// Where phones shall call back (`dls_ip_addr` / `dls_ip_port`), when known.
+    callback: Option<SocketAddr>,
+    /// A running target whose interaction has been silent this long is contacted again.
+    stall_secs: i64,
+    wake: Arc<Notify>,
+    in_flight: Arc<Mutex<HashSet<String>>>,
+    sending: Arc<Semaphore>,
+    learned_networks: Mutex<Option<(Instant, Vec<Network>)>>,
+}
+
+enum Plan {
+    Send(ContactMeUri),
+    Defer { until: Timestamp, why: String },
+}
+
+impl<S: JobStore> Scheduler<S> {
+    /// A scheduler over `store`. `wake` makes it look for work at once (a job was created).
+    pub fn new(
+        store: Arc<S>,
+        settings: Jobs,
+        callback: Option<SocketAddr>,
+        stall_secs: i64,
+        wake: Arc<Notify>,
+    ) -> Self {
+        let configured_networks =
+            settings.allowed_networks.iter().filter_map(|text| Network::parse(text).ok()).collect();
+        let sending = Arc::new(Semaphore::new(settings.max_concurrent_contacts));
+        Scheduler {
+            store,
+            settings,
+            configured_networks,
+            callback,
+            stall_secs,
+            wake,
+            in_flight: Arc::default(),
+            sending,
+            learned_networks: Mutex::new(None),
+        }
+    }
+
+    /// Works until `shutdown` is cancelled.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(Duration::from_millis(self.settings.tick_millis));
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = ticks.tick() => {}
+                _ = self.wake.notified() => {}
+            }
+            if let Err(error) = self.tick().await {
+                tracing::warn!(%error, "job scheduler: storage error; trying again at the next tick");
+            }
+        }
+    }
+
+    async fn tick(&self) -> StoreResult<()> {
+        let now = unix_now();
+        let expired = self.store.expire_targets(now).await?;
+        if expired > 0 {
+            tracing::info!(expired, "job targets timed out: the devices did not call in in time");
+        }
+        let per_tick =
+            f64::from(self.settings.max_contacts_per_sec) * self.settings.tick_millis as f64 / 1000.0;
+        let budget = per_tick.ceil().max(1.0) as u32;
+        let candidates = self.store.contact_candidates(now, now - self.stall_secs, budget * 4).await?;
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let allowed = self.allowed_networks().await?;
+        let pause = Duration::from_secs_f64(1.0 / f64::from(self.settings.max_contacts_per_sec));
+        let mut sent = 0;
+        for candidate in candidates {
+            if self.in_flight.lock().expect("not poisoned").contains(&candidate.mac) {
+                continue;
+            }
+            match self.plan(&candidate, now, &allowed) {
+                Plan::Defer { until, why } => {
+                    let record = ContactRecord {
+                        mac: candidate.mac,
+                        sent: false,
+                        answered: false,
+                        next_at: until,
+                        result: why,
+                    };
+                    self.store.record_contact(record, now).await?;
+                }
+                Plan::Send(uri) if sent < budget => {
+                    sent += 1;
+                    self.spawn_send(candidate, uri).await;
+                    tokio::time::sleep(pause).await;
+                }
+                Plan::Send(_) => break,
+            }
+        }
+        Ok(())
+    }
+
+    fn plan(&self, candidate: &ContactCandidate, now: Timestamp, allowed: &[Network]) -> Plan {
+        let settings = &self.settings;
+        if let Some(since) = candidate.busy_since {
+            let (wait, why) = if honours_send_solicited(candidate.software_version.as_deref()) {
+                (
+                    4 * settings.busy_retry_secs,
+                    "phone busy; it calls back when idle (send-solicited, guide p. 72)",
+                )
+            } else {
+                (
+                    settings.busy_retry_secs,
+                    "phone busy; its firmware ignores send-solicited: contact-me later",
+                )
+            };
+            let until = since + wait as i64;
+            if now < until {
+                return Plan::Defer { until, why: why.into() };
+            }
+        }
+        if let Some(answered) = candidate.last_answered_at {
+            let until = answered + settings.contact_gap_secs as i64;
+            if now < until {
+                let why = "waiting for the phone's contact gap to pass (it ignores contact-me until then)";
+                return Plan::Defer { until, why: why.into() };
+            }
+        }
+        let later = now + 10 * settings.contact_me_spacing_secs as i64;
+        let uri = match candidate.contact_me_uri.as_deref().map(ContactMeUri::parse) {
+            Some(Ok(uri)) => uri,
+            Some(Err(problem)) => {
+                return Plan::Defer { until: later, why: format!("no contact-me: {problem}") };
+            }
+            None => {
+                return Plan::Defer {
+                    until: later,
+                    why: "no contact-me: the phone reported no contact-me-uri".into(),
+                };
+            }
+        };
+        if !allowed.iter().any(|network| network.contains(uri.addr.ip())) {
+            tracing::warn!(mac = %candidate.mac, address = %uri.addr.ip(), "contact-me not sent: address outside the allowed networks");
+            let why = format!(
+                "no contact-me: {} is outside the allowed networks (jobs.allowed_networks)",
+                uri.addr.ip()
+            );
+            return Plan::Defer { until: later, why };
+        }
+        Plan::Send(uri)
+    }
+
+    async fn spawn_send(&self, candidate: ContactCandidate, uri: ContactMeUri) {
+        let Ok(permit) = self.sending.clone().acquire_owned().await else { return };
+        self.in_flight.lock().expect("not poisoned").insert(candidate.mac.clone());
+        let (store, in_flight, settings, callback) =
+            (self.store.clone(), self.in_flight.clone(), self.settings.clone(), self.callback);
+        tokio::spawn(async move {
+            let timeout = Duration::from_secs(settings.contact_timeout_secs);
+            let outcome = contact_me::send(&uri, callback, timeout).await;
+            let now = unix_now();
+            let attempt = candidate.attempts + 1;
+            let backoff =
+                settings.contact_me_spacing_secs as f64 * 2f64.powi(candidate.attempts.min(6) as i32);
+            let backoff = (backoff * (0.9 + 0.2 * random_fraction())).round() as i64;
+            let (answered, next_at, result) = match &outcome {
+                ContactOutcome::Answered => (
+                    true,
+                    now + backoff.max(settings.contact_gap_secs as i64),
+                    format!("contact-me answered (attempt {attempt}); waiting for the call-back"),
+                ),
+                ContactOutcome::Refused(status) => (
+                    false,
+                    now + backoff,
+                    format!("contact-me refused with HTTP {status} (attempt {attempt})"),
+                ),
+                ContactOutcome::Unreachable(problem) => {
+                    (false, now + backoff, format!("contact-me failed: {problem} (attempt {attempt})"))
+                }
+            };
+            tracing::debug!(mac = %candidate.mac, address = %uri.addr, ?outcome, "contact-me");
+            let record = ContactRecord { mac: candidate.mac.clone(), sent: true, answered, next_at, result };
+            if let Err(error) = store.record_contact(record, now).await {
+                tracing::warn!(%error, mac = %candidate.mac, "could not record a contact-me");
+            }
+            in_flight.lock().expect("not poisoned").remove(&candidate.mac);
+            drop(permit);
+        });
+    }
+
+    /// The configured networks, or else the networks phones connected from.
+    async fn allowed_networks(&self) -> StoreResult<Vec<Network>> {
+        if !self.configured_networks.is_empty() {
+            return Ok(self.configured_networks.clone());
+        }
+        if let Some((at, networks)) = &*self.learned_networks.lock().expect("not poisoned")
+            && at.elapsed() < ADDRESSES_MAX_AGE
+        {
+            return Ok(networks.clone());
+        }
+        let mut networks: Vec<Network> = Vec::new();
+        for address in self.store.phone_addresses().await? {
+            if let Ok(address) = address.parse::<IpAddr>() {
+                let network = Network::around(address);
+                if !networks.contains(&network) {
+                    networks.push(network);
+                }
+            }
+        }
+        *self.learned_networks.lock().expect("not poisoned") = Some((Instant::now(), networks.clone()));
+        Ok(networks)
+    }
+}
+
+/// Whether firmware honours `send-solicited`: V3R3 and later (guide p. 72). `software-version`
+/// reads like `V3 R5.12.0` (p. 35); anything unreadable counts as older.
+pub fn honours_send_solicited(software_version: Option<&str>) -> bool {
+    let Some(text) = software_version else { return false };
+    let number = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().ok();
+    let Some(rest) = text.trim().strip_prefix(['V', 'v']) else { return false };
+    let major = number(rest);
+    let minor = rest.find(['R', 'r']).and_then(|at| number(&rest[at + 1..]));
+    matches!((major, minor), (Some(major), Some(minor)) if (major, minor) >= (3, 3))
+}
+
+fn random_fraction() -> f64 {
+    let mut bytes = [0u8; 4];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
+    f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firmware_from_v3r3_honours_send_solicited() {
+        assert!(honours_send_solicited(Some("V3 R5.12.0")));
+        assert!(honours_send_solicited(Some("V3 R3.0.0")));
+        assert!(!honours_send_solicited(Some("V3 R1.41.0")));
+        assert!(!honours_send_solicited(Some("V2 R2.0.0")));
+        assert!(honours_send_solicited(Some("V4 R1.0")));
+        assert!(!honours_send_solicited(Some("unknown")));
+        assert!(!honours_send_solicited(None));
+    }
+}

@@ -1,0 +1,203 @@
+//! Jobs in storage: what the administration API creates and lists, and what the contact-me
+//! scheduler and the DCMP listener ask.
+
+use std::future::Future;
+
+use opendls_engine::{JobId, JobKind, TargetState, Timestamp};
+use serde::{Deserialize, Serialize};
+
+use crate::StoreResult;
+
+/// How a job's target devices are chosen. Resolved once, when the job is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum TargetSelector {
+    /// These devices, by MAC.
+    Devices {
+        /// The MACs.
+        macs: Vec<String>,
+    },
+    /// The devices of a group.
+    Group {
+        /// The group.
+        name: String,
+    },
+    /// Devices whose inventory matches; `*` and `?` are wildcards, an absent field matches all.
+    Query {
+        /// Model (`device-type`), e.g. `OpenStage 60` or `OpenStage *`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_type: Option<String>,
+        /// Firmware (`software-version`), e.g. `V3 R5*`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        software_version: Option<String>,
+    },
+    /// Every known device.
+    All,
+}
+
+impl std::fmt::Display for TargetSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TargetSelector::Devices { macs } if macs.len() <= 3 => write!(f, "devices {}", macs.join(", ")),
+            TargetSelector::Devices { macs } => write!(f, "{} devices", macs.len()),
+            TargetSelector::Group { name } => write!(f, "group {name}"),
+            TargetSelector::Query { device_type, software_version } => {
+                let mut parts = Vec::new();
+                if let Some(model) = device_type {
+                    parts.push(format!("model {model}"));
+                }
+                if let Some(firmware) = software_version {
+                    parts.push(format!("firmware {firmware}"));
+                }
+                if parts.is_empty() { f.write_str("all devices") } else { f.write_str(&parts.join(", ")) }
+            }
+            TargetSelector::All => f.write_str("all devices"),
+        }
+    }
+}
+
+/// A job to create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewJob {
+    /// What to do.
+    pub kind: JobKind,
+    /// On which devices.
+    pub targets: TargetSelector,
+    /// Contact the phones now (contact-me, guide p. 14-15) or wait for their next contact.
+    pub contact_me: bool,
+    /// Targets not done by then end `timed-out`.
+    pub give_up_at: Timestamp,
+}
+
+/// A job with its targets counted by state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSummary {
+    /// The job's number.
+    pub id: JobId,
+    /// What it does.
+    pub kind: JobKind,
+    /// How its targets were chosen.
+    pub targets: TargetSelector,
+    /// Whether phones are contacted.
+    pub contact_me: bool,
+    /// When it was created.
+    pub created_at: Timestamp,
+    /// When unfinished targets time out.
+    pub give_up_at: Timestamp,
+    /// When it was cancelled, if it was.
+    pub cancelled_at: Option<Timestamp>,
+    /// Targets per state, in [`TargetState::ALL`] order, states without targets left out.
+    pub counts: Vec<(TargetState, u32)>,
+}
+
+impl JobSummary {
+    /// Number of targets.
+    pub fn total(&self) -> u32 {
+        self.counts.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Number of targets in a state.
+    pub fn count(&self, state: TargetState) -> u32 {
+        self.counts.iter().find(|(s, _)| *s == state).map(|(_, n)| *n).unwrap_or(0)
+    }
+
+    /// Whether every target reached a final state.
+    pub fn is_finished(&self) -> bool {
+        self.counts.iter().all(|(state, _)| state.is_final())
+    }
+}
+
+/// One target device of a job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobTarget {
+    /// The device.
+    pub mac: String,
+    /// Where the job stands on it.
+    pub state: TargetState,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// When it reached a final state.
+    pub finished_at: Option<Timestamp>,
+    /// What happened last.
+    pub detail: String,
+}
+
+/// A job and all its targets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobDetail {
+    /// The job.
+    pub summary: JobSummary,
+    /// Its targets, by MAC.
+    pub targets: Vec<JobTarget>,
+}
+
+/// A device with unfinished work of a contact-me job, due for a contact-me.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactCandidate {
+    /// The device.
+    pub mac: String,
+    /// The URI it reported for contact-me (guide p. 27).
+    pub contact_me_uri: Option<String>,
+    /// The address it last connected from.
+    pub remote_addr: Option<String>,
+    /// Its firmware (`software-version`), to tell phones that honour `send-solicited`.
+    pub software_version: Option<String>,
+    /// Every unfinished target waits for a busy phone; since when (the latest).
+    pub busy_since: Option<Timestamp>,
+    /// Contact-me requests sent since the phone last called in.
+    pub attempts: u32,
+    /// When the phone last answered a contact-me (its contact gap starts then).
+    pub last_answered_at: Option<Timestamp>,
+}
+
+/// What the scheduler did about one candidate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRecord {
+    /// The device.
+    pub mac: String,
+    /// Whether a request went out (false: deferred without sending).
+    pub sent: bool,
+    /// Whether the phone answered `204` (guide p. 15).
+    pub answered: bool,
+    /// When the device may be contacted next.
+    pub next_at: Timestamp,
+    /// What happened, for the targets' detail.
+    pub result: String,
+}
+
+/// The jobs' storage.
+pub trait JobStore: Send + Sync + 'static {
+    /// Creates a job, resolving its targets; `None` when no device matches (nothing is created).
+    fn create_job(
+        &self,
+        job: &NewJob,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Option<JobSummary>>> + Send;
+    /// The latest `limit` jobs, newest first.
+    fn list_jobs(&self, limit: u32) -> impl Future<Output = StoreResult<Vec<JobSummary>>> + Send;
+    /// One job with its targets.
+    fn job(&self, id: JobId) -> impl Future<Output = StoreResult<Option<JobDetail>>> + Send;
+    /// Cancels a job's unfinished targets; `None` when there is no such job, else how many.
+    fn cancel_job(&self, id: JobId, now: Timestamp) -> impl Future<Output = StoreResult<Option<u32>>> + Send;
+    /// Devices due for a contact-me at `now`, most overdue first. Running targets count only
+    /// when stalled (no change since `stalled_before`: the phone vanished mid-interaction, or a
+    /// restart never came back).
+    fn contact_candidates(
+        &self,
+        now: Timestamp,
+        stalled_before: Timestamp,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<ContactCandidate>>> + Send;
+    /// Records a contact-me sent or deferred.
+    fn record_contact(
+        &self,
+        record: ContactRecord,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Ends unfinished targets of jobs past their give-up time; returns how many.
+    fn expire_targets(&self, now: Timestamp) -> impl Future<Output = StoreResult<u32>> + Send;
+    /// Whether a device has work waiting for it to call in (DCMP, guide p. 15, 24).
+    fn pending_work(&self, mac: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// The distinct addresses phones connected from (the default contact-me allow-list).
+    fn phone_addresses(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+}

@@ -1,0 +1,156 @@
+//! The job store's contract: targets resolved at creation, finished targets never change again,
+//! claims refused for finished work, contact-me scheduling and expiry.
+
+use opendls_engine::{DeviceRecord, DeviceTask, JobKind, TargetState, TaskUpdate};
+use opendls_store::jobs::{ContactRecord, JobStore, NewJob, TargetSelector};
+use opendls_store::{AdminStore, PhoneStore, SqliteStore, StoreError};
+
+async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("jobs.db")).await.unwrap();
+    let devices: Vec<DeviceRecord> = (1..=4)
+        .map(|n| {
+            let mut device = DeviceRecord::new(format!("00:1A:E8:00:00:0{n}"), 100);
+            device.device_type = Some(if n <= 2 { "OpenStage 60".into() } else { "OpenStage 40".into() });
+            device.software_version = Some(format!("V3 R{n}.0.0"));
+            device.contact_me_uri = Some(format!("http://127.0.0.1:80{n}0/contact_dls.html/ContactDLS"));
+            device.remote_addr = Some("127.0.0.1".into());
+            device
+        })
+        .collect();
+    store.import_devices(&devices).await.unwrap();
+    store.assign_group("00:1A:E8:00:00:04", Some("lobby")).await.unwrap();
+    (store, dir)
+}
+
+fn job(targets: TargetSelector, kind: JobKind) -> NewJob {
+    NewJob { kind, targets, contact_me: true, give_up_at: 10_000 }
+}
+
+#[tokio::test]
+async fn targets_are_resolved_by_devices_group_and_inventory_query() {
+    let (store, _dir) = store_with_devices().await;
+    let count = |selector| {
+        let store = store.clone();
+        async move {
+            store
+                .create_job(&job(selector, JobKind::Restart), 200)
+                .await
+                .unwrap()
+                .map(|j| j.total())
+                .unwrap_or(0)
+        }
+    };
+    assert_eq!(count(TargetSelector::All).await, 4);
+    assert_eq!(count(TargetSelector::Group { name: "lobby".into() }).await, 1);
+    let models = TargetSelector::Query { device_type: Some("OpenStage 6*".into()), software_version: None };
+    assert_eq!(count(models).await, 2);
+    let firmware = TargetSelector::Query { device_type: None, software_version: Some("V3 R[34]*".into()) };
+    assert_eq!(count(firmware).await, 2);
+    let macs = vec!["00:1A:E8:00:00:01".into(), "00:1A:E8:00:00:99".into()];
+    assert_eq!(count(TargetSelector::Devices { macs }).await, 1, "unknown devices are not targets");
+    assert_eq!(count(TargetSelector::Group { name: "nobody".into() }).await, 0);
+    assert_eq!(store.list_jobs(100).await.unwrap().len(), 5, "a job without targets is not created");
+}
+
+#[tokio::test]
+async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() {
+    let (store, _dir) = store_with_devices().await;
+    let mac = "00:1A:E8:00:00:01";
+    let macs = vec![mac.to_owned()];
+    let created =
+        store.create_job(&job(TargetSelector::Devices { macs }, JobKind::Restart), 200).await.unwrap();
+    let id = created.unwrap().id;
+    let tasks = store.device_context(mac).await.unwrap().tasks;
+    assert_eq!(
+        tasks,
+        vec![DeviceTask { job_id: id, kind: JobKind::Restart, state: TargetState::Queued, created_at: 200 }]
+    );
+
+    let claim = |claims| TaskUpdate {
+        job_id: id,
+        mac: mac.into(),
+        state: TargetState::Running,
+        detail: "sent".into(),
+        claims,
+    };
+    let decision = |update| {
+        let mut decision = opendls_engine::handle(
+            opendls_engine::Input {
+                now: 300,
+                remote_addr: "127.0.0.1".into(),
+                new_session_id: "S".into(),
+                message: opendls_wpi::WorkpointMessage {
+                    nonce: "N".into(),
+                    max_items: None,
+                    fragment: None,
+                    reason: opendls_wpi::ReasonForContact::new(opendls_wpi::Reason::CleanUp),
+                    items: vec![],
+                },
+                device: None,
+                interaction: None,
+                desired: vec![],
+                failures: vec![],
+                policy: Default::default(),
+                tasks: vec![],
+            },
+            &Default::default(),
+        );
+        decision.task_updates = vec![update];
+        decision
+    };
+    store.apply(decision(claim(true)), 300).await.unwrap();
+    assert_eq!(store.cancel_job(id, 400).await.unwrap(), Some(1));
+    assert_eq!(store.cancel_job(999, 400).await.unwrap(), None);
+    assert!(store.device_context(mac).await.unwrap().tasks.is_empty());
+
+    // A stale decision that would send the cancelled work is refused as a whole ...
+    let refused = store.apply(decision(claim(true)), 500).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Conflict(_)), "{refused}");
+    // ... and an update that sends nothing leaves the finished target alone.
+    store.apply(decision(claim(false)), 500).await.unwrap();
+    let detail = store.job(id).await.unwrap().unwrap();
+    assert_eq!(detail.targets[0].state, TargetState::Cancelled);
+    assert_eq!(detail.targets[0].finished_at, Some(400));
+    assert!(detail.summary.is_finished());
+}
+
+#[tokio::test]
+async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
+    let (store, _dir) = store_with_devices().await;
+    let created =
+        store.create_job(&job(TargetSelector::All, JobKind::ApplyConfiguration), 200).await.unwrap();
+    let id = created.unwrap().id;
+    let mut waiting = job(TargetSelector::All, JobKind::Restart);
+    waiting.contact_me = false;
+    store.create_job(&waiting, 200).await.unwrap();
+
+    let due = store.contact_candidates(200, 0, 100).await.unwrap();
+    assert_eq!(due.len(), 4, "one candidate per device, whatever its number of jobs");
+    assert!(store.pending_work("00:1A:E8:00:00:01").await.unwrap());
+
+    let record = ContactRecord {
+        mac: "00:1A:E8:00:00:01".into(),
+        sent: true,
+        answered: true,
+        next_at: 260,
+        result: "contact-me answered 204".into(),
+    };
+    store.record_contact(record, 200).await.unwrap();
+    let due = store.contact_candidates(210, 0, 100).await.unwrap();
+    assert_eq!(due.len(), 3, "not again before next_at");
+    let again = store.contact_candidates(260, 0, 100).await.unwrap();
+    let first = again.iter().find(|c| c.mac == "00:1A:E8:00:00:01").unwrap();
+    assert_eq!((first.attempts, first.last_answered_at), (1, Some(200)));
+    let detail = store.job(id).await.unwrap().unwrap();
+    assert_eq!(detail.summary.count(TargetState::Contacting), 1);
+    assert_eq!(detail.summary.count(TargetState::Queued), 3);
+
+    assert_eq!(store.expire_targets(9_999).await.unwrap(), 0);
+    assert_eq!(store.expire_targets(10_000).await.unwrap(), 8);
+    let detail = store.job(id).await.unwrap().unwrap();
+    assert_eq!(detail.summary.count(TargetState::TimedOut), 4);
+    assert!(detail.targets.iter().any(|t| t.detail.starts_with("gave up; last: contact-me answered")));
+    assert!(!store.pending_work("00:1A:E8:00:00:01").await.unwrap());
+    assert_eq!(store.phone_addresses().await.unwrap(), vec!["127.0.0.1".to_owned()]);
+}
