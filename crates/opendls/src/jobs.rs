@@ -155,18 +155,8 @@ fn counts(job: &JobSummary) -> String {
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
 fn when(at: i64) -> String {
-    let days = at.div_euclid(86_400);
     let seconds = at.rem_euclid(86_400);
-    // Civil-from-days (Howard Hinnant's algorithm, public domain description).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    let (year, month, day) = opendls_phonesim::interaction::civil_date(at.div_euclid(86_400));
     format!(
         "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
         seconds / 3600,

@@ -190,11 +190,8 @@ async fn fetch(url: Option<&str>, target: &Target) -> bool {
     }
 }
 
-/// The phone's clock as file-deployment items show it: `DD:MM:YYYY` and `HH:MM:SS` (p. 54), UTC.
-pub fn phone_clock(now: SystemTime) -> (String, String) {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+/// Year, month and day of a number of days since 1970-01-01 (Howard Hinnant's algorithm).
+pub fn civil_date(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
@@ -203,7 +200,14 @@ pub fn phone_clock(now: SystemTime) -> (String, String) {
     let mp = (5 * doy + 2) / 153;
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// The phone's clock as file-deployment items show it: `DD:MM:YYYY` and `HH:MM:SS` (p. 54), UTC.
+pub fn phone_clock(now: SystemTime) -> (String, String) {
+    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
+    let (year, month, day) = civil_date(days);
     (
         format!("{day:02}:{month:02}:{year}"),
         format!("{:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60),
