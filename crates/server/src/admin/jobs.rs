@@ -6,7 +6,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind, normalize_mac};
+use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind};
 use opendls_store::AdminStore;
 use opendls_store::jobs::{JobStore, NewJob, TargetSelector};
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM};
@@ -152,9 +152,6 @@ pub(super) async fn behind_nat<S: AdminStore>(
     for (name, value) in [(DCMP_URL_ITEM, url), (DCMP_INTERVAL_ITEM, interval)] {
         let entry = DesiredEntry { scope: scope.clone(), key: ItemKey::new(name, None), value };
         state.store.set_desired(&entry, now).await?;
-    }
-    if let opendls_engine::Scope::Device(mac) = &scope {
-        debug_assert!(normalize_mac(mac).is_some());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
