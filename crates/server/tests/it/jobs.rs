@@ -109,9 +109,15 @@ async fn register_unreachable(server: &TestServer, n: u32) -> String {
     profile.contact_me_uri = "http://127.0.0.1:9/contact_dls.html/ContactDLS".into();
     let mac = profile.mac.clone();
     let mut phone = SimPhone::new(profile);
-    let first = phone.contact(Reason::StartUp, &[]);
-    run_interaction(&mut phone, &target(server), first, &Manner::default()).await.unwrap();
-    mac
+    // While the other phones boot, the service may answer `overload`: come back, as phones do.
+    loop {
+        let first = phone.contact(Reason::StartUp, &[]);
+        let done = run_interaction(&mut phone, &target(server), first, &Manner::default()).await.unwrap();
+        if done.cleanup_reason.as_deref() != Some("overload") {
+            return mac;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
 
 /// Sends a contact-me the way a second service would, so the phone's contact gap starts now.
