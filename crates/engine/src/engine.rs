@@ -16,6 +16,8 @@ use crate::model::{
 
 pub use opendls_wpi::catalog::BASIC_ITEMS;
 
+mod secure_flow;
+
 /// Tunables of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineSettings {
@@ -60,6 +62,8 @@ pub struct Input {
     pub policy: LocalChangePolicy,
     /// The device's unfinished job work, oldest job first.
     pub tasks: Vec<DeviceTask>,
+    /// The channel the message came on and the device's Secure Mode state.
+    pub security: crate::security::SecurityInput,
 }
 
 /// What happens to the interaction state.
@@ -95,6 +99,15 @@ pub struct Decision {
     pub desired_set: Vec<DesiredEntry>,
     /// Job targets whose state changes.
     pub task_updates: Vec<TaskUpdate>,
+    /// The device's new Secure Mode record, when it changed.
+    pub security: Option<crate::security::DeviceSecurity>,
+    /// Client certificates issued, activated, revoked or superseded.
+    pub certificates: Vec<crate::security::CertificateChange>,
+    /// A security event to log (a refused channel or certificate, a wrong TAN, ...).
+    pub security_event: Option<String>,
+    /// A certificate deployment job is due but the input has no certificate: make one
+    /// (`SecurityInput::wbm_certificate`) and decide again. Nothing of this decision is kept.
+    pub wants_wbm_certificate: bool,
     /// Why the interaction ended abnormally, for the log (never contains item values).
     pub error: Option<String>,
 }
@@ -111,6 +124,10 @@ impl Decision {
             failures_cleared: Vec::new(),
             desired_set: Vec::new(),
             task_updates: Vec::new(),
+            security: None,
+            certificates: Vec::new(),
+            security_event: None,
+            wants_wbm_certificate: false,
             error: None,
         }
     }
@@ -139,6 +156,9 @@ pub fn device_mac(message: &WorkpointMessage, interaction: Option<&InteractionSt
 
 /// Decides how to answer one phone message.
 pub fn handle(input: Input, settings: &EngineSettings) -> Decision {
+    if let Some(refused) = secure_flow::refusal(&input) {
+        return refused;
+    }
     match input.message.reason.reason.clone() {
         Reason::ReplyTo => on_reply(input, settings),
         Reason::StartUp | Reason::Solicited | Reason::LocalChanges | Reason::InventoryChanges => {
@@ -210,7 +230,12 @@ fn on_contact(input: Input, settings: &EngineSettings) -> Decision {
         max_items: input.message.max_items,
         local_change_read: old_firmware_local_change,
         step: Step::Reading { items: Vec::new(), fragments: 0 },
+        secure: input.security.channel.is_secure(),
     };
+    if secure_flow::on_contact(&input, &mut decision, &mut device, state.clone()) {
+        decision.device = Some(device);
+        return decision;
+    }
     if stale || changed_flag || old_firmware_local_change {
         // guide p. 34: read everything when the phone is new or its configuration changed.
         decision.reply = DlsMessage::new(&input.message.nonce, Action::ReadAllItems);
@@ -399,6 +424,79 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                 }
             }
         }
+        Step::DeployingWbmCertificate { job_id } => {
+            let refused = input.message.items.iter().find(|item| item.status.is_some());
+            if let Some(item) = refused {
+                let status = item.status.as_ref().map(|s| s.as_wire()).unwrap_or("?");
+                let problem = format!("the phone refused the certificate ({status})");
+                fail_tasks(&mut decision, &mut tasks, &device.mac, now, &[job_id], &problem);
+                return end_with_error(decision, device, &reason, now, problem);
+            }
+            // guide p. 60 step 3: read the certificate information back to verify.
+            let wanted = vec![Item::new("wbm-server-certificate-info", "")];
+            decision.reply = DlsMessage::with_items(&nonce, Action::ReadItems, wanted);
+            state.step = Step::VerifyingWbmCertificate { job_id };
+            decision.interaction = InteractionChange::Continue(state);
+        }
+        Step::VerifyingWbmCertificate { job_id } => {
+            let info = input.message.items.iter().find(|i| i.name == "wbm-server-certificate-info");
+            let task = tasks.iter().find(|t| t.job_id == job_id).cloned();
+            match (info, task) {
+                (Some(info), Some(task)) if info.status.is_none() && !info.value.is_empty() => {
+                    merge_reported(
+                        &mut device,
+                        ReportedItem::from(info),
+                        now,
+                        &reason,
+                        &mut decision.history,
+                    );
+                    let detail = format!("installed: {}", info.value);
+                    update_task(
+                        &mut decision,
+                        &mut tasks,
+                        &device.mac,
+                        now,
+                        &task,
+                        TargetState::Done,
+                        &detail,
+                        false,
+                    );
+                    let mut next = Next {
+                        decision: &mut decision,
+                        device: &mut device,
+                        tasks: &mut tasks,
+                        input: &input,
+                    };
+                    next.after_writes(state, &desired, false);
+                }
+                _ => {
+                    let problem = "the phone did not report the installed certificate".to_owned();
+                    fail_tasks(&mut decision, &mut tasks, &device.mac, now, &[job_id], &problem);
+                    return end_with_error(decision, device, &reason, now, problem);
+                }
+            }
+        }
+        Step::Bootstrapping { serial, renewal } => {
+            secure_flow::on_bootstrap_reply(&input, &mut decision, &device.mac, &reason, &serial, renewal);
+        }
+        Step::CheckingTan => {
+            if secure_flow::on_tan(&input, &mut decision, &device.mac, &reason) {
+                let stale =
+                    device.inventory_read_at.is_none_or(|at| now - at > settings.inventory_max_age_secs);
+                if stale {
+                    decision.reply = DlsMessage::new(&nonce, Action::ReadAllItems);
+                    decision.interaction = InteractionChange::Continue(state);
+                } else {
+                    let mut next = Next {
+                        decision: &mut decision,
+                        device: &mut device,
+                        tasks: &mut tasks,
+                        input: &input,
+                    };
+                    next.action(state, &desired, settings, false);
+                }
+            }
+        }
         Step::Writing { sent, remaining } => {
             record_write_results(&mut device, &sent, &input, &reason, &mut decision);
             if remaining.is_empty() {
@@ -509,6 +607,22 @@ impl Next<'_> {
                 if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
             return;
         }
+        let wbm = self.tasks.iter().find(|t| t.kind == JobKind::DeployWbmCertificate).cloned();
+        if let Some(task) = wbm {
+            let Some(value) = &self.input.security.wbm_certificate else {
+                self.decision.wants_wbm_certificate = true;
+                return;
+            };
+            // guide p. 60 step 1: the base64 PKCS#12 in `wbm-server-certificate`.
+            let item = Item::new("wbm-server-certificate", value.clone());
+            self.decision.reply = DlsMessage::with_items(&nonce, Action::WriteItems, vec![item]);
+            let detail = "certificate sent";
+            update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Running, detail, true);
+            state.step = Step::DeployingWbmCertificate { job_id: task.job_id };
+            self.decision.interaction =
+                if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
+            return;
+        }
         let reboot = self.tasks.iter().find(|t| t.kind.reboots()).cloned();
         if let Some(task) = reboot {
             self.decision.reply = restart_message(&nonce, &task.kind);
@@ -544,7 +658,8 @@ pub const FACTORY_RESET_PASSWORD: &str = "124816";
 /// The jobs whose work the interaction's current step carries.
 fn jobs_of_step(step: &Step, tasks: &[DeviceTask]) -> Vec<JobId> {
     match step {
-        Step::Reading { .. } => Vec::new(),
+        Step::Reading { .. } | Step::Bootstrapping { .. } | Step::CheckingTan => Vec::new(),
+        Step::DeployingWbmCertificate { job_id } | Step::VerifyingWbmCertificate { job_id } => vec![*job_id],
         Step::ReadingItems { job_id, .. } => vec![*job_id],
         Step::Writing { .. } => {
             tasks.iter().filter(|t| t.kind == JobKind::ApplyConfiguration).map(|t| t.job_id).collect()
@@ -637,6 +752,7 @@ fn on_phone_clean_up(input: Input) -> Decision {
         let mut device = input.device.clone().unwrap_or_else(|| DeviceRecord::new(mac.clone(), now));
         device.last_contact = now;
         decision.history.push(event(&mac, now, EventKind::PhoneCleanUp, "clean-up", &why));
+        secure_flow::on_phone_clean_up(&input, &mut decision, &mac, &why);
         decision.device = Some(device);
     }
     decision

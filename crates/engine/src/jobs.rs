@@ -24,6 +24,10 @@ pub enum JobKind {
     /// Reset the phone to delivery state (`Restart` with `restart-type` `FactoryReset`, p. 51);
     /// done when it starts up again.
     FactoryReset,
+    /// Install a certificate for the phone's web server, issued by our CA for the phone
+    /// (`WriteItems` `wbm-server-certificate`, PKCS#12), then read `wbm-server-certificate-info`
+    /// to verify it (p. 59-61).
+    DeployWbmCertificate,
 }
 
 impl JobKind {
@@ -34,6 +38,7 @@ impl JobKind {
             JobKind::ReadItems { .. } => "read-items",
             JobKind::Restart => "restart",
             JobKind::FactoryReset => "factory-reset",
+            JobKind::DeployWbmCertificate => "deploy-wbm-certificate",
         }
     }
 

@@ -16,11 +16,17 @@
 //! Jobs (guide §3.6): whatever made the phone call in, the device's unfinished jobs run in that
 //! interaction after the configuration is written, chained instead of `CleanUp`: `ReadItems`,
 //! then `Restart` (which ends the interaction; the job is done at the next `start-up`).
+//!
+//! Secure Mode (guide §3.6.10): every message is first checked against its channel (Default
+//! port, or the secure port with the client certificate's record); a device that should be
+//! secure gets the bootstrap `WriteItems` instead of the usual flow, a PIN bootstrap is
+//! completed by checking `bootstrapping-tan`; see [`security`].
 
 mod desired;
 mod engine;
 pub mod jobs;
 pub mod model;
+pub mod security;
 
 pub use desired::{EffectiveDesired, effective_desired};
 pub use engine::{
@@ -28,6 +34,12 @@ pub use engine::{
 };
 pub use jobs::{DeviceTask, JobId, JobKind, TargetState, TaskUpdate};
 pub use model::*;
+pub use security::{
+    BootstrapMaterial, CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity,
+    SecurityInput, SecurityMode, SecurityState, bootstrap_wanted,
+};
 
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod tests;

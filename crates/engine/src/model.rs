@@ -100,6 +100,10 @@ pub struct DeviceRecord {
     pub reported: BTreeMap<ItemKey, ReportedItem>,
     /// Local changes waiting for an administrator.
     pub flagged: Vec<FlaggedChange>,
+    /// What the phone's TLS client last offered (versions, whether only legacy suites), so an
+    /// administrator sees which phones still need legacy TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_offer: Option<String>,
 }
 
 impl DeviceRecord {
@@ -119,6 +123,7 @@ impl DeviceRecord {
             inventory_read_at: None,
             reported: BTreeMap::new(),
             flagged: Vec::new(),
+            tls_offer: None,
         }
     }
 
@@ -252,6 +257,9 @@ pub enum EventKind {
     ProtocolError,
     /// Work of a job was sent, finished or refused; the detail names the job.
     Job,
+    /// Secure Mode: a bootstrap, a certificate activated or revoked, a refused request (a
+    /// security event: the Default port used by a secure device, a foreign certificate, ...).
+    Security,
 }
 
 /// One entry of a device's history.
@@ -296,6 +304,9 @@ pub struct InteractionState {
     pub local_change_read: bool,
     /// What the service sent last and now waits for.
     pub step: Step,
+    /// Whether the interaction runs on the secure port (its replies must come there too).
+    #[serde(default)]
+    pub secure: bool,
 }
 
 /// What the service waits for.
@@ -318,6 +329,25 @@ pub enum Step {
         /// Fragments received so far.
         fragments: usize,
     },
+    /// A Secure Mode bootstrap `WriteItems` was sent (guide p. 64-67), or a certificate renewal.
+    Bootstrapping {
+        /// The serial of the certificate it carries.
+        serial: String,
+        /// Whether it renews the certificate of a device already in Secure Mode.
+        renewal: bool,
+    },
+    /// `ReadItems` `bootstrapping-tan` was sent after a PIN bootstrap (guide p. 68).
+    CheckingTan,
+    /// `WriteItems` `wbm-server-certificate` was sent for a job (guide p. 60 step 1).
+    DeployingWbmCertificate {
+        /// The job.
+        job_id: crate::jobs::JobId,
+    },
+    /// `ReadItems` `wbm-server-certificate-info` was sent to verify it (p. 60 step 3).
+    VerifyingWbmCertificate {
+        /// The job.
+        job_id: crate::jobs::JobId,
+    },
     /// `WriteItems` was sent with `sent`; `remaining` parts follow (guide p. 71).
     Writing {
         /// The items of the message awaiting its reply.
@@ -332,8 +362,12 @@ impl Step {
     pub fn awaited_action(&self) -> opendls_wpi::Action {
         match self {
             Step::Reading { .. } => opendls_wpi::Action::ReadAllItems,
-            Step::ReadingItems { .. } => opendls_wpi::Action::ReadItems,
-            Step::Writing { .. } => opendls_wpi::Action::WriteItems,
+            Step::ReadingItems { .. } | Step::CheckingTan | Step::VerifyingWbmCertificate { .. } => {
+                opendls_wpi::Action::ReadItems
+            }
+            Step::Writing { .. } | Step::Bootstrapping { .. } | Step::DeployingWbmCertificate { .. } => {
+                opendls_wpi::Action::WriteItems
+            }
         }
     }
 }

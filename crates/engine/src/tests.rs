@@ -24,6 +24,7 @@ fn input(message: WorkpointMessage) -> Input {
         failures: Vec::new(),
         policy: LocalChangePolicy::default(),
         tasks: Vec::new(),
+        security: Default::default(),
     }
 }
 

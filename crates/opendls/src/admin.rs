@@ -116,6 +116,21 @@ impl Client {
         read(response).await
     }
 
+    /// A GET whose answer is text (PEM).
+    pub(crate) async fn get_text(&self, path: &str) -> Result<String> {
+        let response = self.request(Method::GET, path).send().await.map_err(|e| self.unreachable(e))?;
+        let status = response.status();
+        let text = response.text().await?;
+        if status.is_success() {
+            return Ok(text);
+        }
+        match status {
+            StatusCode::UNAUTHORIZED => bail!("{text}"),
+            s if s.is_client_error() => Err(Refused(text).into()),
+            _ => bail!("server error {status}: {text}"),
+        }
+    }
+
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token)
     }
@@ -352,7 +367,7 @@ fn encode(text: &str) -> String {
 }
 
 /// Unix seconds as `YYYY-MM-DD HH:MM:SSZ`.
-fn format_time(at: i64) -> String {
+pub(crate) fn format_time(at: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
     time::OffsetDateTime::from_unix_timestamp(at)
         .ok()
@@ -360,7 +375,7 @@ fn format_time(at: i64) -> String {
         .unwrap_or_else(|| at.to_string())
 }
 
-fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -385,6 +385,8 @@ impl ServerProcess {
                 "127.0.0.1:0",
                 "--dcmp-listen",
                 "off",
+                "--secure-listen",
+                "off",
                 "--data-dir",
             ])
             .arg(data_dir)

@@ -28,6 +28,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
         phone_listen: "127.0.0.1:0".parse()?,
         admin_listen: "127.0.0.1:0".parse()?,
         dcmp_listen: Some("127.0.0.1:0".parse()?),
+        secure_listen: Some("127.0.0.1:0".parse()?),
         public_address: Some("127.0.0.1".into()),
         log: "warn".into(),
         ..Config::default()

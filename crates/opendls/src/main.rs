@@ -16,6 +16,7 @@ mod demo;
 mod inspect;
 mod jobs;
 mod phonesim;
+mod security;
 mod serve;
 
 /// Provisioning service for OpenStage / OpenScape Desk Phone IP phones (WorkPoint Interface).
@@ -67,6 +68,14 @@ enum Command {
     Job {
         #[command(subcommand)]
         command: JobCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Secure Mode: the mode per device, group or globally; a device's state and certificates;
+    /// revoke; reset to Default Mode; PINs; the CA.
+    Security {
+        #[command(subcommand)]
+        command: SecurityCommand,
         #[command(flatten)]
         connection: Connection,
     },
@@ -132,6 +141,9 @@ pub(crate) struct ServeArgs {
     /// DCMP listener address (plain HTTP, phones behind NAT poll it), or `off`.
     #[arg(long)]
     pub dcmp_listen: Option<String>,
+    /// Secure Mode listener address (HTTPS with mutual TLS), e.g. 0.0.0.0:18444, or `off`.
+    #[arg(long)]
+    pub secure_listen: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -356,6 +368,107 @@ pub(crate) enum ConfigCommand {
 }
 
 #[derive(Subcommand)]
+pub(crate) enum SecurityCommand {
+    /// Set the security mode: default, secure (bootstrap without PIN, guide p. 64) or
+    /// secure-pin (the user types a PIN on the phone, p. 65-68), at a scope.
+    Mode {
+        /// default, secure or secure-pin.
+        #[arg(required_unless_present = "unset")]
+        mode: Option<String>,
+        #[command(flatten)]
+        scope: ScopeArgs,
+        /// Remove the setting at this scope instead.
+        #[arg(long, conflicts_with = "mode")]
+        unset: bool,
+        /// Move the devices now: contact them (an apply-configuration job with contact-me)
+        /// instead of waiting for their next contact.
+        #[arg(long)]
+        push: bool,
+    },
+    /// Every configured mode.
+    Modes,
+    /// A device's mode, state, certificates and TLS offer.
+    Show {
+        /// MAC address.
+        mac: String,
+    },
+    /// Revoke a device's certificates: refused on the secure port at once (the Default port
+    /// stays closed to it until it is reset).
+    Revoke {
+        /// MAC address.
+        mac: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Reset a device to Default Mode (after a factory reset of the phone, say): its
+    /// certificates are revoked and the Default port serves it again.
+    Reset {
+        /// MAC address.
+        mac: String,
+        /// Why, for the record.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Print the CA certificate (or, with --server, the secure port's certificate chain).
+    ExportCa {
+        /// The secure port's certificate chain instead of the CA.
+        #[arg(long)]
+        server: bool,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Use your own CA (certificate and key, PEM) instead of the generated one. Run it while
+    /// the service is stopped; it writes into the data directory.
+    ImportCa {
+        /// The CA certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// Its private key (PEM, PKCS#1 or PKCS#8).
+        #[arg(long)]
+        key: PathBuf,
+    },
+    /// PINs for Secure Mode with PIN.
+    Pin {
+        #[command(subcommand)]
+        command: PinCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub(crate) enum PinCommand {
+    /// Generate a device's individual PIN; it is printed only now.
+    Generate {
+        /// MAC address (the device need not have registered yet).
+        mac: String,
+    },
+    /// Remove a device's individual PIN (its group's default applies again).
+    Remove {
+        /// MAC address.
+        mac: String,
+    },
+    /// Set a group's default PIN (generated unless --pin is given) and print it.
+    SetGroup {
+        /// Group name.
+        group: String,
+        /// The PIN: 4 to 32 letters or digits.
+        #[arg(long)]
+        pin: Option<String>,
+    },
+    /// Print a group's default PIN.
+    ShowGroup {
+        /// Group name.
+        group: String,
+    },
+    /// Remove a group's default PIN.
+    RemoveGroup {
+        /// Group name.
+        group: String,
+    },
+}
+
+#[derive(Subcommand)]
 pub(crate) enum GroupCommand {
     /// Put a device in a group (its group's configuration applies), or take it out with --none.
     Assign {
@@ -409,6 +522,7 @@ fn main() -> ExitCode {
         Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),
         Command::Config { command, connection } => admin::run(connection, admin::Request::Config(command)),
         Command::Job { command, connection } => jobs::run(connection, command),
+        Command::Security { command, connection } => security::run(connection, command),
         Command::Group { command, connection } => admin::run(connection, admin::Request::Group(command)),
         Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
     };

@@ -1,5 +1,6 @@
 //! `opendls serve`: load the configuration, start the service, stop cleanly on Ctrl-C / SIGTERM.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
@@ -31,6 +32,14 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         None => {}
     }
+    match args.secure_listen.as_deref() {
+        Some("off") => config.secure_listen = None,
+        Some(address) => {
+            config.secure_listen =
+                Some(address.parse().with_context(|| format!("--secure-listen {address:?}"))?)
+        }
+        None => {}
+    }
     config.validate()?;
     let filter = EnvFilter::try_from_env("RUST_LOG")
         .or_else(|_| EnvFilter::try_new(&config.log))
@@ -47,15 +56,33 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
         let server = opendls_server::start(config).await?;
-        println!("opendls is serving phones on https://{}/DeploymentService/LoginService", server.phone_addr);
-        println!(
-            "admin API on http://{} (token in {})",
-            server.admin_addr,
-            server.data_dir.join(opendls_server::ADMIN_TOKEN_FILE).display()
-        );
-        if let Some(address) = server.dcmp_addr {
-            println!("DCMP polling on http://{address}{}", opendls_server::dcmp::POLL_PATH);
+        // Scripts read these lines for the bound addresses and may close the pipe after the
+        // first: a closed standard output must never stop the service, so errors are ignored.
+        let mut lines = vec![
+            format!(
+                "opendls is serving phones on https://{}/DeploymentService/LoginService",
+                server.phone_addr
+            ),
+            format!(
+                "admin API on http://{} (token in {})",
+                server.admin_addr,
+                server.data_dir.join(opendls_server::ADMIN_TOKEN_FILE).display()
+            ),
+        ];
+        if let Some(address) = server.secure_addr {
+            lines.push(format!(
+                "Secure Mode (mutual TLS) on https://{address}/DeploymentService/LoginService"
+            ));
         }
+        if let Some(address) = server.dcmp_addr {
+            lines.push(format!("DCMP polling on http://{address}{}", opendls_server::dcmp::POLL_PATH));
+        }
+        let mut stdout = std::io::stdout().lock();
+        for line in lines {
+            let _ = writeln!(stdout, "{line}");
+        }
+        let _ = stdout.flush();
+        drop(stdout);
         let stop = server.shutdown_token();
         tokio::spawn(async move {
             wait_for_signal().await;

@@ -95,6 +95,8 @@ pub struct Interaction {
     pub send_solicited: bool,
     /// Whether the phone was told to reboot.
     pub rebooted: bool,
+    /// Whether the reboot was a factory reset (p. 51).
+    pub factory_reset: bool,
     /// Items the service wrote that the phone stored.
     pub written: usize,
 }
@@ -156,8 +158,9 @@ pub async fn run_interaction(
                 outcome.cleanup_reason = reason;
                 return Ok(outcome);
             }
-            Next::Reboot { .. } => {
+            Next::Reboot { factory_reset } => {
                 outcome.rebooted = true;
+                outcome.factory_reset = factory_reset;
                 return Ok(outcome);
             }
             Next::Files(_) => unreachable!("files are fetched above"),

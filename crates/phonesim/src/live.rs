@@ -169,12 +169,13 @@ pub async fn spawn(mut phone: SimPhone, target: Target, behaviour: Behaviour) ->
     ));
     let runner = Runner {
         phone,
+        default_target: target.clone(),
         target,
         behaviour,
         stats: stats.clone(),
         call_ends: None,
         owes_callback: false,
-        secure: false,
+        secure: None,
     };
     let task = tokio::spawn(runner.run(inbox, stop.clone()));
     Ok(LivePhone { mac, contact_me_addr, stats, stop, task, events })
@@ -189,8 +190,10 @@ struct Runner {
     call_ends: Option<Instant>,
     /// Whether the phone owes a solicited call-back when the call ends (`send-solicited`).
     owes_callback: bool,
-    /// Whether the phone already talks to the secure port.
-    secure: bool,
+    /// Where the phone talks in Default Mode (it returns there after a factory reset).
+    default_target: Target,
+    /// The bootstrap order the phone's TLS client uses now, once in Secure Mode.
+    secure: Option<crate::phone::SecureModeOrder>,
 }
 
 impl Runner {
@@ -247,7 +250,11 @@ impl Runner {
     async fn interact(&mut self, mut reason: Reason, attached: Vec<Item>, callback: Option<SocketAddr>) {
         let mut target = self.target.clone();
         if let Some(addr) = callback {
-            target.addr = addr;
+            // In Secure Mode the phone keeps its secure port (p. 65): only the address is taken.
+            target.addr = match &self.secure {
+                Some(order) => SocketAddr::new(addr.ip(), order.port),
+                None => addr,
+            };
         }
         for _ in 0..50 {
             match reason {
@@ -275,6 +282,11 @@ impl Runner {
                     self.call_ends = None;
                     self.owes_callback = false;
                     tokio::time::sleep(self.behaviour.reboot_delay).await;
+                    if done.factory_reset {
+                        // Delivery state: no certificates, Default Mode again.
+                        self.secure = None;
+                        self.target = self.default_target.clone();
+                    }
                     // After a reboot the phone talks to the DLS it is configured with again.
                     target = self.target.clone();
                     reason = Reason::StartUp;
@@ -328,17 +340,18 @@ impl Runner {
     }
 
     /// Switches to Secure Mode after a bootstrap: all further requests go to the secure port
-    /// with mutual TLS (p. 65). Returns whether it switched now.
+    /// with mutual TLS (p. 65). A bootstrap received in Secure Mode (a renewed certificate)
+    /// switches to the new certificate. Returns whether it switched now.
     fn enter_secure_mode(&mut self) -> bool {
         let Some(order) = &self.phone.secure_mode else { return false };
-        if self.secure {
+        if self.secure.as_ref() == Some(order) {
             return false;
         }
         match crate::transport::secure_mode_client(order) {
             Ok(config) => {
                 self.target.addr.set_port(order.port);
                 self.target.tls = crate::transport::PhoneTls::Modern(config);
-                self.secure = true;
+                self.secure = Some(order.clone());
                 self.stats.secure_mode.fetch_add(1, Ordering::Relaxed);
                 true
             }

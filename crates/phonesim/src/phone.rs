@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use opendls_wpi::bootstrap::{SecureModeData, split_pin};
 use opendls_wpi::catalog::Access;
 use opendls_wpi::{
     Action, Catalog, DlsMessage, Fragment, Item, ItemStatus, MAX_MESSAGE_BYTES, Reason, ReasonForContact,
@@ -341,6 +342,9 @@ impl SimPhone {
                 let factory_reset = value("restart-type") == Some("FactoryReset")
                     && value("restart-password") == Some("124816");
                 if factory_reset {
+                    // Delivery state: the Secure Mode certificates go too.
+                    self.secure_mode = None;
+                    self.pin_order = None;
                     self.items = realistic_items(&self.profile)
                         .into_iter()
                         .map(|i| ((i.name, i.index), i.value))
@@ -451,6 +455,17 @@ impl SimPhone {
                 Some(status) => {
                     refused.push(Item { status: Some(status), value: String::new(), ..item.clone() })
                 }
+                None if item.name == "wbm-server-certificate" => match wbm_certificate_info(&item.value) {
+                    // p. 59-61: the phone installs the container; the service reads the summary back.
+                    Some(info) => {
+                        self.items.insert(("wbm-server-certificate-info".into(), None), info);
+                    }
+                    None => refused.push(Item {
+                        status: Some(ItemStatus::InvalidData),
+                        value: String::new(),
+                        ..item.clone()
+                    }),
+                },
                 None => {
                     self.items.insert((item.name.clone(), item.index), item.value.clone());
                 }
@@ -459,9 +474,8 @@ impl SimPhone {
         refused
     }
 
-    /// Checks a bootstrap order (p. 62-65). Without PIN the phone keeps it until `CleanUp`; the
-    /// PIN variant's `secure-mode-data` container is not public and not simulated yet (issue 5
-    /// defines opendls' container).
+    /// Checks a bootstrap order (p. 62-65). Without PIN the phone keeps it until `CleanUp`; with
+    /// a PIN it waits for the user (opendls' `secure-mode-data` container, docs/secure-mode-data.md).
     fn bootstrap(&mut self, mode: &str, items: &[Item]) -> Vec<Item> {
         let refuse = |name: &str, status: ItemStatus| Item { status: Some(status), ..Item::request(name) };
         let value = |name: &str| items.iter().find(|i| i.name == name).map(|i| i.value.as_str());
@@ -472,8 +486,8 @@ impl SimPhone {
                     .and_then(|text| {
                         openssl::base64::decode_block(&text.split_whitespace().collect::<String>()).ok()
                     })
-                    .and_then(|raw| read_secure_mode_data(&raw));
-                let Some((port, bundle)) = container else {
+                    .and_then(|raw| SecureModeData::from_bytes(&raw));
+                let Some(SecureModeData { port, bundle }) = container else {
                     return vec![refuse("secure-mode-data", ItemStatus::InvalidData)];
                 };
                 let max_retries = value("max-pin-retries").and_then(|v| v.parse().ok()).unwrap_or(3);
@@ -515,8 +529,7 @@ impl SimPhone {
     /// three characters; those three are the TAN the phone later reports (p. 68).
     pub fn enter_pin(&mut self, pin: &str) -> PinOutcome {
         let Some(order) = self.pin_order.as_mut() else { return PinOutcome::NotAsked };
-        let split = pin.char_indices().rev().nth(2).map_or(0, |(at, _)| at);
-        let (password, tan) = pin.split_at(split);
+        let (password, tan) = split_pin(pin);
         let opened = openssl::pkcs12::Pkcs12::from_der(&order.bundle).and_then(|p| p.parse2(password));
         match opened {
             Ok(parsed) if parsed.cert.is_some() && parsed.pkey.is_some() => {
@@ -604,21 +617,31 @@ impl SimPhone {
     }
 }
 
-/// Reads opendls' `secure-mode-data` container, version 1 (docs/secure-mode-data.md): a clear
-/// header with the secure port, then the PKCS#12 bundle.
-pub fn read_secure_mode_data(raw: &[u8]) -> Option<(u16, Vec<u8>)> {
-    let rest = raw.strip_prefix(b"OPENDLS-SMD1\nport=")?;
-    let end = rest.windows(2).position(|w| w == b"\n\n")?;
-    let port = std::str::from_utf8(&rest[..end]).ok()?.parse().ok()?;
-    Some((port, rest[end + 2..].to_vec()))
-}
-
-/// Writes opendls' `secure-mode-data` container, version 1 (the inverse of
-/// [`read_secure_mode_data`]), before base64.
-pub fn write_secure_mode_data(port: u16, bundle: &[u8]) -> Vec<u8> {
-    let mut raw = format!("OPENDLS-SMD1\nport={port}\n\n").into_bytes();
-    raw.extend_from_slice(bundle);
-    raw
+/// What the phone reports in `wbm-server-certificate-info` after installing a WBM certificate
+/// (p. 60): the guide does not show the format, so the simulator reports subject, issuer and
+/// expiry. `None` when the value is not a base64 PKCS#12 with a certificate and key.
+fn wbm_certificate_info(base64: &str) -> Option<String> {
+    let der = openssl::base64::decode_block(&base64.split_whitespace().collect::<String>()).ok()?;
+    let parsed = openssl::pkcs12::Pkcs12::from_der(&der).ok()?.parse2("").ok()?;
+    let (cert, _key) = parsed.cert.zip(parsed.pkey)?;
+    let name = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e.object().nid().short_name().unwrap_or("?"),
+                    e.data().to_string().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    Some(format!(
+        "subject={}; issuer={}; not-after={}",
+        name(cert.subject_name()),
+        name(cert.issuer_name()),
+        cert.not_after()
+    ))
 }
 
 /// Items that only ever travel in the bootstrap `WriteItems` (p. 62).

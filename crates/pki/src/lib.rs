@@ -2,14 +2,21 @@
 //!
 //! In Default Mode phones accept any server certificate (guide p. 12), so on first start the
 //! service makes a self-signed one: RSA-2048 with SHA-256, the key type the Unify wiki documents
-//! for OpenStage and the one every TLS stack of the phones' era can use. Secure Mode (its own
-//! CA, device certificates) builds on this crate later.
+//! for OpenStage and the one every TLS stack of the phones' era can use.
+//!
+//! Secure Mode (guide p. 62-68) has its own [`ca::CertificateAuthority`], which signs the secure
+//! port's certificate and one client certificate per device; [`bundle`] packs what phones receive.
 
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_RSA_SHA256, SanType};
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_RSA_SHA256};
+
+pub mod bundle;
+pub mod ca;
+
+pub use ca::{CertificateAuthority, DeviceCertificate};
 
 /// File names inside the data directory.
 pub const SERVER_CERT_FILE: &str = "server-cert.pem";
@@ -51,9 +58,12 @@ pub enum PkiError {
     /// Key or certificate generation failed.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    /// A certificate, key or bundle is not usable (an imported CA whose key does not match, ...).
+    #[error("{0}")]
+    Invalid(String),
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
     move |source| PkiError::Io { path: path.to_owned(), source }
 }
 
@@ -75,13 +85,7 @@ pub fn load_or_create_server_identity(dir: &Path, names: &[String]) -> Result<Se
     subject.push(DnType::CommonName, names.first().cloned().unwrap_or_else(|| "opendls".into()));
     subject.push(DnType::OrganizationName, "opendls");
     params.distinguished_name = subject;
-    params.subject_alt_names = names
-        .iter()
-        .map(|name| match name.parse() {
-            Ok(ip) => Ok(SanType::IpAddress(ip)),
-            Err(_) => name.clone().try_into().map(SanType::DnsName),
-        })
-        .collect::<Result<_, _>>()?;
+    params.subject_alt_names = ca::subject_alt_names(names)?;
     let now = std::time::SystemTime::now();
     params.not_before = now.into();
     params.not_after = (now + std::time::Duration::from_secs(10 * 365 * 24 * 3600)).into();

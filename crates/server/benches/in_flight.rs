@@ -50,6 +50,8 @@ async fn storm(limit: usize, phones: u32) -> opendls_phonesim::fleet::FleetRepor
         data_dir: dir.path().to_owned(),
         phone_listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
+        dcmp_listen: None,
+        secure_listen: None,
         log: "warn".into(),
         ..Config::default()
     };

@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use opendls_engine::{
     DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, effective_desired, normalize_mac,
 };
-use opendls_store::{AdminStore, JobStore, PhoneStore, StoreError};
+use opendls_store::{AdminStore, JobStore, PhoneStore, SecurityStore, StoreError};
 use opendls_wpi::Catalog;
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
@@ -24,6 +24,7 @@ use crate::api::{
 use crate::phone::unix_now;
 
 mod jobs;
+mod security;
 
 pub use jobs::parse_item_key;
 
@@ -45,10 +46,18 @@ pub struct AdminSettings {
     pub dcmp_poll_interval_secs: u64,
     /// Wakes the job scheduler when a job is created.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The Secure Mode CA certificate (PEM), for export.
+    pub ca_pem: String,
+    /// The secure port's certificate chain (PEM), for export.
+    pub secure_server_pem: String,
+    /// Whether the secure listener is on (bootstraps are possible).
+    pub secure_port_enabled: bool,
+    /// Digits of generated PINs.
+    pub pin_digits: usize,
 }
 
 /// The admin router over `store`, accepting `token`.
-pub fn router<S: AdminStore + PhoneStore + JobStore>(
+pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore>(
     store: Arc<S>,
     token: String,
     settings: AdminSettings,
@@ -64,6 +73,23 @@ pub fn router<S: AdminStore + PhoneStore + JobStore>(
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
         .route("/api/behind-nat", put(jobs::behind_nat::<S>))
+        .route("/api/security/mode", put(security::set_mode::<S>))
+        .route("/api/security/modes", get(security::list_modes::<S>))
+        .route("/api/security/ca", get(security::ca_certificate::<S>))
+        .route("/api/security/server-certificate", get(security::secure_server_certificate::<S>))
+        .route("/api/devices/{mac}/security", get(security::show::<S>))
+        .route("/api/devices/{mac}/security/revoke", post(security::revoke::<S>))
+        .route("/api/devices/{mac}/security/reset", post(security::reset::<S>))
+        .route(
+            "/api/devices/{mac}/pin",
+            post(security::generate_device_pin::<S>).delete(security::remove_device_pin::<S>),
+        )
+        .route(
+            "/api/groups/{name}/pin",
+            put(security::set_group_pin::<S>)
+                .get(security::show_group_pin::<S>)
+                .delete(security::remove_group_pin::<S>),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token::<S>))
         .with_state(state);
     Router::new().route("/api/health", get(|| async { "ok\n" })).merge(protected)

@@ -196,3 +196,42 @@ pub struct BehindNat {
     #[serde(default)]
     pub interval_secs: Option<u64>,
 }
+
+/// Body of `PUT /api/security/mode`, and an entry of `GET /api/security/modes`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModeSetting {
+    /// `global`, `group` or `device`.
+    pub scope: String,
+    /// The group name or MAC; absent for global.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// `default`, `secure` (no PIN, guide p. 64) or `secure-pin` (p. 65-68); absent to unset.
+    #[serde(default)]
+    pub mode: Option<String>,
+}
+
+/// Optional body of revoke and reset.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityAction {
+    /// Why, for the record.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// A PIN, shown once when made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeneratedPin {
+    /// The PIN; its last three characters are the TAN (guide p. 68).
+    pub pin: String,
+}
+
+/// A group's default PIN: the body of `PUT` (absent `pin`: generate one) and the answer of `GET`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupPin {
+    /// The PIN.
+    #[serde(default)]
+    pub pin: Option<String>,
+    /// When it was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set_at: Option<i64>,
+}

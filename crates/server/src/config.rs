@@ -15,6 +15,8 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_ADMIN_LISTEN", "admin_listen"),
     ("OPENDLS_PUBLIC_ADDRESS", "public_address"),
     ("OPENDLS_DCMP_LISTEN", "dcmp_listen"),
+    ("OPENDLS_SECURE_LISTEN", "secure_listen"),
+    ("OPENDLS_LEGACY_TLS", "secure_mode.legacy_tls"),
     ("OPENDLS_LOG", "log"),
 ];
 
@@ -34,6 +36,9 @@ pub struct Config {
     /// Where phones behind NAT poll for pending work (plain HTTP, DCMP, guide p. 15, 24);
     /// `None` turns the listener off.
     pub dcmp_listen: Option<SocketAddr>,
+    /// Where phones in Secure Mode connect: HTTPS with mutual TLS (guide p. 62-65, customarily
+    /// 18444); `None` turns it off (no device can then be bootstrapped).
+    pub secure_listen: Option<SocketAddr>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `opendls=debug`.
     pub log: String,
     /// Log lines as human-readable text (`text`) or one JSON object per line (`json`).
@@ -44,6 +49,38 @@ pub struct Config {
     pub protocol: Protocol,
     /// Jobs and contact-me pacing.
     pub jobs: Jobs,
+    /// Secure Mode and TLS.
+    pub secure_mode: SecureMode,
+}
+
+/// Secure Mode (guide p. 62-68) and TLS compatibility.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecureMode {
+    /// Serve phones whose TLS client offers only what rustls refuses (TLS 1.0/1.1, RSA key
+    /// exchange, CBC suites) through OpenSSL, on the same ports. Needs the `legacy-tls` feature.
+    pub legacy_tls: bool,
+    /// `max-pin-retries` sent with a PIN bootstrap (guide p. 67).
+    pub max_pin_retries: u32,
+    /// Digits of generated PINs (the last three are the TAN, p. 68).
+    pub pin_digits: usize,
+    /// Validity of device client certificates, in days.
+    pub certificate_validity_days: u64,
+    /// A device's certificate is renewed at its first secure contact within this many days of
+    /// its expiry.
+    pub renew_before_days: u64,
+}
+
+impl Default for SecureMode {
+    fn default() -> Self {
+        SecureMode {
+            legacy_tls: true,
+            max_pin_retries: 3,
+            pin_digits: 8,
+            certificate_validity_days: 5 * 365,
+            renew_before_days: 30,
+        }
+    }
 }
 
 /// Jobs and contact-me pacing (guide p. 14-15; protocol doc §2.5: phones ignore contact-me
@@ -147,11 +184,13 @@ impl Default for Config {
             admin_listen: "127.0.0.1:18080".parse().expect("valid"),
             public_address: None,
             dcmp_listen: Some("0.0.0.0:18082".parse().expect("valid")),
+            secure_listen: Some("0.0.0.0:18444".parse().expect("valid")),
             log: "info".into(),
             log_format: LogFormat::Text,
             limits: Limits::default(),
             protocol: Protocol::default(),
             jobs: Jobs::default(),
+            secure_mode: SecureMode::default(),
         }
     }
 }
@@ -253,6 +292,17 @@ impl Config {
                 "OPENDLS_DCMP_LISTEN" => {
                     self.dcmp_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
                 }
+                "OPENDLS_SECURE_LISTEN" if value == "off" => self.secure_listen = None,
+                "OPENDLS_SECURE_LISTEN" => {
+                    self.secure_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
+                "OPENDLS_LEGACY_TLS" => {
+                    self.secure_mode.legacy_tls = match value.as_str() {
+                        "on" | "true" | "1" => true,
+                        "off" | "false" | "0" => false,
+                        _ => return Err(bad("must be on or off".into())),
+                    }
+                }
                 "OPENDLS_LOG" => self.log = value,
                 _ => {}
             }
@@ -310,6 +360,24 @@ impl Config {
             if let Err(message) = crate::contact_me::Network::parse(network) {
                 return Err(ConfigError::Invalid { field: "jobs.allowed_networks", message });
             }
+        }
+        let secure = &self.secure_mode;
+        if secure.max_pin_retries == 0 {
+            return invalid("secure_mode.max_pin_retries", "must be at least 1");
+        }
+        if !(4..=32).contains(&secure.pin_digits) {
+            return invalid("secure_mode.pin_digits", "must be 4 to 32 (the last three are the TAN)");
+        }
+        if secure.certificate_validity_days == 0
+            || secure.renew_before_days >= secure.certificate_validity_days
+        {
+            return invalid(
+                "secure_mode.certificate_validity_days",
+                "must be positive and longer than renew_before_days",
+            );
+        }
+        if self.secure_listen.is_some_and(|a| a == self.phone_listen && a.port() != 0) {
+            return invalid("secure_listen", "must differ from phone_listen");
         }
         if self.protocol.inventory_max_age_secs <= 0 || self.protocol.interaction_timeout_secs <= 0 {
             return invalid("protocol", "ages and timeouts must be positive");

@@ -16,9 +16,12 @@ use tokio_util::sync::CancellationToken;
 pub mod admin;
 pub mod admission;
 pub mod api;
+pub mod bootstrap;
+pub mod client_hello;
 pub mod config;
 pub mod contact_me;
 pub mod dcmp;
+pub mod legacy_tls;
 pub mod listener;
 pub mod phone;
 pub mod scheduler;
@@ -72,6 +75,8 @@ pub struct RunningServer {
     pub admin_addr: SocketAddr,
     /// Where phones behind NAT poll (DCMP, plain HTTP), when the listener is on.
     pub dcmp_addr: Option<SocketAddr>,
+    /// Where phones in Secure Mode connect (HTTPS with mutual TLS), when the listener is on.
+    pub secure_addr: Option<SocketAddr>,
     /// The admin API's bearer token.
     pub admin_token: String,
     /// The data directory in use.
@@ -108,6 +113,27 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
     let identity = opendls_pki::load_or_create_server_identity(&data_dir, &config.certificate_names())?;
     let tls = listener::default_mode_tls(&identity)?;
+    let ca = Arc::new(opendls_pki::CertificateAuthority::load_or_create(&data_dir)?);
+    let secure_identity = ca.secure_server_identity(&data_dir, &config.certificate_names())?;
+    let legacy_acceptor = |identity: &opendls_pki::ServerIdentity, client_ca: Option<&[u8]>| {
+        if !config.secure_mode.legacy_tls {
+            return None;
+        }
+        match legacy_tls::LegacyAcceptor::new(identity, client_ca) {
+            Ok(acceptor) => Some(acceptor),
+            Err(error) => {
+                tracing::warn!(%error, "legacy TLS is switched on but cannot be served; legacy clients will be refused");
+                None
+            }
+        }
+    };
+    let phone_tls =
+        listener::PortTls { rustls: tls, legacy: legacy_acceptor(&identity, None), secure: false };
+    let secure_tls = listener::PortTls {
+        rustls: listener::secure_mode_tls(&secure_identity, ca.cert_der())?,
+        legacy: legacy_acceptor(&secure_identity, Some(ca.cert_der())),
+        secure: true,
+    };
     let store = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).await?);
 
     let bind = |address: SocketAddr| async move {
@@ -125,6 +151,16 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         Some(address) => Some(bind(address).await?),
         None => None,
     };
+    let secure_listener = match config.secure_listen {
+        Some(address) => Some(bind(address).await?),
+        None => None,
+    };
+    let secure_addr = match (&secure_listener, config.secure_listen) {
+        (Some(listener), Some(address)) => {
+            Some(listener.local_addr().map_err(|source| StartError::Bind { address, source })?)
+        }
+        _ => None,
+    };
     let dcmp_addr = match &dcmp_listener {
         Some(listener) => {
             let address = config.dcmp_listen.unwrap_or(admin_addr);
@@ -135,13 +171,24 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
-    let endpoint = Arc::new(phone::PhoneEndpoint::new(store.clone(), &config));
+    let validity = std::time::Duration::from_secs(config.secure_mode.certificate_validity_days * 24 * 3600);
+    let bootstrapper = bootstrap::Bootstrapper::new(
+        ca.clone(),
+        secure_addr.map(|a| a.port()),
+        config.secure_mode.max_pin_retries,
+        validity,
+    );
+    let endpoint =
+        Arc::new(phone::PhoneEndpoint::new(store.clone(), &config).with_bootstrapper(bootstrapper));
     let limits = listener::ListenerLimits {
         max_connections: config.limits.max_connections,
         handshake_timeout: config.handshake_timeout(),
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
     };
-    tasks.spawn(listener::serve_phones(phone_listener, tls, endpoint, limits, shutdown.clone()));
+    if let Some(listener) = secure_listener {
+        tasks.spawn(listener::serve_phones(listener, secure_tls, endpoint.clone(), limits, shutdown.clone()));
+    }
+    tasks.spawn(listener::serve_phones(phone_listener, phone_tls, endpoint, limits, shutdown.clone()));
     let public_ip = config.public_address.as_deref().and_then(|a| a.parse::<std::net::IpAddr>().ok());
     let wake = Arc::new(tokio::sync::Notify::new());
     let callback = public_ip.map(|ip| SocketAddr::new(ip, phone_addr.port()));
@@ -174,6 +221,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             .map(|(host, addr)| format!("http://{}:{}", bracket_ipv6(host), addr.port())),
         dcmp_poll_interval_secs: config.jobs.dcmp_poll_interval_secs,
         wake,
+        ca_pem: ca.cert_pem().to_owned(),
+        secure_server_pem: secure_identity.cert_pem.clone(),
+        secure_port_enabled: secure_addr.is_some(),
+        pin_digits: config.secure_mode.pin_digits,
     };
     let router = admin::router(store.clone(), admin_token.clone(), settings);
     let admin_shutdown = shutdown.clone();
@@ -185,8 +236,18 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
             tracing::error!(%error, "admin API stopped");
         }
     });
-    tracing::info!(%phone_addr, %admin_addr, ?dcmp_addr, data_dir = %data_dir.display(), "opendls is serving");
-    Ok(RunningServer { phone_addr, admin_addr, dcmp_addr, admin_token, data_dir, shutdown, tasks, store })
+    tracing::info!(%phone_addr, ?secure_addr, %admin_addr, ?dcmp_addr, data_dir = %data_dir.display(), "opendls is serving");
+    Ok(RunningServer {
+        phone_addr,
+        admin_addr,
+        dcmp_addr,
+        secure_addr,
+        admin_token,
+        data_dir,
+        shutdown,
+        tasks,
+        store,
+    })
 }
 
 /// An IPv6 literal in a URL needs brackets.

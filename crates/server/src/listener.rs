@@ -1,10 +1,15 @@
-//! The phone listener's own accept loop: TLS handshakes run in their own tasks under a deadline
+//! The phone listeners' own accept loop: TLS handshakes run in their own tasks under a deadline
 //! (a slow client never blocks `accept`), connections are capped, HTTP is 1.1 only with header,
 //! idle and body timeouts, and both keep-alive and one-request-per-connection work.
+//!
+//! One port, two TLS stacks (rust-stack.md §1.4): each connection's ClientHello is read without
+//! consuming it; what rustls can serve goes to rustls, what only offers TLS 1.0/1.1, RSA key
+//! exchange or CBC goes to OpenSSL when legacy TLS is on (feature `legacy-tls` and
+//! `secure_mode.legacy_tls`), otherwise it is refused with a log line saying why.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -13,28 +18,91 @@ use opendls_store::PhoneStore;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::TcpListener;
+use rustls::server::WebPkiClientVerifier;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::client_hello::{HelloError, parse_client_hello};
 use crate::phone::PhoneEndpoint;
+
+/// What the endpoint knows about the connection a request came on.
+#[derive(Debug, Clone)]
+pub struct ConnectionInfo {
+    /// The client's address.
+    pub remote: SocketAddr,
+    /// Whether this is the secure port (mutual TLS, guide p. 62-65).
+    pub secure: bool,
+    /// The client certificate (DER) the handshake verified against our CA, on the secure port.
+    pub client_certificate: Option<Vec<u8>>,
+    /// What the client's TLS offered (versions, suites), when its ClientHello could be read.
+    pub tls_offer: Option<String>,
+}
+
+impl ConnectionInfo {
+    /// A Default-port connection with nothing else known (tests, benchmarks).
+    pub fn default_port(remote: SocketAddr) -> ConnectionInfo {
+        ConnectionInfo { remote, secure: false, client_certificate: None, tls_offer: None }
+    }
+}
+
+fn certificates(
+    identity: &opendls_pki::ServerIdentity,
+) -> Result<Vec<CertificateDer<'static>>, rustls::Error> {
+    CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+        .collect::<Result<_, _>>()
+        .map_err(|e| rustls::Error::General(format!("server certificate: {e}")))
+}
+
+fn private_key(identity: &opendls_pki::ServerIdentity) -> Result<PrivateKeyDer<'static>, rustls::Error> {
+    PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
+        .map_err(|e| rustls::Error::General(format!("server key: {e}")))
+}
 
 /// Builds the TLS configuration of the Default-Mode port: no client authentication (phones in
 /// Default Mode accept any server certificate and present none, guide p. 12), HTTP/1.1 only.
 pub fn default_mode_tls(identity: &opendls_pki::ServerIdentity) -> Result<Arc<ServerConfig>, rustls::Error> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
-        .collect::<Result<_, _>>()
-        .map_err(|e| rustls::Error::General(format!("server certificate: {e}")))?;
-    let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes())
-        .map_err(|e| rustls::Error::General(format!("server key: {e}")))?;
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
-        .with_single_cert(certs, key)?;
+        .with_single_cert(certificates(identity)?, private_key(identity)?)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
+}
+
+/// Builds the TLS configuration of the secure port: a client certificate chained to our CA is
+/// required (guide p. 62-65). Revocation is checked per request against the store, so it takes
+/// effect at once without rebuilding this configuration.
+pub fn secure_mode_tls(
+    identity: &opendls_pki::ServerIdentity,
+    ca_der: &[u8],
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca_der.to_vec()))?;
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| rustls::Error::General(format!("client verifier: {e}")))?;
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(certificates(identity)?, private_key(identity)?)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The TLS stacks of one port.
+#[derive(Clone)]
+pub struct PortTls {
+    /// rustls, for every client it can serve.
+    pub rustls: Arc<ServerConfig>,
+    /// OpenSSL for legacy clients, when legacy TLS is on.
+    pub legacy: Option<crate::legacy_tls::LegacyAcceptor>,
+    /// Whether this is the secure port.
+    pub secure: bool,
 }
 
 /// Timeouts and caps of the phone listener.
@@ -51,12 +119,12 @@ pub struct ListenerLimits {
 /// Accepts phone connections until `shutdown` is cancelled.
 pub async fn serve_phones<S: PhoneStore>(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: PortTls,
     endpoint: Arc<PhoneEndpoint<S>>,
     limits: ListenerLimits,
     shutdown: CancellationToken,
 ) {
-    let acceptor = TlsAcceptor::from(tls);
+    let acceptor = TlsAcceptor::from(tls.rustls.clone());
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     loop {
         // Wait for a free slot first, so excess connections queue in the kernel's backlog.
@@ -77,43 +145,119 @@ pub async fn serve_phones<S: PhoneStore>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let endpoint = endpoint.clone();
-        let shutdown = shutdown.clone();
+        let (acceptor, tls, endpoint, shutdown) =
+            (acceptor.clone(), tls.clone(), endpoint.clone(), shutdown.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let tls = match tokio::time::timeout(limits.handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    tracing::debug!(%remote, %error, "TLS handshake failed");
-                    return;
+            let deadline = Instant::now() + limits.handshake_timeout;
+            let accepted =
+                tokio::time::timeout_at(deadline.into(), handshake(stream, remote, &acceptor, &tls)).await;
+            match accepted {
+                Ok(Some((Handshaken::Rustls(stream), info))) => {
+                    serve_connection(stream, info, endpoint, limits, shutdown).await
                 }
-                Err(_) => {
-                    tracing::debug!(%remote, "TLS handshake timed out");
-                    return;
+                #[cfg(feature = "legacy-tls")]
+                Ok(Some((Handshaken::OpenSsl(stream), info))) => {
+                    serve_connection(stream, info, endpoint, limits, shutdown).await
                 }
-            };
-            serve_connection(tls, remote, endpoint, limits, shutdown).await;
+                Ok(None) => {}
+                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+            }
         });
     }
 }
 
-async fn serve_connection<S: PhoneStore>(
-    tls: tokio_rustls::server::TlsStream<tokio::net::TcpStream>,
+/// A connection after its handshake, on either stack.
+enum Handshaken {
+    Rustls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    #[cfg(feature = "legacy-tls")]
+    OpenSsl(Box<tokio_openssl::SslStream<TcpStream>>),
+}
+
+/// Reads the ClientHello, chooses the stack, runs the handshake.
+async fn handshake(
+    stream: TcpStream,
     remote: SocketAddr,
+    acceptor: &TlsAcceptor,
+    tls: &PortTls,
+) -> Option<(Handshaken, ConnectionInfo)> {
+    let hello = peek_client_hello(&stream).await;
+    let tls_offer = hello.as_ref().map(|h| h.summary());
+    let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve());
+    let mut info = ConnectionInfo { remote, secure: tls.secure, client_certificate: None, tls_offer };
+    if legacy_client {
+        match &tls.legacy {
+            #[cfg(feature = "legacy-tls")]
+            Some(legacy) => {
+                let (stream, certificate) = legacy.accept(stream, remote).await?;
+                info.client_certificate = certificate;
+                return Some((Handshaken::OpenSsl(stream), info));
+            }
+            // Without the feature no legacy acceptor can be made (`LegacyAcceptor::new` fails).
+            #[cfg(not(feature = "legacy-tls"))]
+            Some(_) => {}
+            None => {
+                tracing::warn!(
+                    %remote,
+                    offer = info.tls_offer.as_deref().unwrap_or("-"),
+                    "refused a legacy TLS client: it offers only TLS versions or cipher suites rustls does not \
+                     serve; turn on secure_mode.legacy_tls (OPENDLS_LEGACY_TLS=on) in a build with the \
+                     legacy-tls feature to serve it"
+                );
+            }
+        }
+    }
+    match acceptor.accept(stream).await {
+        Ok(stream) => {
+            let (_, session) = stream.get_ref();
+            info.client_certificate =
+                session.peer_certificates().and_then(|chain| chain.first()).map(|c| c.as_ref().to_vec());
+            Some((Handshaken::Rustls(Box::new(stream)), info))
+        }
+        Err(error) => {
+            tracing::debug!(%remote, %error, secure = tls.secure, "TLS handshake failed");
+            None
+        }
+    }
+}
+
+/// Peeks at the first record until the ClientHello in it can be read (or it is clearly not one).
+async fn peek_client_hello(stream: &TcpStream) -> Option<crate::client_hello::ClientHello> {
+    let mut buffer = vec![0u8; 16 * 1024 + 5];
+    for _ in 0..200 {
+        let n = stream.peek(&mut buffer).await.ok()?;
+        if n == 0 {
+            return None;
+        }
+        match parse_client_hello(&buffer[..n]) {
+            Ok(hello) => return Some(hello),
+            Err(HelloError::NotTls) => return None,
+            Err(HelloError::Incomplete) if n == buffer.len() => return None,
+            // The rest of the record is on its way; the caller's deadline bounds the wait.
+            Err(HelloError::Incomplete) => tokio::time::sleep(Duration::from_millis(5)).await,
+        }
+    }
+    None
+}
+
+async fn serve_connection<S: PhoneStore, IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: IO,
+    info: ConnectionInfo,
     endpoint: Arc<PhoneEndpoint<S>>,
     limits: ListenerLimits,
     shutdown: CancellationToken,
 ) {
+    let remote = info.remote;
+    let info = Arc::new(info);
     let service = service_fn(move |request| {
-        let endpoint = endpoint.clone();
-        async move { Ok::<_, std::convert::Infallible>(endpoint.serve(request, remote).await) }
+        let (endpoint, info) = (endpoint.clone(), info.clone());
+        async move { Ok::<_, std::convert::Infallible>(endpoint.serve(request, &info).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.idle_timeout)
         .keep_alive(true)
-        .serve_connection(TokioIo::new(tls), service);
+        .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
         result = connection.as_mut() => {

@@ -16,7 +16,9 @@ use opendls_wpi::{
 };
 
 use crate::admission::Admission;
+use crate::bootstrap::Bootstrapper;
 use crate::config::Config;
+use crate::listener::ConnectionInfo;
 
 /// The session cookie's name, as the original DLS used it (protocol doc §2.4).
 pub const SESSION_COOKIE: &str = "JSESSIONID";
@@ -33,6 +35,8 @@ pub struct PhoneEndpoint<S> {
     interaction_timeout_secs: i64,
     admission: Admission,
     default_policy: opendls_engine::LocalChangePolicy,
+    bootstrapper: Option<Bootstrapper>,
+    renew_before_secs: i64,
 }
 
 impl<S: PhoneStore> PhoneEndpoint<S> {
@@ -52,11 +56,24 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 Duration::from_secs(config.limits.idle_timeout_secs),
             ),
             default_policy: config.protocol.local_change_policy,
+            bootstrapper: None,
+            renew_before_secs: (config.secure_mode.renew_before_days * 24 * 3600) as i64,
         }
     }
 
+    /// Enables Secure Mode bootstraps (without it, devices stay in Default Mode).
+    pub fn with_bootstrapper(mut self, bootstrapper: Bootstrapper) -> Self {
+        self.bootstrapper = Some(bootstrapper);
+        self
+    }
+
     /// Answers one HTTP request from a phone.
-    pub async fn serve(&self, request: Request<Incoming>, remote: SocketAddr) -> Response<Full<Bytes>> {
+    pub async fn serve(
+        &self,
+        request: Request<Incoming>,
+        connection: &ConnectionInfo,
+    ) -> Response<Full<Bytes>> {
+        let remote = connection.remote;
         if request.method() != Method::POST {
             let mut response = Response::new(Full::new(Bytes::from_static(b"WPI messages are POSTed\n")));
             *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
@@ -83,11 +100,12 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 return xml_response(&DlsMessage::clean_up_because("", "request body timed out"), None);
             }
         };
-        let (reply, cookie) = self.answer(&body, session.as_deref(), remote, started).await;
+        let (reply, cookie) = self.answer_on(&body, session.as_deref(), connection, started).await;
         xml_response(&reply, cookie.as_deref())
     }
 
-    /// Answers one request body: the reply and, when an interaction starts, its session id.
+    /// Answers one request body from the Default port: the reply and, when an interaction
+    /// starts, its session id.
     pub async fn answer(
         &self,
         body: &[u8],
@@ -95,6 +113,18 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         remote: SocketAddr,
         started: Instant,
     ) -> (DlsMessage, Option<String>) {
+        self.answer_on(body, session, &ConnectionInfo::default_port(remote), started).await
+    }
+
+    /// Answers one request body from the given connection.
+    pub async fn answer_on(
+        &self,
+        body: &[u8],
+        session: Option<&str>,
+        connection: &ConnectionInfo,
+        started: Instant,
+    ) -> (DlsMessage, Option<String>) {
+        let remote = connection.remote;
         let message = match parse_workpoint_message_with(body, self.parse_limits) {
             Ok(message) => message,
             Err(error) => {
@@ -119,8 +149,11 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         };
 
         let reason = message.reason.reason.clone();
-        match self.step(message, session, remote).await {
-            Ok(Stepped { reply, interaction, mac, error }) => {
+        match self.step(message, session, connection).await {
+            Ok(Stepped { reply, interaction, mac, error, security_event }) => {
+                if let Some(event) = &security_event {
+                    tracing::warn!(target: "opendls::security", %remote, secure_port = connection.secure, event, "security event");
+                }
                 let cookie = match interaction {
                     InteractionChange::Start(state) => {
                         if let Some(reservation) = reservation {
@@ -164,8 +197,9 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         &self,
         message: WorkpointMessage,
         session: Option<&str>,
-        remote: SocketAddr,
+        connection: &ConnectionInfo,
     ) -> Result<Stepped, (String, opendls_store::StoreError)> {
+        let remote = connection.remote;
         let now = unix_now();
         let nonce = message.nonce.clone();
         let fail = |error| (nonce.clone(), error);
@@ -179,6 +213,22 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             None
         };
         let mac = device_mac(&message, interaction.as_ref());
+        let channel = if connection.secure {
+            // The handshake proved the certificate chains to our CA; the store says whose it is
+            // and whether it still counts (guide p. 65).
+            let certificate = match &connection.client_certificate {
+                Some(der) => {
+                    self.store.certificate(&opendls_pki::ca::fingerprint(der)).await.map_err(fail)?
+                }
+                None => None,
+            };
+            opendls_engine::Channel::SecurePort { certificate }
+        } else {
+            opendls_engine::Channel::DefaultPort
+        };
+        let mut material = None;
+        let mut material_asked = false;
+        let mut wbm_certificate = None;
         // A decision that would send job work finished meanwhile (cancelled, or done by another
         // interaction of the same phone) is refused by the store: decide once more on fresh state.
         let mut attempts_left = 2;
@@ -196,7 +246,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     .take()
                     .ok_or_else(|| fail(StoreError::Internal("no message to decide on".into())))?,
             };
-            let input = context.into_input(
+            let mut input = context.into_input(
                 this_message,
                 interaction.clone(),
                 now,
@@ -204,12 +254,36 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 new_session_id(),
                 self.default_policy,
             );
+            input.security.channel = channel.clone();
+            input.security.tls_offer = connection.tls_offer.clone();
+            input.security.renew_before_secs = self.renew_before_secs;
+            if !material_asked
+                && let (Some(bootstrapper), Some(mac)) = (&self.bootstrapper, &mac)
+                && let Some(with_pin) =
+                    opendls_engine::bootstrap_wanted(&input.message.reason.reason, &input.security, now)
+            {
+                material_asked = true;
+                material = bootstrapper.material(self.store.as_ref(), mac, with_pin).await;
+            }
+            input.security.material = material.clone();
+            input.security.wbm_certificate = wbm_certificate.clone();
             let decision = handle(input, &self.settings);
+            if decision.wants_wbm_certificate
+                && wbm_certificate.is_none()
+                && let (Some(bootstrapper), Some(mac)) = (&self.bootstrapper, &mac)
+                && let Some(value) = bootstrapper.wbm_certificate(mac, Some(remote.ip().to_string())).await
+            {
+                // The certificate job is due: decide again with its certificate.
+                wbm_certificate = Some(value);
+                attempts_left += 1;
+                continue;
+            }
             let stepped = Stepped {
                 reply: decision.reply.clone(),
                 interaction: decision.interaction.clone(),
                 mac: mac.clone(),
                 error: decision.error.clone(),
+                security_event: decision.security_event.clone(),
             };
             match self.store.apply(decision, now).await {
                 Ok(()) => return Ok(stepped),
@@ -232,6 +306,7 @@ struct Stepped {
     interaction: InteractionChange,
     mac: Option<String>,
     error: Option<String>,
+    security_event: Option<String>,
 }
 
 /// The current time as the engine counts it.

@@ -16,9 +16,11 @@ use opendls_engine::{
 };
 
 pub mod jobs;
+pub mod security;
 mod sqlite;
 
 pub use jobs::{JobStore, NewJob, TargetSelector};
+pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use sqlite::SqliteStore;
 
 /// A storage failure. The phone endpoint answers it with `CleanUp` (`cleanup-reason` `overload`
@@ -61,6 +63,10 @@ pub struct DeviceContext {
     pub policy: Option<LocalChangePolicy>,
     /// The device's unfinished job work, oldest job first.
     pub tasks: Vec<DeviceTask>,
+    /// The Secure Mode wanted for the device (device beats group beats global).
+    pub security_mode: opendls_engine::SecurityMode,
+    /// The device's Secure Mode state.
+    pub security: opendls_engine::DeviceSecurity,
 }
 
 impl DeviceContext {
@@ -85,6 +91,11 @@ impl DeviceContext {
             failures: self.failures,
             policy: self.policy.unwrap_or(default_policy),
             tasks: self.tasks,
+            security: opendls_engine::SecurityInput {
+                desired: self.security_mode,
+                device: self.security,
+                ..Default::default()
+            },
         }
     }
 }
@@ -102,6 +113,16 @@ pub trait PhoneStore: Send + Sync + 'static {
         remote_addr: &str,
         not_before: Timestamp,
     ) -> impl Future<Output = StoreResult<Option<InteractionState>>> + Send;
+
+    /// The record of a client certificate by the SHA-256 of its DER (the secure port's check,
+    /// guide p. 65); `None` when this service never issued it.
+    fn certificate(
+        &self,
+        fingerprint: &str,
+    ) -> impl Future<Output = StoreResult<Option<opendls_engine::CertificateRecord>>> + Send;
+
+    /// The PIN a PIN bootstrap of this device uses: its individual PIN, else its group's default.
+    fn bootstrap_pin(&self, mac: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
 
     /// Persists a decision in one transaction. Taken by value: the decision carries the device's
     /// whole reported state, which is moved to the database thread rather than copied.

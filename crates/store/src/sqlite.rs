@@ -22,9 +22,11 @@ use crate::{AdminStore, DeviceContext, DeviceSummary, PhoneStore, StoreError, St
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_jobs.sql"),
+    include_str!("../migrations/sqlite/0003_secure_mode.sql"),
 ];
 
 mod jobs;
+mod security;
 
 /// Reader connections kept open; more are opened on demand and dropped after use.
 const READERS: usize = 4;
@@ -194,7 +196,7 @@ fn kind_name(kind: EventKind) -> String {
 }
 
 const DEVICE_COLUMNS: &str = "mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-     last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged";
+     last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer";
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, String)> {
     let mut device = DeviceRecord::new(row.get("mac")?, row.get("first_seen")?);
@@ -207,6 +209,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, Str
     device.last_reason = row.get("last_reason")?;
     device.remote_addr = row.get("remote_addr")?;
     device.inventory_read_at = row.get("inventory_read_at")?;
+    device.tls_offer = row.get("tls_offer")?;
     Ok((device, row.get("reported")?, row.get("flagged")?))
 }
 
@@ -287,7 +290,8 @@ impl PhoneStore for SqliteStore {
                 }
             }
             let tasks = jobs::device_tasks(connection, &mac)?;
-            Ok(DeviceContext { device, desired, failures, policy, tasks })
+            let (security_mode, security) = security::device_security(connection, &mac, &group)?;
+            Ok(DeviceContext { device, desired, failures, policy, tasks, security_mode, security })
         })
         .await
     }
@@ -326,6 +330,16 @@ impl PhoneStore for SqliteStore {
         .await
     }
 
+    async fn certificate(&self, fingerprint: &str) -> StoreResult<Option<opendls_engine::CertificateRecord>> {
+        let fingerprint = fingerprint.to_owned();
+        self.read(move |connection| security::certificate_by_fingerprint(connection, &fingerprint)).await
+    }
+
+    async fn bootstrap_pin(&self, mac: &str) -> StoreResult<Option<String>> {
+        let mac = mac.to_owned();
+        self.read(move |connection| security::bootstrap_pin(connection, &mac)).await
+    }
+
     async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {
         self.write(move |connection| {
             let tx = connection.transaction()?;
@@ -340,6 +354,7 @@ impl PhoneStore for SqliteStore {
 fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> StoreResult<()> {
     // First, so a conflict refuses the decision before anything else is written.
     jobs::apply_task_updates(tx, &decision.task_updates, now)?;
+    security::apply_security(tx, decision, now)?;
     if let Some(mac) = &decision.supersedes_interactions_of {
         tx.prepare_cached("DELETE FROM interactions WHERE mac = ?1")?.execute(params![mac])?;
         jobs::reset_contact_attempts(tx, mac)?;
@@ -412,13 +427,13 @@ fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord) -> StoreResult<()>
     let reported: Vec<_> = device.reported.values().collect();
     tx.prepare_cached(
         "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
          ON CONFLICT (mac) DO UPDATE SET e164 = excluded.e164, device_type = excluded.device_type, \
          software_version = excluded.software_version, contact_me_uri = excluded.contact_me_uri, \
          last_contact = excluded.last_contact, last_reason = excluded.last_reason, \
          remote_addr = excluded.remote_addr, inventory_read_at = excluded.inventory_read_at, \
-         reported = excluded.reported, flagged = excluded.flagged",
+         reported = excluded.reported, flagged = excluded.flagged, tls_offer = excluded.tls_offer",
     )?
     .execute(params![
         device.mac,
@@ -434,6 +449,7 @@ fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord) -> StoreResult<()>
         device.inventory_read_at,
         to_json(&reported)?,
         to_json(&device.flagged)?,
+        device.tls_offer,
     ])?;
     Ok(())
 }

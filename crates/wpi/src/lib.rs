@@ -11,6 +11,7 @@
 //! * [`fragment`]: reassembly of fragmented phone replies and splitting of long item lists.
 //! * [`catalog`]: the item catalog and value validation.
 //! * [`secrets`]: which item values must never be shown.
+//! * [`bootstrap`]: the framing of opendls' `secure-mode-data` container (Secure Mode with PIN).
 //!
 //! ```
 //! use opendls_wpi::{parse_workpoint_message, write_dls_message, DlsMessage, Action, Reason};
@@ -27,6 +28,7 @@
 //! assert!(answer.contains(r#"<Message nonce="ab15234de14f15a667c6f8d">"#));
 //! ```
 
+pub mod bootstrap;
 pub mod catalog;
 pub mod fragment;
 pub mod model;

@@ -18,6 +18,7 @@ fn service() -> Service {
         phone_listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
         dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        secure_listen: Some("127.0.0.1:0".parse().unwrap()),
         public_address: Some("127.0.0.1".into()),
         ..Config::default()
     };
@@ -186,6 +187,8 @@ fn a_killed_server_resumes_interactions_after_restart() {
                 "127.0.0.1:0",
                 "--dcmp-listen",
                 "off",
+                "--secure-listen",
+                "off",
                 "--data-dir",
             ])
             .arg(dir.path())
@@ -306,4 +309,85 @@ fn jobs_are_created_followed_and_refused_from_the_command_line() {
     assert!(stderr(&pushed).contains("pushed: job 3 contacts 1 devices"), "{}", stderr(&pushed));
     let nat = service.opendls(&["device", "behind-nat", "--device", &mac, "--interval", "60"]);
     assert!(nat.status.success(), "{}", stderr(&nat));
+}
+
+#[test]
+fn secure_mode_is_administered_from_the_command_line() {
+    use opendls_phonesim::interaction::{Manner, Target, run_interaction};
+    use opendls_phonesim::{PhoneProfile, SimPhone};
+
+    let service = service();
+    let mac = PhoneProfile::numbered(7).mac;
+    // PINs before the phone ever registers (guide p. 66 preconditions).
+    let generated = service.opendls(&["security", "pin", "generate", &mac]);
+    assert!(generated.status.success(), "{}", stderr(&generated));
+    let pin = stdout(&generated).trim().to_owned();
+    assert!(pin.len() == 8 && pin.chars().all(|c| c.is_ascii_digit()), "{pin}");
+    assert!(stderr(&generated).contains("shown only now"));
+    let group = service.opendls(&["security", "pin", "set-group", "lab", "--pin", "24681357"]);
+    assert_eq!(stdout(&group).trim(), "24681357");
+    assert_eq!(stdout(&service.opendls(&["security", "pin", "show-group", "lab"])).trim(), "24681357");
+    let refused = service.opendls(&["security", "pin", "set-group", "lab", "--pin", "1"]);
+    assert_eq!(refused.status.code(), Some(1));
+
+    let set = service.opendls(&["security", "mode", "secure", "--device", &mac]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let bad = service.opendls(&["security", "mode", "paranoid"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&service.opendls(&["security", "modes"])).contains("secure"));
+
+    // The phone starts up and is bootstrapped without PIN (p. 64).
+    let mut phone = SimPhone::new(PhoneProfile::numbered(7));
+    let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+    let target = Target::default_mode(service.server.phone_addr);
+    service.runtime.block_on(run_interaction(&mut phone, &target, first, &Manner::default())).unwrap();
+    assert!(phone.secure_mode.is_some());
+    let shown = service.opendls(&["security", "show", &mac]);
+    let text = stdout(&shown);
+    assert!(
+        text.contains("bootstrapping") && text.contains("issued") && text.contains("individual PIN set"),
+        "{text}"
+    );
+
+    let revoked = service.opendls(&["security", "revoke", &mac, "--reason", "lost"]);
+    assert!(revoked.status.success(), "{}", stderr(&revoked));
+    assert!(stdout(&service.opendls(&["security", "show", &mac])).contains("lost"));
+    let reset = service.opendls(&["security", "reset", &mac]);
+    assert!(reset.status.success());
+    let unknown = service.opendls(&["security", "reset", "00:1A:E8:FF:FF:FF"]);
+    assert_eq!(unknown.status.code(), Some(1));
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca_file = dir.path().join("ca.pem");
+    let exported = service.opendls(&["security", "export-ca", "--out", ca_file.to_str().unwrap()]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    assert!(std::fs::read_to_string(&ca_file).unwrap().starts_with("-----BEGIN CERTIFICATE-----"));
+
+    // Importing a CA (offline, into another data directory): the key must match.
+    let other = tempfile::tempdir().unwrap();
+    let key_file = service.server.data_dir.join(opendls_pki::ca::CA_KEY_FILE);
+    let import = |key: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args([
+                "security",
+                "import-ca",
+                "--cert",
+                ca_file.to_str().unwrap(),
+                "--key",
+                key.to_str().unwrap(),
+            ])
+            .env("OPENDLS_DATA", other.path().join("data"))
+            .output()
+            .unwrap()
+    };
+    // Another CA's key does not belong to the exported certificate.
+    opendls_pki::CertificateAuthority::load_or_create(dir.path()).unwrap();
+    let refused = import(&dir.path().join(opendls_pki::ca::CA_KEY_FILE));
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let imported = import(&key_file);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    assert_eq!(
+        std::fs::read_to_string(other.path().join("data").join(opendls_pki::ca::CA_CERT_FILE)).unwrap(),
+        std::fs::read_to_string(&ca_file).unwrap()
+    );
 }

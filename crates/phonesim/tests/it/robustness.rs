@@ -96,15 +96,17 @@ async fn legacy_tls_phones_offer_only_old_protocols() {
     assert!(cipher.starts_with("AES"), "static RSA key exchange with CBC: {cipher}");
 }
 
-/// opendls speaks only what rustls speaks until the legacy-TLS path of issue 5 exists: a
-/// legacy-only phone cannot connect yet, and the simulator reports it as a TLS failure.
+/// A phone offering only TLS 1.0/1.1 with RSA key exchange and CBC (what V3-era firmware may
+/// offer, rust-stack.md §1.4) is served on the same port through opendls' OpenSSL path, and its
+/// offer is recorded in the inventory.
 #[tokio::test]
-async fn legacy_tls_phones_are_refused_by_opendls_until_issue_5() {
+async fn legacy_tls_phones_are_served_through_the_openssl_path() {
     let server = Server::start().await;
     let mut target = server.target();
     target.tls = opendls_phonesim::transport::PhoneTls::legacy();
     let mut phone = SimPhone::new(PhoneProfile::numbered(40));
     let first = phone.contact(Reason::StartUp, &[]);
-    let error = run_interaction(&mut phone, &target, first, &Manner::default()).await.unwrap_err();
-    assert_eq!(error.kind(), "tls");
+    let done = run_interaction(&mut phone, &target, first, &Manner::default()).await.unwrap();
+    assert_eq!(done.cleanup_reason, None);
+    assert!(done.steps.iter().any(|(action, _)| action == "ReadAllItems"));
 }

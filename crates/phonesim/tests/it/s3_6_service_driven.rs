@@ -127,16 +127,74 @@ async fn s3_6_8_firmware_deployment() {
     unimplemented!("SoftwareDeployment -> reboot -> start-up with the new software-version (p. 56-57)");
 }
 
+/// §3.6.9: WriteItems `wbm-server-certificate` (base64 PKCS#12), then ReadItems
+/// `wbm-server-certificate-info` to verify (p. 59-61).
 #[tokio::test]
-#[ignore = "needs certificate deployment: issue 5"]
 async fn s3_6_9_certificate_deployment() {
-    unimplemented!("WriteItems wbm-server-certificate, ReadItems wbm-server-certificate-info (p. 59-61)");
+    let server = Server::start().await;
+    let mut phone = registered(&server, 9).await;
+    let request = json!({"kind": "deploy-wbm-certificate", "contact_me": false,
+        "targets": {"by": "devices", "macs": [phone.profile.mac]}});
+    let id = job(&server, request).await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    let actions: Vec<&str> = done.steps.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["WriteItems", "ReadItems", "CleanUp"]);
+    assert_eq!(target_state(&server, id).await, "done");
+    let info = phone.value("wbm-server-certificate-info", None).unwrap().to_owned();
+    assert!(info.contains("issuer=CN=opendls Secure Mode CA"), "{info}");
+    let (_, job) = server.admin("GET", &format!("/api/jobs/{id}"), None).await;
+    assert!(job["targets"][0]["detail"].as_str().unwrap().contains(&info));
+    // The container itself (with its private key) is never shown.
+    let view = server.device(&phone.profile.mac).await;
+    assert!(!view.to_string().contains("MII"), "no certificate data in the device view");
 }
 
+/// §3.6.10: Secure Mode. Without PIN (p. 64-65): start-up -> WriteItems goto-secure-mode nopin ->
+/// CleanUp -> start-up on the secure port with mutual TLS -> ReadAllItems. With PIN (p. 65-68):
+/// WriteItems goto-secure-mode pin -> PIN typed -> secure start-up -> ReadItems bootstrapping-tan.
 #[tokio::test]
-#[ignore = "needs secure mode: issue 5"]
 async fn s3_6_10_secure_mode() {
-    unimplemented!("goto-secure-mode nopin / pin, mutual TLS on the secure port (p. 62-68)");
+    let server = Server::start().await;
+    let mut nopin = SimPhone::new(PhoneProfile::numbered(10));
+    let mut pin = SimPhone::new(PhoneProfile::numbered(11));
+    for (phone, mode) in [(&nopin, "secure"), (&pin, "secure-pin")] {
+        let body = json!({"scope": "device", "target": phone.profile.mac, "mode": mode});
+        assert_eq!(server.admin("PUT", "/api/security/mode", Some(body)).await.0, 204);
+    }
+    let (_, generated) = server.admin("POST", &format!("/api/devices/{}/pin", pin.profile.mac), None).await;
+    let secret = generated["pin"].as_str().unwrap().to_owned();
+
+    let first = nopin.contact(Reason::StartUp, &[]);
+    let done = run_interaction(&mut nopin, &server.target(), first, &Manner::default()).await.unwrap();
+    let actions: Vec<&str> = done.steps.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["WriteItems", "CleanUp"]);
+    let order = nopin.secure_mode.clone().expect("bootstrapped");
+    assert_eq!(Some(order.port), server.running.secure_addr.map(|a| a.port()));
+    let mut secure = server.target();
+    secure.addr.set_port(order.port);
+    secure.tls = opendls_phonesim::transport::PhoneTls::Modern(
+        opendls_phonesim::transport::secure_mode_client(&order).unwrap(),
+    );
+    let first = nopin.contact(Reason::StartUp, &[]);
+    let done = run_interaction(&mut nopin, &secure, first, &Manner::default()).await.unwrap();
+    let actions: Vec<&str> = done.steps.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["ReadAllItems", "CleanUp"]);
+
+    let first = pin.contact(Reason::StartUp, &[]);
+    let done = run_interaction(&mut pin, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(done.steps.len(), 2);
+    assert_eq!(pin.enter_pin(&secret), opendls_phonesim::phone::PinOutcome::Accepted);
+    let order = pin.secure_mode.clone().expect("the PIN opened the bundle");
+    secure.tls = opendls_phonesim::transport::PhoneTls::Modern(
+        opendls_phonesim::transport::secure_mode_client(&order).unwrap(),
+    );
+    let first = pin.contact(Reason::StartUp, &[]);
+    let done = run_interaction(&mut pin, &secure, first, &Manner::default()).await.unwrap();
+    let actions: Vec<&str> = done.steps.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["ReadItems", "ReadAllItems", "CleanUp"]);
+    let (_, view) = server.admin("GET", &format!("/api/devices/{}/security", pin.profile.mac), None).await;
+    assert_eq!(view["state"], "secure");
 }
 
 /// §1.4.4.2: the service POSTs `ContactMe=true` (with where to call back), the phone answers

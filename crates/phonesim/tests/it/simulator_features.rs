@@ -278,7 +278,9 @@ async fn secure_mode_without_pin_switches_to_mutual_tls() {
 }
 
 fn pin_bootstrap(pki: &SecurePki) -> Vec<Item> {
-    let container = opendls_phonesim::phone::write_secure_mode_data(pki.secure.addr.port(), &pki.bundle);
+    let container =
+        opendls_wpi::bootstrap::SecureModeData { port: pki.secure.addr.port(), bundle: pki.bundle.clone() }
+            .to_bytes();
     vec![
         Item::new("goto-secure-mode", "pin"),
         Item::new("secure-mode-data", openssl::base64::encode_block(&container)),

@@ -19,6 +19,7 @@ impl Server {
             phone_listen: "127.0.0.1:0".parse().unwrap(),
             admin_listen: "127.0.0.1:0".parse().unwrap(),
             dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
+            secure_listen: Some("127.0.0.1:0".parse().unwrap()),
             public_address: Some("127.0.0.1".into()),
             ..Config::default()
         };

@@ -42,6 +42,7 @@ fn job_kind(request: &JobRequest) -> Result<JobKind, super::Rejection> {
             Ok(JobKind::ReadItems { items })
         }
         "restart" => Ok(JobKind::Restart),
+        "deploy-wbm-certificate" => Ok(JobKind::DeployWbmCertificate),
         "factory-reset" if request.confirm_factory_reset => Ok(JobKind::FactoryReset),
         "factory-reset" => {
             Err(bad("a factory reset erases the phones' configuration and passwords; confirm it \
@@ -49,7 +50,8 @@ fn job_kind(request: &JobRequest) -> Result<JobKind, super::Rejection> {
                 .into()))
         }
         other => Err(bad(format!(
-            "unknown job kind {other:?} (apply-configuration, read-items, restart, factory-reset)"
+            "unknown job kind {other:?} (apply-configuration, read-items, restart, factory-reset, \
+             deploy-wbm-certificate)"
         ))),
     }
 }

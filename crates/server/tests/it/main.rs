@@ -9,3 +9,4 @@ mod fleet;
 mod flows;
 mod jobs;
 mod restart;
+mod secure;

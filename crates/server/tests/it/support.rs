@@ -42,8 +42,10 @@ impl TestServer {
     /// phone port (phones keep calling the address they know).
     pub async fn restart(&mut self) {
         let phone_addr = self.phone_addr();
+        let secure_addr = self.running().secure_addr;
         self.server.take().unwrap().stop().await;
         self.config.phone_listen = phone_addr;
+        self.config.secure_listen = secure_addr;
         self.server = Some(opendls_server::start(self.config.clone()).await.unwrap());
     }
 
@@ -77,6 +79,7 @@ pub fn test_config(data_dir: PathBuf) -> Config {
         phone_listen: "127.0.0.1:0".parse().unwrap(),
         admin_listen: "127.0.0.1:0".parse().unwrap(),
         dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
+        secure_listen: Some("127.0.0.1:0".parse().unwrap()),
         public_address: Some("127.0.0.1".into()),
         ..Config::default()
     }
@@ -189,4 +192,44 @@ pub fn inventory(mac: &str, extra: &[(&'static str, &'static str)]) -> Vec<(Stri
 pub fn reply_with(action: &str, nonce: &str, fragment: &str, items: &[(String, String)]) -> String {
     let pairs: Vec<(&str, &str)> = items.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
     reply_to(action, "accepted", fragment, nonce, &pairs)
+}
+
+/// Log lines of the whole test binary, kept in memory (one global subscriber).
+#[derive(Clone)]
+pub struct LogCapture(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// Whether one line contains every one of `parts`.
+    pub fn contains(&self, parts: &[&str]) -> bool {
+        let text = String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned();
+        text.lines().any(|line| parts.iter().all(|part| line.contains(part)))
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs (once) a subscriber that keeps warnings and errors of every test in memory.
+pub fn log_capture() -> LogCapture {
+    static CAPTURE: std::sync::OnceLock<LogCapture> = std::sync::OnceLock::new();
+    CAPTURE
+        .get_or_init(|| {
+            let capture = LogCapture(Default::default());
+            let writer = capture.clone();
+            let subscriber = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::WARN)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .finish();
+            let _ = tracing::subscriber::set_global_default(subscriber);
+            capture
+        })
+        .clone()
 }

@@ -93,6 +93,7 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
                 failures: vec![],
                 policy: Default::default(),
                 tasks: vec![],
+                security: Default::default(),
             },
             &Default::default(),
         );

@@ -1,0 +1,206 @@
+//! `opendls security ...`: Secure Mode administration (guide p. 62-68). The mode per device,
+//! group or globally; a device's state and certificates; revoke; reset to Default Mode; PINs;
+//! the CA (export, or import before the service starts).
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use opendls_server::api::{GeneratedPin, GroupPin, ModeSetting, SecurityAction};
+use reqwest::Method;
+use serde_json::Value;
+
+use crate::admin::{Client, format_time, print_table, scope_query};
+use crate::{Connection, PinCommand, SecurityCommand};
+
+/// Runs one security command.
+pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode> {
+    if let SecurityCommand::ImportCa { cert, key } = &command {
+        return import_ca(&connection.data_dir, cert, key);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(async move {
+        let client = Client::new(&connection)?;
+        let json = connection.json;
+        match command {
+            SecurityCommand::Mode { mode, scope, unset, push } => {
+                let (scope_name, target) = scope_query(&scope);
+                let mode = if unset { None } else { mode };
+                if mode.is_none() && !unset {
+                    bail!("name a mode (default, secure, secure-pin) or --unset");
+                }
+                let body = ModeSetting { scope: scope_name, target, mode: mode.clone() };
+                client.send::<_, ()>(Method::PUT, "/api/security/mode", &body).await?;
+                match &mode {
+                    Some(mode) => eprintln!("security mode {mode} set; devices move at their next contact"),
+                    None => eprintln!("security mode unset"),
+                }
+                if push {
+                    crate::jobs::push_configuration(&client, &scope, json).await?;
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            SecurityCommand::Modes => {
+                let modes: Vec<ModeSetting> = client.get("/api/security/modes").await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&modes)?);
+                } else {
+                    let rows = modes
+                        .into_iter()
+                        .map(|m| vec![m.scope, m.target.unwrap_or_default(), m.mode.unwrap_or_default()])
+                        .collect();
+                    print_table(&["SCOPE", "TARGET", "MODE"], rows);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            SecurityCommand::Show { mac } => {
+                let view: Value = client.get(&format!("/api/devices/{mac}/security")).await?;
+                if json {
+                    println!("{}", serde_json::to_string_pretty(&view)?);
+                } else {
+                    print_view(&view);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            SecurityCommand::Revoke { mac, reason } => {
+                let answer: Option<Value> = client
+                    .send(
+                        Method::POST,
+                        &format!("/api/devices/{mac}/security/revoke"),
+                        &SecurityAction { reason },
+                    )
+                    .await?;
+                let revoked = answer.and_then(|a| a["revoked"].as_u64()).unwrap_or(0);
+                eprintln!("{revoked} certificates of {mac} revoked; it is refused on the secure port");
+                Ok(if revoked == 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            }
+            SecurityCommand::Reset { mac, reason } => {
+                client
+                    .send::<_, ()>(
+                        Method::POST,
+                        &format!("/api/devices/{mac}/security/reset"),
+                        &SecurityAction { reason },
+                    )
+                    .await?;
+                eprintln!("{mac} is back in Default Mode; its certificates are revoked");
+                Ok(ExitCode::SUCCESS)
+            }
+            SecurityCommand::ExportCa { server, out } => {
+                let path = if server { "/api/security/server-certificate" } else { "/api/security/ca" };
+                let pem = client.get_text(path).await?;
+                match out {
+                    Some(file) => {
+                        std::fs::write(&file, &pem)
+                            .with_context(|| format!("cannot write {}", file.display()))?;
+                        eprintln!("written to {}", file.display());
+                    }
+                    None => print!("{pem}"),
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            SecurityCommand::Pin { command } => pin(&client, command).await,
+            SecurityCommand::ImportCa { .. } => unreachable!("handled above"),
+        }
+    })
+}
+
+async fn pin(client: &Client, command: PinCommand) -> Result<ExitCode> {
+    match command {
+        PinCommand::Generate { mac } => {
+            let made: Option<GeneratedPin> =
+                client.send(Method::POST, &format!("/api/devices/{mac}/pin"), &()).await?;
+            let Some(made) = made else { bail!("empty answer from the server") };
+            println!("{}", made.pin);
+            eprintln!(
+                "PIN for {mac}; it is shown only now. The user types it on the phone; its last three characters are the TAN."
+            );
+        }
+        PinCommand::Remove { mac } => {
+            client.send::<_, ()>(Method::DELETE, &format!("/api/devices/{mac}/pin"), &()).await?;
+        }
+        PinCommand::SetGroup { group, pin } => {
+            let made: Option<GeneratedPin> = client
+                .send(Method::PUT, &format!("/api/groups/{group}/pin"), &GroupPin { pin, set_at: None })
+                .await?;
+            let Some(made) = made else { bail!("empty answer from the server") };
+            println!("{}", made.pin);
+            eprintln!("default PIN of group {group}");
+        }
+        PinCommand::ShowGroup { group } => {
+            let shown: GroupPin = client.get(&format!("/api/groups/{group}/pin")).await?;
+            println!("{}", shown.pin.unwrap_or_default());
+            if let Some(at) = shown.set_at {
+                eprintln!("set {}", format_time(at));
+            }
+        }
+        PinCommand::RemoveGroup { group } => {
+            client.send::<_, ()>(Method::DELETE, &format!("/api/groups/{group}/pin"), &()).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_view(view: &Value) {
+    let text = |v: &Value| {
+        v.as_str().map(str::to_owned).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() })
+    };
+    println!("device:       {}", text(&view["mac"]));
+    let from = match &view["desired_from"] {
+        Value::Null => "nowhere: Default Mode".to_owned(),
+        scope => {
+            format!("{} {}", text(&scope["scope"]), scope["key"].as_str().unwrap_or("")).trim().to_owned()
+        }
+    };
+    println!("desired mode: {} (set at {from})", text(&view["desired"]));
+    println!(
+        "state:        {} {}",
+        text(&view["state"]),
+        view["detail"].as_str().map(|d| format!("({d})")).unwrap_or_default()
+    );
+    if let Some(since) = view["since"].as_i64() {
+        println!("since:        {}", format_time(since));
+    }
+    println!("TLS offered:  {}", text(&view["tls_offer"]));
+    let pin = match (view["individual_pin"].as_bool(), view["group_pin"].as_bool()) {
+        (Some(true), _) => "individual PIN set",
+        (_, Some(true)) => "group default PIN",
+        _ => "none",
+    };
+    println!("PIN:          {pin}");
+    let rows = view["certificates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            vec![
+                text(&c["serial"]),
+                text(&c["state"]),
+                c["not_after"].as_i64().map(format_time).unwrap_or_default(),
+                c["issued_at"].as_i64().map(format_time).unwrap_or_default(),
+                c["ended_reason"].as_str().unwrap_or("").to_owned(),
+            ]
+        })
+        .collect();
+    println!();
+    print_table(&["SERIAL", "STATE", "EXPIRES", "ISSUED", "ENDED BECAUSE"], rows);
+}
+
+/// Puts an administrator's CA into the data directory (the service must not be running; it
+/// uses the CA from its next start). Devices bootstrapped with the old CA must be reset.
+fn import_ca(data_dir: &Path, cert: &Path, key: &Path) -> Result<ExitCode> {
+    let cert_pem =
+        std::fs::read_to_string(cert).with_context(|| format!("cannot read {}", cert.display()))?;
+    let key_pem = std::fs::read_to_string(key).with_context(|| format!("cannot read {}", key.display()))?;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+    match opendls_pki::CertificateAuthority::import(data_dir, &cert_pem, &key_pem) {
+        Ok(_) => {
+            eprintln!(
+                "CA imported into {}; start (or restart) the service to use it. Devices already in Secure Mode \
+                 trust the old CA: reset and bootstrap them again.",
+                data_dir.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => Err(crate::Refused(format!("CA not imported: {error}")).into()),
+    }
+}
