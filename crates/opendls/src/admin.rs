@@ -294,6 +294,8 @@ async fn show_device(client: &Client, mac: &str, history: u32, json: bool) -> Re
     println!("group         {}", field(&d.group));
     println!("address       {}", field(&d.remote_addr));
     println!("contact-me    {}", field(&view.contact_me_uri));
+    println!("TLS offered   {}", field(&view.tls_offer));
+    println!("security      {} (opendls security show {})", field(&view.security_state), d.mac);
     println!("first seen    {}", format_time(view.first_seen));
     println!("last contact  {} ({})", format_time(d.last_contact), d.last_reason);
     println!(

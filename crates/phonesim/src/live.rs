@@ -250,11 +250,9 @@ impl Runner {
     async fn interact(&mut self, mut reason: Reason, attached: Vec<Item>, callback: Option<SocketAddr>) {
         let mut target = self.target.clone();
         if let Some(addr) = callback {
-            // In Secure Mode the phone keeps its secure port (p. 65): only the address is taken.
-            target.addr = match &self.secure {
-                Some(order) => SocketAddr::new(addr.ip(), order.port),
-                None => addr,
-            };
+            // The phone calls where contact-me says (p. 14), with the TLS of its mode: a
+            // service must name its secure port to a phone in Secure Mode.
+            target.addr = addr;
         }
         for _ in 0..50 {
             match reason {

@@ -200,7 +200,9 @@ async fn show_device<S: AdminStore + PhoneStore>(
         return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
     };
     let history = state.store.history(&mac, query.history.unwrap_or(50).min(10_000)).await?;
-    Ok(Json(device_view(device, &context.desired, &context.failures, history)).into_response())
+    let mut view = device_view(device, &context.desired, &context.failures, history);
+    view.security_state = Some(context.security.state.as_str().to_owned());
+    Ok(Json(view).into_response())
 }
 
 fn device_view(
@@ -261,6 +263,8 @@ fn device_view(
         first_seen: device.first_seen,
         inventory_read_at: device.inventory_read_at,
         contact_me_uri: device.contact_me_uri.clone(),
+        tls_offer: device.tls_offer.clone(),
+        security_state: None,
         device: list_entry(&device),
         reported,
         pending,

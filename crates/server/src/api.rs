@@ -99,6 +99,12 @@ pub struct DeviceView {
     pub inventory_read_at: Option<i64>,
     /// Where contact-me goes.
     pub contact_me_uri: Option<String>,
+    /// What the phone's TLS client last offered (`... legacy only` when only legacy TLS).
+    #[serde(default)]
+    pub tls_offer: Option<String>,
+    /// The device's Secure Mode state (`default`, `bootstrapping`, `secure`, ...).
+    #[serde(default)]
+    pub security_state: Option<String>,
     /// The reported items.
     pub reported: Vec<ItemView>,
     /// Desired values not yet on the phone.

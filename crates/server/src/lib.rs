@@ -198,7 +198,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         callback,
         config.protocol.interaction_timeout_secs,
         wake.clone(),
-    );
+    )
+    .with_secure_port(secure_addr.map(|a| a.port()));
     tasks.spawn(scheduler.run(shutdown.clone()));
     if let Some(listener) = dcmp_listener {
         let dcmp_shutdown = shutdown.clone();

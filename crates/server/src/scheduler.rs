@@ -27,6 +27,8 @@ pub struct Scheduler<S> {
     configured_networks: Vec<Network>,
     /// Where phones shall call back (`dls_ip_addr` / `dls_ip_port`), when known.
     callback: Option<SocketAddr>,
+    /// The port phones in Secure Mode are called back to (the secure listener's).
+    secure_port: Option<u16>,
     /// A running target whose interaction has been silent this long is contacted again.
     stall_secs: i64,
     wake: Arc<Notify>,
@@ -57,12 +59,19 @@ impl<S: JobStore> Scheduler<S> {
             settings,
             configured_networks,
             callback,
+            secure_port: None,
             stall_secs,
             wake,
             in_flight: Arc::default(),
             sending,
             learned_networks: Mutex::new(None),
         }
+    }
+
+    /// Calls phones in Secure Mode back to this port (`dls_ip_port`, guide p. 14, 65).
+    pub fn with_secure_port(mut self, port: Option<u16>) -> Self {
+        self.secure_port = port;
+        self
     }
 
     /// Works until `shutdown` is cancelled.
@@ -176,8 +185,13 @@ impl<S: JobStore> Scheduler<S> {
     async fn spawn_send(&self, candidate: ContactCandidate, uri: ContactMeUri) {
         let Ok(permit) = self.sending.clone().acquire_owned().await else { return };
         self.in_flight.lock().expect("not poisoned").insert(candidate.mac.clone());
-        let (store, in_flight, settings, callback) =
-            (self.store.clone(), self.in_flight.clone(), self.settings.clone(), self.callback);
+        let mut callback = self.callback;
+        if let (Some(address), Some(port), true) = (callback.as_mut(), self.secure_port, candidate.secure) {
+            // guide p. 65: a device in Secure Mode talks to the secure port only.
+            address.set_port(port);
+        }
+        let (store, in_flight, settings) =
+            (self.store.clone(), self.in_flight.clone(), self.settings.clone());
         tokio::spawn(async move {
             let timeout = Duration::from_secs(settings.contact_timeout_secs);
             let outcome = contact_me::send(&uri, callback, timeout).await;

@@ -148,6 +148,8 @@ pub struct ContactCandidate {
     pub attempts: u32,
     /// When the phone last answered a contact-me (its contact gap starts then).
     pub last_answered_at: Option<Timestamp>,
+    /// Whether the device is in Secure Mode: it is called back to the secure port (p. 65).
+    pub secure: bool,
 }
 
 /// What the scheduler did about one candidate.

@@ -252,3 +252,84 @@ async fn a_tls_1_0_phone_is_served_with_legacy_tls_and_refused_with_a_clear_log_
         }
     }
 }
+
+async fn until_job_finished(server: &TestServer, id: i64) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let job = server.admin_json("GET", &format!("/api/jobs/{id}"), None, 200).await;
+        let states: Vec<&str> =
+            job["targets"].as_array().unwrap().iter().map(|t| t["state"].as_str().unwrap()).collect();
+        if states.iter().all(|s| matches!(*s, "done" | "failed" | "timed-out" | "cancelled")) {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// "One setting, and the fleet moves": secure mode set globally and pushed by contact-me; later
+/// jobs reach the secure phones through the secure port; an expiring certificate is renewed.
+#[tokio::test]
+async fn the_fleet_moves_by_contact_me_and_certificates_are_renewed() {
+    let server = TestServer::start_with(|config| {
+        config.jobs.tick_millis = 200;
+        config.jobs.contact_me_spacing_secs = 1;
+        config.jobs.contact_gap_secs = 1;
+    })
+    .await;
+    let quick = Behaviour {
+        contact_gap: Duration::from_secs(1),
+        reboot_delay: Duration::from_millis(200),
+        ..Behaviour::default()
+    };
+    let mut phones = Vec::new();
+    for n in 541..545 {
+        let phone = SimPhone::new(PhoneProfile::numbered(n));
+        phones.push(
+            live::spawn(phone, Target::default_mode(server.phone_addr()), quick.clone()).await.unwrap(),
+        );
+    }
+    while phones.iter().any(|p| LiveStats::get(&p.stats.interactions) == 0) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    set_mode(&server, "global", None, "secure").await;
+    let push = json!({"kind": "apply-configuration", "targets": {"by": "all"}});
+    let job = server.admin_json("POST", "/api/jobs", Some(&push.to_string()), 201).await;
+    let job = until_job_finished(&server, job["id"].as_i64().unwrap()).await;
+    assert!(job["targets"].as_array().unwrap().iter().all(|t| t["state"] == "done"), "{job:#}");
+    for phone in &phones {
+        assert_eq!(security(&server, &phone.mac).await["state"], "secure");
+        assert_eq!(LiveStats::get(&phone.stats.secure_mode), 1);
+    }
+
+    // One certificate is about to expire: the next secure contact renews it (a no-PIN bootstrap
+    // over the authenticated channel) and the phone comes back with the new one.
+    let renewed = &phones[0].mac;
+    let database =
+        rusqlite::Connection::open(server.running().data_dir.join(opendls_server::DATABASE_FILE)).unwrap();
+    database
+        .execute(
+            "UPDATE certificates SET not_after = strftime('%s', 'now') + 3600 WHERE mac = ?1",
+            [renewed.as_str()],
+        )
+        .unwrap();
+    // A restart job reaches every secure phone by contact-me, called back to the secure port.
+    let restart = json!({"kind": "restart", "targets": {"by": "all"}});
+    let job = server.admin_json("POST", "/api/jobs", Some(&restart.to_string()), 201).await;
+    let job = until_job_finished(&server, job["id"].as_i64().unwrap()).await;
+    assert!(job["targets"].as_array().unwrap().iter().all(|t| t["state"] == "done"), "{job:#}");
+    let view = security(&server, renewed).await;
+    let states: Vec<&str> =
+        view["certificates"].as_array().unwrap().iter().map(|c| c["state"].as_str().unwrap()).collect();
+    assert_eq!(states, ["active", "superseded"], "{view:#}");
+    assert_eq!(LiveStats::get(&phones[0].stats.secure_mode), 2, "the phone switched to the new certificate");
+    for (n, phone) in phones.into_iter().enumerate() {
+        assert_eq!(LiveStats::get(&phone.stats.errors), 0);
+        // The renewed phone's start-up with its new certificate already counts as the restart
+        // (a start-up after the job was created finishes a restart job).
+        if n > 0 {
+            assert_eq!(LiveStats::get(&phone.stats.reboots), 1);
+        }
+        phone.stop().await;
+    }
+}

@@ -236,9 +236,11 @@ impl JobStore for SqliteStore {
             let sql = format!(
                 "SELECT t.mac, d.contact_me_uri, d.remote_addr, d.software_version, \
                  MIN(t.state = 'waiting-busy') AS only_busy, MAX(t.updated_at), \
-                 COALESCE(s.attempts, 0), s.last_answered_at \
+                 COALESCE(s.attempts, 0), s.last_answered_at, \
+                 COALESCE(MAX(ds.state IN ('secure', 'awaiting-tan')), 0) \
                  FROM job_targets t JOIN jobs j ON j.id = t.job_id JOIN devices d ON d.mac = t.mac \
                  LEFT JOIN contact_schedule s ON s.mac = t.mac \
+                 LEFT JOIN device_security ds ON ds.mac = t.mac \
                  WHERE t.state IN {ACTIVE} AND j.contact_me = 1 \
                  AND (t.state != 'running' OR t.updated_at < ?2) \
                  AND (s.next_at IS NULL OR s.next_at <= ?1) \
@@ -256,6 +258,7 @@ impl JobStore for SqliteStore {
                         busy_since: if only_busy { row.get(5)? } else { None },
                         attempts: row.get(6)?,
                         last_answered_at: row.get(7)?,
+                        secure: row.get(8)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

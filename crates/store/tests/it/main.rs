@@ -1,4 +1,5 @@
 //! Contract tests of the store: what the engine decides comes back exactly, atomically.
 
 mod jobs;
+mod security;
 mod sqlite;
