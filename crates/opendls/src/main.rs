@@ -63,7 +63,8 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
-    /// Jobs: push configuration now, read items, restart or factory-reset phones; list, show
+    /// Jobs: push configuration now, read items, restart or factory-reset phones, deploy
+    /// certificates for their web interface; list, show
     /// and cancel them.
     Job {
         #[command(subcommand)]
@@ -266,7 +267,8 @@ pub(crate) enum DeviceCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum JobCommand {
-    /// Create a job: KIND is apply-configuration, read-items, restart or factory-reset.
+    /// Create a job: KIND is apply-configuration, read-items, restart, factory-reset or
+    /// deploy-wbm-certificate.
     Create(JobCreateArgs),
     /// The latest jobs with their targets counted by state.
     List {
@@ -289,7 +291,7 @@ pub(crate) enum JobCommand {
 /// `opendls job create` options.
 #[derive(Args)]
 pub(crate) struct JobCreateArgs {
-    /// apply-configuration, read-items, restart or factory-reset.
+    /// apply-configuration, read-items, restart, factory-reset or deploy-wbm-certificate.
     pub kind: String,
     /// For read-items: an item to read, `NAME` or `NAME[INDEX]` (repeat for more).
     #[arg(long = "item")]
