@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use opendls_wpi::bootstrap::{SecureModeData, split_pin};
+use opendls_wpi::bootstrap::{BOOTSTRAP_ITEMS, SecureModeData, split_pin};
 use opendls_wpi::catalog::Access;
 use opendls_wpi::{
     Action, Catalog, DlsMessage, Fragment, Item, ItemStatus, MAX_MESSAGE_BYTES, Reason, ReasonForContact,
@@ -436,7 +436,7 @@ impl SimPhone {
         let items = match items.iter().find(|i| i.name == "goto-secure-mode") {
             Some(mode) => {
                 refused.extend(self.bootstrap(&mode.value, items));
-                items.iter().filter(|i| !is_bootstrap_item(&i.name)).cloned().collect()
+                items.iter().filter(|i| !BOOTSTRAP_ITEMS.contains(&i.name.as_str())).cloned().collect()
             }
             None => items.to_vec(),
         };
@@ -642,19 +642,6 @@ fn wbm_certificate_info(base64: &str) -> Option<String> {
         name(cert.issuer_name()),
         cert.not_after()
     ))
-}
-
-/// Items that only ever travel in the bootstrap `WriteItems` (p. 62).
-fn is_bootstrap_item(name: &str) -> bool {
-    matches!(
-        name,
-        "goto-secure-mode"
-            | "dls-client-certificate"
-            | "dls-server-ca"
-            | "dls-secure-port"
-            | "secure-mode-data"
-            | "max-pin-retries"
-    )
 }
 
 /// The files a deployment message asks for: one job per index, or one for the whole message.

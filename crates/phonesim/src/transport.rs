@@ -129,6 +129,30 @@ impl PhoneTls {
     }
 }
 
+/// The TLS client of a phone in Secure Mode that offers only legacy TLS (TLS 1.0/1.1, RSA key
+/// exchange, CBC): its bootstrap certificate and key through OpenSSL, checking the service
+/// against the CA certificates it received.
+pub fn legacy_secure_mode_client(order: &crate::phone::SecureModeOrder) -> Result<PhoneTls, String> {
+    use openssl::ssl::{SslConnector, SslMethod, SslVerifyMode, SslVersion};
+    let parsed = openssl::pkcs12::Pkcs12::from_der(&order.client_bundle)
+        .and_then(|bundle| bundle.parse2(&order.bundle_password))
+        .map_err(|e| format!("client bundle: {e}"))?;
+    let (cert, key) = parsed.cert.zip(parsed.pkey).ok_or("the client bundle has no certificate and key")?;
+    let fail = |e: openssl::error::ErrorStack| e.to_string();
+    let mut builder = SslConnector::builder(SslMethod::tls_client()).map_err(fail)?;
+    builder.set_min_proto_version(Some(SslVersion::TLS1)).map_err(fail)?;
+    builder.set_max_proto_version(Some(SslVersion::TLS1_1)).map_err(fail)?;
+    builder.set_cipher_list("AES128-SHA:AES256-SHA:@SECLEVEL=0").map_err(fail)?;
+    builder.set_certificate(&cert).map_err(fail)?;
+    builder.set_private_key(&key).map_err(fail)?;
+    for pem in &order.server_cas {
+        let ca = openssl::x509::X509::from_pem(pem.as_bytes()).map_err(fail)?;
+        builder.cert_store_mut().add_cert(ca).map_err(fail)?;
+    }
+    builder.set_verify(SslVerifyMode::PEER);
+    Ok(PhoneTls::Legacy(Arc::new(builder.build())))
+}
+
 /// The TLS client of a phone in Secure Mode (guide p. 62-65): it presents the certificate and key
 /// from its bootstrap bundle and accepts only a service certificate that chains to the CA
 /// certificates it received.

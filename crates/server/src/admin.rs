@@ -326,6 +326,14 @@ async fn set_config<S: AdminStore>(
     if name.is_empty() {
         return Err(failure(StatusCode::BAD_REQUEST, "item name is empty"));
     }
+    if opendls_wpi::bootstrap::BOOTSTRAP_ITEMS.contains(&name) {
+        let hint = "refused: Secure Mode items are sent by the bootstrap only (opendls security mode ...)";
+        return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, hint));
+    }
+    if name == "wbm-server-certificate" {
+        let hint = "refused: certificates are deployed by a job (opendls job create deploy-wbm-certificate)";
+        return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, hint));
+    }
     let check = Catalog::builtin().check_write(name, body.index, &body.value);
     if let Some(reason) = check.refusal_reason() {
         return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: {reason}")));

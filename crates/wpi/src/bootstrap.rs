@@ -11,6 +11,18 @@
 //! ```
 //! (then base64 on the wire).
 
+/// Items that only ever travel in the bootstrap `WriteItems` (guide p. 62: no other message
+/// contains `goto-secure-mode`), plus the TAN the phone reports afterwards (p. 68).
+pub const BOOTSTRAP_ITEMS: &[&str] = &[
+    "goto-secure-mode",
+    "dls-client-certificate",
+    "dls-server-ca",
+    "dls-secure-port",
+    "secure-mode-data",
+    "max-pin-retries",
+    "bootstrapping-tan",
+];
+
 /// The container's magic first line, with its version.
 pub const SECURE_MODE_DATA_MAGIC: &[u8] = b"OPENDLS-SMD1\n";
 

@@ -220,6 +220,11 @@ async fn the_ca_and_server_certificates_are_exported_and_chain() {
     let shown = server.admin_json("GET", "/api/groups/lab/pin", None, 200).await;
     assert_eq!(shown["pin"], "12345678");
     server.admin_json("PUT", "/api/groups/lab/pin", Some(r#"{"pin":"12"}"#), 400).await;
+    // Bootstrap items and certificates are not configuration values.
+    for name in ["goto-secure-mode", "dls-client-certificate", "wbm-server-certificate"] {
+        let body = json!({ "scope": "global", "name": name, "value": "x" }).to_string();
+        server.admin_json("PUT", "/api/config", Some(&body), 422).await;
+    }
 }
 
 #[tokio::test]
@@ -332,4 +337,35 @@ async fn the_fleet_moves_by_contact_me_and_certificates_are_renewed() {
         }
         phone.stop().await;
     }
+}
+
+/// A phone of old firmware in Secure Mode: legacy TLS with its client certificate is served by
+/// the OpenSSL path of the secure port, which checks the certificate against the CA; without a
+/// certificate the handshake fails.
+#[tokio::test]
+#[cfg_attr(not(feature = "legacy-tls"), ignore = "needs the legacy-tls feature")]
+async fn a_legacy_tls_phone_is_served_on_the_secure_port_with_its_certificate() {
+    let server = TestServer::start().await;
+    set_mode(&server, "global", None, "secure").await;
+    let (mut phone, _) = boot_until(&server, 551, &[], "secure").await;
+    let order = phone.secure_mode.clone().unwrap();
+    let mut target = secure_target(&order, &server);
+    target.tls = opendls_phonesim::transport::legacy_secure_mode_client(&order).unwrap();
+    let done = start_up(&mut phone, &target).await.unwrap();
+    assert_eq!(done.cleanup_reason, None);
+    let view = security(&server, &phone.profile.mac).await;
+    assert!(view["tls_offer"].as_str().unwrap().ends_with("legacy only"), "{view:#}");
+
+    // Revocation holds on this path too.
+    server
+        .admin_json("POST", &format!("/api/devices/{}/security/revoke", phone.profile.mac), None, 200)
+        .await;
+    let refused = start_up(&mut phone, &target).await.unwrap();
+    assert_eq!(refused.cleanup_reason.as_deref(), Some("client certificate revoked"));
+
+    // No certificate at all: the secure port refuses the handshake.
+    let mut anonymous = SimPhone::new(PhoneProfile::numbered(552));
+    let mut target = secure_target(&order, &server);
+    target.tls = PhoneTls::legacy();
+    assert!(start_up(&mut anonymous, &target).await.is_err());
 }
