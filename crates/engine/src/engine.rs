@@ -402,25 +402,13 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                     if unreadable > 0 {
                         detail.push_str(&format!(", {unreadable} with an error status (see the inventory)"));
                     }
-                    if let Some(task) = tasks.iter().find(|t| t.job_id == job_id).cloned() {
-                        update_task(
-                            &mut decision,
-                            &mut tasks,
-                            &device.mac,
-                            now,
-                            &task,
-                            TargetState::Done,
-                            &detail,
-                            false,
-                        );
-                    }
                     let mut next = Next {
                         decision: &mut decision,
                         device: &mut device,
                         tasks: &mut tasks,
                         input: &input,
                     };
-                    next.action(state, &desired, settings, false);
+                    next.finish_task(job_id, &detail, state, &desired, settings);
                 }
             }
         }
@@ -440,9 +428,8 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
         }
         Step::VerifyingWbmCertificate { job_id } => {
             let info = input.message.items.iter().find(|i| i.name == "wbm-server-certificate-info");
-            let task = tasks.iter().find(|t| t.job_id == job_id).cloned();
-            match (info, task) {
-                (Some(info), Some(task)) if info.status.is_none() && !info.value.is_empty() => {
+            match info {
+                Some(info) if info.status.is_none() && !info.value.is_empty() => {
                     merge_reported(
                         &mut device,
                         ReportedItem::from(info),
@@ -451,23 +438,13 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                         &mut decision.history,
                     );
                     let detail = format!("installed: {}", info.value);
-                    update_task(
-                        &mut decision,
-                        &mut tasks,
-                        &device.mac,
-                        now,
-                        &task,
-                        TargetState::Done,
-                        &detail,
-                        false,
-                    );
                     let mut next = Next {
                         decision: &mut decision,
                         device: &mut device,
                         tasks: &mut tasks,
                         input: &input,
                     };
-                    next.after_writes(state, &desired, false);
+                    next.finish_task(job_id, &detail, state, &desired, settings);
                 }
                 _ => {
                     let problem = "the phone did not report the installed certificate".to_owned();
@@ -630,6 +607,22 @@ impl Next<'_> {
             update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Running, &detail, true);
             // The guide's flow ends with the Restart (p. 50-51): no reply follows.
         }
+    }
+
+    /// A job's work in this interaction is finished: record it, then go on with what follows.
+    fn finish_task(
+        &mut self,
+        job_id: JobId,
+        detail: &str,
+        state: InteractionState,
+        desired: &EffectiveDesired,
+        settings: &EngineSettings,
+    ) {
+        if let Some(task) = self.tasks.iter().find(|t| t.job_id == job_id).cloned() {
+            let (mac, now) = (self.device.mac.clone(), self.input.now);
+            update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Done, detail, false);
+        }
+        self.action(state, desired, settings, false);
     }
 
     fn configuration_tasks(&self) -> Vec<DeviceTask> {

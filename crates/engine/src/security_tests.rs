@@ -1,43 +1,21 @@
 //! Unit tests of the Secure Mode decisions (guide p. 62-68) with the guide's messages.
 
-use opendls_wpi::{
-    Action, DlsMessage, Fragment, Item, ItemStatus, ReasonForContact, ReplyStatus, WorkpointMessage,
-};
+use opendls_wpi::{Action, DlsMessage, Item, ItemStatus, ReasonForContact, ReplyStatus, WorkpointMessage};
 
 use crate::*;
 
-const MAC: &str = "00:01:E3:00:A9:F3";
-const NOW: Timestamp = 1_700_000_000;
+use crate::tests::{MAC, NOW};
 
 fn start_up() -> WorkpointMessage {
-    let path = format!("{}/../wpi/tests/fixtures/guide/p33-start-up.xml", env!("CARGO_MANIFEST_DIR"));
-    opendls_wpi::parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
+    crate::tests::guide("p33-start-up.xml")
 }
 
 fn reply(action: Action, items: Vec<Item>) -> WorkpointMessage {
-    WorkpointMessage {
-        nonce: "R1".into(),
-        max_items: Some(-1),
-        fragment: Some(Fragment::Final),
-        reason: ReasonForContact::reply_to(action, ReplyStatus::Accepted),
-        items,
-    }
+    crate::tests::reply(action, ReplyStatus::Accepted, items)
 }
 
 fn input(message: WorkpointMessage, security: SecurityInput) -> Input {
-    Input {
-        now: NOW,
-        remote_addr: "127.0.0.1".into(),
-        new_session_id: "S1".into(),
-        message,
-        device: None,
-        interaction: None,
-        desired: Vec::new(),
-        failures: Vec::new(),
-        policy: LocalChangePolicy::default(),
-        tasks: Vec::new(),
-        security,
-    }
+    Input { security, ..crate::tests::input(message) }
 }
 
 fn certificate(serial: &str, mac: &str, state: CertificateState) -> CertificateRecord {
@@ -75,10 +53,7 @@ fn material(pin: bool) -> BootstrapMaterial {
 }
 
 fn state_of(decision: &Decision) -> InteractionState {
-    match &decision.interaction {
-        InteractionChange::Start(state) | InteractionChange::Continue(state) => state.clone(),
-        InteractionChange::End(_) => panic!("ended: {:?}", decision.reply),
-    }
+    crate::tests::saved_state(decision)
 }
 
 fn security(state: SecurityState, serial: Option<&str>) -> DeviceSecurity {

@@ -4,15 +4,15 @@ use opendls_wpi::{Action, Fragment, Item, ItemStatus, ReasonForContact, ReplySta
 
 use crate::*;
 
-const MAC: &str = "00:01:E3:00:A9:F3";
-const NOW: Timestamp = 1_700_000_000;
+pub(crate) const MAC: &str = "00:01:E3:00:A9:F3";
+pub(crate) const NOW: Timestamp = 1_700_000_000;
 
-fn guide(name: &str) -> WorkpointMessage {
+pub(crate) fn guide(name: &str) -> WorkpointMessage {
     let path = format!("{}/../wpi/tests/fixtures/guide/{name}", env!("CARGO_MANIFEST_DIR"));
     opendls_wpi::parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
 }
 
-fn input(message: WorkpointMessage) -> Input {
+pub(crate) fn input(message: WorkpointMessage) -> Input {
     Input {
         now: NOW,
         remote_addr: "127.0.0.1".into(),
@@ -32,7 +32,7 @@ fn global(name: &str, value: &str) -> DesiredEntry {
     DesiredEntry { scope: Scope::Global, key: ItemKey::new(name, None), value: value.into() }
 }
 
-fn reply(action: Action, status: ReplyStatus, items: Vec<Item>) -> WorkpointMessage {
+pub(crate) fn reply(action: Action, status: ReplyStatus, items: Vec<Item>) -> WorkpointMessage {
     WorkpointMessage {
         nonce: "R1".into(),
         max_items: Some(-1),
@@ -42,7 +42,7 @@ fn reply(action: Action, status: ReplyStatus, items: Vec<Item>) -> WorkpointMess
     }
 }
 
-fn saved_state(decision: &Decision) -> InteractionState {
+pub(crate) fn saved_state(decision: &Decision) -> InteractionState {
     match &decision.interaction {
         InteractionChange::Start(state) | InteractionChange::Continue(state) => state.clone(),
         InteractionChange::End(_) => panic!("interaction ended: {:?}", decision.reply),

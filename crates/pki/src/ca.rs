@@ -178,26 +178,14 @@ impl CertificateAuthority {
         {
             return Ok(ServerIdentity { cert_pem, key_pem, cert_path });
         }
-        let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
-        let mut params = CertificateParams::default();
-        let mut subject = DistinguishedName::new();
-        subject.push(DnType::CommonName, names.first().cloned().unwrap_or_else(|| "opendls".into()));
-        subject.push(DnType::OrganizationName, "opendls");
-        params.distinguished_name = subject;
-        params.subject_alt_names = subject_alt_names(names)?;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        params.serial_number = Some(random_serial());
-        params.use_authority_key_identifier_extension = true;
-        let now = SystemTime::now();
-        params.not_before = (now - Duration::from_secs(3600)).into();
-        params.not_after = (now + SERVER_VALIDITY).into();
-        let cert = params.signed_by(&key, &self.issuer)?;
+        let common_name = names.first().cloned().unwrap_or_else(|| "opendls".into());
+        let issued =
+            self.issue(common_name, None, names, ExtendedKeyUsagePurpose::ServerAuth, SERVER_VALIDITY)?;
         // The chain the server presents: its certificate, then the CA.
-        let chain = format!("{}{}", cert.pem(), self.cert_pem);
-        write_private(&key_path, key.serialize_pem().as_bytes())?;
+        let chain = format!("{}{}", issued.cert_pem, self.cert_pem);
+        write_private(&key_path, issued.key_pem.as_bytes())?;
         fs::write(&cert_path, &chain).map_err(io_error(&cert_path))?;
-        Ok(ServerIdentity { cert_pem: chain, key_pem: key.serialize_pem(), cert_path })
+        Ok(ServerIdentity { cert_pem: chain, key_pem: issued.key_pem, cert_path })
     }
 
     /// Whether a stored server certificate was signed by this CA and is not about to expire.
@@ -221,33 +209,9 @@ impl CertificateAuthority {
         mac: &str,
         validity: Duration,
     ) -> Result<DeviceCertificate, PkiError> {
-        let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
-        let mut params = CertificateParams::default();
-        let mut subject = DistinguishedName::new();
-        subject.push(DnType::CommonName, mac);
-        subject.push(DnType::OrganizationName, "opendls");
-        subject.push(DnType::OrganizationalUnitName, "OpenStage phone");
-        params.distinguished_name = subject;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
-        let serial = random_serial();
-        params.serial_number = Some(serial.clone());
-        params.use_authority_key_identifier_extension = true;
-        let now = SystemTime::now();
-        let not_before = now - Duration::from_secs(3600);
-        let not_after = now + validity;
-        params.not_before = not_before.into();
-        params.not_after = not_after.into();
-        let cert = params.signed_by(&key, &self.issuer)?;
-        Ok(DeviceCertificate {
-            serial: hex::encode(serial.to_bytes()),
-            fingerprint: fingerprint(cert.der()),
-            mac: mac.to_owned(),
-            cert_pem: cert.pem(),
-            key_pem: key.serialize_pem(),
-            not_before: unix(not_before),
-            not_after: unix(not_after),
-        })
+        let unit = Some("OpenStage phone".to_owned());
+        self.issue(mac.to_owned(), unit, &[], ExtendedKeyUsagePurpose::ClientAuth, validity)
+            .map(|issued| DeviceCertificate { mac: mac.to_owned(), ..issued })
     }
 
     /// Issues a server certificate for a phone's own web server (WBM, guide p. 59-61), named by
@@ -258,20 +222,38 @@ impl CertificateAuthority {
         addresses: &[String],
         validity: Duration,
     ) -> Result<DeviceCertificate, PkiError> {
+        let common_name = addresses.first().cloned().unwrap_or_else(|| mac.to_owned());
+        let unit = Some(format!("OpenStage WBM {mac}"));
+        self.issue(common_name, unit, addresses, ExtendedKeyUsagePurpose::ServerAuth, validity)
+            .map(|issued| DeviceCertificate { mac: mac.to_owned(), ..issued })
+    }
+
+    /// A new RSA-2048 key and a certificate for it signed by this CA (`mac` left empty).
+    fn issue(
+        &self,
+        common_name: String,
+        unit: Option<String>,
+        alt_names: &[String],
+        usage: ExtendedKeyUsagePurpose,
+        validity: Duration,
+    ) -> Result<DeviceCertificate, PkiError> {
         let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
         let mut params = CertificateParams::default();
         let mut subject = DistinguishedName::new();
-        subject.push(DnType::CommonName, addresses.first().map(String::as_str).unwrap_or(mac));
+        subject.push(DnType::CommonName, common_name);
         subject.push(DnType::OrganizationName, "opendls");
-        subject.push(DnType::OrganizationalUnitName, format!("OpenStage WBM {mac}"));
+        if let Some(unit) = unit {
+            subject.push(DnType::OrganizationalUnitName, unit);
+        }
         params.distinguished_name = subject;
-        params.subject_alt_names = subject_alt_names(addresses)?;
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.subject_alt_names = subject_alt_names(alt_names)?;
+        params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
         let serial = random_serial();
         params.serial_number = Some(serial.clone());
         params.use_authority_key_identifier_extension = true;
         let now = SystemTime::now();
+        // An hour back, for phones whose clock is a little behind.
         let (not_before, not_after) = (now - Duration::from_secs(3600), now + validity);
         params.not_before = not_before.into();
         params.not_after = not_after.into();
@@ -279,7 +261,7 @@ impl CertificateAuthority {
         Ok(DeviceCertificate {
             serial: hex::encode(serial.to_bytes()),
             fingerprint: fingerprint(cert.der()),
-            mac: mac.to_owned(),
+            mac: String::new(),
             cert_pem: cert.pem(),
             key_pem: key.serialize_pem(),
             not_before: unix(not_before),

@@ -5,19 +5,9 @@ use opendls_engine::{
     Scope, SecurityMode, SecurityState, handle,
 };
 use opendls_store::{AdminStore, PhoneStore, SecurityStore, SqliteStore};
-use opendls_wpi::{Item, WorkpointMessage, parse_workpoint_message};
+use opendls_wpi::Item;
 
-const MAC: &str = "00:01:E3:00:A9:F3";
-
-async fn open() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SqliteStore::open(&dir.path().join("test.db")).await.unwrap(), dir)
-}
-
-fn start_up() -> WorkpointMessage {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wpi/tests/fixtures/guide/p33-start-up.xml");
-    parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
-}
+use crate::sqlite::{MAC, open, start_up};
 
 fn certificate(serial: &str) -> CertificateRecord {
     CertificateRecord {

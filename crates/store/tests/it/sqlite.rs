@@ -6,14 +6,14 @@ use opendls_wpi::{
     Action, Fragment, Item, ReasonForContact, ReplyStatus, WorkpointMessage, parse_workpoint_message,
 };
 
-const MAC: &str = "00:01:E3:00:A9:F3";
+pub(crate) const MAC: &str = "00:01:E3:00:A9:F3";
 
-async fn open() -> (SqliteStore, tempfile::TempDir) {
+pub(crate) async fn open() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     (SqliteStore::open(&dir.path().join("test.db")).await.unwrap(), dir)
 }
 
-fn start_up() -> WorkpointMessage {
+pub(crate) fn start_up() -> WorkpointMessage {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wpi/tests/fixtures/guide/p33-start-up.xml");
     parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
 }
