@@ -229,8 +229,9 @@ impl std::fmt::Debug for BootstrapMaterial {
     }
 }
 
-/// Everything the engine knows about security for one message.
-#[derive(Debug, Clone, Default)]
+/// Everything the engine knows about security for one message. `Debug` hides the WBM
+/// certificate (its container holds a private key).
+#[derive(Clone, Default)]
 pub struct SecurityInput {
     /// The port and certificate.
     pub channel: Channel,
@@ -247,6 +248,20 @@ pub struct SecurityInput {
     /// The `wbm-server-certificate` value (base64 PKCS#12) for a certificate deployment job,
     /// made when a decision asked for it ([`crate::Decision::wants_wbm_certificate`]).
     pub wbm_certificate: Option<String>,
+}
+
+impl std::fmt::Debug for SecurityInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecurityInput")
+            .field("channel", &self.channel)
+            .field("desired", &self.desired)
+            .field("device", &self.device)
+            .field("material", &self.material)
+            .field("renew_before_secs", &self.renew_before_secs)
+            .field("tls_offer", &self.tls_offer)
+            .field("wbm_certificate", &self.wbm_certificate.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// A change to a certificate record.

@@ -246,3 +246,41 @@ fn an_expiring_certificate_is_renewed_over_the_secure_port() {
     assert!(matches!(state_of(&decision).step, Step::Bootstrapping { renewal: true, .. }));
     assert!(decision.security.is_none(), "the device stays secure with its current certificate meanwhile");
 }
+
+#[test]
+fn a_secure_phone_factory_reset_by_a_job_comes_back_in_default_mode() {
+    let sec = SecurityInput {
+        desired: SecurityMode::Secure,
+        device: security(SecurityState::Secure, Some("A1")),
+        ..SecurityInput::default()
+    };
+    let mut message = input(start_up(), sec.clone());
+    let reset = DeviceTask {
+        job_id: 4,
+        kind: JobKind::FactoryReset,
+        state: TargetState::Running,
+        created_at: NOW - 60,
+    };
+    message.tasks = vec![reset];
+    let decision = handle(message, &Default::default());
+    assert_ne!(decision.reply.action, Action::CleanUp, "let through: {:?}", decision.reply);
+    assert_eq!(decision.security.as_ref().unwrap().state, SecurityState::Default);
+    assert!(decision.certificates.iter().any(|c| matches!(c,
+        CertificateChange::Ended { serial, state: CertificateState::Revoked, .. } if serial == "A1")));
+    assert!(decision.task_updates.iter().any(|u| u.job_id == 4 && u.state == TargetState::Done));
+    // Without the reset job, the same start-up is refused.
+    let refused = handle(input(start_up(), sec), &Default::default());
+    assert!(refused.security_event.is_some());
+}
+
+#[test]
+fn debug_output_hides_keys_and_tans() {
+    let sec = SecurityInput {
+        device: DeviceSecurity { pending_tan: Some("321".into()), ..DeviceSecurity::default() },
+        material: Some(material(true)),
+        wbm_certificate: Some("MIIKEY".into()),
+        ..SecurityInput::default()
+    };
+    let shown = format!("{sec:?}");
+    assert!(!shown.contains("321") && !shown.contains("MIIKEY") && !shown.contains("c2VhbGVk"), "{shown}");
+}

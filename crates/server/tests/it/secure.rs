@@ -369,3 +369,19 @@ async fn a_legacy_tls_phone_is_served_on_the_secure_port_with_its_certificate() 
     target.tls = PhoneTls::legacy();
     assert!(start_up(&mut anonymous, &target).await.is_err());
 }
+
+/// The CA, the secure port's certificate and every device's state survive a restart: a secure
+/// phone goes on talking to the restarted service with the certificate it has.
+#[tokio::test]
+async fn secure_phones_keep_working_across_a_restart() {
+    let mut server = TestServer::start().await;
+    set_mode(&server, "global", None, "secure").await;
+    let (mut phone, _) = boot_until(&server, 561, &[], "secure").await;
+    let order = phone.secure_mode.clone().unwrap();
+    let ca_before = server.admin("GET", "/api/security/ca", None).await.body;
+    server.restart().await;
+    assert_eq!(server.admin("GET", "/api/security/ca", None).await.body, ca_before);
+    let done = start_up(&mut phone, &secure_target(&order, &server)).await.unwrap();
+    assert_eq!(done.cleanup_reason, None);
+    assert_eq!(security(&server, &phone.profile.mac).await["certificates"].as_array().unwrap().len(), 1);
+}
