@@ -586,9 +586,27 @@ impl Next<'_> {
         }
         let wbm = self.tasks.iter().find(|t| t.kind == JobKind::DeployWbmCertificate).cloned();
         if let Some(task) = wbm {
-            let Some(value) = &self.input.security.wbm_certificate else {
-                self.decision.wants_wbm_certificate = true;
-                return;
+            let value = match &self.input.security.wbm_certificate {
+                None => {
+                    self.decision.wants_wbm_certificate = true;
+                    return;
+                }
+                Some(Err(problem)) => {
+                    let detail = format!("no certificate could be made: {problem}");
+                    update_task(
+                        self.decision,
+                        self.tasks,
+                        &mac,
+                        now,
+                        &task,
+                        TargetState::Failed,
+                        &detail,
+                        false,
+                    );
+                    // Whatever follows (a restart) still runs.
+                    return self.after_writes(state, desired, starts);
+                }
+                Some(Ok(value)) => value,
             };
             // guide p. 60 step 1: the base64 PKCS#12 in `wbm-server-certificate`.
             let item = Item::new("wbm-server-certificate", value.clone());

@@ -246,8 +246,9 @@ pub struct SecurityInput {
     /// What the phone's TLS client offered, for the inventory (e.g. `TLS1.2 ECDHE-GCM`).
     pub tls_offer: Option<String>,
     /// The `wbm-server-certificate` value (base64 PKCS#12) for a certificate deployment job,
-    /// made when a decision asked for it ([`crate::Decision::wants_wbm_certificate`]).
-    pub wbm_certificate: Option<String>,
+    /// made when a decision asked for it ([`crate::Decision::wants_wbm_certificate`]); `Err`
+    /// says why it could not be made (the job's target then fails with that reason).
+    pub wbm_certificate: Option<Result<String, String>>,
 }
 
 impl std::fmt::Debug for SecurityInput {

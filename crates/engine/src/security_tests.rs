@@ -278,7 +278,7 @@ fn debug_output_hides_keys_and_tans() {
     let sec = SecurityInput {
         device: DeviceSecurity { pending_tan: Some("321".into()), ..DeviceSecurity::default() },
         material: Some(material(true)),
-        wbm_certificate: Some("MIIKEY".into()),
+        wbm_certificate: Some(Ok("MIIKEY".into())),
         ..SecurityInput::default()
     };
     let shown = format!("{sec:?}");

@@ -536,3 +536,40 @@ fn a_start_up_satisfies_a_restart_not_yet_sent() {
     assert_eq!(update_states(&decision), vec![(4, TargetState::Done, false)]);
     assert_eq!(decision.reply.action, Action::CleanUp);
 }
+
+#[test]
+fn a_wbm_certificate_job_asks_for_its_certificate_sends_it_and_verifies_it() {
+    let jobs = vec![task(9, JobKind::DeployWbmCertificate, TargetState::Queued)];
+    let asking = handle(Input { tasks: jobs.clone(), ..known(solicited()) }, &EngineSettings::default());
+    assert!(asking.wants_wbm_certificate, "the caller makes the certificate, then decides again");
+
+    let mut with = Input { tasks: jobs.clone(), ..known(solicited()) };
+    with.security.wbm_certificate = Some(Ok("UEtDUzEy".into()));
+    let sent = handle(with, &EngineSettings::default());
+    // guide p. 60 step 1.
+    assert_eq!(sent.reply.action, Action::WriteItems);
+    assert_eq!(sent.reply.items, [Item::new("wbm-server-certificate", "UEtDUzEy")]);
+    let mut accepted =
+        Input { tasks: jobs.clone(), ..known(reply(Action::WriteItems, ReplyStatus::Accepted, vec![])) };
+    accepted.interaction = Some(saved_state(&sent));
+    let verify = handle(accepted, &EngineSettings::default());
+    // p. 60 step 3.
+    assert_eq!(verify.reply.items, [Item::new("wbm-server-certificate-info", "")]);
+    let info = vec![Item::new("wbm-server-certificate-info", "subject=CN=10.0.0.5")];
+    let mut read =
+        Input { tasks: jobs.clone(), ..known(reply(Action::ReadItems, ReplyStatus::Accepted, info)) };
+    read.interaction = Some(saved_state(&verify));
+    let done = handle(read, &EngineSettings::default());
+    assert_eq!(done.reply.action, Action::CleanUp);
+    assert!(
+        matches!(&done.task_updates[..], [u] if u.state == TargetState::Done && u.detail.contains("10.0.0.5"))
+    );
+
+    let mut failed = Input { tasks: jobs, ..known(solicited()) };
+    failed.security.wbm_certificate = Some(Err("no CA".into()));
+    let decision = handle(failed, &EngineSettings::default());
+    assert_eq!(decision.reply.action, Action::CleanUp);
+    assert!(
+        matches!(&decision.task_updates[..], [u] if u.state == TargetState::Failed && u.detail.contains("no CA"))
+    );
+}

@@ -112,7 +112,7 @@ impl Bootstrapper {
 
     /// A `wbm-server-certificate` value (base64 PKCS#12, guide p. 60) for the phone's web
     /// server: issued by our CA for the address the phone connects from, and its MAC.
-    pub async fn wbm_certificate(&self, mac: &str, address: Option<String>) -> Option<String> {
+    pub async fn wbm_certificate(&self, mac: &str, address: Option<String>) -> Result<String, String> {
         let (ca, mac_owned, validity) = (self.ca.clone(), mac.to_owned(), self.validity);
         let made = tokio::task::spawn_blocking(move || {
             let certificate =
@@ -120,7 +120,7 @@ impl Bootstrapper {
             opendls_pki::bundle::wbm_server_certificate(&certificate, &ca)
         })
         .await;
-        log_failure(mac, made)
+        log_failure(mac, made).ok_or_else(|| "the CA could not issue it (see the log)".to_owned())
     }
 }
 

@@ -271,10 +271,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             if decision.wants_wbm_certificate
                 && wbm_certificate.is_none()
                 && let (Some(bootstrapper), Some(mac)) = (&self.bootstrapper, &mac)
-                && let Some(value) = bootstrapper.wbm_certificate(mac, Some(remote.ip().to_string())).await
             {
-                // The certificate job is due: decide again with its certificate.
-                wbm_certificate = Some(value);
+                // The certificate job is due: decide again with its certificate (or why not).
+                wbm_certificate =
+                    Some(bootstrapper.wbm_certificate(mac, Some(remote.ip().to_string())).await);
                 attempts_left += 1;
                 continue;
             }
