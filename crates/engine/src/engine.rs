@@ -148,9 +148,19 @@ pub fn normalize_mac(text: &str) -> Option<String> {
 
 /// The MAC of the device a message concerns: the interaction's, else the message's `mac-addr`.
 pub fn device_mac(message: &WorkpointMessage, interaction: Option<&InteractionState>) -> Option<String> {
-    match (&message.reason.reason, interaction) {
+    device_mac_of(&message.reason.reason, message.value("mac-addr"), interaction)
+}
+
+/// [`device_mac`] from the message's reason and reported `mac-addr` alone (for callers that
+/// must not hold the whole message).
+pub fn device_mac_of(
+    reason: &Reason,
+    reported_mac: Option<&str>,
+    interaction: Option<&InteractionState>,
+) -> Option<String> {
+    match (reason, interaction) {
         (Reason::ReplyTo, Some(state)) => Some(state.mac.clone()),
-        _ => message.value("mac-addr").and_then(normalize_mac),
+        _ => reported_mac.and_then(normalize_mac),
     }
 }
 

@@ -9,8 +9,8 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use opendls_engine::{EngineSettings, InteractionChange, Timestamp, device_mac, handle};
-use opendls_store::{DeviceContext, PhoneStore, StoreError};
+use opendls_engine::{EngineSettings, InteractionChange, Timestamp, device_mac_of, handle};
+use opendls_store::{DeviceContext, InteractionLookup, PhoneStore, StoreError};
 use opendls_wpi::{
     DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
 };
@@ -206,26 +206,34 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let remote_addr = remote.ip().to_string();
         // Only messages that continue a flow look for one; a new contact starts afresh (p. 33).
         let continues = matches!(message.reason.reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
-        let interaction = if continues {
-            let not_before = now - self.interaction_timeout_secs;
-            self.store.find_interaction(session, &remote_addr, not_before).await.map_err(fail)?
-        } else {
-            None
+        let lookup = continues.then(|| InteractionLookup {
+            session_id: session.map(str::to_owned),
+            remote_addr: remote_addr.clone(),
+            not_before: now - self.interaction_timeout_secs,
+        });
+        // The handshake proved a secure-port certificate chains to our CA; the store says whose
+        // it is and whether it still counts (guide p. 65).
+        let fingerprint = connection
+            .client_certificate
+            .as_deref()
+            .filter(|_| connection.secure)
+            .map(opendls_pki::ca::fingerprint);
+        let (reason, reported_mac) =
+            (message.reason.reason.clone(), message.value("mac-addr").map(str::to_owned));
+        // One hand-off to the database for the interaction, the device and the certificate.
+        let request = self
+            .store
+            .request_context(lookup, fingerprint, move |interaction| {
+                device_mac_of(&reason, reported_mac.as_deref(), interaction)
+            })
+            .await
+            .map_err(fail)?;
+        let (interaction, mac) = (request.interaction, request.mac);
+        let channel = match connection.secure {
+            true => opendls_engine::Channel::SecurePort { certificate: request.certificate },
+            false => opendls_engine::Channel::DefaultPort,
         };
-        let mac = device_mac(&message, interaction.as_ref());
-        let channel = if connection.secure {
-            // The handshake proved the certificate chains to our CA; the store says whose it is
-            // and whether it still counts (guide p. 65).
-            let certificate = match &connection.client_certificate {
-                Some(der) => {
-                    self.store.certificate(&opendls_pki::ca::fingerprint(der)).await.map_err(fail)?
-                }
-                None => None,
-            };
-            opendls_engine::Channel::SecurePort { certificate }
-        } else {
-            opendls_engine::Channel::DefaultPort
-        };
+        let mut first_context = Some(request.context);
         let mut material = None;
         let mut material_asked = false;
         let mut wbm_certificate = None;
@@ -235,9 +243,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let mut message = Some(message);
         loop {
             attempts_left -= 1;
-            let context = match &mac {
-                Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
-                None => DeviceContext::default(),
+            let context = match (first_context.take(), &mac) {
+                (Some(context), _) => context,
+                (None, Some(mac)) => self.store.device_context(mac).await.map_err(fail)?,
+                (None, None) => DeviceContext::default(),
             };
             // Only a device with job work can conflict: keep a copy for a second decision then.
             let this_message = match (&message, context.tasks.is_empty()) {

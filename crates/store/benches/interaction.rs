@@ -11,7 +11,7 @@ use opendls_engine::{
     DesiredEntry, EngineSettings, Input, InteractionChange, ItemKey, LocalChangePolicy, Scope, handle,
 };
 use opendls_phonesim::{PhoneProfile, SimPhone};
-use opendls_store::{AdminStore, DeviceContext, PhoneStore, SqliteStore};
+use opendls_store::{AdminStore, DeviceContext, InteractionLookup, PhoneStore, SqliteStore};
 use opendls_wpi::{Action, Fragment, Item, Reason, ReasonForContact, ReplyStatus, WorkpointMessage};
 
 fn main() {
@@ -89,14 +89,16 @@ fn engine_and_sqlite(bencher: Bencher) {
             let mac = start.value("mac-addr").unwrap().to_owned();
             let mut session = None;
             for message in [start, read, write] {
+                // As the phone endpoint reads: interaction and device in one hand-off.
                 let continues = message.reason.reason == Reason::ReplyTo;
-                let interaction = if continues {
-                    store.find_interaction(session.as_deref(), "127.0.0.1", 0).await.unwrap()
-                } else {
-                    None
-                };
-                let context = store.device_context(&mac).await.unwrap();
-                let decision = handle(input(message, context, interaction), &settings);
+                let lookup = continues.then(|| InteractionLookup {
+                    session_id: session.clone(),
+                    remote_addr: "127.0.0.1".into(),
+                    not_before: 0,
+                });
+                let mac = mac.clone();
+                let request = store.request_context(lookup, None, move |_| Some(mac)).await.unwrap();
+                let decision = handle(input(message, request.context, request.interaction), &settings);
                 if let InteractionChange::Start(state) = &decision.interaction {
                     session = Some(state.session_id.clone());
                 }

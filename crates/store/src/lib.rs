@@ -100,6 +100,30 @@ impl DeviceContext {
     }
 }
 
+/// How to find the interaction a `reply-to` continues (see [`PhoneStore::find_interaction`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InteractionLookup {
+    /// The session cookie, when the phone sent one.
+    pub session_id: Option<String>,
+    /// The address the request came from.
+    pub remote_addr: String,
+    /// Interactions silent since before this are abandoned.
+    pub not_before: Timestamp,
+}
+
+/// What [`PhoneStore::request_context`] read.
+#[derive(Debug, Clone, Default)]
+pub struct RequestContext {
+    /// The interaction the request continues, if one was looked for and found.
+    pub interaction: Option<InteractionState>,
+    /// The device the request concerns, if it could be told.
+    pub mac: Option<String>,
+    /// Its context (empty when the device is unknown or could not be told).
+    pub context: DeviceContext,
+    /// The record of the presented client certificate, if one was looked up and is known.
+    pub certificate: Option<opendls_engine::CertificateRecord>,
+}
+
 /// The phone endpoint's storage.
 pub trait PhoneStore: Send + Sync + 'static {
     /// Loads everything the engine needs about one device.
@@ -113,6 +137,17 @@ pub trait PhoneStore: Send + Sync + 'static {
         remote_addr: &str,
         not_before: Timestamp,
     ) -> impl Future<Output = StoreResult<Option<InteractionState>>> + Send;
+
+    /// What one phone request needs, in one hand-off to the database: the interaction it
+    /// continues (when `lookup` is given), the device's context (its MAC chosen by `device_of`
+    /// from the interaction found, as `opendls_engine::device_mac` does), and on the secure port
+    /// the record of the client certificate.
+    fn request_context(
+        &self,
+        lookup: Option<InteractionLookup>,
+        certificate_fingerprint: Option<String>,
+        device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
+    ) -> impl Future<Output = StoreResult<RequestContext>> + Send;
 
     /// The record of a client certificate by the SHA-256 of its DER (the secure port's check,
     /// guide p. 65); `None` when this service never issued it.

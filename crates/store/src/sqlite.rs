@@ -16,7 +16,10 @@ use opendls_engine::{
 };
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 
-use crate::{AdminStore, DeviceContext, DeviceSummary, PhoneStore, StoreError, StoreResult};
+use crate::{
+    AdminStore, DeviceContext, DeviceSummary, InteractionLookup, PhoneStore, RequestContext, StoreError,
+    StoreResult,
+};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -255,45 +258,74 @@ fn desired_entry(
     })
 }
 
+/// Everything the engine needs about one device, read on `connection`.
+fn load_context(connection: &Connection, mac: &str) -> StoreResult<DeviceContext> {
+    let device = load_device(connection, mac)?;
+    let group = device.as_ref().and_then(|d| d.group.clone()).unwrap_or_default();
+    let desired = connection
+            .prepare_cached(
+                "SELECT scope, scope_key, name, item_index, value FROM desired_items \
+                 WHERE scope = 'global' OR (scope = 'group' AND scope_key = ?1) OR (scope = 'device' AND scope_key = ?2) \
+                 ORDER BY name, item_index",
+            )?
+            .query_map(params![group, mac], desired_row)?
+            .map(|row| desired_entry(row?))
+            .collect::<StoreResult<Vec<_>>>()?;
+    let failures = connection
+        .prepare_cached("SELECT name, item_index, value, status, at FROM write_failures WHERE mac = ?1")?
+        .query_map(params![mac], failure_from_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let policies = connection
+            .prepare_cached(
+                "SELECT scope, policy FROM policies WHERE scope = 'global' OR (scope = 'group' AND scope_key = ?1)",
+            )?
+            .query_map(params![group], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+    // The group's policy beats the global one.
+    let mut policy = None;
+    for wanted in ["global", "group"] {
+        for (scope, text) in &policies {
+            if scope == wanted {
+                policy = Some(LocalChangePolicy::from_str(text).map_err(StoreError::Corrupt)?);
+            }
+        }
+    }
+    let tasks = jobs::device_tasks(connection, mac)?;
+    let (security_mode, security) = security::device_security(connection, mac, &group)?;
+    Ok(DeviceContext { device, desired, failures, policy, tasks, security_mode, security })
+}
+
+/// The interaction a `reply-to` belongs to: by session cookie, else the single recent one from
+/// the same address.
+fn load_interaction(
+    connection: &Connection,
+    lookup: &InteractionLookup,
+) -> StoreResult<Option<InteractionState>> {
+    let InteractionLookup { session_id, remote_addr, not_before } = lookup;
+    if let Some(session_id) = session_id {
+        let state: Option<String> = connection
+            .prepare_cached("SELECT state FROM interactions WHERE session_id = ?1 AND updated_at >= ?2")?
+            .query_row(params![session_id, not_before], |row| row.get(0))
+            .optional()?;
+        if let Some(state) = state {
+            return Ok(Some(from_json(&state)?));
+        }
+    }
+    // Only an unambiguous match: two phones behind one NAT address must not be confused.
+    let states = connection
+        .prepare_cached("SELECT state FROM interactions WHERE remote_addr = ?1 AND updated_at >= ?2 LIMIT 2")?
+        .query_map(params![remote_addr, not_before], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    match states.as_slice() {
+        [state] => Ok(Some(from_json(state)?)),
+        _ => Ok(None),
+    }
+}
+
 impl PhoneStore for SqliteStore {
     async fn device_context(&self, mac: &str) -> StoreResult<DeviceContext> {
         let mac = mac.to_owned();
-        self.read(move |connection| {
-            let device = load_device(connection, &mac)?;
-            let group = device.as_ref().and_then(|d| d.group.clone()).unwrap_or_default();
-            let desired = connection
-                .prepare_cached(
-                    "SELECT scope, scope_key, name, item_index, value FROM desired_items \
-                     WHERE scope = 'global' OR (scope = 'group' AND scope_key = ?1) OR (scope = 'device' AND scope_key = ?2) \
-                     ORDER BY name, item_index",
-                )?
-                .query_map(params![group, mac], desired_row)?
-                .map(|row| desired_entry(row?))
-                .collect::<StoreResult<Vec<_>>>()?;
-            let failures = connection
-                .prepare_cached("SELECT name, item_index, value, status, at FROM write_failures WHERE mac = ?1")?
-                .query_map(params![mac], failure_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let policies = connection
-                .prepare_cached(
-                    "SELECT scope, policy FROM policies WHERE scope = 'global' OR (scope = 'group' AND scope_key = ?1)",
-                )?
-                .query_map(params![group], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            // The group's policy beats the global one.
-            let mut policy = None;
-            for wanted in ["global", "group"] {
-                for (scope, text) in &policies {
-                    if scope == wanted {
-                        policy = Some(LocalChangePolicy::from_str(text).map_err(StoreError::Corrupt)?);
-                    }
-                }
-            }
-            let tasks = jobs::device_tasks(connection, &mac)?;
-            let (security_mode, security) = security::device_security(connection, &mac, &group)?;
-            Ok(DeviceContext { device, desired, failures, policy, tasks, security_mode, security })
-        })
-        .await
+        self.read(move |connection| load_context(connection, &mac)).await
     }
 
     async fn find_interaction(
@@ -302,30 +334,35 @@ impl PhoneStore for SqliteStore {
         remote_addr: &str,
         not_before: Timestamp,
     ) -> StoreResult<Option<InteractionState>> {
-        let (session_id, remote_addr) = (session_id.map(str::to_owned), remote_addr.to_owned());
+        let lookup = InteractionLookup {
+            session_id: session_id.map(str::to_owned),
+            remote_addr: remote_addr.to_owned(),
+            not_before,
+        };
+        self.read(move |connection| load_interaction(connection, &lookup)).await
+    }
+
+    async fn request_context(
+        &self,
+        lookup: Option<InteractionLookup>,
+        certificate_fingerprint: Option<String>,
+        device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
+    ) -> StoreResult<RequestContext> {
         self.read(move |connection| {
-            if let Some(session_id) = session_id {
-                let state: Option<String> = connection
-                    .prepare_cached(
-                        "SELECT state FROM interactions WHERE session_id = ?1 AND updated_at >= ?2",
-                    )?
-                    .query_row(params![session_id, not_before], |row| row.get(0))
-                    .optional()?;
-                if let Some(state) = state {
-                    return Ok(Some(from_json(&state)?));
-                }
-            }
-            // Only an unambiguous match: two phones behind one NAT address must not be confused.
-            let states = connection
-                .prepare_cached(
-                    "SELECT state FROM interactions WHERE remote_addr = ?1 AND updated_at >= ?2 LIMIT 2",
-                )?
-                .query_map(params![remote_addr, not_before], |row| row.get::<_, String>(0))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            match states.as_slice() {
-                [state] => Ok(Some(from_json(state)?)),
-                _ => Ok(None),
-            }
+            let interaction = match &lookup {
+                Some(lookup) => load_interaction(connection, lookup)?,
+                None => None,
+            };
+            let mac = device_of(interaction.as_ref());
+            let context = match &mac {
+                Some(mac) => load_context(connection, mac)?,
+                None => DeviceContext::default(),
+            };
+            let certificate = match &certificate_fingerprint {
+                Some(fingerprint) => security::certificate_by_fingerprint(connection, fingerprint)?,
+                None => None,
+            };
+            Ok(RequestContext { interaction, mac, context, certificate })
         })
         .await
     }

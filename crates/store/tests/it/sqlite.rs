@@ -196,3 +196,31 @@ async fn a_database_from_an_earlier_build_is_recognised_and_kept() {
     decide(&store, start_up(), None, 1000).await;
     assert_eq!(store.list_devices().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn one_request_read_finds_the_interaction_and_then_its_device() {
+    let (store, _dir) = open().await;
+    let first = decide(&store, start_up(), None, 1000).await;
+    let InteractionChange::Start(state) = &first.interaction else { panic!("no interaction started") };
+    let lookup = opendls_store::InteractionLookup {
+        session_id: Some(state.session_id.clone()),
+        remote_addr: "127.0.0.1".into(),
+        not_before: 900,
+    };
+    // The device is chosen from the interaction found, as the engine's device_mac does.
+    let request = store
+        .request_context(Some(lookup.clone()), Some("fp-unknown".into()), |found| {
+            found.map(|s| s.mac.clone())
+        })
+        .await
+        .unwrap();
+    assert_eq!(request.interaction.as_ref(), Some(state));
+    assert_eq!(request.mac.as_deref(), Some(MAC));
+    assert_eq!(request.context.device, store.device_context(MAC).await.unwrap().device);
+    assert_eq!(request.certificate, None);
+    // Past its timeout the interaction is not found, and no device is read.
+    let stale = opendls_store::InteractionLookup { not_before: 2000, ..lookup };
+    let request =
+        store.request_context(Some(stale), None, |found| found.map(|s| s.mac.clone())).await.unwrap();
+    assert!(request.interaction.is_none() && request.mac.is_none() && request.context.device.is_none());
+}
