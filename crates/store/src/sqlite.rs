@@ -115,6 +115,41 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Runs short work with the writer on the calling thread when the writer is free, else on a
+    /// blocking thread. For the phone endpoint's hot path only: its statements are indexed and
+    /// take about as long as a TLS handshake's signature, which also runs on the runtime's
+    /// threads, while a hop to a blocking thread and back costs two thread switches (in
+    /// interleaved storm runs: 5-20% less server CPU per interaction, lower latency and memory,
+    /// BENCHMARKS.md). Long work (listings, jobs, migrations) always goes to a blocking thread.
+    async fn write_here<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        if let Ok(mut connection) = self.inner.writer.try_lock() {
+            return work(&mut connection);
+        }
+        self.write(work).await
+    }
+
+    /// Runs short work with a pooled reader on the calling thread when one is free, else on a
+    /// blocking thread (see [`SqliteStore::write_here`]).
+    async fn read_here<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let pooled = self.inner.readers.try_lock().ok().and_then(|mut readers| readers.pop());
+        let Some(connection) = pooled else { return self.read(work).await };
+        let result = work(&connection);
+        if let Ok(mut readers) = self.inner.readers.lock()
+            && readers.len() < READERS
+        {
+            readers.push(connection);
+        }
+        result
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> StoreResult<T> + Send + 'static,
 ) -> StoreResult<T> {
@@ -325,7 +360,7 @@ fn load_interaction(
 impl PhoneStore for SqliteStore {
     async fn device_context(&self, mac: &str) -> StoreResult<DeviceContext> {
         let mac = mac.to_owned();
-        self.read(move |connection| load_context(connection, &mac)).await
+        self.read_here(move |connection| load_context(connection, &mac)).await
     }
 
     async fn find_interaction(
@@ -339,7 +374,7 @@ impl PhoneStore for SqliteStore {
             remote_addr: remote_addr.to_owned(),
             not_before,
         };
-        self.read(move |connection| load_interaction(connection, &lookup)).await
+        self.read_here(move |connection| load_interaction(connection, &lookup)).await
     }
 
     async fn request_context(
@@ -348,7 +383,7 @@ impl PhoneStore for SqliteStore {
         certificate_fingerprint: Option<String>,
         device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> StoreResult<RequestContext> {
-        self.read(move |connection| {
+        self.read_here(move |connection| {
             let interaction = match &lookup {
                 Some(lookup) => load_interaction(connection, lookup)?,
                 None => None,
@@ -369,16 +404,16 @@ impl PhoneStore for SqliteStore {
 
     async fn certificate(&self, fingerprint: &str) -> StoreResult<Option<opendls_engine::CertificateRecord>> {
         let fingerprint = fingerprint.to_owned();
-        self.read(move |connection| security::certificate_by_fingerprint(connection, &fingerprint)).await
+        self.read_here(move |connection| security::certificate_by_fingerprint(connection, &fingerprint)).await
     }
 
     async fn bootstrap_pin(&self, mac: &str) -> StoreResult<Option<String>> {
         let mac = mac.to_owned();
-        self.read(move |connection| security::bootstrap_pin(connection, &mac)).await
+        self.read_here(move |connection| security::bootstrap_pin(connection, &mac)).await
     }
 
     async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {
-        self.write(move |connection| {
+        self.write_here(move |connection| {
             let tx = connection.transaction()?;
             apply_decision(&tx, &decision, now)?;
             tx.commit()?;
