@@ -50,6 +50,8 @@ pub struct StormReport {
     /// CPU the trivial TLS server spent per handshake and minimal exchange, ms: what TLS alone
     /// costs a server on this machine.
     pub tls_server_cpu_ms_per_handshake: f64,
+    /// CPU the ceiling's clients spent per handshake, ms (they share the machine with the server).
+    pub tls_client_cpu_ms_per_handshake: f64,
     /// Completed interactions per second of the storm, over the time the server was busy.
     pub interactions_per_sec: f64,
     /// `interactions_per_sec` / `tls_ceiling_interactions_per_sec`.
@@ -58,6 +60,13 @@ pub struct StormReport {
     pub server_peak_rss_mib: f64,
     /// Server CPU seconds per completed interaction.
     pub server_cpu_ms_per_interaction: f64,
+    /// CPU the simulated phones (this process) spent per completed interaction, ms: they share
+    /// the two cores with the server, as the ceiling's clients do.
+    pub phones_cpu_ms_per_interaction: f64,
+    /// The ratio a server spending nothing but its three handshakes per interaction would reach
+    /// when the machine is saturated, given what the simulated phones cost: an upper bound of
+    /// `ratio_to_tls_ceiling` in this setup.
+    pub ratio_bound_for_tls_only_server: f64,
     /// Database size after the storm (with its WAL), MiB.
     pub database_mib: f64,
     /// Steady state: interactions of known, unchanged phones against a large inventory.
@@ -108,10 +117,11 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
 
     eprintln!("measuring the TLS ceiling...");
     let requests = (f64::from(args.phones) * HANDSHAKES_PER_INTERACTION) as u32;
-    let (handshakes_per_sec, tls_cpu_ms) = tls_ceiling(&data_dir, requests.max(300)).await?;
+    let (handshakes_per_sec, tls_cpu_ms, client_cpu_ms) = tls_ceiling(&data_dir, requests.max(300)).await?;
 
     eprintln!("storm: {} phones booting within {} s...", args.phones, args.boot_within);
     let cpu_before = server.cpu_seconds()?;
+    let phones_cpu_before = cpu_seconds(std::process::id())?;
     let fleet = FleetConfig {
         phones: args.phones,
         boot_within: Duration::from_secs_f64(args.boot_within),
@@ -120,6 +130,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     };
     let storm = run_fleet(&fleet, &Target::default_mode(server.phone_addr)).await;
     let cpu = server.cpu_seconds()? - cpu_before;
+    let phones_cpu = cpu_seconds(std::process::id())? - phones_cpu_before;
     let peak_rss = server.peak_rss_mib()?;
     let database = database_mib(&data_dir);
     drop(server);
@@ -129,6 +140,10 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     let completed = f64::from(storm.completed);
     let interactions_per_sec = completed / storm.elapsed_secs.max(1e-9);
     let ceiling = handshakes_per_sec / HANDSHAKES_PER_INTERACTION;
+    let phones_cpu_ms = phones_cpu * 1000.0 / completed.max(1.0);
+    // Saturated, rates go as the inverse of CPU per unit of work on the same cores.
+    let ceiling_cpu_ms = HANDSHAKES_PER_INTERACTION * (tls_cpu_ms + client_cpu_ms);
+    let tls_only_cpu_ms = HANDSHAKES_PER_INTERACTION * tls_cpu_ms + phones_cpu_ms;
 
     let steady = if args.steady_devices > 0 && args.steady_phones > 0 {
         Some(steady_state(work.path(), args).await?)
@@ -141,10 +156,13 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         tls_handshakes_per_sec: handshakes_per_sec,
         tls_ceiling_interactions_per_sec: ceiling,
         tls_server_cpu_ms_per_handshake: tls_cpu_ms,
+        tls_client_cpu_ms_per_handshake: client_cpu_ms,
         interactions_per_sec,
         ratio_to_tls_ceiling: interactions_per_sec / ceiling,
         server_peak_rss_mib: peak_rss,
         server_cpu_ms_per_interaction: cpu * 1000.0 / completed.max(1.0),
+        phones_cpu_ms_per_interaction: phones_cpu_ms,
+        ratio_bound_for_tls_only_server: ceiling_cpu_ms / tls_only_cpu_ms.max(1e-9),
         database_mib: database,
         storm,
         steady,
@@ -184,7 +202,8 @@ fn bench_items() -> Vec<(String, String)> {
 
 /// Handshakes plus a minimal exchange per second against a trivial rustls server that uses the
 /// storm server's certificate, with enough clients at once to keep both cores busy.
-async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64)> {
+/// Handshakes per second, and the server's and the clients' CPU per handshake in ms.
+async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64, f64)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["bench", "tls-server", "--data-dir"])
         .arg(data_dir)
@@ -195,6 +214,7 @@ async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64)> {
     let addr: SocketAddr = line.trim_start_matches("listening on ").trim().parse()?;
     let next = Arc::new(AtomicU32::new(0));
     let tls = PhoneTls::modern();
+    let clients_cpu_before = cpu_seconds(std::process::id())?;
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..64 {
@@ -215,9 +235,10 @@ async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64)> {
     }
     let rate = f64::from(requests) / started.elapsed().as_secs_f64();
     let cpu_ms = cpu_seconds(child.id())? * 1000.0 / f64::from(requests);
+    let client_ms = (cpu_seconds(std::process::id())? - clients_cpu_before) * 1000.0 / f64::from(requests);
     let _ = child.kill();
     let _ = child.wait();
-    Ok((rate, cpu_ms))
+    Ok((rate, cpu_ms, client_ms))
 }
 
 /// The hidden `opendls bench tls-server`: TLS with the data directory's certificate and a fixed
@@ -514,6 +535,13 @@ fn print_report(report: &StormReport) {
         report.server_cpu_ms_per_interaction,
         report.tls_server_cpu_ms_per_handshake,
         report.database_mib
+    );
+    println!(
+        "  phones (this process): {:.2} ms CPU per interaction (ceiling clients: {:.2} ms per handshake); \
+         a server doing nothing but TLS would reach a ratio of at most {:.2} here",
+        report.phones_cpu_ms_per_interaction,
+        report.tls_client_cpu_ms_per_handshake,
+        report.ratio_bound_for_tls_only_server
     );
     if let Some(steady) = &report.steady {
         println!(
