@@ -25,6 +25,9 @@ pub struct Bootstrapper {
     pub validity: Duration,
     /// How `secure-mode-data` is packed (unverified against real firmware).
     pub format: Arc<dyn SecureModeDataFormat>,
+    /// Key generations at once: one per core, so a fleet moving to Secure Mode together cannot
+    /// take every core from the interactions in progress (a key takes 25-130 ms, BENCHMARKS.md).
+    key_slots: Arc<tokio::sync::Semaphore>,
 }
 
 impl Bootstrapper {
@@ -35,7 +38,15 @@ impl Bootstrapper {
         max_pin_retries: u32,
         validity: Duration,
     ) -> Self {
-        Bootstrapper { ca, secure_port, max_pin_retries, validity, format: Arc::new(OpendlsContainerV1) }
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Bootstrapper {
+            ca,
+            secure_port,
+            max_pin_retries,
+            validity,
+            format: Arc::new(OpendlsContainerV1),
+            key_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+        }
     }
 
     /// The bootstrap for `mac`; `None` (and a warning) when it cannot be made, e.g. a PIN
@@ -73,6 +84,7 @@ impl Bootstrapper {
         };
         let (ca, format) = (self.ca.clone(), self.format.clone());
         let (mac_owned, retries, validity) = (mac.to_owned(), self.max_pin_retries, self.validity);
+        let Ok(_slot) = self.key_slots.acquire().await else { return None };
         let made = tokio::task::spawn_blocking(move || {
             let certificate = ca.issue_device_certificate(&mac_owned, validity)?;
             let items = match &pin {
@@ -114,6 +126,9 @@ impl Bootstrapper {
     /// server: issued by our CA for the address the phone connects from, and its MAC.
     pub async fn wbm_certificate(&self, mac: &str, address: Option<String>) -> Result<String, String> {
         let (ca, mac_owned, validity) = (self.ca.clone(), mac.to_owned(), self.validity);
+        let Ok(_slot) = self.key_slots.acquire().await else {
+            return Err("the service is stopping".to_owned());
+        };
         let made = tokio::task::spawn_blocking(move || {
             let certificate =
                 ca.issue_wbm_certificate(&mac_owned, &address.into_iter().collect::<Vec<_>>(), validity)?;

@@ -385,3 +385,34 @@ async fn secure_phones_keep_working_across_a_restart() {
     assert_eq!(done.cleanup_reason, None);
     assert_eq!(security(&server, &phone.profile.mac).await["certificates"].as_array().unwrap().len(), 1);
 }
+
+/// A fleet booting together while Secure Mode is already wanted: every phone is bootstrapped
+/// (key generation is queued, one per core), each with its own certificate, none fails.
+#[tokio::test]
+async fn a_fleet_booting_together_is_bootstrapped_without_errors() {
+    let server = TestServer::start().await;
+    set_mode(&server, "global", None, "secure").await;
+    let mut phones = Vec::new();
+    for n in 571..595 {
+        let phone = SimPhone::new(PhoneProfile::numbered(n));
+        phones.push(
+            live::spawn(phone, Target::default_mode(server.phone_addr()), behaviour(&[])).await.unwrap(),
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while phones
+        .iter()
+        .any(|p| LiveStats::get(&p.stats.secure_mode) == 0 || LiveStats::get(&p.stats.interactions) < 2)
+    {
+        assert!(Instant::now() < deadline, "not every phone reached Secure Mode");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut serials = std::collections::HashSet::new();
+    for phone in phones {
+        assert_eq!(LiveStats::get(&phone.stats.errors), 0, "{}", phone.mac);
+        let view = security(&server, &phone.mac).await;
+        assert_eq!(view["state"], "secure", "{view:#}");
+        assert!(serials.insert(view["certificate_serial"].as_str().unwrap().to_owned()));
+        phone.stop().await;
+    }
+}
