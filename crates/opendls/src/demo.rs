@@ -106,6 +106,8 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     println!("  opendls config set --group sales sntp-tz-offset=120");
     println!("  opendls group assign {first_mac} sales");
     println!("  opendls config show");
+    println!("  opendls security mode secure --global --push     # every phone moves to Secure Mode now");
+    println!("  opendls security show {first_mac}");
     println!("Phones pick up changes at their next contact (some report local changes every 20 s).");
     println!("Press Ctrl-C to stop; the temporary data directory is removed.");
     tokio::signal::ctrl_c().await?;
