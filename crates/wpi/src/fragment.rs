@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 
+use crate::bootstrap::BOOTSTRAP_ITEMS;
 use crate::model::{Action, Item, Reason, WorkpointMessage};
 use crate::write::{dls_envelope_len, written_item_len};
 
@@ -184,17 +185,6 @@ pub enum SplitError {
     },
 }
 
-/// Items that configure secure-mode bootstrapping: the phone must get them in one message
-/// (guide p. 62-67 shows them in a single WriteItems).
-const BOOTSTRAP_ITEMS: &[&str] = &[
-    "goto-secure-mode",
-    "dls-client-certificate",
-    "dls-server-ca",
-    "dls-secure-port",
-    "secure-mode-data",
-    "max-pin-retries",
-];
-
 /// Splits a service item list into parts that each fit one message.
 ///
 /// Related items stay together (p. 71): all items that share an `index` (one XML application,
@@ -274,6 +264,7 @@ fn group_related(items: Vec<Item>, shares_header: bool) -> (Vec<Positioned>, Vec
     let mut groups: Vec<Vec<Positioned>> = Vec::new();
     let mut group_of: HashMap<GroupKey, usize> = HashMap::new();
     for (position, item) in items.into_iter().enumerate() {
+        // The bootstrap items go in one message (guide p. 62-67 shows them in a single WriteItems).
         let key = if BOOTSTRAP_ITEMS.contains(&item.name.as_str()) {
             Some(GroupKey::Bootstrap)
         } else {
