@@ -23,16 +23,7 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temporary.path().join("data"));
-    let config = Config {
-        data_dir: data_dir.clone(),
-        phone_listen: "127.0.0.1:0".parse()?,
-        admin_listen: "127.0.0.1:0".parse()?,
-        dcmp_listen: Some("127.0.0.1:0".parse()?),
-        secure_listen: Some("127.0.0.1:0".parse()?),
-        public_address: Some("127.0.0.1".into()),
-        log: "warn".into(),
-        ..Config::default()
-    };
+    let config = Config { log: "warn".into(), ..Config::loopback(data_dir.clone()) };
     let server = opendls_server::start(config).await?;
     let admin_url = format!("http://{}", server.admin_addr);
     println!("opendls demo: server on https://{} (admin API {admin_url})", server.phone_addr);

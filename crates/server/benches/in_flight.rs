@@ -46,15 +46,7 @@ fn main() {
 
 async fn storm(limit: usize, phones: u32) -> opendls_phonesim::fleet::FleetReport {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().to_owned(),
-        phone_listen: "127.0.0.1:0".parse().unwrap(),
-        admin_listen: "127.0.0.1:0".parse().unwrap(),
-        dcmp_listen: None,
-        secure_listen: None,
-        log: "warn".into(),
-        ..Config::default()
-    };
+    let mut config = Config { log: "warn".into(), ..Config::loopback(dir.path().to_owned()) };
     config.limits.max_interactions_in_flight = limit;
     config.limits.max_connections = 4096;
     let server = opendls_server::start(config).await.unwrap();

@@ -385,6 +385,22 @@ impl Config {
         Ok(())
     }
 
+    /// Every listener on 127.0.0.1 with a port the system picks, phones told to call back to
+    /// 127.0.0.1: for tests, the demo and benchmarks, which must never listen on or send to any
+    /// other address.
+    pub fn loopback(data_dir: PathBuf) -> Config {
+        let any_port: SocketAddr = "127.0.0.1:0".parse().expect("valid");
+        Config {
+            data_dir,
+            phone_listen: any_port,
+            admin_listen: any_port,
+            dcmp_listen: Some(any_port),
+            secure_listen: Some(any_port),
+            public_address: Some("127.0.0.1".into()),
+            ..Config::default()
+        }
+    }
+
     /// The names that go into the server certificate.
     pub fn certificate_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.public_address.iter().cloned().collect();

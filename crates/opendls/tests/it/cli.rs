@@ -13,15 +13,7 @@ struct Service {
 fn service() -> Service {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = Config {
-        data_dir: dir.path().join("data"),
-        phone_listen: "127.0.0.1:0".parse().unwrap(),
-        admin_listen: "127.0.0.1:0".parse().unwrap(),
-        dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        secure_listen: Some("127.0.0.1:0".parse().unwrap()),
-        public_address: Some("127.0.0.1".into()),
-        ..Config::default()
-    };
+    let config = Config::loopback(dir.path().join("data"));
     let server = runtime.block_on(opendls_server::start(config)).unwrap();
     Service { server, _dir: dir, runtime }
 }

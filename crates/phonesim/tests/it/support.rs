@@ -14,15 +14,7 @@ pub struct Server {
 impl Server {
     pub async fn start() -> Server {
         let dir = tempfile::tempdir().unwrap();
-        let config = Config {
-            data_dir: dir.path().to_owned(),
-            phone_listen: "127.0.0.1:0".parse().unwrap(),
-            admin_listen: "127.0.0.1:0".parse().unwrap(),
-            dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
-            secure_listen: Some("127.0.0.1:0".parse().unwrap()),
-            public_address: Some("127.0.0.1".into()),
-            ..Config::default()
-        };
+        let config = Config::loopback(dir.path().to_owned());
         Server { running: opendls_server::start(config).await.unwrap(), _dir: dir }
     }
 

@@ -1,7 +1,6 @@
 //! A started server and a minimal phone-side HTTP client (TLS, `Connection: close`).
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use opendls_phonesim::transport;
@@ -24,7 +23,7 @@ impl TestServer {
     /// Starts with the test configuration changed by `adjust`.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = test_config(dir.path().to_owned());
+        let mut config = Config::loopback(dir.path().to_owned());
         adjust(&mut config);
         let server = opendls_server::start(config.clone()).await.unwrap();
         TestServer { server: Some(server), _dir: dir, config }
@@ -70,18 +69,6 @@ impl TestServer {
             headers.push("Content-Type: application/json".into());
         }
         exchange(stream, method, path, &headers, body.unwrap_or("").as_bytes()).await
-    }
-}
-
-pub fn test_config(data_dir: PathBuf) -> Config {
-    Config {
-        data_dir,
-        phone_listen: "127.0.0.1:0".parse().unwrap(),
-        admin_listen: "127.0.0.1:0".parse().unwrap(),
-        dcmp_listen: Some("127.0.0.1:0".parse().unwrap()),
-        secure_listen: Some("127.0.0.1:0".parse().unwrap()),
-        public_address: Some("127.0.0.1".into()),
-        ..Config::default()
     }
 }
 
