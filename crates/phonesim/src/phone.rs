@@ -210,7 +210,7 @@ impl SimPhone {
     }
 
     /// Plugs in a key module: the inventory items change and the phone reports
-    /// `inventory-changes` with the new values (p. 28; [Sim] sends `key-modules` and the module
+    /// `inventory-changes` with the new values (p. 28; \[Sim\] sends `key-modules` and the module
     /// counts).
     pub fn attach_key_module(&mut self) -> Vec<Item> {
         let count = self.value("km15-modules", None).and_then(|v| v.parse::<u32>().ok()).unwrap_or(0) + 1;

@@ -7,7 +7,7 @@
 //! * [`model`]: the typed messages, [`WorkpointMessage`] (phone to service) and [`DlsMessage`]
 //!   (service to phone).
 //! * [`parse`]: lenient-but-safe parsing.
-//! * [`write`]: canonical serialization.
+//! * [`write`](mod@write): canonical serialization.
 //! * [`fragment`]: reassembly of fragmented phone replies and splitting of long item lists.
 //! * [`catalog`]: the item catalog and value validation.
 //! * [`secrets`]: which item values must never be shown.
