@@ -271,12 +271,24 @@ async fn list_devices(client: &Client, json: bool) -> Result<ExitCode> {
                 d.group.clone().unwrap_or_default(),
                 format_time(d.last_contact),
                 d.last_reason.clone(),
+                d.security_state.clone().unwrap_or_default(),
+                tls_kind(d.tls_offer.as_deref()).to_owned(),
             ]
         })
         .collect();
-    print_table(&["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON"], rows);
+    let headers = ["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON", "SECURITY", "TLS"];
+    print_table(&headers, rows);
     eprintln!("{} devices", devices.len());
     Ok(ExitCode::SUCCESS)
+}
+
+/// `legacy` for phones that offered only what needs the OpenSSL path, `modern` otherwise.
+fn tls_kind(offer: Option<&str>) -> &'static str {
+    match offer {
+        Some(offer) if offer.ends_with("legacy only") => "legacy",
+        Some(_) => "modern",
+        None => "-",
+    }
 }
 
 async fn show_device(client: &Client, mac: &str, history: u32, json: bool) -> Result<ExitCode> {

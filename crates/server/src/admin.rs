@@ -175,6 +175,8 @@ fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
         last_contact: device.last_contact,
         last_reason: device.last_reason.clone(),
         remote_addr: device.remote_addr.clone(),
+        security_state: None,
+        tls_offer: device.tls_offer.clone(),
     }
 }
 

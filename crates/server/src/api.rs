@@ -22,6 +22,12 @@ pub struct DeviceListEntry {
     pub last_reason: String,
     /// Address of the latest contact.
     pub remote_addr: Option<String>,
+    /// Secure Mode state (`default`, `bootstrapping`, `awaiting-tan`, `secure`, `locked`).
+    #[serde(default)]
+    pub security_state: Option<String>,
+    /// What the phone's TLS client last offered (`... legacy only` when only legacy TLS).
+    #[serde(default)]
+    pub tls_offer: Option<String>,
 }
 
 impl From<opendls_store::DeviceSummary> for DeviceListEntry {
@@ -35,6 +41,8 @@ impl From<opendls_store::DeviceSummary> for DeviceListEntry {
             last_contact: d.last_contact,
             last_reason: d.last_reason,
             remote_addr: d.remote_addr,
+            security_state: Some(d.security_state),
+            tls_offer: d.tls_offer,
         }
     }
 }

@@ -183,6 +183,10 @@ pub struct DeviceSummary {
     pub last_reason: String,
     /// Address of the latest contact.
     pub remote_addr: Option<String>,
+    /// Secure Mode state (`default` when the device never left Default Mode).
+    pub security_state: String,
+    /// What its TLS client last offered (ends in `legacy only` when only legacy TLS).
+    pub tls_offer: Option<String>,
 }
 
 /// The administration API's storage.

@@ -542,8 +542,9 @@ impl AdminStore for SqliteStore {
         self.read(|connection| {
             let rows = connection
                 .prepare_cached(
-                    "SELECT mac, e164, device_type, software_version, group_name, last_contact, last_reason, remote_addr \
-                     FROM devices ORDER BY mac",
+                    "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.last_contact, \
+                     d.last_reason, d.remote_addr, d.tls_offer, COALESCE(s.state, 'default') AS security_state \
+                     FROM devices d LEFT JOIN device_security s ON s.mac = d.mac ORDER BY d.mac",
                 )?
                 .query_map([], |row| {
                     Ok(DeviceSummary {
@@ -555,6 +556,8 @@ impl AdminStore for SqliteStore {
                         last_contact: row.get("last_contact")?,
                         last_reason: row.get("last_reason")?,
                         remote_addr: row.get("remote_addr")?,
+                        security_state: row.get("security_state")?,
+                        tls_offer: row.get("tls_offer")?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

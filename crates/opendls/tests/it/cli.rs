@@ -340,6 +340,9 @@ fn secure_mode_is_administered_from_the_command_line() {
         text.contains("bootstrapping") && text.contains("issued") && text.contains("individual PIN set"),
         "{text}"
     );
+    let listed = stdout(&service.opendls(&["device", "list"]));
+    let row = listed.lines().find(|line| line.starts_with(&mac)).unwrap_or_default().to_owned();
+    assert!(row.contains("bootstrapping") && row.ends_with("modern"), "{listed}");
 
     let revoked = service.opendls(&["security", "revoke", &mac, "--reason", "lost"]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));

@@ -83,6 +83,8 @@ async fn no_pin_bootstrap_then_secure_start_up_then_the_default_port_is_refused(
     assert_eq!(certificates[0]["mac"], mac.as_str());
     assert_eq!(view["certificate_serial"], certificates[0]["serial"]);
     assert!(view["tls_offer"].as_str().unwrap().contains("modern"), "{view:#}");
+    let listed = server.admin_json("GET", "/api/devices", None, 200).await;
+    assert_eq!(listed[0]["security_state"], "secure", "the device list shows the state");
 
     // The secure start-up went on normally: the phone was read in full (p. 65 step 6).
     let device = server.admin_json("GET", &format!("/api/devices/{mac}?history=200"), None, 200).await;
@@ -246,6 +248,12 @@ async fn a_tls_1_0_phone_is_served_with_legacy_tls_and_refused_with_a_clear_log_
             let device = server.admin_json("GET", &format!("/api/devices/{mac}/security"), None, 200).await;
             let offer = device["tls_offer"].as_str().unwrap();
             assert!(offer.starts_with("TLS1.0,TLS1.1;") && offer.ends_with("legacy only"), "{offer}");
+            let listed = server.admin_json("GET", "/api/devices", None, 200).await;
+            let entry = listed.as_array().unwrap().iter().find(|d| d["mac"] == mac.as_str()).unwrap().clone();
+            assert_eq!(
+                (entry["tls_offer"].as_str(), entry["security_state"].as_str()),
+                (Some(offer), Some("default"))
+            );
         } else {
             assert!(result.is_err(), "refused without legacy TLS");
             let port = server.phone_addr().port();
