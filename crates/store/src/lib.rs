@@ -1,12 +1,14 @@
-//! Storage for opendls behind two narrow traits:
+//! Storage for opendls behind narrow traits:
 //!
-//! * [`PhoneStore`]: what the phone endpoint needs on its hot path (load a device's context, find
-//!   an interaction, apply a decision atomically);
+//! * [`PhoneStore`]: what the phone endpoint needs on its hot path (one read per request for the
+//!   interaction, the device's context and a client certificate; apply a decision atomically);
 //! * [`AdminStore`]: what the administration API needs;
-//! * [`JobStore`]: jobs, for the administration API, the contact-me scheduler and DCMP.
+//! * [`JobStore`]: jobs, for the administration API, the contact-me scheduler and DCMP;
+//! * [`SecurityStore`]: Secure Mode administration (modes, certificates, PINs).
 //!
-//! [`SqliteStore`] implements both on embedded SQLite (WAL, one writer connection and a few
-//! readers, each trait call one hand-off to a database thread). A PostgreSQL implementation can join behind the same traits.
+//! [`SqliteStore`] implements them on embedded SQLite (WAL, one writer connection and a few
+//! readers; the hot path's work runs on the calling thread when its connection is free, the rest
+//! on blocking threads). A PostgreSQL implementation can join behind the same traits.
 
 use std::future::Future;
 
@@ -100,7 +102,7 @@ impl DeviceContext {
     }
 }
 
-/// How to find the interaction a `reply-to` continues (see [`PhoneStore::find_interaction`]).
+/// How to find the interaction a `reply-to` continues (see [`PhoneStore::request_context`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InteractionLookup {
     /// The session cookie, when the phone sent one.
@@ -120,7 +122,8 @@ pub struct RequestContext {
     pub mac: Option<String>,
     /// Its context (empty when the device is unknown or could not be told).
     pub context: DeviceContext,
-    /// The record of the presented client certificate, if one was looked up and is known.
+    /// The record of the presented client certificate (by the SHA-256 of its DER, the secure
+    /// port's check, guide p. 65), if one was looked up and this service issued it.
     pub certificate: Option<opendls_engine::CertificateRecord>,
 }
 
@@ -129,17 +132,9 @@ pub trait PhoneStore: Send + Sync + 'static {
     /// Loads everything the engine needs about one device.
     fn device_context(&self, mac: &str) -> impl Future<Output = StoreResult<DeviceContext>> + Send;
 
-    /// Finds the interaction a `reply-to` belongs to: by session cookie, or, for phones that do
-    /// not return the cookie, the single recent interaction from the same address.
-    fn find_interaction(
-        &self,
-        session_id: Option<&str>,
-        remote_addr: &str,
-        not_before: Timestamp,
-    ) -> impl Future<Output = StoreResult<Option<InteractionState>>> + Send;
-
     /// What one phone request needs, in one hand-off to the database: the interaction it
-    /// continues (when `lookup` is given), the device's context (its MAC chosen by `device_of`
+    /// continues (when `lookup` is given: by session cookie, or, for phones that do not return the
+    /// cookie, the single recent interaction from the same address), the device's context (its MAC chosen by `device_of`
     /// from the interaction found, as `opendls_engine::device_mac` does), and on the secure port
     /// the record of the client certificate.
     fn request_context(
@@ -148,13 +143,6 @@ pub trait PhoneStore: Send + Sync + 'static {
         certificate_fingerprint: Option<String>,
         device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> impl Future<Output = StoreResult<RequestContext>> + Send;
-
-    /// The record of a client certificate by the SHA-256 of its DER (the secure port's check,
-    /// guide p. 65); `None` when this service never issued it.
-    fn certificate(
-        &self,
-        fingerprint: &str,
-    ) -> impl Future<Output = StoreResult<Option<opendls_engine::CertificateRecord>>> + Send;
 
     /// The PIN a PIN bootstrap of this device uses: its individual PIN, else its group's default.
     fn bootstrap_pin(&self, mac: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;

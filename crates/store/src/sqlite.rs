@@ -363,20 +363,6 @@ impl PhoneStore for SqliteStore {
         self.read_here(move |connection| load_context(connection, &mac)).await
     }
 
-    async fn find_interaction(
-        &self,
-        session_id: Option<&str>,
-        remote_addr: &str,
-        not_before: Timestamp,
-    ) -> StoreResult<Option<InteractionState>> {
-        let lookup = InteractionLookup {
-            session_id: session_id.map(str::to_owned),
-            remote_addr: remote_addr.to_owned(),
-            not_before,
-        };
-        self.read_here(move |connection| load_interaction(connection, &lookup)).await
-    }
-
     async fn request_context(
         &self,
         lookup: Option<InteractionLookup>,
@@ -400,11 +386,6 @@ impl PhoneStore for SqliteStore {
             Ok(RequestContext { interaction, mac, context, certificate })
         })
         .await
-    }
-
-    async fn certificate(&self, fingerprint: &str) -> StoreResult<Option<opendls_engine::CertificateRecord>> {
-        let fingerprint = fingerprint.to_owned();
-        self.read_here(move |connection| security::certificate_by_fingerprint(connection, &fingerprint)).await
     }
 
     async fn bootstrap_pin(&self, mac: &str) -> StoreResult<Option<String>> {

@@ -7,7 +7,7 @@ use opendls_engine::{
 use opendls_store::{AdminStore, PhoneStore, SecurityStore, SqliteStore};
 use opendls_wpi::Item;
 
-use crate::sqlite::{MAC, open, start_up};
+use crate::sqlite::{MAC, certificate_record, open, start_up};
 
 fn certificate(serial: &str) -> CertificateRecord {
     CertificateRecord {
@@ -34,7 +34,7 @@ async fn start(store: &SqliteStore, secure: Option<&str>, material: Option<Boots
     );
     input.security.channel = match secure {
         Some(fingerprint) => {
-            Channel::SecurePort { certificate: store.certificate(fingerprint).await.unwrap() }
+            Channel::SecurePort { certificate: certificate_record(store, fingerprint).await }
         }
         None => Channel::DefaultPort,
     };
@@ -82,11 +82,11 @@ async fn certificates_are_issued_activated_superseded_and_revoked() {
     let states: Vec<_> =
         view.certificates.iter().map(|c| (c.record.serial.as_str(), c.record.state)).collect();
     assert_eq!(states, [("B2", CertificateState::Active), ("A1", CertificateState::Superseded)]);
-    assert_eq!(store.certificate("fp-B2").await.unwrap().unwrap().state, CertificateState::Active);
-    assert_eq!(store.certificate("fp-unknown").await.unwrap(), None);
+    assert_eq!(certificate_record(&store, "fp-B2").await.unwrap().state, CertificateState::Active);
+    assert_eq!(certificate_record(&store, "fp-unknown").await, None);
 
     assert_eq!(store.revoke_certificates(MAC, "stolen", 130).await.unwrap(), 1);
-    let revoked = store.certificate("fp-B2").await.unwrap().unwrap();
+    let revoked = certificate_record(&store, "fp-B2").await.unwrap();
     assert_eq!(revoked.state, CertificateState::Revoked);
     assert_eq!(store.revoke_certificates(MAC, "again", 131).await.unwrap(), 0, "nothing left to revoke");
     let view = store.security_view(MAC).await.unwrap().unwrap();

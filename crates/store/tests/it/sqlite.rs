@@ -1,7 +1,7 @@
 use opendls_engine::{
     Decision, DesiredEntry, EngineSettings, InteractionChange, ItemKey, LocalChangePolicy, Scope, handle,
 };
-use opendls_store::{AdminStore, PhoneStore, SqliteStore};
+use opendls_store::{AdminStore, InteractionLookup, PhoneStore, SqliteStore};
 use opendls_wpi::{
     Action, Fragment, Item, ReasonForContact, ReplyStatus, WorkpointMessage, parse_workpoint_message,
 };
@@ -18,13 +18,46 @@ pub(crate) fn start_up() -> WorkpointMessage {
     parse_workpoint_message(&std::fs::read(path).unwrap()).unwrap()
 }
 
+/// The interaction a request continues, looked up as the phone endpoint does.
+pub(crate) async fn find(
+    store: &SqliteStore,
+    session: Option<&str>,
+    remote_addr: &str,
+    not_before: i64,
+) -> Option<opendls_engine::InteractionState> {
+    let lookup = InteractionLookup {
+        session_id: session.map(str::to_owned),
+        remote_addr: remote_addr.into(),
+        not_before,
+    };
+    store.request_context(Some(lookup), None, |_| None).await.unwrap().interaction
+}
+
+/// The record of a client certificate, looked up as the secure port does.
+pub(crate) async fn certificate_record(
+    store: &SqliteStore,
+    fingerprint: &str,
+) -> Option<opendls_engine::CertificateRecord> {
+    store.request_context(None, Some(fingerprint.into()), |_| None).await.unwrap().certificate
+}
+
 async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<&str>, now: i64) -> Decision {
-    let interaction = store.find_interaction(session, "127.0.0.1", now - 300).await.unwrap();
-    let mac = opendls_engine::device_mac(&message, interaction.as_ref()).unwrap();
-    let context = store.device_context(&mac).await.unwrap();
-    let input = context.into_input(
+    let lookup = (message.reason.reason == opendls_wpi::Reason::ReplyTo).then(|| InteractionLookup {
+        session_id: session.map(str::to_owned),
+        remote_addr: "127.0.0.1".into(),
+        not_before: now - 300,
+    });
+    let (reason, reported) = (message.reason.reason.clone(), message.value("mac-addr").map(str::to_owned));
+    let request = store
+        .request_context(lookup, None, move |found| {
+            opendls_engine::device_mac_of(&reason, reported.as_deref(), found)
+        })
+        .await
+        .unwrap();
+    assert!(request.mac.is_some(), "the device is told");
+    let input = request.context.into_input(
         message,
-        interaction,
+        request.interaction,
         now,
         "127.0.0.1".into(),
         format!("S{now}"),
@@ -53,13 +86,9 @@ async fn a_decision_is_stored_and_read_back() {
 
     let device = AdminStore::device(&store, MAC).await.unwrap().unwrap();
     assert_eq!(Some(&device), first.device.as_ref());
-    let found = store.find_interaction(Some(&state.session_id), "10.9.9.9", 0).await.unwrap();
+    let found = find(&store, Some(&state.session_id), "10.9.9.9", 0).await;
     assert_eq!(found.as_ref(), Some(state));
-    assert_eq!(
-        store.find_interaction(Some(&state.session_id), "127.0.0.1", 2000).await.unwrap(),
-        None,
-        "expired"
-    );
+    assert_eq!(find(&store, Some(&state.session_id), "127.0.0.1", 2000).await, None, "expired");
 
     let history = store.history(MAC, 10).await.unwrap();
     assert_eq!(history, first.history);
@@ -70,15 +99,12 @@ async fn a_decision_is_stored_and_read_back() {
 async fn interactions_are_found_by_address_only_when_unambiguous() {
     let (store, _dir) = open().await;
     decide(&store, start_up(), None, 1000).await;
-    assert!(store.find_interaction(None, "127.0.0.1", 0).await.unwrap().is_some());
+    assert!(find(&store, None, "127.0.0.1", 0).await.is_some());
     let mut other = start_up();
     other.items.retain(|i| i.name != "mac-addr");
     other.items.push(Item::new("mac-addr", "00:1A:E8:00:00:02"));
     decide(&store, other, None, 1001).await;
-    assert!(
-        store.find_interaction(None, "127.0.0.1", 0).await.unwrap().is_none(),
-        "two phones behind one address"
-    );
+    assert!(find(&store, None, "127.0.0.1", 0).await.is_none(), "two phones behind one address");
 }
 
 #[tokio::test]
@@ -87,7 +113,7 @@ async fn a_new_contact_supersedes_the_devices_old_interactions() {
     let first = decide(&store, start_up(), None, 1000).await;
     let InteractionChange::Start(old) = first.interaction else { panic!() };
     decide(&store, start_up(), None, 1001).await;
-    assert!(store.find_interaction(Some(&old.session_id), "10.0.0.1", 0).await.unwrap().is_none());
+    assert!(find(&store, Some(&old.session_id), "10.0.0.1", 0).await.is_none());
 }
 
 #[tokio::test]
@@ -202,7 +228,7 @@ async fn one_request_read_finds_the_interaction_and_then_its_device() {
     let (store, _dir) = open().await;
     let first = decide(&store, start_up(), None, 1000).await;
     let InteractionChange::Start(state) = &first.interaction else { panic!("no interaction started") };
-    let lookup = opendls_store::InteractionLookup {
+    let lookup = InteractionLookup {
         session_id: Some(state.session_id.clone()),
         remote_addr: "127.0.0.1".into(),
         not_before: 900,
@@ -219,7 +245,7 @@ async fn one_request_read_finds_the_interaction_and_then_its_device() {
     assert_eq!(request.context.device, store.device_context(MAC).await.unwrap().device);
     assert_eq!(request.certificate, None);
     // Past its timeout the interaction is not found, and no device is read.
-    let stale = opendls_store::InteractionLookup { not_before: 2000, ..lookup };
+    let stale = InteractionLookup { not_before: 2000, ..lookup };
     let request =
         store.request_context(Some(stale), None, |found| found.map(|s| s.mac.clone())).await.unwrap();
     assert!(request.interaction.is_none() && request.mac.is_none() && request.context.device.is_none());
