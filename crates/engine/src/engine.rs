@@ -17,6 +17,9 @@ use crate::model::{
 pub use opendls_wpi::catalog::BASIC_ITEMS;
 
 mod secure_flow;
+mod size_limits;
+
+pub use size_limits::inventory_bytes;
 
 /// Tunables of the engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +30,13 @@ pub struct EngineSettings {
     pub assembly_limits: AssemblyLimits,
     /// Largest service message in bytes (guide p. 69).
     pub max_message_bytes: usize,
+    /// Most bytes of reported items one device may hold ([`inventory_bytes`]); a message that
+    /// would make it hold more is refused and nothing of it is stored.
+    pub max_inventory_bytes: usize,
 }
+
+/// Default for [`EngineSettings::max_inventory_bytes`]: as much as the largest reassembled reply.
+pub const DEFAULT_MAX_INVENTORY_BYTES: usize = opendls_wpi::fragment::DEFAULT_MAX_REPLY_BYTES;
 
 impl Default for EngineSettings {
     fn default() -> Self {
@@ -35,6 +44,7 @@ impl Default for EngineSettings {
             inventory_max_age_secs: 24 * 3600,
             assembly_limits: AssemblyLimits::default(),
             max_message_bytes: opendls_wpi::MAX_MESSAGE_BYTES,
+            max_inventory_bytes: DEFAULT_MAX_INVENTORY_BYTES,
         }
     }
 }
@@ -169,7 +179,11 @@ pub fn handle(input: Input, settings: &EngineSettings) -> Decision {
     if let Some(refused) = secure_flow::refusal(&input) {
         return refused;
     }
-    match input.message.reason.reason.clone() {
+    if let Some(refused) = size_limits::refuse_oversized_value(&input, settings) {
+        return refused;
+    }
+    let request = size_limits::Request::of(&input);
+    let decision = match input.message.reason.reason.clone() {
         Reason::ReplyTo => on_reply(input, settings),
         Reason::StartUp | Reason::Solicited | Reason::LocalChanges | Reason::InventoryChanges => {
             on_contact(input, settings)
@@ -177,7 +191,8 @@ pub fn handle(input: Input, settings: &EngineSettings) -> Decision {
         Reason::Status => on_status(input),
         Reason::CleanUp => on_phone_clean_up(input),
         Reason::Other(reason) => protocol_error(input, format!("unsupported reason for contact {reason:?}")),
-    }
+    };
+    size_limits::bound_inventory(&request, decision, settings)
 }
 
 /// A phone-initiated contact: register, merge what it sent, then read or write.
@@ -352,6 +367,9 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                 fragments,
             };
             match assembly.push(input.message.clone(), settings.assembly_limits) {
+                Err(problem) if size_limits::is_size_bound(&problem) => {
+                    return size_limits::refusal(&size_limits::Request::of(&input), problem.to_string());
+                }
                 Err(problem) => return end_with_error(decision, device, &reason, now, problem.to_string()),
                 Ok(AssemblyProgress::NeedNext) => {
                     // guide p. 70: acknowledge each fragment with GetNextFragment.
@@ -382,6 +400,13 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                 fragments,
             };
             match assembly.push(input.message.clone(), settings.assembly_limits) {
+                Err(problem) if size_limits::is_size_bound(&problem) => {
+                    let problem = problem.to_string();
+                    let mut refused =
+                        size_limits::refusal(&size_limits::Request::of(&input), problem.clone());
+                    fail_tasks(&mut refused, &mut tasks, &device.mac, now, &[job_id], &problem);
+                    return refused;
+                }
                 Err(problem) => {
                     let problem = problem.to_string();
                     fail_tasks(&mut decision, &mut tasks, &device.mac, now, &[job_id], &problem);

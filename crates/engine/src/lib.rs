@@ -30,8 +30,8 @@ pub mod security;
 
 pub use desired::{EffectiveDesired, effective_desired};
 pub use engine::{
-    BASIC_ITEMS, Decision, EngineSettings, Input, InteractionChange, device_mac, device_mac_of, handle,
-    normalize_mac,
+    BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, EngineSettings, Input, InteractionChange, device_mac,
+    device_mac_of, handle, inventory_bytes, normalize_mac,
 };
 pub use jobs::{DeviceTask, JobId, JobKind, TargetState, TaskUpdate};
 pub use model::*;

@@ -32,8 +32,8 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
         let client = Client::new(&connection)?;
         match request {
             Request::Device(DeviceCommand::List) => list_devices(&client, connection.json).await,
-            Request::Device(DeviceCommand::Show { mac, history }) => {
-                show_device(&client, &mac, history, connection.json).await
+            Request::Device(DeviceCommand::Show { mac, history, history_offset }) => {
+                show_device(&client, &mac, (history, history_offset), connection.json).await
             }
             Request::Config(ConfigCommand::Set { scope, items, push }) => {
                 let code = set_config(&client, &scope, &items).await?;
@@ -291,8 +291,10 @@ fn tls_kind(offer: Option<&str>) -> &'static str {
     }
 }
 
-async fn show_device(client: &Client, mac: &str, history: u32, json: bool) -> Result<ExitCode> {
-    let view: DeviceView = client.get(&format!("/api/devices/{}?history={history}", encode(mac))).await?;
+async fn show_device(client: &Client, mac: &str, page: (u32, u32), json: bool) -> Result<ExitCode> {
+    let (history, offset) = page;
+    let path = format!("/api/devices/{}?history={history}&history_offset={offset}", encode(mac));
+    let view: DeviceView = client.get(&path).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&view)?);
         return Ok(ExitCode::SUCCESS);
@@ -331,7 +333,16 @@ async fn show_device(client: &Client, mac: &str, history: u32, json: bool) -> Re
         .collect();
     print_table(&["ITEM", "DESIRED", "REPORTED", "FROM", "STATE"], rows);
     println!();
-    println!("history (latest {})", view.history.len());
+    println!("reported items: {}", view.reported_total);
+    println!();
+    match view.history_more {
+        true => println!(
+            "history ({} from entry {offset}; older: --history-offset {})",
+            view.history.len(),
+            offset + view.history.len() as u32
+        ),
+        false => println!("history ({} from entry {offset})", view.history.len()),
+    }
     let rows = view
         .history
         .iter()

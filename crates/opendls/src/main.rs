@@ -247,9 +247,12 @@ pub(crate) enum DeviceCommand {
     Show {
         /// MAC address.
         mac: String,
-        /// How many history entries to show.
+        /// How many history entries to show (at most 1000 a page).
         #[arg(long, default_value_t = 20)]
         history: u32,
+        /// Skip this many of the newest history entries (the next page).
+        #[arg(long, default_value_t = 0)]
+        history_offset: u32,
     },
     /// Mark phones as behind NAT: they are told to poll the DCMP listener for pending work
     /// (guide p. 15, 24), at their next contact.

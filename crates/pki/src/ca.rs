@@ -116,7 +116,7 @@ impl CertificateAuthority {
         params.not_after = (now + CA_VALIDITY).into();
         let cert = params.self_signed(&key)?;
         write_private(&key_path, key.serialize_pem().as_bytes())?;
-        fs::write(&cert_path, cert.pem()).map_err(io_error(&cert_path))?;
+        write_private(&cert_path, cert.pem().as_bytes())?;
         Ok(CertificateAuthority {
             cert_pem: cert.pem(),
             cert_der: cert.der().to_vec(),
@@ -143,7 +143,7 @@ impl CertificateAuthority {
         let ca = CertificateAuthority::from_pem(&cert_pem, &pkcs8)?;
         write_private(&dir.join(CA_KEY_FILE), pkcs8.as_bytes())?;
         let cert_path = dir.join(CA_CERT_FILE);
-        fs::write(&cert_path, &cert_pem).map_err(io_error(&cert_path))?;
+        write_private(&cert_path, cert_pem.as_bytes())?;
         for stale in [SECURE_SERVER_CERT_FILE, SECURE_SERVER_KEY_FILE] {
             let _ = fs::remove_file(dir.join(stale));
         }
@@ -184,7 +184,7 @@ impl CertificateAuthority {
         // The chain the server presents: its certificate, then the CA.
         let chain = format!("{}{}", issued.cert_pem, self.cert_pem);
         write_private(&key_path, issued.key_pem.as_bytes())?;
-        fs::write(&cert_path, &chain).map_err(io_error(&cert_path))?;
+        write_private(&cert_path, chain.as_bytes())?;
         Ok(ServerIdentity { cert_pem: chain, key_pem: issued.key_pem, cert_path })
     }
 

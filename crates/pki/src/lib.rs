@@ -93,19 +93,25 @@ pub fn load_or_create_server_identity(dir: &Path, names: &[String]) -> Result<Se
     let identity =
         ServerIdentity { cert_pem: cert.pem(), key_pem: key.serialize_pem(), cert_path: cert_path.clone() };
     write_private(&key_path, identity.key_pem.as_bytes())?;
-    fs::write(&cert_path, identity.cert_pem.as_bytes()).map_err(io_error(&cert_path))?;
+    write_private(&cert_path, identity.cert_pem.as_bytes())?;
     Ok(identity)
 }
 
 /// Writes a file readable only by its owner (0600), created that way so no window exists in
 /// which another user could read it.
 pub fn write_private(path: &Path, contents: &[u8]) -> Result<(), PkiError> {
+    // Written beside and renamed over: a crash mid-write leaves the old file or the new one,
+    // never half of a key.
+    let partial = path.with_extension("partial");
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).map_err(io_error(path))?;
-    file.write_all(contents).map_err(io_error(path))
+    let mut file = options.open(&partial).map_err(io_error(&partial))?;
+    file.write_all(contents).map_err(io_error(&partial))?;
+    file.sync_all().map_err(io_error(&partial))?;
+    drop(file);
+    fs::rename(&partial, path).map_err(io_error(path))
 }
 
 #[cfg(test)]

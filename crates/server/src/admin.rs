@@ -19,7 +19,7 @@ use serde::Deserialize;
 
 use crate::api::{
     ApiError, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment, HistoryView,
-    ItemView, PendingChange, PolicySetting,
+    ItemView, MAX_HISTORY_PAGE, MAX_ITEMS_PAGE, PendingChange, PolicySetting,
 };
 use crate::phone::unix_now;
 
@@ -185,15 +185,21 @@ async fn list_devices<S: AdminStore>(State(state): State<Arc<AdminState<S>>>) ->
     Ok(Json(devices.into_iter().map(DeviceListEntry::from).collect::<Vec<_>>()).into_response())
 }
 
+/// Pages of a device's history and inventory, so no answer grows with what a phone sent.
 #[derive(Deserialize)]
-struct HistoryQuery {
+struct DevicePageQuery {
+    /// History entries (default 50, at most [`MAX_HISTORY_PAGE`]).
     history: Option<u32>,
+    history_offset: Option<u32>,
+    /// Reported items (default and at most [`MAX_ITEMS_PAGE`]).
+    items: Option<usize>,
+    items_offset: Option<usize>,
 }
 
 async fn show_device<S: AdminStore + PhoneStore>(
     State(state): State<Arc<AdminState<S>>>,
     Path(mac): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    Query(query): Query<DevicePageQuery>,
 ) -> Answer {
     let mac = parse_mac(&mac)?;
     // The context carries the device record too: one read for both.
@@ -201,8 +207,17 @@ async fn show_device<S: AdminStore + PhoneStore>(
     let Some(device) = context.device else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
     };
-    let history = state.store.history(&mac, query.history.unwrap_or(50).min(10_000)).await?;
+    let history_limit = query.history.unwrap_or(50).min(MAX_HISTORY_PAGE);
+    let history_offset = query.history_offset.unwrap_or(0);
+    // One entry more than asked tells whether another page exists.
+    let mut history = state.store.history(&mac, history_offset, history_limit + 1).await?;
+    let history_more = history.len() > history_limit as usize;
+    history.truncate(history_limit as usize);
     let mut view = device_view(device, &context.desired, &context.failures, history);
+    view.history_more = history_more;
+    let (items_offset, items) =
+        (query.items_offset.unwrap_or(0), query.items.unwrap_or(MAX_ITEMS_PAGE).min(MAX_ITEMS_PAGE));
+    view.reported = view.reported.into_iter().skip(items_offset).take(items).collect();
     view.security_state = Some(context.security.state.as_str().to_owned());
     Ok(Json(view).into_response())
 }
@@ -214,6 +229,7 @@ fn device_view(
     history: Vec<opendls_engine::HistoryEvent>,
 ) -> DeviceView {
     let mask = |name: &str, value: &str| displayable_value(name, value).to_owned();
+    let reported_total = device.reported.len();
     let reported = device
         .reported
         .values()
@@ -269,8 +285,10 @@ fn device_view(
         security_state: None,
         device: list_entry(&device),
         reported,
+        reported_total,
         pending,
         history,
+        history_more: false,
     }
 }
 

@@ -113,13 +113,24 @@ pub struct DeviceView {
     /// The device's Secure Mode state (`default`, `bootstrapping`, `secure`, ...).
     #[serde(default)]
     pub security_state: Option<String>,
-    /// The reported items.
+    /// The reported items of this page (`items_offset`, `items` in the query), in item order.
     pub reported: Vec<ItemView>,
+    /// How many items the device reported in all.
+    #[serde(default)]
+    pub reported_total: usize,
     /// Desired values not yet on the phone.
     pub pending: Vec<PendingChange>,
-    /// Latest history, newest first.
+    /// History entries of this page (`history_offset`, `history` in the query), newest first.
     pub history: Vec<HistoryView>,
+    /// Whether older history entries exist beyond this page.
+    #[serde(default)]
+    pub history_more: bool,
 }
+
+/// The most history entries one `GET /api/devices/{mac}` answers with.
+pub const MAX_HISTORY_PAGE: u32 = 1000;
+/// The most reported items one `GET /api/devices/{mac}` answers with.
+pub const MAX_ITEMS_PAGE: usize = 5000;
 
 /// A desired value, in `GET /api/config` and as the body of `PUT` / `DELETE /api/config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -147,8 +147,16 @@ pub enum LogFormat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Limits {
-    /// Largest accepted request body. A message is at most 50 kB (guide p. 69).
+    /// Largest accepted request body. A message is at most 50 kB (guide p. 69); the default
+    /// leaves five times that for firmware that counts differently.
     pub max_body_bytes: usize,
+    /// Longest value of one reported item, in bytes (no value can exceed its 50 kB message).
+    pub max_item_value_bytes: usize,
+    /// Most bytes of item names and values in one reply reassembled from fragments (guide p. 70);
+    /// a full `ReadAllItems` is about 30 kB.
+    pub max_reply_bytes: usize,
+    /// Most bytes of reported items stored for one device.
+    pub max_inventory_bytes: usize,
     /// Connections served at once; further ones wait in the kernel's backlog.
     pub max_connections: usize,
     /// Interactions under way (started, not yet ended) before phones starting a new one are
@@ -198,7 +206,10 @@ impl Default for Config {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_body_bytes: 1024 * 1024,
+            max_body_bytes: 5 * opendls_wpi::MAX_MESSAGE_BYTES,
+            max_item_value_bytes: opendls_wpi::fragment::DEFAULT_MAX_VALUE_BYTES,
+            max_reply_bytes: opendls_wpi::fragment::DEFAULT_MAX_REPLY_BYTES,
+            max_inventory_bytes: opendls_engine::DEFAULT_MAX_INVENTORY_BYTES,
             max_connections: 1024,
             // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.
             max_interactions_in_flight: 64,
@@ -332,6 +343,17 @@ impl Config {
             return invalid(
                 "limits.max_body_bytes",
                 "must be at least 4096 (a message is up to 50 kB, guide p. 69)",
+            );
+        }
+        if limits.max_item_value_bytes < 1024 {
+            return invalid("limits.max_item_value_bytes", "must be at least 1024");
+        }
+        if limits.max_reply_bytes < opendls_wpi::MAX_MESSAGE_BYTES
+            || limits.max_inventory_bytes < opendls_wpi::MAX_MESSAGE_BYTES
+        {
+            return invalid(
+                "limits.max_reply_bytes",
+                "max_reply_bytes and max_inventory_bytes must be at least 50000 (one full message, guide p. 69)",
             );
         }
         if limits.max_connections == 0 {

@@ -20,6 +20,7 @@ pub mod bootstrap;
 pub mod client_hello;
 pub mod config;
 pub mod contact_me;
+pub mod data_dir;
 pub mod dcmp;
 pub mod legacy_tls;
 pub mod listener;
@@ -40,14 +41,9 @@ pub enum StartError {
     /// The configuration is invalid.
     #[error("configuration: {0}")]
     Config(#[from] config::ConfigError),
-    /// The data directory could not be prepared.
-    #[error("data directory {path}: {source}")]
-    DataDir {
-        /// The directory.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+    /// The data directory could not be created or made private.
+    #[error("data directory: {0}")]
+    DataDir(#[from] data_dir::NotPrivate),
     /// The TLS identity could not be loaded or made.
     #[error("TLS identity: {0}")]
     Pki(#[from] opendls_pki::PkiError),
@@ -109,7 +105,10 @@ impl RunningServer {
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
     let data_dir = config.data_dir.clone();
-    create_private_dir(&data_dir)?;
+    let tightened = data_dir::make_private(&data_dir)?;
+    for path in &tightened.paths {
+        tracing::warn!(path = %path.display(), "was readable by other users: made private (0700 / 0600)");
+    }
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
     let identity = opendls_pki::load_or_create_server_identity(&data_dir, &config.certificate_names())?;
     let tls = listener::default_mode_tls(&identity)?;
@@ -134,6 +133,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         legacy: legacy_acceptor(&secure_identity, Some(ca.cert_der())),
         secure: true,
     };
+    data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
     let store = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).await?);
 
     let bind = |address: SocketAddr| async move {
@@ -254,15 +254,6 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
 /// An IPv6 literal in a URL needs brackets.
 fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
-}
-
-fn create_private_dir(path: &Path) -> Result<(), StartError> {
-    let error = |source| StartError::DataDir { path: path.to_owned(), source };
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path).map_err(error)
 }
 
 /// Reads the admin token, creating a random one (256 bits, hex) on first start.

@@ -46,6 +46,12 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             store,
             settings: EngineSettings {
                 inventory_max_age_secs: config.protocol.inventory_max_age_secs,
+                assembly_limits: opendls_wpi::fragment::AssemblyLimits {
+                    max_bytes: config.limits.max_reply_bytes,
+                    max_value_bytes: config.limits.max_item_value_bytes,
+                    ..Default::default()
+                },
+                max_inventory_bytes: config.limits.max_inventory_bytes,
                 ..EngineSettings::default()
             },
             parse_limits: ParseLimits { max_bytes: config.limits.max_body_bytes, ..ParseLimits::default() },

@@ -183,8 +183,14 @@ pub trait AdminStore: Send + Sync + 'static {
     fn list_devices(&self) -> impl Future<Output = StoreResult<Vec<DeviceSummary>>> + Send;
     /// One device's full record.
     fn device(&self, mac: &str) -> impl Future<Output = StoreResult<Option<DeviceRecord>>> + Send;
-    /// The latest `limit` history entries of a device, newest first.
-    fn history(&self, mac: &str, limit: u32) -> impl Future<Output = StoreResult<Vec<HistoryEvent>>> + Send;
+    /// Up to `limit` history entries of a device, newest first, skipping the `offset` newest
+    /// (pages of a long history).
+    fn history(
+        &self,
+        mac: &str,
+        offset: u32,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<Vec<HistoryEvent>>> + Send;
     /// Values the device refused.
     fn failures(&self, mac: &str) -> impl Future<Output = StoreResult<Vec<WriteFailure>>> + Send;
     /// Sets a desired value.

@@ -552,15 +552,15 @@ impl AdminStore for SqliteStore {
         self.read(move |connection| load_device(connection, &mac)).await
     }
 
-    async fn history(&self, mac: &str, limit: u32) -> StoreResult<Vec<HistoryEvent>> {
+    async fn history(&self, mac: &str, offset: u32, limit: u32) -> StoreResult<Vec<HistoryEvent>> {
         let mac = mac.to_owned();
         self.read(move |connection| {
             let rows = connection
                 .prepare_cached(
                     "SELECT mac, at, kind, reason, name, item_index, old_value, new_value, detail FROM history \
-                     WHERE mac = ?1 ORDER BY id DESC LIMIT ?2",
+                     WHERE mac = ?1 ORDER BY id DESC LIMIT ?2 OFFSET ?3",
                 )?
-                .query_map(params![mac, i64::from(limit)], |row| {
+                .query_map(params![mac, i64::from(limit), i64::from(offset)], |row| {
                     Ok((
                         row.get::<_, String>("mac")?,
                         row.get::<_, i64>("at")?,

@@ -21,21 +21,52 @@ use crate::write::{dls_envelope_len, written_item_len};
 pub const MAX_MESSAGE_BYTES: usize = 50_000;
 
 /// Upper bounds on one reassembled reply, so a phone cannot grow server memory without bound by
-/// never sending `final`.
+/// never sending `final`, or by sending fragments far larger than the guide allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AssemblyLimits {
     /// Most fragments in one reply.
     pub max_fragments: usize,
     /// Most items in one reply, all fragments together.
     pub max_items: usize,
+    /// Most bytes of item names and values in one reply, all fragments together (counted by
+    /// [`item_bytes`]).
+    pub max_bytes: usize,
+    /// Longest value of one item, in bytes.
+    pub max_value_bytes: usize,
 }
+
+/// Default for [`AssemblyLimits::max_bytes`]: a full `ReadAllItems` is a few hundred items,
+/// about 30 kB (one 50 kB message, guide p. 69); ten full messages leave room for large key
+/// modules and file inventories.
+pub const DEFAULT_MAX_REPLY_BYTES: usize = 10 * MAX_MESSAGE_BYTES;
+
+/// Default for [`AssemblyLimits::max_value_bytes`]: no value can be longer than the message that
+/// carries it (50 kB, guide p. 69); 64 KiB leaves headroom for firmware that counts differently.
+pub const DEFAULT_MAX_VALUE_BYTES: usize = 64 * 1024;
 
 impl Default for AssemblyLimits {
     fn default() -> Self {
-        // A full ReadAllItems is a few hundred items (about 30 kB); 100 x 50 kB and 20,000 items
-        // leave room for large key modules and file inventories while bounding memory.
-        AssemblyLimits { max_fragments: 100, max_items: 20_000 }
+        AssemblyLimits {
+            max_fragments: 100,
+            max_items: 20_000,
+            max_bytes: DEFAULT_MAX_REPLY_BYTES,
+            max_value_bytes: DEFAULT_MAX_VALUE_BYTES,
+        }
     }
+}
+
+/// What [`item_bytes`] adds to an item's name and value, so that thousands of empty items are
+/// not free.
+pub const ITEM_OVERHEAD_BYTES: usize = 16;
+
+/// What an item costs to hold: its name and value, plus [`ITEM_OVERHEAD_BYTES`].
+pub fn item_bytes(item: &Item) -> usize {
+    item.name.len() + item.value.len() + ITEM_OVERHEAD_BYTES
+}
+
+/// The first item whose value is longer than `max_value_bytes`, if any.
+pub fn oversized_item(items: &[Item], max_value_bytes: usize) -> Option<&Item> {
+    items.iter().find(|item| item.value.len() > max_value_bytes)
 }
 
 /// Why a fragment cannot be added to the reply being assembled.
@@ -62,6 +93,20 @@ pub enum AssemblyError {
     /// Too many items over all fragments.
     #[error("reply exceeds {limit} items")]
     TooManyItems {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Too many bytes over all fragments.
+    #[error("reply exceeds {limit} bytes")]
+    TooManyBytes {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// One item's value is too long (the error names the item, never its value).
+    #[error("value of {name} is longer than {limit} bytes")]
+    ValueTooLong {
+        /// The item's name.
+        name: String,
         /// The limit in force.
         limit: usize,
     },
@@ -119,6 +164,14 @@ impl FragmentAssembly {
         }
         if self.items.len() + message.items.len() > limits.max_items {
             return Err(AssemblyError::TooManyItems { limit: limits.max_items });
+        }
+        if let Some(item) = oversized_item(&message.items, limits.max_value_bytes) {
+            let name = item.name.chars().take(64).collect();
+            return Err(AssemblyError::ValueTooLong { name, limit: limits.max_value_bytes });
+        }
+        let held: usize = self.items.iter().chain(&message.items).map(item_bytes).sum();
+        if held > limits.max_bytes {
+            return Err(AssemblyError::TooManyBytes { limit: limits.max_bytes });
         }
         self.fragments += 1;
         let more = message.expects_more_fragments();
@@ -337,7 +390,7 @@ mod tests {
     #[test]
     fn endless_fragments_hit_the_limit() {
         let mut assembly = FragmentAssembly::new();
-        let limits = AssemblyLimits { max_fragments: 3, max_items: 100 };
+        let limits = AssemblyLimits { max_fragments: 3, max_items: 100, ..AssemblyLimits::default() };
         for _ in 0..3 {
             assembly.push(reply(Some(Fragment::Next), &["a"]), limits).unwrap();
         }
@@ -345,6 +398,26 @@ mod tests {
             assembly.push(reply(Some(Fragment::Next), &["a"]), limits),
             Err(AssemblyError::TooManyFragments { limit: 3 })
         );
+    }
+
+    #[test]
+    fn fragments_are_bounded_in_bytes_and_per_value() {
+        let limits = AssemblyLimits { max_bytes: 1000, max_value_bytes: 300, ..AssemblyLimits::default() };
+        let big = |size: usize| {
+            let mut message = reply(Some(Fragment::Next), &[]);
+            message.items.push(Item::new("userdata-1", "x".repeat(size)));
+            message
+        };
+        let mut assembly = FragmentAssembly::new();
+        assert_eq!(
+            assembly.push(big(301), limits),
+            Err(AssemblyError::ValueTooLong { name: "userdata-1".into(), limit: 300 })
+        );
+        for _ in 0..3 {
+            assert_eq!(assembly.push(big(280), limits), Ok(AssemblyProgress::NeedNext));
+        }
+        assert_eq!(assembly.push(big(280), limits), Err(AssemblyError::TooManyBytes { limit: 1000 }));
+        assert_eq!(assembly.items.len(), 3, "the refused fragment is not kept");
     }
 
     #[test]

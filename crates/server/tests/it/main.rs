@@ -7,6 +7,7 @@ mod admin_api;
 mod bad_input;
 mod fleet;
 mod flows;
+mod hardening;
 mod jobs;
 mod restart;
 mod secure;

@@ -97,7 +97,7 @@ async fn certificates_are_issued_activated_superseded_and_revoked() {
     let context = store.device_context(MAC).await.unwrap();
     assert_eq!(context.security.state, SecurityState::Default);
     assert!(!store.reset_security("00:1A:E8:FF:FF:FF", "unknown", 140).await.unwrap());
-    let history = store.history(MAC, 1).await.unwrap();
+    let history = store.history(MAC, 0, 1).await.unwrap();
     assert!(history[0].detail.contains("phone replaced"));
 }
 

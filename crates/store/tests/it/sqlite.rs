@@ -90,7 +90,7 @@ async fn a_decision_is_stored_and_read_back() {
     assert_eq!(found.as_ref(), Some(state));
     assert_eq!(find(&store, Some(&state.session_id), "127.0.0.1", 2000).await, None, "expired");
 
-    let history = store.history(MAC, 10).await.unwrap();
+    let history = store.history(MAC, 0, 10).await.unwrap();
     assert_eq!(history, first.history);
     assert_eq!(store.list_devices().await.unwrap()[0].mac, MAC);
 }
