@@ -414,14 +414,17 @@ impl ServerProcess {
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        if let Some(limit) = max_in_flight {
-            let config = data_dir.with_extension("toml");
-            std::fs::write(
-                &config,
-                format!("[limits]\nmax_interactions_in_flight = {limit}\nmax_connections = 4096\n"),
-            )?;
-            command.arg("--config").arg(config);
-        }
+        // Every simulated phone connects from 127.0.0.1: that one address may use every connection.
+        let (in_flight, connections) = match max_in_flight {
+            Some(limit) => (format!("max_interactions_in_flight = {limit}\n"), 4096),
+            None => (String::new(), 1024),
+        };
+        let limits = format!(
+            "[limits]\n{in_flight}max_connections = {connections}\nmax_connections_per_address = {connections}\n"
+        );
+        let config = data_dir.with_extension("toml");
+        std::fs::write(&config, limits)?;
+        command.arg("--config").arg(config);
         let mut child = command.spawn().context("cannot start opendls serve")?;
         let lines =
             read_lines_with(&mut child, &["opendls is serving phones on https://", "admin API on http://"])?;

@@ -10,8 +10,10 @@
 //! * [`interaction`]: one interaction against a server, as a phone runs it.
 //! * [`fleet`]: a fleet booting at once, and its report.
 //! * [`live`]: a phone that lives on: contact-me listener, DCMP polling, local changes, reboots.
+//! * [`hostile`]: not a phone: slow clients that hold connections, for testing defences.
 
 pub mod fleet;
+pub mod hostile;
 pub mod interaction;
 pub mod items;
 pub mod live;

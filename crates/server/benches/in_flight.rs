@@ -49,6 +49,7 @@ async fn storm(limit: usize, phones: u32) -> opendls_phonesim::fleet::FleetRepor
     let mut config = Config { log: "warn".into(), ..Config::loopback(dir.path().to_owned()) };
     config.limits.max_interactions_in_flight = limit;
     config.limits.max_connections = 4096;
+    config.limits.max_connections_per_address = 4096;
     let server = opendls_server::start(config).await.unwrap();
     let store =
         opendls_store::SqliteStore::open(&dir.path().join(opendls_server::DATABASE_FILE)).await.unwrap();

@@ -157,8 +157,28 @@ pub struct Limits {
     pub max_reply_bytes: usize,
     /// Most bytes of reported items stored for one device.
     pub max_inventory_bytes: usize,
-    /// Connections served at once; further ones wait in the kernel's backlog.
+    /// Connections served at once on each phone port. When full, a new connection takes the
+    /// place of the one that has gone longest without a request in progress; when every one
+    /// has a request in progress, new ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections served at once from one client address on each phone port. Many phones can
+    /// sit behind one NAT address, and each holds a connection only for milliseconds at a time:
+    /// a site booting more than this many phones at once behind one address should raise it.
+    pub max_connections_per_address: usize,
+    /// The shortest handshake and header deadline, in seconds: deadlines shrink from their
+    /// configured values down to this as a listener fills.
+    pub min_timeout_secs: u64,
+    /// A connection can give its place to a newer one after this many milliseconds without a
+    /// request in progress.
+    pub evict_silent_after_millis: u64,
+    /// Connections served at once by the DCMP listener (plain HTTP, reachable by phones).
+    pub dcmp_max_connections: usize,
+    /// Connections served at once from one address by the DCMP listener.
+    pub dcmp_max_connections_per_address: usize,
+    /// Connections served at once by the admin API.
+    pub admin_max_connections: usize,
+    /// Connections served at once from one address by the admin API.
+    pub admin_max_connections_per_address: usize,
     /// Interactions under way (started, not yet ended) before phones starting a new one are
     /// told `overload`; interactions already under way always continue. Per node.
     pub max_interactions_in_flight: usize,
@@ -211,6 +231,13 @@ impl Default for Limits {
             max_reply_bytes: opendls_wpi::fragment::DEFAULT_MAX_REPLY_BYTES,
             max_inventory_bytes: opendls_engine::DEFAULT_MAX_INVENTORY_BYTES,
             max_connections: 1024,
+            max_connections_per_address: 512,
+            min_timeout_secs: 1,
+            evict_silent_after_millis: 100,
+            dcmp_max_connections: 512,
+            dcmp_max_connections_per_address: 64,
+            admin_max_connections: 64,
+            admin_max_connections_per_address: 32,
             // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.
             max_interactions_in_flight: 64,
             handshake_timeout_secs: 10,
@@ -356,8 +383,22 @@ impl Config {
                 "max_reply_bytes and max_inventory_bytes must be at least 50000 (one full message, guide p. 69)",
             );
         }
-        if limits.max_connections == 0 {
-            return invalid("limits.max_connections", "must be at least 1");
+        let caps = [
+            (limits.max_connections, limits.max_connections_per_address),
+            (limits.dcmp_max_connections, limits.dcmp_max_connections_per_address),
+            (limits.admin_max_connections, limits.admin_max_connections_per_address),
+        ];
+        if caps.iter().any(|&(total, per_address)| total == 0 || per_address == 0 || per_address > total) {
+            return invalid(
+                "limits.max_connections",
+                "connection caps must be at least 1, and a per-address cap at most its listener's cap",
+            );
+        }
+        if limits.min_timeout_secs == 0 || limits.min_timeout_secs > limits.handshake_timeout_secs {
+            return invalid(
+                "limits.min_timeout_secs",
+                "must be at least 1 and at most handshake_timeout_secs",
+            );
         }
         if limits.max_interactions_in_flight == 0 {
             return invalid("limits.max_interactions_in_flight", "must be at least 1");
@@ -437,6 +478,17 @@ impl Config {
     /// The handshake timeout.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_secs(self.limits.handshake_timeout_secs)
+    }
+
+    /// The connection discipline of a listener with these caps.
+    pub fn gate_limits(&self, max_connections: usize, max_per_address: usize) -> crate::gate::GateLimits {
+        crate::gate::GateLimits {
+            max_connections,
+            max_per_address,
+            deadline: self.handshake_timeout(),
+            min_deadline: Duration::from_secs(self.limits.min_timeout_secs),
+            min_silence: Duration::from_millis(self.limits.evict_silent_after_millis),
+        }
     }
 }
 

@@ -102,7 +102,7 @@ mod tests {
         fs::write(dir.join("files/a"), b"x").unwrap();
         fs::set_permissions(dir.join("files/a"), fs::Permissions::from_mode(0o666)).unwrap();
         let tightened = make_private(&dir).unwrap();
-        assert_eq!(tightened.paths.len(), 3, "{tightened:?}");
+        assert_eq!(tightened.paths.len(), 4, "{tightened:?}");
         assert_eq!(mode(&dir), 0o700);
         assert_eq!(mode(&dir.join("opendls.db")), 0o600);
         assert_eq!(mode(&dir.join("files")), 0o700);

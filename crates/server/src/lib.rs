@@ -22,6 +22,9 @@ pub mod config;
 pub mod contact_me;
 pub mod data_dir;
 pub mod dcmp;
+pub mod descriptors;
+pub mod gate;
+pub mod http_listener;
 pub mod legacy_tls;
 pub mod listener;
 pub mod phone;
@@ -33,6 +36,9 @@ pub use config::Config;
 pub const DATABASE_FILE: &str = "opendls.db";
 /// The admin API's bearer token inside the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+
+/// The longest an admin API request may take (listings of large fleets included).
+const ADMIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -102,8 +108,9 @@ impl RunningServer {
 }
 
 /// Starts the service.
-pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
+    descriptors::fit_connection_caps(&mut config, descriptors::raise_to_hard_limit());
     let data_dir = config.data_dir.clone();
     let tightened = data_dir::make_private(&data_dir)?;
     for path in &tightened.paths {
@@ -181,8 +188,7 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let endpoint =
         Arc::new(phone::PhoneEndpoint::new(store.clone(), &config).with_bootstrapper(bootstrapper));
     let limits = listener::ListenerLimits {
-        max_connections: config.limits.max_connections,
-        handshake_timeout: config.handshake_timeout(),
+        gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
     };
     if let Some(listener) = secure_listener {
@@ -202,16 +208,15 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     .with_secure_port(secure_addr.map(|a| a.port()));
     tasks.spawn(scheduler.run(shutdown.clone()));
     if let Some(listener) = dcmp_listener {
-        let dcmp_shutdown = shutdown.clone();
+        let limits = http_listener::HttpLimits {
+            gate: config.gate_limits(
+                config.limits.dcmp_max_connections,
+                config.limits.dcmp_max_connections_per_address,
+            ),
+            request_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
+        };
         let router = dcmp::router(store.clone());
-        tasks.spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(async move { dcmp_shutdown.cancelled().await })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "DCMP listener stopped");
-            }
-        });
+        tasks.spawn(http_listener::serve_http(listener, router, limits, "dcmp", shutdown.clone()));
     }
     let settings = admin::AdminSettings {
         give_up_after_secs: config.jobs.give_up_after_secs,
@@ -228,15 +233,14 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
         pin_digits: config.secure_mode.pin_digits,
     };
     let router = admin::router(store.clone(), admin_token.clone(), settings);
-    let admin_shutdown = shutdown.clone();
-    tasks.spawn(async move {
-        let served = axum::serve(admin_listener, router)
-            .with_graceful_shutdown(async move { admin_shutdown.cancelled().await })
-            .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "admin API stopped");
-        }
-    });
+    let limits = http_listener::HttpLimits {
+        gate: config.gate_limits(
+            config.limits.admin_max_connections,
+            config.limits.admin_max_connections_per_address,
+        ),
+        request_timeout: ADMIN_REQUEST_TIMEOUT,
+    };
+    tasks.spawn(http_listener::serve_http(admin_listener, router, limits, "admin", shutdown.clone()));
     tracing::info!(%phone_addr, ?secure_addr, %admin_addr, ?dcmp_addr, data_dir = %data_dir.display(), "opendls is serving");
     Ok(RunningServer {
         phone_addr,

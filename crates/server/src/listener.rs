@@ -21,11 +21,11 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::client_hello::{HelloError, parse_client_hello};
+use crate::gate::{ConnectionGate, GateLimits, GatePass};
 use crate::phone::PhoneEndpoint;
 
 /// What the endpoint knows about the connection a request came on.
@@ -108,11 +108,9 @@ pub struct PortTls {
 /// Timeouts and caps of the phone listener.
 #[derive(Debug, Clone, Copy)]
 pub struct ListenerLimits {
-    /// Connections served at once.
-    pub max_connections: usize,
-    /// TLS handshake deadline.
-    pub handshake_timeout: Duration,
-    /// Header deadline, and idle time between requests on a kept-alive connection.
+    /// Connection caps and the handshake deadline, shortened under pressure ([`crate::gate`]).
+    pub gate: GateLimits,
+    /// Idle time a kept-alive connection may wait for its next request, shortened under pressure.
     pub idle_timeout: Duration,
 }
 
@@ -125,45 +123,76 @@ pub async fn serve_phones<S: PhoneStore>(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls.rustls.clone());
-    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let gate = ConnectionGate::new(limits.gate);
+    let port = if tls.secure { "secure" } else { "default" };
+    while let Some((stream, remote, pass)) = accept_through(&listener, &gate, port, &shutdown).await {
+        let _ = stream.set_nodelay(true);
+        let (acceptor, tls, endpoint, shutdown) =
+            (acceptor.clone(), tls.clone(), endpoint.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let evicted = pass.evicted.clone();
+            let served = async move {
+                let deadline = Instant::now() + pass.deadline;
+                let pass = Arc::new(pass);
+                let accepted = tokio::time::timeout_at(
+                    deadline.into(),
+                    handshake(stream, remote, &acceptor, &tls, &pass),
+                )
+                .await;
+                pass.idle(Instant::now());
+                match accepted {
+                    Ok(Some((Handshaken::Rustls(stream), info))) => {
+                        serve_connection(stream, info, endpoint, limits, pass, shutdown).await
+                    }
+                    #[cfg(feature = "legacy-tls")]
+                    Ok(Some((Handshaken::OpenSsl(stream), info))) => {
+                        serve_connection(stream, info, endpoint, limits, pass, shutdown).await
+                    }
+                    Ok(None) => {}
+                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                }
+            };
+            tokio::select! {
+                _ = served => {}
+                _ = evicted.cancelled() => {
+                    tracing::debug!(%remote, "silent connection closed to make room for a new one");
+                }
+            }
+        });
+    }
+}
+
+/// Accepts the next connection the gate admits; `None` once `shutdown` is cancelled. Waits for
+/// room first, so that while every connection is busy, clients wait in the kernel's backlog.
+pub async fn accept_through(
+    listener: &TcpListener,
+    gate: &Arc<ConnectionGate>,
+    listener_name: &str,
+    shutdown: &CancellationToken,
+) -> Option<(TcpStream, SocketAddr, GatePass)> {
     loop {
-        // Wait for a free slot first, so excess connections queue in the kernel's backlog.
-        let permit = tokio::select! {
-            _ = shutdown.cancelled() => break,
-            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
-        };
+        tokio::select! {
+            _ = shutdown.cancelled() => return None,
+            _ = gate.room() => {}
+        }
         let (stream, remote) = tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = shutdown.cancelled() => return None,
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
                     // Out of file descriptors and the like: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
+                    tracing::warn!(listener = listener_name, %error, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
-        let _ = stream.set_nodelay(true);
-        let (acceptor, tls, endpoint, shutdown) =
-            (acceptor.clone(), tls.clone(), endpoint.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let _permit = permit;
-            let deadline = Instant::now() + limits.handshake_timeout;
-            let accepted =
-                tokio::time::timeout_at(deadline.into(), handshake(stream, remote, &acceptor, &tls)).await;
-            match accepted {
-                Ok(Some((Handshaken::Rustls(stream), info))) => {
-                    serve_connection(stream, info, endpoint, limits, shutdown).await
-                }
-                #[cfg(feature = "legacy-tls")]
-                Ok(Some((Handshaken::OpenSsl(stream), info))) => {
-                    serve_connection(stream, info, endpoint, limits, shutdown).await
-                }
-                Ok(None) => {}
-                Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+        match gate.admit(remote.ip(), Instant::now()) {
+            Ok(pass) => return Some((stream, remote, pass)),
+            Err(refusal) => {
+                tracing::debug!(listener = listener_name, %remote, ?refusal, "connection refused");
             }
-        });
+        }
     }
 }
 
@@ -180,8 +209,11 @@ async fn handshake(
     remote: SocketAddr,
     acceptor: &TlsAcceptor,
     tls: &PortTls,
+    pass: &GatePass,
 ) -> Option<(Handshaken, ConnectionInfo)> {
     let hello = peek_client_hello(&stream).await;
+    // The client has said what it has to say; the handshake now waits mostly on us.
+    pass.busy();
     let tls_offer = hello.as_ref().map(|h| h.summary());
     let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve());
     let mut info = ConnectionInfo { remote, secure: tls.secure, client_certificate: None, tls_offer };
@@ -245,17 +277,24 @@ async fn serve_connection<S: PhoneStore, IO: AsyncRead + AsyncWrite + Unpin + Se
     info: ConnectionInfo,
     endpoint: Arc<PhoneEndpoint<S>>,
     limits: ListenerLimits,
+    pass: Arc<GatePass>,
     shutdown: CancellationToken,
 ) {
     let remote = info.remote;
     let info = Arc::new(info);
+    let header_timeout = pass.scaled(limits.idle_timeout);
     let service = service_fn(move |request| {
-        let (endpoint, info) = (endpoint.clone(), info.clone());
-        async move { Ok::<_, std::convert::Infallible>(endpoint.serve(request, &info).await) }
+        let (endpoint, info, pass) = (endpoint.clone(), info.clone(), pass.clone());
+        async move {
+            // Evictable while the body trickles in; not once the whole request is here.
+            let response = endpoint.serve_with(request, &info, || pass.busy()).await;
+            pass.idle(Instant::now());
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout)
+        .header_read_timeout(header_timeout)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);

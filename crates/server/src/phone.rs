@@ -79,6 +79,16 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         request: Request<Incoming>,
         connection: &ConnectionInfo,
     ) -> Response<Full<Bytes>> {
+        self.serve_with(request, connection, || {}).await
+    }
+
+    /// Answers one HTTP request from a phone, calling `body_read` once its whole body is here.
+    pub async fn serve_with(
+        &self,
+        request: Request<Incoming>,
+        connection: &ConnectionInfo,
+        body_read: impl FnOnce(),
+    ) -> Response<Full<Bytes>> {
         let remote = connection.remote;
         if request.method() != Method::POST {
             let mut response = Response::new(Full::new(Bytes::from_static(b"WPI messages are POSTed\n")));
@@ -106,6 +116,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 return xml_response(&DlsMessage::clean_up_because("", "request body timed out"), None);
             }
         };
+        body_read();
         let (reply, cookie) = self.answer_on(&body, session.as_deref(), connection, started).await;
         xml_response(&reply, cookie.as_deref())
     }

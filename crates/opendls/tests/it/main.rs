@@ -1,3 +1,4 @@
 //! The `opendls` command against a real service: exit codes and output.
 
 mod cli;
+mod descriptors;

@@ -2,6 +2,8 @@
 
 use opendls_wpi::Action;
 
+use opendls_phonesim::hostile::{SlowClients, TRICKLED_CLIENT_HELLO, TRICKLED_REQUEST};
+
 use crate::support::*;
 
 fn cleanup_reason(message: &opendls_wpi::DlsMessage) -> String {
@@ -149,4 +151,89 @@ async fn an_existing_open_data_directory_is_made_private() {
     assert!(files >= 6, "database, WAL, keys, certificates and token: {files} files");
     assert!(dir.join("opendls.db-wal").exists());
     server.stop().await;
+}
+
+async fn fleet_beside(server: &TestServer, first_number: u32) -> opendls_phonesim::fleet::FleetReport {
+    use opendls_phonesim::fleet::{FleetConfig, run_fleet};
+    let config = FleetConfig {
+        phones: 50,
+        first_number,
+        boot_within: std::time::Duration::from_secs(5),
+        ..FleetConfig::default()
+    };
+    run_fleet(&config, &opendls_phonesim::interaction::Target::default_mode(server.phone_addr())).await
+}
+
+fn summary(report: &opendls_phonesim::fleet::FleetReport) -> String {
+    format!(
+        "{}/{} completed, {} failed, interaction p50 {:.0} ms p99 {:.0} ms, errors {:?}",
+        report.completed,
+        report.phones,
+        report.failed,
+        report.interaction_latency.p50_ms,
+        report.interaction_latency.p99_ms,
+        report.errors
+    )
+}
+
+/// One host holding 2,000 slow connections (a ClientHello trickled a byte a second) took the
+/// phone port's 1,024 connections and starved real phones (22/50 and 9/50 completed). Now one
+/// address holds at most its share, and a silent connection gives its place to a newcomer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_slow_host_does_not_starve_the_phones() {
+    let server = TestServer::start_with(|config| config.limits.max_connections_per_address = 512).await;
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let slow = SlowClients::start(
+        server.phone_addr(),
+        attacker,
+        2000,
+        TRICKLED_CLIENT_HELLO,
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    let report = fleet_beside(&server, 1000).await;
+    let opened = slow.stop().await;
+    println!("slowloris from another address ({opened} connections opened): {}", summary(&report));
+    assert_eq!(report.completed, 50, "{}", summary(&report));
+}
+
+/// The same host on the phones' own address (a hostile device behind the site's NAT): the
+/// per-address cap cannot tell them apart, but silence can.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_host_behind_the_phones_nat_address_does_not_starve_them() {
+    let server = TestServer::start().await;
+    let slow = SlowClients::start(
+        server.phone_addr(),
+        "127.0.0.1".parse().unwrap(),
+        2000,
+        TRICKLED_CLIENT_HELLO,
+        std::time::Duration::from_secs(1),
+    )
+    .await;
+    let report = fleet_beside(&server, 2000).await;
+    let opened = slow.stop().await;
+    println!("slowloris from the phones' address ({opened} connections opened): {}", summary(&report));
+    assert_eq!(report.completed, 50, "{}", summary(&report));
+}
+
+/// 1,100 half-sent requests held on the DCMP port made the process run out of descriptors
+/// ("accept failed: Too many open files") and no phone was served. Now the DCMP and admin
+/// listeners have the phone ports' discipline; the phones and a real DCMP poll are served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_dcmp_and_admin_connections_cannot_exhaust_the_service() {
+    let server = TestServer::start().await;
+    let dcmp = server.running().dcmp_addr.unwrap();
+    let pace = std::time::Duration::from_secs(1);
+    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let on_dcmp = SlowClients::start(dcmp, local, 1100, TRICKLED_REQUEST, pace).await;
+    let on_admin = SlowClients::start(server.running().admin_addr, local, 300, TRICKLED_REQUEST, pace).await;
+    let report = fleet_beside(&server, 3000).await;
+    let poll = tokio::net::TcpStream::connect(dcmp).await.unwrap();
+    let answer = exchange(poll, "GET", "/dcmp/contact-me?device-id=00:1A:E8:00:0B:09", &[], b"").await;
+    let health = server.admin("GET", "/api/health", None).await;
+    let opened = on_dcmp.stop().await + on_admin.stop().await;
+    println!("idle DCMP/admin connections ({opened} opened): {}", summary(&report));
+    assert_eq!(report.completed, 50, "{}", summary(&report));
+    assert_eq!(answer.status, 200, "a real DCMP poll is answered");
+    assert_eq!(health.status, 200, "the admin API answers");
 }

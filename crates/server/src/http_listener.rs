@@ -1,0 +1,90 @@
+//! The plain-HTTP listeners (DCMP, admin API) under the same discipline as the phone ports:
+//! a connection cap and a per-address cap with eviction of silent connections
+//! ([`crate::gate`]), a deadline for each request's headers, and one for the whole request, so
+//! that idle or half-sent requests cannot hold descriptors until the process runs out.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+
+use crate::gate::{ConnectionGate, GateLimits};
+use crate::listener::accept_through;
+
+/// Caps and deadlines of one plain-HTTP listener.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Connection caps and the header deadline.
+    pub gate: GateLimits,
+    /// The longest a request may take from its headers to its answer.
+    pub request_timeout: Duration,
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled; `name` is for the log.
+pub async fn serve_http(
+    listener: TcpListener,
+    router: Router,
+    limits: HttpLimits,
+    name: &'static str,
+    shutdown: CancellationToken,
+) {
+    let gate = ConnectionGate::new(limits.gate);
+    while let Some((stream, remote, pass)) = accept_through(&listener, &gate, name, &shutdown).await {
+        let (router, shutdown) = (router.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let pass = Arc::new(pass);
+            let evicted = pass.evicted.clone();
+            let header_timeout = pass.deadline;
+            let service = service_fn(move |request: Request<Incoming>| {
+                let (router, pass) = (router.clone(), pass.clone());
+                async move {
+                    pass.busy();
+                    let answer =
+                        tokio::time::timeout(limits.request_timeout, router.oneshot(request.map(Body::new)))
+                            .await;
+                    pass.idle(Instant::now());
+                    Ok::<_, std::convert::Infallible>(match answer {
+                        Ok(Ok(response)) => response,
+                        Ok(Err(never)) => match never {},
+                        Err(_) => timed_out(),
+                    })
+                }
+            });
+            let connection = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(header_timeout)
+                .keep_alive(true)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(connection);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        tracing::debug!(listener = name, %remote, %error, "connection ended with an error");
+                    }
+                }
+                _ = evicted.cancelled() => {
+                    tracing::debug!(listener = name, %remote, "silent connection closed to make room");
+                }
+                _ = shutdown.cancelled() => {
+                    connection.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+                }
+            }
+        });
+    }
+}
+
+fn timed_out() -> Response<Body> {
+    let mut response = Response::new(Body::from("request took too long\n"));
+    *response.status_mut() = StatusCode::REQUEST_TIMEOUT;
+    response
+}
