@@ -84,3 +84,81 @@ pub const TRICKLED_CLIENT_HELLO: &[u8] = b"\x16\x03\x01\x3f\xff\x01\x00\x3f\xfb\
 /// The start of an HTTP request whose headers never end.
 pub const TRICKLED_REQUEST: &[u8] =
     b"GET /dcmp/contact-me?device-id=00:1A:E8:00:00:01 HTTP/1.1\r\nHost: opendls\r\nX-Padding: aaaaaaaaaaaaaaaa";
+
+/// A client that starts interactions and never continues them: `per_second` start-ups (each
+/// from `start_up(n)`, usually with a fresh MAC) from `source`, until stopped or `give_up`.
+pub struct StalledStartUps {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<StalledReport>,
+}
+
+/// What the stalling client saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StalledReport {
+    /// Start-ups sent.
+    pub sent: u64,
+    /// Start-ups that were admitted (answered with something other than `overload`).
+    pub admitted: u64,
+}
+
+impl StalledStartUps {
+    /// Starts sending to `target` (a loopback address).
+    pub fn start(
+        target: SocketAddr,
+        source: IpAddr,
+        per_second: u32,
+        start_up: impl Fn(u64) -> Vec<u8> + Send + 'static,
+    ) -> StalledStartUps {
+        assert!(target.ip().is_loopback() && source.is_loopback(), "hostile clients stay on loopback");
+        let stop = CancellationToken::new();
+        let token = stop.clone();
+        let task = tokio::spawn(async move {
+            let give_up = tokio::time::Instant::now() + Duration::from_secs(120);
+            let mut ticks = tokio::time::interval(Duration::from_secs(1) / per_second.max(1));
+            let mut sending = tokio::task::JoinSet::new();
+            let mut report = StalledReport::default();
+            while !token.is_cancelled() && tokio::time::Instant::now() < give_up {
+                tokio::select! {
+                    _ = token.cancelled() => break,
+                    _ = ticks.tick() => {}
+                }
+                let body = start_up(report.sent);
+                report.sent += 1;
+                sending.spawn(async move { post_from(source, target, &body).await });
+                while let Some(done) = sending.try_join_next() {
+                    report.admitted += u64::from(matches!(done, Ok(true)));
+                }
+            }
+            while let Some(done) = sending.join_next().await {
+                report.admitted += u64::from(matches!(done, Ok(true)));
+            }
+            report
+        });
+        StalledStartUps { stop, task }
+    }
+
+    /// Stops sending and reports.
+    pub async fn stop(self) -> StalledReport {
+        self.stop.cancel();
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// POSTs one message over TLS from `source`; whether it was answered with anything but
+/// `overload`.
+async fn post_from(source: IpAddr, target: SocketAddr, body: &[u8]) -> bool {
+    let attempt = async {
+        let socket = tokio::net::TcpSocket::new_v4().ok()?;
+        socket.bind(SocketAddr::new(source, 0)).ok()?;
+        let tcp = socket.connect(target).await.ok()?;
+        let name = rustls::pki_types::ServerName::IpAddress(target.ip().into());
+        let connector = tokio_rustls::TlsConnector::from(crate::transport::default_mode_client());
+        let tls = connector.connect(name, tcp).await.ok()?;
+        let headers = ["Content-Type: text/xml".to_owned()];
+        let reply = crate::transport::request(tls, "POST", "/DeploymentService/LoginService", &headers, body)
+            .await
+            .ok()?;
+        Some(!String::from_utf8_lossy(&reply.body).contains("overload"))
+    };
+    tokio::time::timeout(Duration::from_secs(10), attempt).await.ok().flatten().unwrap_or(false)
+}

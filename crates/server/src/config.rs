@@ -182,6 +182,14 @@ pub struct Limits {
     /// Interactions under way (started, not yet ended) before phones starting a new one are
     /// told `overload`; interactions already under way always continue. Per node.
     pub max_interactions_in_flight: usize,
+    /// Percent of `max_interactions_in_flight` one client address (an IPv6 /64) may hold.
+    pub interactions_per_address_percent: u8,
+    /// Seconds after which an interaction still at its first step (a start-up whose read was
+    /// never answered) is forgotten once more than half of the interaction slots are taken.
+    pub first_step_timeout_secs: u64,
+    /// Milliseconds after which, with every interaction slot taken, the oldest interaction still
+    /// at its first step gives its slot to a phone starting a new one.
+    pub first_step_grace_millis: u64,
     /// Seconds a TLS handshake may take.
     pub handshake_timeout_secs: u64,
     /// Seconds to receive a request's headers, and the idle time a kept-alive connection may
@@ -240,6 +248,9 @@ impl Default for Limits {
             admin_max_connections_per_address: 32,
             // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.
             max_interactions_in_flight: 64,
+            interactions_per_address_percent: 50,
+            first_step_timeout_secs: 5,
+            first_step_grace_millis: 1000,
             handshake_timeout_secs: 10,
             idle_timeout_secs: 30,
             body_timeout_secs: 10,
@@ -402,6 +413,15 @@ impl Config {
         }
         if limits.max_interactions_in_flight == 0 {
             return invalid("limits.max_interactions_in_flight", "must be at least 1");
+        }
+        if !(1..=100).contains(&limits.interactions_per_address_percent) {
+            return invalid("limits.interactions_per_address_percent", "must be 1 to 100");
+        }
+        if limits.first_step_timeout_secs == 0 || limits.first_step_timeout_secs > limits.idle_timeout_secs {
+            return invalid(
+                "limits.first_step_timeout_secs",
+                "must be at least 1 and at most idle_timeout_secs",
+            );
         }
         if limits.handshake_timeout_secs == 0 || limits.body_timeout_secs == 0 {
             return invalid("limits", "timeouts must be at least one second");

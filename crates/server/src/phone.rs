@@ -15,7 +15,7 @@ use opendls_wpi::{
     DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
 };
 
-use crate::admission::Admission;
+use crate::admission::{Admission, AdmissionLimits};
 use crate::bootstrap::Bootstrapper;
 use crate::config::Config;
 use crate::listener::ConnectionInfo;
@@ -57,10 +57,13 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             parse_limits: ParseLimits { max_bytes: config.limits.max_body_bytes, ..ParseLimits::default() },
             body_timeout: Duration::from_secs(config.limits.body_timeout_secs),
             interaction_timeout_secs: config.protocol.interaction_timeout_secs,
-            admission: Admission::new(
-                config.limits.max_interactions_in_flight,
-                Duration::from_secs(config.limits.idle_timeout_secs),
-            ),
+            admission: Admission::new(AdmissionLimits {
+                max: config.limits.max_interactions_in_flight,
+                address_share: f64::from(config.limits.interactions_per_address_percent) / 100.0,
+                idle: Duration::from_secs(config.limits.idle_timeout_secs),
+                first_step_idle: Duration::from_secs(config.limits.first_step_timeout_secs),
+                first_step_grace: Duration::from_millis(config.limits.first_step_grace_millis),
+            }),
             default_policy: config.protocol.local_change_policy,
             bootstrapper: None,
             renew_before_secs: (config.secure_mode.renew_before_days * 24 * 3600) as i64,
@@ -156,10 +159,11 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let reservation = if continues {
             None
         } else {
-            match self.admission.reserve(Instant::now()) {
-                Some(reservation) => Some(reservation),
-                None => {
-                    tracing::info!(%remote, reason = %message.reason.reason, "overload: phone told to come back later");
+            let mac = message.value("mac-addr").and_then(opendls_engine::normalize_mac);
+            match self.admission.reserve(Instant::now(), remote.ip(), mac.as_deref()) {
+                Ok(reservation) => Some(reservation),
+                Err(why) => {
+                    tracing::info!(%remote, reason = %message.reason.reason, ?why, "overload: phone told to come back later");
                     return (DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
                 }
             }

@@ -2,7 +2,7 @@
 
 use opendls_wpi::Action;
 
-use opendls_phonesim::hostile::{SlowClients, TRICKLED_CLIENT_HELLO, TRICKLED_REQUEST};
+use opendls_phonesim::hostile::{SlowClients, StalledStartUps, TRICKLED_CLIENT_HELLO, TRICKLED_REQUEST};
 
 use crate::support::*;
 
@@ -154,9 +154,17 @@ async fn an_existing_open_data_directory_is_made_private() {
 }
 
 async fn fleet_beside(server: &TestServer, first_number: u32) -> opendls_phonesim::fleet::FleetReport {
+    fleet_of(server, 50, first_number).await
+}
+
+async fn fleet_of(
+    server: &TestServer,
+    phones: u32,
+    first_number: u32,
+) -> opendls_phonesim::fleet::FleetReport {
     use opendls_phonesim::fleet::{FleetConfig, run_fleet};
     let config = FleetConfig {
-        phones: 50,
+        phones,
         first_number,
         boot_within: std::time::Duration::from_secs(5),
         ..FleetConfig::default()
@@ -236,4 +244,38 @@ async fn idle_dcmp_and_admin_connections_cannot_exhaust_the_service() {
     assert_eq!(report.completed, 50, "{}", summary(&report));
     assert_eq!(answer.status, 200, "a real DCMP poll is answered");
     assert_eq!(health.status, 200, "the admin API answers");
+}
+
+/// Start-ups never continued, 20 a second from one client, held the 64 interaction slots for
+/// 30 s each: the fleet's boot went from ~10 s to ~60 s and 3% of phones gave up. Now such
+/// interactions cost their sender: its address holds only its share of stalled first steps,
+/// and a stalled first step gives way to a phone starting a new interaction.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn start_ups_never_continued_do_not_hold_the_fleet_back() {
+    let server = TestServer::start().await;
+    let quiet = fleet_of(&server, 150, 4000).await;
+    let attacker = StalledStartUps::start(server.phone_addr(), "127.0.0.2".parse().unwrap(), 20, |n| {
+        start_up(&format!("00:1A:E9:{:02X}:{:02X}:{:02X}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff))
+            .into_bytes()
+    });
+    // Four seconds of it: more stalled start-ups than there are slots.
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let attacked = fleet_of(&server, 150, 5000).await;
+    let stalled = attacker.stop().await;
+    println!(
+        "interaction slots: quiet boot {:.1} s ({} overload answers); beside {} stalled start-ups ({} admitted): \
+         {:.1} s ({} overload answers), {}",
+        quiet.elapsed_secs,
+        quiet.overload_answers,
+        stalled.sent,
+        stalled.admitted,
+        attacked.elapsed_secs,
+        attacked.overload_answers,
+        summary(&attacked)
+    );
+    assert_eq!(attacked.completed, 150, "{}", summary(&attacked));
+    assert!(stalled.sent >= 64, "the attacker ran: {stalled:?}");
+    // Before, every phone starting while the slots were held was told overload (and retried);
+    // a count, not a time, so a slow machine cannot fail it.
+    assert!(attacked.overload_answers < 15, "{} overload answers", attacked.overload_answers);
 }
