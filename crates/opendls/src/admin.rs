@@ -97,8 +97,22 @@ impl Client {
                     .to_owned()
             }
         };
-        let http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build()?;
-        Ok(Client { http, base: connection.admin_url.trim_end_matches('/').to_owned(), token })
+        let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
+        if connection.admin_url.starts_with("https://") {
+            // The admin API's certificate is the service's own (self-signed unless replaced):
+            // trust exactly it, from the data directory, and nothing else.
+            let path = connection.data_dir.join(opendls_pki::SERVER_CERT_FILE);
+            let pem = std::fs::read(&path).with_context(|| {
+                format!(
+                    "cannot read the service's certificate {} to check the admin API's TLS",
+                    path.display()
+                )
+            })?;
+            let certificate = reqwest::Certificate::from_pem(&pem)
+                .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
+            http = http.tls_certs_only([certificate]);
+        }
+        Ok(Client { http: http.build()?, base: connection.admin_url.trim_end_matches('/').to_owned(), token })
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {

@@ -25,7 +25,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temporary.path().join("data"));
     let config = Config { log: "warn".into(), ..Config::loopback(data_dir.clone()) };
     let server = opendls_server::start(config).await?;
-    let admin_url = format!("http://{}", server.admin_addr);
+    let admin_url = server.admin_url.clone();
     println!("opendls demo: server on https://{} (admin API {admin_url})", server.phone_addr);
     println!("data directory: {}", data_dir.display());
 

@@ -133,9 +133,13 @@ pub(crate) struct ServeArgs {
     /// Phone listener address (HTTPS), e.g. 0.0.0.0:18443.
     #[arg(long)]
     pub phone_listen: Option<SocketAddr>,
-    /// Admin API address (HTTP), e.g. 127.0.0.1:18080.
+    /// Admin API address, e.g. 127.0.0.1:18080 (plain HTTP on loopback, HTTPS elsewhere).
     #[arg(long)]
     pub admin_listen: Option<SocketAddr>,
+    /// Serve the admin API over plain HTTP even on a non-loopback address (the token then
+    /// crosses the network in the clear; for a TLS proxy on the same host).
+    #[arg(long)]
+    pub insecure_admin: bool,
     /// Host name or address phones use to reach this service.
     #[arg(long)]
     pub public_address: Option<String>,

@@ -22,6 +22,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(address) = args.admin_listen {
         config.admin_listen = address;
     }
+    if args.insecure_admin {
+        config.insecure_admin = true;
+    }
     if let Some(address) = args.public_address {
         config.public_address = Some(address);
     }
@@ -64,8 +67,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 server.phone_addr
             ),
             format!(
-                "admin API on http://{} (token in {})",
-                server.admin_addr,
+                "admin API on {} (token in {})",
+                server.admin_url,
                 server.data_dir.join(opendls_server::ADMIN_TOKEN_FILE).display()
             ),
         ];

@@ -100,7 +100,7 @@ async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Requ
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
+        .and_then(bearer_credentials)
         .unwrap_or("");
     if constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
         next.run(request).await
@@ -108,6 +108,13 @@ async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Requ
         let hint = "missing or wrong bearer token (see admin-token in the data directory)";
         failure(StatusCode::UNAUTHORIZED, hint).into_response()
     }
+}
+
+/// The credentials of a `Bearer` authorization; the scheme name is case-insensitive
+/// (RFC 7235 §2.1) and may be followed by more than one space.
+fn bearer_credentials(value: &str) -> Option<&str> {
+    let (scheme, credentials) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim_start())
 }
 
 /// Compares secrets without an early exit, so timing does not reveal how much matched.
@@ -396,6 +403,15 @@ async fn set_policy<S: AdminStore>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive() {
+        assert_eq!(bearer_credentials("Bearer abc"), Some("abc"));
+        assert_eq!(bearer_credentials("bearer abc"), Some("abc"));
+        assert_eq!(bearer_credentials("BEARER   abc"), Some("abc"));
+        assert_eq!(bearer_credentials("Basic abc"), None);
+        assert_eq!(bearer_credentials("Bearerabc"), None);
+    }
 
     #[test]
     fn token_comparison() {

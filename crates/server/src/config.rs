@@ -17,6 +17,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_DCMP_LISTEN", "dcmp_listen"),
     ("OPENDLS_SECURE_LISTEN", "secure_listen"),
     ("OPENDLS_LEGACY_TLS", "secure_mode.legacy_tls"),
+    ("OPENDLS_INSECURE_ADMIN", "insecure_admin"),
     ("OPENDLS_LOG", "log"),
 ];
 
@@ -28,8 +29,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Where phones connect: HTTPS, Default Mode (guide p. 12: customarily 18443).
     pub phone_listen: SocketAddr,
-    /// Where the admin API listens (plain HTTP; keep it on loopback or behind a proxy).
+    /// Where the admin API listens: plain HTTP on loopback, HTTPS with the Default port's
+    /// certificate on any other address (unless `insecure_admin`).
     pub admin_listen: SocketAddr,
+    /// Serve the admin API over plain HTTP even on a non-loopback address (behind a TLS proxy
+    /// on the same host, say). The admin token then crosses the network in the clear.
+    pub insecure_admin: bool,
     /// The host name or address phones use to reach the service; goes into the server
     /// certificate and, later, into contact-me requests.
     pub public_address: Option<String>,
@@ -110,6 +115,11 @@ pub struct Jobs {
     /// networks phones have connected from (/24 for IPv4, /64 for IPv6). No other address is
     /// ever contacted.
     pub allowed_networks: Vec<String>,
+    /// Networks (CIDR) whose phones may report a `contact-me-uri` address other than the one
+    /// they connect from (a proxy or NAT in between). Elsewhere contact-me goes only to the
+    /// address a phone last connected from, so no phone can steer the service to knock on
+    /// another host.
+    pub trusted_contact_networks: Vec<String>,
     /// How often the scheduler looks for work, in milliseconds.
     pub tick_millis: u64,
     /// Poll interval written to phones marked as behind NAT (DCMP), in seconds.
@@ -127,6 +137,7 @@ impl Default for Jobs {
             contact_timeout_secs: 5,
             give_up_after_secs: 3600,
             allowed_networks: Vec::new(),
+            trusted_contact_networks: Vec::new(),
             tick_millis: 1000,
             dcmp_poll_interval_secs: 300,
         }
@@ -218,6 +229,7 @@ impl Default for Config {
             data_dir: PathBuf::from("opendls-data"),
             phone_listen: "0.0.0.0:18443".parse().expect("valid"),
             admin_listen: "127.0.0.1:18080".parse().expect("valid"),
+            insecure_admin: false,
             public_address: None,
             dcmp_listen: Some("0.0.0.0:18082".parse().expect("valid")),
             secure_listen: Some("0.0.0.0:18444".parse().expect("valid")),
@@ -306,6 +318,14 @@ pub enum ConfigError {
     },
 }
 
+fn on_or_off(value: &str) -> Option<bool> {
+    match value {
+        "on" | "true" | "1" => Some(true),
+        "off" | "false" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 impl Config {
     /// Defaults, overlaid with the TOML file (if any), then the environment.
     pub fn load(file: Option<&std::path::Path>) -> Result<Config, ConfigError> {
@@ -346,11 +366,11 @@ impl Config {
                     self.secure_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
                 }
                 "OPENDLS_LEGACY_TLS" => {
-                    self.secure_mode.legacy_tls = match value.as_str() {
-                        "on" | "true" | "1" => true,
-                        "off" | "false" | "0" => false,
-                        _ => return Err(bad("must be on or off".into())),
-                    }
+                    self.secure_mode.legacy_tls =
+                        on_or_off(&value).ok_or_else(|| bad("must be on or off".into()))?
+                }
+                "OPENDLS_INSECURE_ADMIN" => {
+                    self.insecure_admin = on_or_off(&value).ok_or_else(|| bad("must be on or off".into()))?
                 }
                 "OPENDLS_LOG" => self.log = value,
                 _ => {}
@@ -429,6 +449,12 @@ impl Config {
         if limits.idle_timeout_secs < 10 {
             return invalid("limits.idle_timeout_secs", "must be at least 10 (guide p. 12 keep-alive)");
         }
+        if limits.first_step_timeout_secs == 0 || limits.first_step_timeout_secs > limits.idle_timeout_secs {
+            return invalid(
+                "limits.first_step_timeout_secs",
+                "must be at least 1 and at most idle_timeout_secs",
+            );
+        }
         let jobs = &self.jobs;
         if jobs.max_contacts_per_sec == 0 || jobs.max_concurrent_contacts == 0 {
             return invalid("jobs", "contact-me rate and concurrency must be at least 1");
@@ -442,6 +468,11 @@ impl Config {
         for network in &jobs.allowed_networks {
             if let Err(message) = crate::contact_me::Network::parse(network) {
                 return Err(ConfigError::Invalid { field: "jobs.allowed_networks", message });
+            }
+        }
+        for network in &jobs.trusted_contact_networks {
+            if let Err(message) = crate::contact_me::Network::parse(network) {
+                return Err(ConfigError::Invalid { field: "jobs.trusted_contact_networks", message });
             }
         }
         let secure = &self.secure_mode;

@@ -1,4 +1,5 @@
-//! The plain-HTTP listeners (DCMP, admin API) under the same discipline as the phone ports:
+//! The HTTP listeners other than the phone ports (DCMP; the admin API, over TLS when it is not
+//! on loopback) under the same discipline as the phone ports:
 //! a connection cap and a per-address cap with eviction of silent connections
 //! ([`crate::gate`]), a deadline for each request's headers, and one for the whole request, so
 //! that idle or half-sent requests cannot hold descriptors until the process runs out.
@@ -13,11 +14,13 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
-use crate::gate::{ConnectionGate, GateLimits};
+use crate::gate::{ConnectionGate, GateLimits, GatePass};
 use crate::listener::accept_through;
 
 /// Caps and deadlines of one plain-HTTP listener.
@@ -29,57 +32,87 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled; `name` is for the log.
+/// Serves `router` on `listener` until `shutdown` is cancelled, over TLS when `tls` is given;
+/// `name` is for the log.
 pub async fn serve_http(
     listener: TcpListener,
     router: Router,
+    tls: Option<TlsAcceptor>,
     limits: HttpLimits,
     name: &'static str,
     shutdown: CancellationToken,
 ) {
     let gate = ConnectionGate::new(limits.gate);
     while let Some((stream, remote, pass)) = accept_through(&listener, &gate, name, &shutdown).await {
-        let (router, shutdown) = (router.clone(), shutdown.clone());
+        let (router, tls, shutdown) = (router.clone(), tls.clone(), shutdown.clone());
         tokio::spawn(async move {
             let pass = Arc::new(pass);
             let evicted = pass.evicted.clone();
-            let header_timeout = pass.deadline;
-            let service = service_fn(move |request: Request<Incoming>| {
-                let (router, pass) = (router.clone(), pass.clone());
-                async move {
-                    pass.busy();
-                    let answer =
-                        tokio::time::timeout(limits.request_timeout, router.oneshot(request.map(Body::new)))
-                            .await;
-                    pass.idle(Instant::now());
-                    Ok::<_, std::convert::Infallible>(match answer {
-                        Ok(Ok(response)) => response,
-                        Ok(Err(never)) => match never {},
-                        Err(_) => timed_out(),
-                    })
-                }
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(header_timeout)
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(listener = name, %remote, %error, "connection ended with an error");
+            let served = async {
+                match tls {
+                    None => serve_connection(stream, router, pass, limits, name, shutdown).await,
+                    Some(acceptor) => {
+                        match tokio::time::timeout(pass.deadline, acceptor.accept(stream)).await {
+                            Ok(Ok(stream)) => {
+                                serve_connection(stream, router, pass, limits, name, shutdown).await
+                            }
+                            Ok(Err(error)) => {
+                                tracing::debug!(listener = name, %remote, %error, "TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(listener = name, %remote, "TLS handshake timed out"),
+                        }
                     }
                 }
+            };
+            tokio::select! {
+                _ = served => {}
                 _ = evicted.cancelled() => {
                     tracing::debug!(listener = name, %remote, "silent connection closed to make room");
                 }
-                _ = shutdown.cancelled() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
-                }
             }
         });
+    }
+}
+
+async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+    stream: IO,
+    router: Router,
+    pass: Arc<GatePass>,
+    limits: HttpLimits,
+    name: &'static str,
+    shutdown: CancellationToken,
+) {
+    let header_timeout = pass.deadline;
+    let service = service_fn(move |request: Request<Incoming>| {
+        let (router, pass) = (router.clone(), pass.clone());
+        async move {
+            pass.busy();
+            let answer =
+                tokio::time::timeout(limits.request_timeout, router.oneshot(request.map(Body::new))).await;
+            pass.idle(Instant::now());
+            Ok::<_, std::convert::Infallible>(match answer {
+                Ok(Ok(response)) => response,
+                Ok(Err(never)) => match never {},
+                Err(_) => timed_out(),
+            })
+        }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(listener = name, %error, "connection ended with an error");
+            }
+        }
+        _ = shutdown.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+        }
     }
 }
 

@@ -73,8 +73,10 @@ pub enum StartError {
 pub struct RunningServer {
     /// Where phones connect (HTTPS).
     pub phone_addr: SocketAddr,
-    /// Where the admin API listens (HTTP).
+    /// Where the admin API listens.
     pub admin_addr: SocketAddr,
+    /// The admin API's URL: `https://` when it is served over TLS (not on loopback).
+    pub admin_url: String,
     /// Where phones behind NAT poll (DCMP, plain HTTP), when the listener is on.
     pub dcmp_addr: Option<SocketAddr>,
     /// Where phones in Secure Mode connect (HTTPS with mutual TLS), when the listener is on.
@@ -119,6 +121,20 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
     let identity = opendls_pki::load_or_create_server_identity(&data_dir, &config.certificate_names())?;
     let tls = listener::default_mode_tls(&identity)?;
+    // The admin token must not cross a network in the clear (guide-independent; docs/security.md).
+    let admin_tls = match (config.admin_listen.ip().is_loopback(), config.insecure_admin) {
+        (true, _) => None,
+        (false, false) => Some(tokio_rustls::TlsAcceptor::from(tls.clone())),
+        (false, true) => {
+            tracing::warn!(
+                admin_listen = %config.admin_listen,
+                "the admin API is served over plain HTTP on a non-loopback address (insecure_admin): \
+                 the admin token crosses the network in the clear"
+            );
+            None
+        }
+    };
+    let admin_scheme = if admin_tls.is_some() { "https" } else { "http" };
     let ca = Arc::new(opendls_pki::CertificateAuthority::load_or_create(&data_dir)?);
     let secure_identity = ca.secure_server_identity(&data_dir, &config.certificate_names())?;
     let legacy_acceptor = |identity: &opendls_pki::ServerIdentity, client_ca: Option<&[u8]>| {
@@ -216,7 +232,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             request_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
         };
         let router = dcmp::router(store.clone());
-        tasks.spawn(http_listener::serve_http(listener, router, limits, "dcmp", shutdown.clone()));
+        tasks.spawn(http_listener::serve_http(listener, router, None, limits, "dcmp", shutdown.clone()));
     }
     let settings = admin::AdminSettings {
         give_up_after_secs: config.jobs.give_up_after_secs,
@@ -240,11 +256,20 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         ),
         request_timeout: ADMIN_REQUEST_TIMEOUT,
     };
-    tasks.spawn(http_listener::serve_http(admin_listener, router, limits, "admin", shutdown.clone()));
+    tasks.spawn(http_listener::serve_http(
+        admin_listener,
+        router,
+        admin_tls,
+        limits,
+        "admin",
+        shutdown.clone(),
+    ));
     tracing::info!(%phone_addr, ?secure_addr, %admin_addr, ?dcmp_addr, data_dir = %data_dir.display(), "opendls is serving");
+    let admin_url = format!("{admin_scheme}://{admin_addr}");
     Ok(RunningServer {
         phone_addr,
         admin_addr,
+        admin_url,
         dcmp_addr,
         secure_addr,
         admin_token,

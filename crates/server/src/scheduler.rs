@@ -35,6 +35,8 @@ pub struct Scheduler<S> {
     in_flight: Arc<Mutex<HashSet<String>>>,
     sending: Arc<Semaphore>,
     learned_networks: Mutex<Option<(Instant, Vec<Network>)>>,
+    /// Where phones may report a contact-me address other than the one they connect from.
+    trusted_contact_networks: Vec<Network>,
 }
 
 enum Plan {
@@ -51,13 +53,15 @@ impl<S: JobStore> Scheduler<S> {
         stall_secs: i64,
         wake: Arc<Notify>,
     ) -> Self {
-        let configured_networks =
-            settings.allowed_networks.iter().filter_map(|text| Network::parse(text).ok()).collect();
+        let parse = |texts: &[String]| texts.iter().filter_map(|text| Network::parse(text).ok()).collect();
+        let configured_networks = parse(&settings.allowed_networks);
+        let trusted_contact_networks = parse(&settings.trusted_contact_networks);
         let sending = Arc::new(Semaphore::new(settings.max_concurrent_contacts));
         Scheduler {
             store,
             settings,
             configured_networks,
+            trusted_contact_networks,
             callback,
             secure_port: None,
             stall_secs,
@@ -171,6 +175,24 @@ impl<S: JobStore> Scheduler<S> {
                 };
             }
         };
+        let reported = uri.addr.ip().to_canonical();
+        let connected_from = candidate.remote_addr.as_deref().and_then(|a| a.parse::<IpAddr>().ok());
+        let trusted = self.trusted_contact_networks.iter().any(|network| network.contains(reported));
+        if connected_from.map(|a| a.to_canonical()) != Some(reported) && !trusted {
+            tracing::warn!(
+                target: "opendls::security",
+                mac = %candidate.mac,
+                reported = %reported,
+                connected_from = ?connected_from,
+                "contact-me not sent: the reported address is not the one the phone connects from"
+            );
+            let from = connected_from.map_or("nowhere yet".to_owned(), |a| a.to_string());
+            let why = format!(
+                "no contact-me: the phone reported {reported} but connects from {from} \
+                 (jobs.trusted_contact_networks allows reported addresses)"
+            );
+            return Plan::Defer { until: later, why };
+        }
         if !allowed.iter().any(|network| network.contains(uri.addr.ip())) {
             tracing::warn!(mac = %candidate.mac, address = %uri.addr.ip(), "contact-me not sent: address outside the allowed networks");
             let why = format!(

@@ -1,4 +1,5 @@
 //! The `opendls` command against a real service: exit codes and output.
 
+mod admin_tls;
 mod cli;
 mod descriptors;

@@ -279,3 +279,41 @@ async fn start_ups_never_continued_do_not_hold_the_fleet_back() {
     // a count, not a time, so a slow machine cannot fail it.
     assert!(attacked.overload_answers < 15, "{} overload answers", attacked.overload_answers);
 }
+
+/// A phone reporting a `contact-me-uri` on another host: contact-me goes only to the address
+/// the phone connects from, unless that network is trusted to report others.
+#[tokio::test]
+async fn contact_me_is_not_steered_to_another_host() {
+    use opendls_phonesim::interaction::{Manner, Target, run_interaction};
+    use opendls_phonesim::phone::{PhoneProfile, SimPhone};
+    for trusted in [false, true] {
+        // The "other host": a listener on 127.0.0.2 that counts who knocks.
+        let other = tokio::net::TcpListener::bind("127.0.0.2:0").await.unwrap();
+        let other_addr = other.local_addr().unwrap();
+        let server = TestServer::start_with(|config| {
+            config.jobs.tick_millis = 100;
+            if trusted {
+                config.jobs.trusted_contact_networks = vec!["127.0.0.2/32".into()];
+            }
+        })
+        .await;
+        let mut profile = PhoneProfile::numbered(7100 + u32::from(trusted));
+        profile.contact_me_uri = format!("http://{other_addr}/contact_dls.html/ContactDLS");
+        let mac = profile.mac.clone();
+        let mut phone = SimPhone::new(profile);
+        let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+        run_interaction(&mut phone, &Target::default_mode(server.phone_addr()), first, &Manner::default())
+            .await
+            .unwrap();
+        let request = serde_json::json!({"kind": "restart", "targets": {"by": "devices", "macs": [mac]}});
+        let job = server.admin_json("POST", "/api/jobs", Some(&request.to_string()), 201).await;
+        let knocked = tokio::time::timeout(std::time::Duration::from_secs(3), other.accept()).await.is_ok();
+        let shown = server.admin_json("GET", &format!("/api/jobs/{}", job["id"]), None, 200).await;
+        println!("trusted {trusted}: knocked {knocked}, {}", shown["targets"][0]);
+        assert_eq!(knocked, trusted, "contact-me to another host only from a trusted network");
+        if !trusted {
+            let detail = shown["targets"][0]["detail"].as_str().unwrap_or_default();
+            assert!(detail.contains("reported 127.0.0.2 but connects from 127.0.0.1"), "{detail}");
+        }
+    }
+}
