@@ -8,6 +8,8 @@ use opendls_server::api::{
     PolicySetting,
 };
 use reqwest::{Method, StatusCode};
+
+use crate::secret_input::{FROM_STDIN, read_secret, warn_visible};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -205,7 +207,18 @@ fn parse_item(spec: &str, with_value: bool) -> Result<(String, Option<u32>, Stri
 
 async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {
     let (scope, target) = scope_query(scope);
-    let entries = items.iter().map(|spec| parse_item(spec, true)).collect::<Result<Vec<_>>>()?;
+    let mut entries = items.iter().map(|spec| parse_item(spec, true)).collect::<Result<Vec<_>>>()?;
+    let from_stdin = entries.iter().filter(|(_, _, value)| value == FROM_STDIN).count();
+    if from_stdin > 1 {
+        bail!("only one value can be read from standard input (NAME=-) per command");
+    }
+    for (name, index, value) in &mut entries {
+        if value == FROM_STDIN {
+            *value = read_secret(&format!("value of {}", item_label(name, *index)))?;
+        } else if opendls_wpi::secrets::is_secret_item(name) {
+            warn_visible(&format!("the value of {name}"), &format!("{name}=- to type it or pipe it in"));
+        }
+    }
     for (name, index, value) in entries {
         let entry =
             ConfigEntry { scope: scope.clone(), target: target.clone(), name: name.clone(), index, value };

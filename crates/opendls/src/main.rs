@@ -16,6 +16,7 @@ mod demo;
 mod inspect;
 mod jobs;
 mod phonesim;
+mod secret_input;
 mod security;
 mod serve;
 
@@ -353,7 +354,9 @@ pub(crate) enum ConfigCommand {
     Set {
         #[command(flatten)]
         scope: ScopeArgs,
-        /// One or more `NAME=VALUE` / `NAME[INDEX]=VALUE`.
+        /// One or more `NAME=VALUE` / `NAME[INDEX]=VALUE`. `NAME=-` reads the value from
+        /// standard input (asked for without echo on a terminal): for passwords, which would
+        /// otherwise be visible in the process list.
         #[arg(required = true)]
         items: Vec<String>,
         /// Push the change now: create an apply-configuration job with contact-me for the
@@ -443,6 +446,18 @@ pub(crate) enum SecurityCommand {
         #[command(subcommand)]
         command: PinCommand,
     },
+    /// Seal the database's secrets (SIP passwords, PINs, ...) with a new key. Offline, in two
+    /// steps: run it with the service stopped (a new key is added; every secret is re-sealed
+    /// with it, the old key stays), start the service again, then run it with `--retire-old`
+    /// to remove the old key from the key file.
+    RotateSecretsKey {
+        /// The key file, if not `secrets.key` in the data directory.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Remove the old keys (after a restart; refused while any value still needs them).
+        #[arg(long)]
+        retire_old: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -461,7 +476,8 @@ pub(crate) enum PinCommand {
     SetGroup {
         /// Group name.
         group: String,
-        /// The PIN: 4 to 32 letters or digits.
+        /// The PIN: 4 to 32 letters or digits; `-` reads it from standard input (or asks for
+        /// it on a terminal), so that it is not visible in the process list.
         #[arg(long)]
         pin: Option<String>,
     },

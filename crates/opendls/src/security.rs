@@ -18,6 +18,9 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
     if let SecurityCommand::ImportCa { cert, key } = &command {
         return import_ca(&connection.data_dir, cert, key);
     }
+    if let SecurityCommand::RotateSecretsKey { key_file, retire_old } = &command {
+        return rotate_secrets_key(&connection.data_dir, key_file.as_deref(), *retire_old);
+    }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
         let client = Client::new(&connection)?;
@@ -99,7 +102,9 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                 Ok(ExitCode::SUCCESS)
             }
             SecurityCommand::Pin { command } => pin(&client, command).await,
-            SecurityCommand::ImportCa { .. } => unreachable!("handled above"),
+            SecurityCommand::ImportCa { .. } | SecurityCommand::RotateSecretsKey { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }
@@ -119,6 +124,14 @@ async fn pin(client: &Client, command: PinCommand) -> Result<ExitCode> {
             client.send::<_, ()>(Method::DELETE, &format!("/api/devices/{mac}/pin"), &()).await?;
         }
         PinCommand::SetGroup { group, pin } => {
+            let pin = match pin.as_deref() {
+                Some(crate::secret_input::FROM_STDIN) => Some(crate::secret_input::read_secret("PIN")?),
+                Some(_) => {
+                    crate::secret_input::warn_visible("a PIN", "--pin - to type it or pipe it in");
+                    pin
+                }
+                None => None,
+            };
             let made: Option<GeneratedPin> = client
                 .send(Method::PUT, &format!("/api/groups/{group}/pin"), &GroupPin { pin, set_at: None })
                 .await?;
@@ -203,4 +216,39 @@ fn import_ca(data_dir: &Path, cert: &Path, key: &Path) -> Result<ExitCode> {
         }
         Err(error) => Err(crate::Refused(format!("CA not imported: {error}")).into()),
     }
+}
+
+/// `opendls security rotate-secrets-key`: see its help.
+fn rotate_secrets_key(
+    data_dir: &std::path::Path,
+    key_file: Option<&std::path::Path>,
+    retire_old: bool,
+) -> Result<ExitCode> {
+    use opendls_store::secrets::{self, SecretKeys};
+    let key_file =
+        key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| data_dir.join(secrets::KEY_FILE));
+    let database = data_dir.join(opendls_server::DATABASE_FILE);
+    if !database.exists() || !key_file.exists() {
+        bail!("no database and key file to rotate: {} and {}", database.display(), key_file.display());
+    }
+    if !retire_old {
+        let id = secrets::rotate_key_file(&key_file)?;
+        eprintln!("new secrets key {id} added to {}", key_file.display());
+    }
+    let keys = SecretKeys::load_or_create(&key_file)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let resealed = runtime.block_on(async {
+        let store = opendls_store::SqliteStore::open_with_keys(&database, keys).await?;
+        let resealed = store.reseal_secrets().await;
+        store.close().await;
+        resealed
+    })?;
+    eprintln!("{resealed} stored secrets re-sealed with the current key");
+    if retire_old {
+        secrets::retire_old_keys(&key_file)?;
+        eprintln!("old keys removed from {}", key_file.display());
+    } else {
+        eprintln!("start the service, then run `opendls security rotate-secrets-key --retire-old`");
+    }
+    Ok(ExitCode::SUCCESS)
 }

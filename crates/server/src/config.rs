@@ -32,6 +32,10 @@ pub struct Config {
     /// Where the admin API listens: plain HTTP on loopback, HTTPS with the Default port's
     /// certificate on any other address (unless `insecure_admin`).
     pub admin_listen: SocketAddr,
+    /// The key file that seals secrets in the database (SIP passwords, PINs, ...); default
+    /// `secrets.key` in the data directory. Keep it apart from database backups (another
+    /// disk, a secrets store): a copied database without it reveals no secret.
+    pub secrets_key_file: Option<PathBuf>,
     /// Serve the admin API over plain HTTP even on a non-loopback address (behind a TLS proxy
     /// on the same host, say). The admin token then crosses the network in the clear.
     pub insecure_admin: bool,
@@ -230,6 +234,7 @@ impl Default for Config {
             phone_listen: "0.0.0.0:18443".parse().expect("valid"),
             admin_listen: "127.0.0.1:18080".parse().expect("valid"),
             insecure_admin: false,
+            secrets_key_file: None,
             public_address: None,
             dcmp_listen: Some("0.0.0.0:18082".parse().expect("valid")),
             secure_listen: Some("0.0.0.0:18444".parse().expect("valid")),
@@ -437,12 +442,6 @@ impl Config {
         if !(1..=100).contains(&limits.interactions_per_address_percent) {
             return invalid("limits.interactions_per_address_percent", "must be 1 to 100");
         }
-        if limits.first_step_timeout_secs == 0 || limits.first_step_timeout_secs > limits.idle_timeout_secs {
-            return invalid(
-                "limits.first_step_timeout_secs",
-                "must be at least 1 and at most idle_timeout_secs",
-            );
-        }
         if limits.handshake_timeout_secs == 0 || limits.body_timeout_secs == 0 {
             return invalid("limits", "timeouts must be at least one second");
         }
@@ -513,6 +512,11 @@ impl Config {
             public_address: Some("127.0.0.1".into()),
             ..Config::default()
         }
+    }
+
+    /// Where the secrets key file is.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file.clone().unwrap_or_else(|| self.data_dir.join(opendls_store::secrets::KEY_FILE))
     }
 
     /// The names that go into the server certificate.

@@ -56,6 +56,9 @@ pub enum StartError {
     /// The TLS configuration was refused.
     #[error("TLS configuration: {0}")]
     Tls(#[from] rustls::Error),
+    /// The secrets key file could not be read or made.
+    #[error("{0}")]
+    SecretsKey(#[from] opendls_store::secrets::KeyFileError),
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] opendls_store::StoreError),
@@ -157,7 +160,12 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure: true,
     };
     data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
-    let store = Arc::new(SqliteStore::open(&data_dir.join(DATABASE_FILE)).await?);
+    let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
+    let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
+    let resealed = store.reseal_secrets().await?;
+    if resealed > 0 {
+        tracing::info!(resealed, "secrets not yet sealed with the current key were sealed");
+    }
 
     let bind = |address: SocketAddr| async move {
         TcpListener::bind(address).await.map_err(|source| StartError::Bind { address, source })

@@ -18,6 +18,7 @@ use opendls_engine::{
 };
 
 pub mod jobs;
+pub mod secrets;
 pub mod security;
 mod sqlite;
 

@@ -14,8 +14,10 @@ use opendls_engine::{
     Decision, DesiredEntry, DeviceRecord, EventKind, HistoryEvent, InteractionChange, InteractionState,
     ItemKey, LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
+use opendls_wpi::secrets::is_secret_item;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, Transaction, params};
 
+use crate::secrets::SecretKeys;
 use crate::{
     AdminStore, DeviceContext, DeviceSummary, InteractionLookup, PhoneStore, RequestContext, StoreError,
     StoreResult,
@@ -29,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 mod jobs;
+mod sealing;
 mod security;
 
 /// Reader connections kept open; more are opened on demand and dropped after use.
@@ -38,6 +41,8 @@ const READERS: usize = 4;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Seals secret values before they are written and opens them when read ([`crate::secrets`]).
+    secrets: Arc<SecretKeys>,
 }
 
 #[derive(Debug)]
@@ -48,9 +53,19 @@ struct Inner {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database file and applies migrations.
+    /// Opens (creating if needed) the database file and applies migrations, with the secrets
+    /// key file beside it ([`crate::secrets::KEY_FILE`], created if needed).
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        let key_file = path.with_file_name(crate::secrets::KEY_FILE);
+        let keys = SecretKeys::load_or_create(&key_file).map_err(|e| StoreError::Internal(e.to_string()))?;
+        SqliteStore::open_with_keys(path, keys).await
+    }
+
+    /// Opens (creating if needed) the database file and applies migrations; secrets are sealed
+    /// with `keys`.
+    pub async fn open_with_keys(path: &Path, keys: SecretKeys) -> StoreResult<Self> {
         let path = path.to_owned();
+        let secrets = Arc::new(keys);
         blocking(move || {
             let mut writer = Connection::open(&path)?;
             // WAL: readers never wait for the writer. NORMAL in WAL mode loses at most the last
@@ -64,6 +79,7 @@ impl SqliteStore {
             let readers = (0..READERS).map(|_| open_reader(&path)).collect::<StoreResult<Vec<_>>>()?;
             Ok(SqliteStore {
                 inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(readers) }),
+                secrets,
             })
         })
         .await
@@ -251,7 +267,11 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, Str
     Ok((device, row.get("reported")?, row.get("flagged")?))
 }
 
-fn load_device(connection: &Connection, mac: &str) -> StoreResult<Option<DeviceRecord>> {
+fn load_device(
+    connection: &Connection,
+    mac: &str,
+    secrets: &SecretKeys,
+) -> StoreResult<Option<DeviceRecord>> {
     let sql = format!("SELECT {DEVICE_COLUMNS} FROM devices WHERE mac = ?1");
     let Some((mut device, reported, flagged)) =
         connection.prepare_cached(&sql)?.query_row(params![mac], device_from_row).optional()?
@@ -259,8 +279,22 @@ fn load_device(connection: &Connection, mac: &str) -> StoreResult<Option<DeviceR
         return Ok(None);
     };
     let items: Vec<opendls_engine::ReportedItem> = from_json(&reported)?;
-    device.reported = items.into_iter().map(|item| (item.key.clone(), item)).collect();
-    device.flagged = from_json(&flagged)?;
+    device.reported = items
+        .into_iter()
+        .map(|mut item| {
+            secrets.open_in_place(&mut item.value)?;
+            Ok((item.key.clone(), item))
+        })
+        .collect::<StoreResult<_>>()?;
+    let flagged: Vec<opendls_engine::FlaggedChange> = from_json(&flagged)?;
+    device.flagged = flagged
+        .into_iter()
+        .map(|change| {
+            let (phone_value, desired_value) =
+                (secrets.open(&change.phone_value)?, secrets.open(&change.desired_value)?);
+            Ok(opendls_engine::FlaggedChange { phone_value, desired_value, ..change })
+        })
+        .collect::<StoreResult<_>>()?;
     Ok(Some(device))
 }
 
@@ -285,17 +319,28 @@ fn desired_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, i64, 
 
 fn desired_entry(
     (scope, key, name, index, value): (String, String, String, i64, String),
+    secrets: &SecretKeys,
 ) -> StoreResult<DesiredEntry> {
     Ok(DesiredEntry {
         scope: scope_from_columns(&scope, key)?,
         key: ItemKey::new(name, index_from_column(index)),
-        value,
+        value: secrets.open(&value)?,
     })
 }
 
+/// A value as stored: sealed for secret items, as it is for the rest.
+fn stored_value(secrets: &SecretKeys, name: &str, value: &str) -> String {
+    if is_secret_item(name) { secrets.seal(value) } else { value.to_owned() }
+}
+
+/// Refused values, opened.
+fn open_failures(failures: Vec<WriteFailure>, secrets: &SecretKeys) -> StoreResult<Vec<WriteFailure>> {
+    failures.into_iter().map(|f| Ok(WriteFailure { value: secrets.open(&f.value)?, ..f })).collect()
+}
+
 /// Everything the engine needs about one device, read on `connection`.
-fn load_context(connection: &Connection, mac: &str) -> StoreResult<DeviceContext> {
-    let device = load_device(connection, mac)?;
+fn load_context(connection: &Connection, mac: &str, secrets: &SecretKeys) -> StoreResult<DeviceContext> {
+    let device = load_device(connection, mac, secrets)?;
     let group = device.as_ref().and_then(|d| d.group.clone()).unwrap_or_default();
     let desired = connection
             .prepare_cached(
@@ -304,12 +349,13 @@ fn load_context(connection: &Connection, mac: &str) -> StoreResult<DeviceContext
                  ORDER BY name, item_index",
             )?
             .query_map(params![group, mac], desired_row)?
-            .map(|row| desired_entry(row?))
+            .map(|row| desired_entry(row?, secrets))
             .collect::<StoreResult<Vec<_>>>()?;
     let failures = connection
         .prepare_cached("SELECT name, item_index, value, status, at FROM write_failures WHERE mac = ?1")?
         .query_map(params![mac], failure_from_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    let failures = open_failures(failures, secrets)?;
     let policies = connection
             .prepare_cached(
                 "SELECT scope, policy FROM policies WHERE scope = 'global' OR (scope = 'group' AND scope_key = ?1)",
@@ -335,6 +381,7 @@ fn load_context(connection: &Connection, mac: &str) -> StoreResult<DeviceContext
 fn load_interaction(
     connection: &Connection,
     lookup: &InteractionLookup,
+    secrets: &SecretKeys,
 ) -> StoreResult<Option<InteractionState>> {
     let InteractionLookup { session_id, remote_addr, not_before } = lookup;
     if let Some(session_id) = session_id {
@@ -343,7 +390,7 @@ fn load_interaction(
             .query_row(params![session_id, not_before], |row| row.get(0))
             .optional()?;
         if let Some(state) = state {
-            return Ok(Some(from_json(&state)?));
+            return Ok(Some(from_json(&secrets.open(&state)?)?));
         }
     }
     // Only an unambiguous match: two phones behind one NAT address must not be confused.
@@ -352,15 +399,15 @@ fn load_interaction(
         .query_map(params![remote_addr, not_before], |row| row.get::<_, String>(0))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     match states.as_slice() {
-        [state] => Ok(Some(from_json(state)?)),
+        [state] => Ok(Some(from_json(&secrets.open(state)?)?)),
         _ => Ok(None),
     }
 }
 
 impl PhoneStore for SqliteStore {
     async fn device_context(&self, mac: &str) -> StoreResult<DeviceContext> {
-        let mac = mac.to_owned();
-        self.read_here(move |connection| load_context(connection, &mac)).await
+        let (mac, secrets) = (mac.to_owned(), self.secrets.clone());
+        self.read_here(move |connection| load_context(connection, &mac, &secrets)).await
     }
 
     async fn request_context(
@@ -369,14 +416,15 @@ impl PhoneStore for SqliteStore {
         certificate_fingerprint: Option<String>,
         device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> StoreResult<RequestContext> {
+        let secrets = self.secrets.clone();
         self.read_here(move |connection| {
             let interaction = match &lookup {
-                Some(lookup) => load_interaction(connection, lookup)?,
+                Some(lookup) => load_interaction(connection, lookup, &secrets)?,
                 None => None,
             };
             let mac = device_of(interaction.as_ref());
             let context = match &mac {
-                Some(mac) => load_context(connection, mac)?,
+                Some(mac) => load_context(connection, mac, &secrets)?,
                 None => DeviceContext::default(),
             };
             let certificate = match &certificate_fingerprint {
@@ -389,14 +437,15 @@ impl PhoneStore for SqliteStore {
     }
 
     async fn bootstrap_pin(&self, mac: &str) -> StoreResult<Option<String>> {
-        let mac = mac.to_owned();
-        self.read_here(move |connection| security::bootstrap_pin(connection, &mac)).await
+        let (mac, secrets) = (mac.to_owned(), self.secrets.clone());
+        self.read_here(move |connection| security::bootstrap_pin(connection, &mac, &secrets)).await
     }
 
     async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {
+        let secrets = self.secrets.clone();
         self.write_here(move |connection| {
             let tx = connection.transaction()?;
-            apply_decision(&tx, &decision, now)?;
+            apply_decision(&tx, &decision, now, &secrets)?;
             tx.commit()?;
             Ok(())
         })
@@ -404,7 +453,12 @@ impl PhoneStore for SqliteStore {
     }
 }
 
-fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> StoreResult<()> {
+fn apply_decision(
+    tx: &Transaction<'_>,
+    decision: &Decision,
+    now: Timestamp,
+    secrets: &SecretKeys,
+) -> StoreResult<()> {
     // First, so a conflict refuses the decision before anything else is written.
     jobs::apply_task_updates(tx, &decision.task_updates, now)?;
     security::apply_security(tx, decision, now)?;
@@ -413,7 +467,7 @@ fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> 
         jobs::reset_contact_attempts(tx, mac)?;
     }
     if let Some(device) = &decision.device {
-        upsert_device(tx, device)?;
+        upsert_device(tx, device, secrets)?;
     }
     match &decision.interaction {
         InteractionChange::Start(state) | InteractionChange::Continue(state) => {
@@ -422,7 +476,13 @@ fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> 
                  ON CONFLICT (session_id) DO UPDATE SET remote_addr = excluded.remote_addr, \
                  updated_at = excluded.updated_at, state = excluded.state",
             )?
-            .execute(params![state.session_id, state.mac, state.remote_addr, state.updated_at, to_json(state)?])?;
+            .execute(params![
+                state.session_id,
+                state.mac,
+                state.remote_addr,
+                state.updated_at,
+                stored_interaction(state, secrets)?
+            ])?;
         }
         InteractionChange::End(Some(session_id)) => {
             tx.prepare_cached("DELETE FROM interactions WHERE session_id = ?1")?
@@ -458,7 +518,7 @@ fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> 
                 mac,
                 failure.key.name,
                 index_column(failure.key.index),
-                failure.value,
+                stored_value(secrets, &failure.key.name, &failure.value),
                 failure.status,
                 failure.at
             ])?;
@@ -470,14 +530,34 @@ fn apply_decision(tx: &Transaction<'_>, decision: &Decision, now: Timestamp) -> 
         }
     }
     for entry in &decision.desired_set {
-        upsert_desired(tx, entry, now)?;
+        upsert_desired(tx, entry, now, secrets)?;
     }
     Ok(())
 }
 
 /// Inserts or updates a device; its group is left alone (only an administrator changes it).
-fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord) -> StoreResult<()> {
-    let reported: Vec<_> = device.reported.values().collect();
+fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord, secrets: &SecretKeys) -> StoreResult<()> {
+    // Phones report secret items too (`user-pwd`, p. 33): those values are sealed.
+    let reported: Vec<std::borrow::Cow<'_, opendls_engine::ReportedItem>> = device
+        .reported
+        .values()
+        .map(|item| match is_secret_item(&item.key.name) && !item.value.is_empty() {
+            true => std::borrow::Cow::Owned(opendls_engine::ReportedItem {
+                value: secrets.seal(&item.value),
+                ..item.clone()
+            }),
+            false => std::borrow::Cow::Borrowed(item),
+        })
+        .collect();
+    let flagged: Vec<opendls_engine::FlaggedChange> = device
+        .flagged
+        .iter()
+        .map(|change| opendls_engine::FlaggedChange {
+            phone_value: stored_value(secrets, &change.key.name, &change.phone_value),
+            desired_value: stored_value(secrets, &change.key.name, &change.desired_value),
+            ..change.clone()
+        })
+        .collect();
     tx.prepare_cached(
         "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
          last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer) \
@@ -501,20 +581,38 @@ fn upsert_device(tx: &Transaction<'_>, device: &DeviceRecord) -> StoreResult<()>
         device.remote_addr,
         device.inventory_read_at,
         to_json(&reported)?,
-        to_json(&device.flagged)?,
+        to_json(&flagged)?,
         device.tls_offer,
     ])?;
     Ok(())
 }
 
-fn upsert_desired(connection: &Connection, entry: &DesiredEntry, now: Timestamp) -> StoreResult<()> {
+/// An interaction's state as stored: sealed, since the items it gathers or writes include
+/// secret ones (a full read carries `user-pwd`, p. 33).
+fn stored_interaction(state: &InteractionState, secrets: &SecretKeys) -> StoreResult<String> {
+    Ok(secrets.seal(&to_json(state)?))
+}
+
+fn upsert_desired(
+    connection: &Connection,
+    entry: &DesiredEntry,
+    now: Timestamp,
+    secrets: &SecretKeys,
+) -> StoreResult<()> {
     let (scope, scope_key) = scope_columns(&entry.scope);
     connection
         .prepare_cached(
             "INSERT INTO desired_items (scope, scope_key, name, item_index, value, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
              ON CONFLICT (scope, scope_key, name, item_index) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
         )?
-        .execute(params![scope, scope_key, entry.key.name, index_column(entry.key.index), entry.value, now])?;
+        .execute(params![
+            scope,
+            scope_key,
+            entry.key.name,
+            index_column(entry.key.index),
+            stored_value(secrets, &entry.key.name, &entry.value),
+            now
+        ])?;
     Ok(())
 }
 
@@ -549,7 +647,8 @@ impl AdminStore for SqliteStore {
 
     async fn device(&self, mac: &str) -> StoreResult<Option<DeviceRecord>> {
         let mac = mac.to_owned();
-        self.read(move |connection| load_device(connection, &mac)).await
+        let secrets = self.secrets.clone();
+        self.read(move |connection| load_device(connection, &mac, &secrets)).await
     }
 
     async fn history(&self, mac: &str, offset: u32, limit: u32) -> StoreResult<Vec<HistoryEvent>> {
@@ -594,19 +693,20 @@ impl AdminStore for SqliteStore {
     }
 
     async fn failures(&self, mac: &str) -> StoreResult<Vec<WriteFailure>> {
-        let mac = mac.to_owned();
+        let (mac, secrets) = (mac.to_owned(), self.secrets.clone());
         self.read(move |connection| {
-            Ok(connection
+            let failures = connection
                 .prepare_cached("SELECT name, item_index, value, status, at FROM write_failures WHERE mac = ?1 ORDER BY name")?
                 .query_map(params![mac], failure_from_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            open_failures(failures, &secrets)
         })
         .await
     }
 
     async fn set_desired(&self, entry: &DesiredEntry, now: Timestamp) -> StoreResult<()> {
-        let entry = entry.clone();
-        self.write(move |connection| upsert_desired(connection, &entry, now)).await
+        let (entry, secrets) = (entry.clone(), self.secrets.clone());
+        self.write(move |connection| upsert_desired(connection, &entry, now, &secrets)).await
     }
 
     async fn unset_desired(&self, scope: &Scope, key: &ItemKey) -> StoreResult<bool> {
@@ -624,7 +724,7 @@ impl AdminStore for SqliteStore {
     }
 
     async fn desired(&self, scope: Option<&Scope>) -> StoreResult<Vec<DesiredEntry>> {
-        let scope = scope.cloned();
+        let (scope, secrets) = (scope.cloned(), self.secrets.clone());
         self.read(move |connection| {
             let rows = match &scope {
                 None => connection
@@ -645,7 +745,7 @@ impl AdminStore for SqliteStore {
                         .collect::<rusqlite::Result<Vec<_>>>()?
                 }
             };
-            rows.into_iter().map(desired_entry).collect()
+            rows.into_iter().map(|row| desired_entry(row, &secrets)).collect()
         })
         .await
     }
@@ -662,13 +762,13 @@ impl AdminStore for SqliteStore {
     }
 
     async fn import_devices(&self, devices: &[DeviceRecord]) -> StoreResult<()> {
-        let devices = devices.to_vec();
+        let (devices, secrets) = (devices.to_vec(), self.secrets.clone());
         self.write(move |connection| {
             // One transaction per thousand devices: fast, and a failure loses at most one batch.
             for batch in devices.chunks(1000) {
                 let tx = connection.transaction()?;
                 for device in batch {
-                    upsert_device(&tx, device)?;
+                    upsert_device(&tx, device, &secrets)?;
                 }
                 tx.commit()?;
             }

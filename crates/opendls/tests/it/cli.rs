@@ -386,3 +386,68 @@ fn secure_mode_is_administered_from_the_command_line() {
         std::fs::read_to_string(&ca_file).unwrap()
     );
 }
+
+/// Secrets need not be on the command line: `NAME=-` and `--pin -` read standard input, and a
+/// secret given literally is warned about.
+#[test]
+fn secret_values_are_read_from_standard_input() {
+    use std::io::Write;
+    let service = service();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["config", "set", "--group", "sales", "sip-pwd=-", "sntp-addr=ntp.example"])
+        .env("OPENDLS_ADMIN_URL", format!("http://{}", service.server.admin_addr))
+        .env("OPENDLS_DATA", &service.server.data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"s3cret-from-stdin\n").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("visible"), "{}", stderr(&output));
+    let shown = service.opendls(&["config", "show", "--group", "sales", "--json"]);
+    let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&shown.stdout).unwrap();
+    let password = entries.iter().find(|e| e.name == "sip-pwd").unwrap();
+    assert_eq!(password.value, "******", "stored, and masked in listings");
+
+    let literal = service.opendls(&["config", "set", "--group", "sales", "sip-pwd=on-the-command-line"]);
+    assert!(literal.status.success());
+    assert!(stderr(&literal).contains("visible to other users"), "{}", stderr(&literal));
+    let two = service.opendls(&["config", "set", "--group", "sales", "sip-pwd=-", "user-pwd=-"]);
+    assert_eq!(two.status.code(), Some(2), "{}", stderr(&two));
+}
+
+/// `opendls security rotate-secrets-key`, then `--retire-old`, on a stopped service's data.
+#[test]
+fn the_secrets_key_is_rotated_offline() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = runtime.block_on(opendls_server::start(Config::loopback(data.clone()))).unwrap();
+    runtime.block_on(server.stop());
+    let key_file = data.join("secrets.key");
+    let keys = |file: &std::path::Path| std::fs::read_to_string(file).unwrap().lines().count();
+    assert_eq!(keys(&key_file), 1);
+    let rotate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(["security", "rotate-secrets-key", "--data-dir"])
+            .arg(&data)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let first = rotate(&[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert!(stderr(&first).contains("--retire-old"), "{}", stderr(&first));
+    assert_eq!(keys(&key_file), 2, "the old key is kept until retired");
+    let retired = rotate(&["--retire-old"]);
+    assert!(retired.status.success(), "{}", stderr(&retired));
+    assert_eq!(keys(&key_file), 1);
+    let missing = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["security", "rotate-secrets-key", "--data-dir"])
+        .arg(dir.path().join("nowhere"))
+        .output()
+        .unwrap();
+    assert!(!missing.status.success());
+}

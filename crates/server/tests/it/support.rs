@@ -40,11 +40,20 @@ impl TestServer {
     /// Stops the server and starts a new one with the same configuration, data directory and
     /// phone port (phones keep calling the address they know).
     pub async fn restart(&mut self) {
-        let phone_addr = self.phone_addr();
-        let secure_addr = self.running().secure_addr;
+        self.pin_ports();
         self.server.take().unwrap().stop().await;
-        self.config.phone_listen = phone_addr;
-        self.config.secure_listen = secure_addr;
+        self.restart_stopped().await;
+    }
+
+    /// Keeps the ports the running server has for later starts.
+    pub fn pin_ports(&mut self) {
+        self.config.phone_listen = self.phone_addr();
+        self.config.secure_listen = self.running().secure_addr;
+    }
+
+    /// Starts again after `server.take().stop()`, with the same configuration, data directory
+    /// and phone port.
+    pub async fn restart_stopped(&mut self) {
         self.server = Some(opendls_server::start(self.config.clone()).await.unwrap());
     }
 

@@ -9,6 +9,7 @@ use opendls_engine::{
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteStore, scope_columns, scope_from_columns};
+use crate::secrets::SecretKeys;
 use crate::security::{CertificateDetail, DeviceSecurityContext, PinScope, SecurityStore, SecurityView};
 use crate::{StoreError, StoreResult};
 
@@ -197,20 +198,25 @@ pub(super) fn apply_security(tx: &Transaction<'_>, decision: &Decision, now: Tim
     Ok(())
 }
 
-pub(super) fn bootstrap_pin(connection: &Connection, mac: &str) -> StoreResult<Option<String>> {
+pub(super) fn bootstrap_pin(
+    connection: &Connection,
+    mac: &str,
+    secrets: &SecretKeys,
+) -> StoreResult<Option<String>> {
     let group: Option<String> = connection
         .prepare_cached("SELECT group_name FROM devices WHERE mac = ?1")?
         .query_row(params![mac], |row| row.get(0))
         .optional()?
         .flatten();
     let mut query = connection.prepare_cached("SELECT pin FROM pins WHERE scope = ?1 AND scope_key = ?2")?;
-    if let Some(pin) = query.query_row(params!["device", mac], |row| row.get(0)).optional()? {
-        return Ok(Some(pin));
+    if let Some(pin) = query.query_row(params!["device", mac], |row| row.get::<_, String>(0)).optional()? {
+        return Ok(Some(secrets.open(&pin)?));
     }
-    match group {
-        Some(group) => Ok(query.query_row(params!["group", group], |row| row.get(0)).optional()?),
-        None => Ok(None),
-    }
+    let pin = match group {
+        Some(group) => query.query_row(params!["group", group], |row| row.get::<_, String>(0)).optional()?,
+        None => None,
+    };
+    pin.map(|pin| secrets.open(&pin)).transpose()
 }
 
 impl SecurityStore for SqliteStore {
@@ -336,7 +342,7 @@ impl SecurityStore for SqliteStore {
     }
 
     async fn set_pin(&self, scope: &PinScope, pin: &str, now: Timestamp) -> StoreResult<()> {
-        let (scope, pin) = (scope.clone(), pin.to_owned());
+        let (scope, pin) = (scope.clone(), self.secrets.seal(pin));
         self.write(move |connection| {
             let (scope, key) = scope_columns(&scope);
             connection.execute(
@@ -361,12 +367,13 @@ impl SecurityStore for SqliteStore {
     }
 
     async fn group_pin(&self, group: &str) -> StoreResult<Option<(String, Timestamp)>> {
-        let group = group.to_owned();
+        let (group, secrets) = (group.to_owned(), self.secrets.clone());
         self.read(move |connection| {
-            Ok(connection
+            let pin: Option<(String, Timestamp)> = connection
                 .prepare_cached("SELECT pin, created_at FROM pins WHERE scope = 'group' AND scope_key = ?1")?
                 .query_row(params![group], |row| Ok((row.get(0)?, row.get(1)?)))
-                .optional()?)
+                .optional()?;
+            pin.map(|(pin, at)| Ok((secrets.open(&pin)?, at))).transpose()
         })
         .await
     }

@@ -1,0 +1,113 @@
+//! Re-sealing stored secrets: values written before sealing existed, or under a key that has
+//! been rotated out ([`crate::secrets`]).
+
+use opendls_wpi::secrets::is_secret_item;
+use rusqlite::{Transaction, params};
+
+use opendls_engine::{FlaggedChange, ReportedItem};
+
+use super::{SqliteStore, from_json, to_json};
+use crate::StoreResult;
+use crate::secrets::SecretKeys;
+
+impl SqliteStore {
+    /// Seals every stored secret that is not sealed with the current key (values written before
+    /// sealing existed, or under a rotated-out key), in one transaction. Returns how many.
+    pub async fn reseal_secrets(&self) -> StoreResult<usize> {
+        let secrets = self.secrets.clone();
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let mut count = 0;
+            for table in ["desired_items", "write_failures"] {
+                count += reseal_column(&tx, &secrets, table, "value", true)?;
+            }
+            count += reseal_column(&tx, &secrets, "pins", "pin", false)?;
+            count += reseal_interactions(&tx, &secrets)?;
+            count += reseal_devices(&tx, &secrets)?;
+            tx.commit()?;
+            Ok(count)
+        })
+        .await
+    }
+}
+
+/// Re-seals `column` of `table` where needed; `by_name`: only rows of secret items.
+fn reseal_column(
+    tx: &Transaction<'_>,
+    secrets: &SecretKeys,
+    table: &str,
+    column: &str,
+    by_name: bool,
+) -> StoreResult<usize> {
+    let name_column = if by_name { "name" } else { "''" };
+    let rows = tx
+        .prepare(&format!("SELECT rowid, {name_column}, {column} FROM {table}"))?
+        .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut update = tx.prepare(&format!("UPDATE {table} SET {column} = ?1 WHERE rowid = ?2"))?;
+    let mut count = 0;
+    for (rowid, name, stored) in rows {
+        if (by_name && !is_secret_item(&name)) || !secrets.needs_resealing(&stored) {
+            continue;
+        }
+        update.execute(params![secrets.seal(&secrets.open(&stored)?), rowid])?;
+        count += 1;
+    }
+    Ok(count)
+}
+
+/// Interaction states sealed under another key (they carry values being written).
+fn reseal_interactions(tx: &Transaction<'_>, secrets: &SecretKeys) -> StoreResult<usize> {
+    let rows = tx
+        .prepare("SELECT session_id, state FROM interactions")?
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut update = tx.prepare("UPDATE interactions SET state = ?1 WHERE session_id = ?2")?;
+    let mut count = 0;
+    for (session, state) in rows.into_iter().filter(|(_, state)| secrets.is_sealed(state)) {
+        if secrets.needs_resealing(&state) {
+            update.execute(params![secrets.seal(&secrets.open(&state)?), session])?;
+            count += 1;
+        }
+    }
+    Ok(count)
+}
+
+/// Secret values inside devices' reported inventories and flagged local changes.
+fn reseal_devices(tx: &Transaction<'_>, secrets: &SecretKeys) -> StoreResult<usize> {
+    let rows = tx
+        .prepare("SELECT mac, reported, flagged FROM devices")?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut update = tx.prepare("UPDATE devices SET reported = ?1, flagged = ?2 WHERE mac = ?3")?;
+    let mut count = 0;
+    for (mac, reported, flagged) in rows {
+        let mut reported: Vec<ReportedItem> = from_json(&reported)?;
+        let mut flagged: Vec<FlaggedChange> = from_json(&flagged)?;
+        let mut changed = 0;
+        for item in
+            reported.iter_mut().filter(|item| is_secret_item(&item.key.name) && !item.value.is_empty())
+        {
+            changed += reseal_value(secrets, &mut item.value)?;
+        }
+        for change in flagged.iter_mut().filter(|change| is_secret_item(&change.key.name)) {
+            changed += reseal_value(secrets, &mut change.phone_value)?;
+            changed += reseal_value(secrets, &mut change.desired_value)?;
+        }
+        if changed > 0 {
+            update.execute(params![to_json(&reported)?, to_json(&flagged)?, mac])?;
+            count += changed;
+        }
+    }
+    Ok(count)
+}
+
+fn reseal_value(secrets: &SecretKeys, value: &mut String) -> StoreResult<usize> {
+    if !secrets.needs_resealing(value) {
+        return Ok(0);
+    }
+    *value = secrets.seal(&secrets.open(value)?);
+    Ok(1)
+}
