@@ -189,6 +189,7 @@ fn summary(report: &opendls_phonesim::fleet::FleetReport) -> String {
 /// address holds at most its share, and a silent connection gives its place to a newcomer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_slow_host_does_not_starve_the_phones() {
+    let _heavy = heavy_test().await;
     let server = TestServer::start_with(|config| config.limits.max_connections_per_address = 512).await;
     let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
     let slow = SlowClients::start(
@@ -209,6 +210,7 @@ async fn one_slow_host_does_not_starve_the_phones() {
 /// per-address cap cannot tell them apart, but silence can.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_host_behind_the_phones_nat_address_does_not_starve_them() {
+    let _heavy = heavy_test().await;
     let server = TestServer::start().await;
     let slow = SlowClients::start(
         server.phone_addr(),
@@ -229,6 +231,7 @@ async fn a_slow_host_behind_the_phones_nat_address_does_not_starve_them() {
 /// listeners have the phone ports' discipline; the phones and a real DCMP poll are served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn idle_dcmp_and_admin_connections_cannot_exhaust_the_service() {
+    let _heavy = heavy_test().await;
     let server = TestServer::start().await;
     let dcmp = server.running().dcmp_addr.unwrap();
     let pace = std::time::Duration::from_secs(1);
@@ -252,6 +255,7 @@ async fn idle_dcmp_and_admin_connections_cannot_exhaust_the_service() {
 /// and a stalled first step gives way to a phone starting a new interaction.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn start_ups_never_continued_do_not_hold_the_fleet_back() {
+    let _heavy = heavy_test().await;
     let server = TestServer::start().await;
     let quiet = fleet_of(&server, 150, 4000).await;
     let attacker = StalledStartUps::start(server.phone_addr(), "127.0.0.2".parse().unwrap(), 20, |n| {
