@@ -112,7 +112,7 @@ pub fn storm(args: StormArgs) -> Result<ExitCode> {
 async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("storm");
-    let server = ServerProcess::start(&data_dir, args.max_in_flight)?;
+    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous)?;
     seed_desired_items(&server, &data_dir).await?;
 
     eprintln!("measuring the TLS ceiling...");
@@ -305,7 +305,7 @@ async fn steady_state(work: &Path, args: &StormArgs) -> Result<SteadyReport> {
     let seeding_secs = seeding.elapsed().as_secs_f64();
     let database = database_mib(&data_dir);
 
-    let server = ServerProcess::start(&data_dir, args.max_in_flight)?;
+    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous)?;
     eprintln!("steady state: {} known phones calling in...", args.steady_phones);
     // Phones spread over the whole inventory, each with the state the inventory holds for it.
     let stride = (args.steady_devices / args.steady_phones).max(1);
@@ -395,7 +395,7 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(data_dir: &Path, max_in_flight: Option<usize>) -> Result<ServerProcess> {
+    fn start(data_dir: &Path, max_in_flight: Option<usize>, synchronous: &str) -> Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command
             .args([
@@ -420,7 +420,8 @@ impl ServerProcess {
             None => (String::new(), 1024),
         };
         let limits = format!(
-            "[limits]\n{in_flight}max_connections = {connections}\nmax_connections_per_address = {connections}\n"
+            "[database]\nsynchronous = \"{synchronous}\"\n[limits]\n{in_flight}max_connections = {connections}\n\
+             max_connections_per_address = {connections}\ninteractions_per_address_percent = 100\n"
         );
         let config = data_dir.with_extension("toml");
         std::fs::write(&config, limits)?;

@@ -184,6 +184,9 @@ pub(crate) struct StormArgs {
     /// The server's `limits.max_interactions_in_flight` (default: its own default).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// The server's `database.synchronous`: mixed (its default), full or normal.
+    #[arg(long, default_value = "mixed")]
+    pub synchronous: String,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

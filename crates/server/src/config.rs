@@ -60,6 +60,26 @@ pub struct Config {
     pub jobs: Jobs,
     /// Secure Mode and TLS.
     pub secure_mode: SecureMode,
+    /// The database.
+    pub database: Database,
+}
+
+/// The database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Database {
+    /// `mixed` (default): administrator changes, job progress and Secure Mode state are on the
+    /// disk before they are acknowledged; phone steps that change nothing else are not waited
+    /// for (a power cut can lose the last of them; phones send them again). `full`: every commit
+    /// waits for the disk. `normal`: none does (a power cut can lose the last acknowledged
+    /// changes of any kind). Measured in BENCHMARKS.md, "Durability".
+    pub synchronous: opendls_store::Synchronous,
+}
+
+impl Default for Database {
+    fn default() -> Self {
+        Database { synchronous: opendls_store::Synchronous::Mixed }
+    }
 }
 
 /// Secure Mode (guide p. 62-68) and TLS compatibility.
@@ -244,6 +264,7 @@ impl Default for Config {
             protocol: Protocol::default(),
             jobs: Jobs::default(),
             secure_mode: SecureMode::default(),
+            database: Database::default(),
         }
     }
 }

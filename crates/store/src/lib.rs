@@ -24,7 +24,7 @@ mod sqlite;
 
 pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
-pub use sqlite::SqliteStore;
+pub use sqlite::{SqliteStore, Synchronous};
 
 /// A storage failure. The phone endpoint answers it with `CleanUp` (`cleanup-reason` `overload`
 /// or a storage error), never with an HTTP error.

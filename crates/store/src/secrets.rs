@@ -6,7 +6,7 @@
 //! The key file holds one key per line, `<id> <64 hex digits>`, the first one current: values
 //! are sealed with it and opened with whichever key their id names, so a rotation
 //! ([`rotate_key_file`], then re-sealing) never makes a stored value unreadable. A sealed value
-//! reads `sealed:v1:<id>:<hex of nonce, ciphertext and tag>`; a value without that prefix is
+//! reads `sealed:v1:<id>:<base64 of nonce, ciphertext and tag>`; a value without that prefix is
 //! taken as written before sealing existed and is sealed at its next write.
 
 use std::fs;
@@ -14,6 +14,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD_NO_PAD as BASE64;
 
 use crate::{StoreError, StoreResult};
 
@@ -95,7 +97,7 @@ impl SecretKeys {
         .expect("AES-GCM seals any length a database holds");
         let mut out = nonce.to_vec();
         out.extend_from_slice(&sealed);
-        format!("{PREFIX}{id}:{}", hex::encode(out))
+        format!("{PREFIX}{id}:{}", BASE64.encode(out))
     }
 
     /// Opens a stored value: sealed ones with the key they name, others as they are.
@@ -104,11 +106,11 @@ impl SecretKeys {
             return Ok(stored.to_owned());
         };
         let corrupt = |why: &str| StoreError::Corrupt(format!("sealed secret: {why}"));
-        let (id, hex_body) = rest.split_once(':').ok_or_else(|| corrupt("no key id"))?;
+        let (id, encoded) = rest.split_once(':').ok_or_else(|| corrupt("no key id"))?;
         let (_, key) = self.keys.iter().find(|(known, _)| known == id).ok_or_else(|| {
             StoreError::Corrupt(format!("sealed with key {id}, which is not in the secrets key file"))
         })?;
-        let body = hex::decode(hex_body).map_err(|_| corrupt("not hex"))?;
+        let body = BASE64.decode(encoded).map_err(|_| corrupt("not base64"))?;
         if body.len() < NONCE_LEN {
             return Err(corrupt("too short"));
         }
@@ -195,7 +197,7 @@ mod tests {
         assert_eq!(keys.open("written before sealing").unwrap(), "written before sealing");
         let mut tampered = sealed.clone();
         tampered.pop();
-        tampered.push(if sealed.ends_with('0') { '1' } else { '0' });
+        tampered.push(if sealed.ends_with('A') { 'B' } else { 'A' });
         assert!(keys.open(&tampered).is_err());
         let other = SecretKeys::load_or_create(&dir.path().join("other.key")).unwrap();
         assert!(other.open(&sealed).is_err(), "another key file cannot open it");

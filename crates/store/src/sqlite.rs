@@ -34,6 +34,24 @@ mod jobs;
 mod sealing;
 mod security;
 
+/// How hard a commit waits for the disk (SQLite's `synchronous` in WAL mode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit is on the disk before it is acknowledged: a power cut loses nothing that
+    /// was answered (an administrator's change, a job's progress, a phone's interaction step).
+    Full,
+    /// Administrator changes, job progress and Secure Mode state as [`Synchronous::Full`]; a
+    /// phone step that changes nothing else (its reported items, the interaction's progress)
+    /// is acknowledged before it reaches the disk. A power cut can lose the last such steps,
+    /// which the phones send again at their next contact, never an acknowledged change of an
+    /// administrator or a job (a later durable commit also makes every earlier one durable).
+    Mixed,
+    /// The WAL is synced only at checkpoints: a power cut (not a crash of the process) can lose
+    /// the last acknowledged transactions, never the database's consistency.
+    Normal,
+}
+
 /// Reader connections kept open; more are opened on demand and dropped after use.
 const READERS: usize = 4;
 
@@ -50,6 +68,9 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Whether phone steps that carry no administrator or job state commit without waiting for
+    /// the disk ([`Synchronous::Mixed`]).
+    relaxed_phone_steps: std::sync::atomic::AtomicBool,
 }
 
 impl SqliteStore {
@@ -72,17 +93,34 @@ impl SqliteStore {
             // transactions on power loss, never consistency; every phone re-sends its state at
             // its next contact anyway.
             writer.pragma_update(None, "journal_mode", "WAL")?;
-            writer.pragma_update(None, "synchronous", "NORMAL")?;
+            // Until `set_synchronous` says otherwise: FULL, so that nothing acknowledged is lost.
+            writer.pragma_update(None, "synchronous", "FULL")?;
             writer.pragma_update(None, "foreign_keys", "ON")?;
             writer.busy_timeout(Duration::from_secs(10))?;
             migrate(&mut writer)?;
             let readers = (0..READERS).map(|_| open_reader(&path)).collect::<StoreResult<Vec<_>>>()?;
             Ok(SqliteStore {
-                inner: Arc::new(Inner { path, writer: Mutex::new(writer), readers: Mutex::new(readers) }),
+                inner: Arc::new(Inner {
+                    path,
+                    writer: Mutex::new(writer),
+                    readers: Mutex::new(readers),
+                    relaxed_phone_steps: false.into(),
+                }),
                 secrets,
             })
         })
         .await
+    }
+
+    /// How hard commits wait for the disk (see [`Synchronous`]).
+    pub async fn set_synchronous(&self, synchronous: Synchronous) -> StoreResult<()> {
+        let value = match synchronous {
+            Synchronous::Full | Synchronous::Mixed => "FULL",
+            Synchronous::Normal => "NORMAL",
+        };
+        let relaxed = synchronous == Synchronous::Mixed;
+        self.inner.relaxed_phone_steps.store(relaxed, std::sync::atomic::Ordering::Relaxed);
+        self.write(move |connection| Ok(connection.pragma_update(None, "synchronous", value)?)).await
     }
 
     /// Closes the connections (after the calls in flight).
@@ -443,14 +481,36 @@ impl PhoneStore for SqliteStore {
 
     async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {
         let secrets = self.secrets.clone();
+        let relaxed = self.inner.relaxed_phone_steps.load(std::sync::atomic::Ordering::Relaxed)
+            && only_phone_state(&decision);
         self.write_here(move |connection| {
-            let tx = connection.transaction()?;
-            apply_decision(&tx, &decision, now, &secrets)?;
-            tx.commit()?;
-            Ok(())
+            if relaxed {
+                connection.pragma_update(None, "synchronous", "NORMAL")?;
+            }
+            let applied = (|| {
+                let tx = connection.transaction()?;
+                apply_decision(&tx, &decision, now, &secrets)?;
+                tx.commit()?;
+                Ok(())
+            })();
+            if relaxed {
+                // Back to FULL whatever happened: every other write waits for the disk.
+                connection.pragma_update(None, "synchronous", "FULL")?;
+            }
+            applied
         })
         .await
     }
+}
+
+/// Whether a decision changes only what the phone reported and the interaction's progress, which
+/// the phone sends again if a power cut loses it: no job progress, no Secure Mode state or
+/// certificate, no configuration taken from the phone.
+fn only_phone_state(decision: &Decision) -> bool {
+    decision.task_updates.is_empty()
+        && decision.security.is_none()
+        && decision.certificates.is_empty()
+        && decision.desired_set.is_empty()
 }
 
 fn apply_decision(

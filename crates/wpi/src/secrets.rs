@@ -24,10 +24,12 @@ pub fn is_secret_item(name: &str) -> bool {
     if SECRET_ITEM_NAMES.contains(&name) {
         return true;
     }
-    let lower = name.to_ascii_lowercase();
-    ["pwd", "password", "passw", "pin", "private", "secret", "-key"]
-        .iter()
-        .any(|marker| lower.contains(marker) && !lower.contains("ping") && !lower.contains("mapping"))
+    // Asked for every item of every stored inventory: no allocation, case-insensitive.
+    let bytes = name.as_bytes();
+    let has = |marker: &[u8]| bytes.windows(marker.len()).any(|window| window.eq_ignore_ascii_case(marker));
+    [b"pwd".as_slice(), b"passw", b"pin", b"private", b"secret", b"-key"].iter().any(|marker| has(marker))
+        && !has(b"ping")
+        && !has(b"mapping")
 }
 
 /// The value as it may be shown: masked for secret items.

@@ -410,6 +410,18 @@ fn secret_values_are_read_from_standard_input() {
     let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&shown.stdout).unwrap();
     let password = entries.iter().find(|e| e.name == "sip-pwd").unwrap();
     assert_eq!(password.value, "******", "stored, and masked in listings");
+    // A phone of the group receives exactly what was typed.
+    use opendls_phonesim::interaction::{Manner, Target, run_interaction};
+    use opendls_phonesim::{PhoneProfile, SimPhone};
+    let mut phone = SimPhone::new(PhoneProfile::numbered(4711));
+    let target = Target::default_mode(service.server.phone_addr);
+    let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+    service.runtime.block_on(run_interaction(&mut phone, &target, first, &Manner::default())).unwrap();
+    let mac = phone.profile.mac.clone();
+    assert!(service.opendls(&["group", "assign", &mac, "sales"]).status.success());
+    let again = phone.contact(opendls_wpi::Reason::Solicited, &[]);
+    service.runtime.block_on(run_interaction(&mut phone, &target, again, &Manner::default())).unwrap();
+    assert_eq!(phone.value("sip-pwd", None), Some("s3cret-from-stdin"));
 
     let literal = service.opendls(&["config", "set", "--group", "sales", "sip-pwd=on-the-command-line"]);
     assert!(literal.status.success());
