@@ -8,6 +8,10 @@ use std::time::Duration;
 use opendls_engine::LocalChangePolicy;
 use serde::{Deserialize, Serialize};
 
+mod limits;
+
+pub use limits::Limits;
+
 /// Environment variables read on top of the file, each naming the field it sets.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_DATA", "data_dir"),
@@ -178,62 +182,6 @@ pub enum LogFormat {
     Json,
 }
 
-/// Request and connection limits of the phone listener.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct Limits {
-    /// Largest accepted request body. A message is at most 50 kB (guide p. 69); the default
-    /// leaves five times that for firmware that counts differently.
-    pub max_body_bytes: usize,
-    /// Longest value of one reported item, in bytes (no value can exceed its 50 kB message).
-    pub max_item_value_bytes: usize,
-    /// Most bytes of item names and values in one reply reassembled from fragments (guide p. 70);
-    /// a full `ReadAllItems` is about 30 kB.
-    pub max_reply_bytes: usize,
-    /// Most bytes of reported items stored for one device.
-    pub max_inventory_bytes: usize,
-    /// Connections served at once on each phone port. When full, a new connection takes the
-    /// place of the one that has gone longest without a request in progress; when every one
-    /// has a request in progress, new ones wait in the kernel's backlog.
-    pub max_connections: usize,
-    /// Connections served at once from one client address on each phone port. Many phones can
-    /// sit behind one NAT address, and each holds a connection only for milliseconds at a time:
-    /// a site booting more than this many phones at once behind one address should raise it.
-    pub max_connections_per_address: usize,
-    /// The shortest handshake and header deadline, in seconds: deadlines shrink from their
-    /// configured values down to this as a listener fills.
-    pub min_timeout_secs: u64,
-    /// A connection can give its place to a newer one after this many milliseconds without a
-    /// request in progress.
-    pub evict_silent_after_millis: u64,
-    /// Connections served at once by the DCMP listener (plain HTTP, reachable by phones).
-    pub dcmp_max_connections: usize,
-    /// Connections served at once from one address by the DCMP listener.
-    pub dcmp_max_connections_per_address: usize,
-    /// Connections served at once by the admin API.
-    pub admin_max_connections: usize,
-    /// Connections served at once from one address by the admin API.
-    pub admin_max_connections_per_address: usize,
-    /// Interactions under way (started, not yet ended) before phones starting a new one are
-    /// told `overload`; interactions already under way always continue. Per node.
-    pub max_interactions_in_flight: usize,
-    /// Percent of `max_interactions_in_flight` one client address (an IPv6 /64) may hold.
-    pub interactions_per_address_percent: u8,
-    /// Seconds after which an interaction still at its first step (a start-up whose read was
-    /// never answered) is forgotten once more than half of the interaction slots are taken.
-    pub first_step_timeout_secs: u64,
-    /// Milliseconds after which, with every interaction slot taken, the oldest interaction still
-    /// at its first step gives its slot to a phone starting a new one.
-    pub first_step_grace_millis: u64,
-    /// Seconds a TLS handshake may take.
-    pub handshake_timeout_secs: u64,
-    /// Seconds to receive a request's headers, and the idle time a kept-alive connection may
-    /// wait for its next request (old firmware reuses connections; at least 30 s, protocol doc §2.3).
-    pub idle_timeout_secs: u64,
-    /// Seconds to receive a request's body.
-    pub body_timeout_secs: u64,
-}
-
 /// Protocol behaviour.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -265,33 +213,6 @@ impl Default for Config {
             jobs: Jobs::default(),
             secure_mode: SecureMode::default(),
             database: Database::default(),
-        }
-    }
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_body_bytes: 5 * opendls_wpi::MAX_MESSAGE_BYTES,
-            max_item_value_bytes: opendls_wpi::fragment::DEFAULT_MAX_VALUE_BYTES,
-            max_reply_bytes: opendls_wpi::fragment::DEFAULT_MAX_REPLY_BYTES,
-            max_inventory_bytes: opendls_engine::DEFAULT_MAX_INVENTORY_BYTES,
-            max_connections: 1024,
-            max_connections_per_address: 512,
-            min_timeout_secs: 1,
-            evict_silent_after_millis: 100,
-            dcmp_max_connections: 512,
-            dcmp_max_connections_per_address: 64,
-            admin_max_connections: 64,
-            admin_max_connections_per_address: 32,
-            // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.
-            max_interactions_in_flight: 64,
-            interactions_per_address_percent: 50,
-            first_step_timeout_secs: 5,
-            first_step_grace_millis: 1000,
-            handshake_timeout_secs: 10,
-            idle_timeout_secs: 30,
-            body_timeout_secs: 10,
         }
     }
 }
