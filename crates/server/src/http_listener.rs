@@ -97,6 +97,26 @@ async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
             })
         }
     });
+    if let Err(error) = drive_http1(stream, service, header_timeout, &shutdown).await {
+        tracing::debug!(listener = name, %error, "connection ended with an error");
+    }
+}
+
+/// Serves HTTP/1.1 on one connection (keep-alive, `header_timeout` for each request's headers)
+/// until it ends, or finishes its requests in progress (5 s at most) once `shutdown` is cancelled.
+pub(crate) async fn drive_http1<IO, S>(
+    stream: IO,
+    service: S,
+    header_timeout: Duration,
+    shutdown: &CancellationToken,
+) -> Result<(), hyper::Error>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: hyper::service::HttpService<Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -104,14 +124,11 @@ async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(connection);
     tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(listener = name, %error, "connection ended with an error");
-            }
-        }
+        result = connection.as_mut() => result,
         _ = shutdown.cancelled() => {
             connection.as_mut().graceful_shutdown();
             let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
+            Ok(())
         }
     }
 }

@@ -11,9 +11,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use opendls_store::PhoneStore;
 use rustls::ServerConfig;
 use rustls::pki_types::pem::PemObject;
@@ -292,21 +290,7 @@ async fn serve_connection<S: PhoneStore, IO: AsyncRead + AsyncWrite + Unpin + Se
             Ok::<_, std::convert::Infallible>(response)
         }
     });
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true)
-        .serve_connection(TokioIo::new(stream), service);
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%remote, %error, "phone connection ended with an error");
-            }
-        }
-        _ = shutdown.cancelled() => {
-            connection.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(Duration::from_secs(5), connection).await;
-        }
+    if let Err(error) = crate::http_listener::drive_http1(stream, service, header_timeout, &shutdown).await {
+        tracing::debug!(%remote, %error, "phone connection ended with an error");
     }
 }

@@ -123,11 +123,6 @@ impl SecretKeys {
         String::from_utf8(plain.to_vec()).map_err(|_| corrupt("not UTF-8"))
     }
 
-    /// Whether `stored` is a sealed value (of any key).
-    pub fn is_sealed(&self, stored: &str) -> bool {
-        stored.starts_with(PREFIX)
-    }
-
     /// Opens `value` where it stands if it is sealed; leaves it alone (no copy) otherwise.
     pub fn open_in_place(&self, value: &mut String) -> StoreResult<()> {
         if value.starts_with(PREFIX) {

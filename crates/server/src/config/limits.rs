@@ -71,7 +71,7 @@ impl Default for Limits {
             min_timeout_secs: 1,
             evict_silent_after_millis: 100,
             dcmp_max_connections: 512,
-            dcmp_max_connections_per_address: 64,
+            dcmp_max_connections_per_address: 128,
             admin_max_connections: 64,
             admin_max_connections_per_address: 32,
             // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.

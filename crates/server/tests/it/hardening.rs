@@ -235,9 +235,12 @@ async fn idle_dcmp_and_admin_connections_cannot_exhaust_the_service() {
     let server = TestServer::start().await;
     let dcmp = server.running().dcmp_addr.unwrap();
     let pace = std::time::Duration::from_secs(1);
-    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
-    let on_dcmp = SlowClients::start(dcmp, local, 1100, TRICKLED_REQUEST, pace).await;
-    let on_admin = SlowClients::start(server.running().admin_addr, local, 300, TRICKLED_REQUEST, pace).await;
+    // A hostile host beside the phones; the phones, the real poll and the administrator are on
+    // 127.0.0.1.
+    let attacker: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+    let on_dcmp = SlowClients::start(dcmp, attacker, 1100, TRICKLED_REQUEST, pace).await;
+    let on_admin =
+        SlowClients::start(server.running().admin_addr, attacker, 300, TRICKLED_REQUEST, pace).await;
     let report = fleet_beside(&server, 3000).await;
     let poll = tokio::net::TcpStream::connect(dcmp).await.unwrap();
     let answer = exchange(poll, "GET", "/dcmp/contact-me?device-id=00:1A:E8:00:0B:09", &[], b"").await;

@@ -22,7 +22,8 @@ impl SqliteStore {
                 count += reseal_column(&tx, &secrets, table, "value", true)?;
             }
             count += reseal_column(&tx, &secrets, "pins", "pin", false)?;
-            count += reseal_interactions(&tx, &secrets)?;
+            // Interaction states carry the items being read or written: sealed whole.
+            count += reseal_column(&tx, &secrets, "interactions", "state", false)?;
             count += reseal_devices(&tx, &secrets)?;
             tx.commit()?;
             Ok(count)
@@ -52,23 +53,6 @@ fn reseal_column(
         }
         update.execute(params![secrets.seal(&secrets.open(&stored)?), rowid])?;
         count += 1;
-    }
-    Ok(count)
-}
-
-/// Interaction states sealed under another key (they carry values being written).
-fn reseal_interactions(tx: &Transaction<'_>, secrets: &SecretKeys) -> StoreResult<usize> {
-    let rows = tx
-        .prepare("SELECT session_id, state FROM interactions")?
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut update = tx.prepare("UPDATE interactions SET state = ?1 WHERE session_id = ?2")?;
-    let mut count = 0;
-    for (session, state) in rows.into_iter().filter(|(_, state)| secrets.is_sealed(state)) {
-        if secrets.needs_resealing(&state) {
-            update.execute(params![secrets.seal(&secrets.open(&state)?), session])?;
-            count += 1;
-        }
     }
     Ok(count)
 }
