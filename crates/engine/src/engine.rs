@@ -148,12 +148,25 @@ impl Decision {
     }
 }
 
-/// Normalises a MAC address to upper case with colons; `None` if it is not one.
+/// Normalises a MAC address to upper case with colons; `None` if it is not one. Accepted: six
+/// pairs separated by `:` or `-` (`00:1A:E8:00:00:01`, `00-1a-e8-00-00-01`), three groups of
+/// four separated by `.` (`001A.E800.0001`, as switches print them) and twelve plain hex digits.
 pub fn normalize_mac(text: &str) -> Option<String> {
-    let parts: Vec<&str> = text.trim().split([':', '-']).collect();
-    let valid =
-        parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
-    valid.then(|| parts.join(":").to_ascii_uppercase())
+    let text = text.trim();
+    let pairs: Vec<&str> = text.split([':', '-']).collect();
+    let groups: Vec<&str> = text.split('.').collect();
+    let digits: String = match (pairs.len(), groups.len()) {
+        (6, 1) if pairs.iter().all(|p| p.len() == 2) => pairs.concat(),
+        (1, 3) if groups.iter().all(|g| g.len() == 4) => groups.concat(),
+        (1, 1) if text.len() == 12 => text.to_owned(),
+        _ => return None,
+    };
+    if !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let upper = digits.to_ascii_uppercase();
+    let pairs: Vec<&str> = (0..6).map(|n| &upper[2 * n..2 * n + 2]).collect();
+    Some(pairs.join(":"))
 }
 
 /// The MAC of the device a message concerns: the interaction's, else the message's `mac-addr`.

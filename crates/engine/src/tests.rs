@@ -381,6 +381,13 @@ fn mac_addresses_are_normalised() {
     assert_eq!(normalize_mac(" 00:1A:E8:12:34:56 ").as_deref(), Some("00:1A:E8:12:34:56"));
     assert_eq!(normalize_mac("00:1A:E8:12:34"), None);
     assert_eq!(normalize_mac("zz:1A:E8:12:34:56"), None);
+    assert_eq!(normalize_mac("001ae8123456").as_deref(), Some("00:1A:E8:12:34:56"), "plain hex");
+    assert_eq!(normalize_mac("001A.E812.3456").as_deref(), Some("00:1A:E8:12:34:56"), "switch notation");
+    assert_eq!(normalize_mac("001ae812345"), None);
+    assert_eq!(normalize_mac("001ae812345g"), None);
+    assert_eq!(normalize_mac("00:1ae8:12:34:56"), None);
+    assert_eq!(normalize_mac("001A.E812.34:56"), None);
+    assert_eq!(normalize_mac("ü01ae812345"), None, "no panic on multi-byte characters");
 }
 
 fn task(job_id: JobId, kind: JobKind, state: TargetState) -> DeviceTask {

@@ -78,12 +78,21 @@ pub fn catalog(text: Option<&str>) -> Result<ExitCode> {
         println!("  description: {}", entry.description);
         return Ok(ExitCode::SUCCESS);
     }
-    let matching: Vec<_> =
-        catalog.entries().iter().filter(|e| text.is_none_or(|t| e.name.contains(t))).collect();
+    // Names are case-sensitive on the phone; looking them up need not be.
+    let wanted = text.map(str::to_ascii_lowercase);
+    let matching: Vec<_> = catalog
+        .entries()
+        .iter()
+        .filter(|e| wanted.as_deref().is_none_or(|t| e.name.to_ascii_lowercase().contains(t)))
+        .collect();
     for entry in &matching {
         println!("{:<40} {:<16} {}", entry.name, entry.type_text, source(&entry.provenance));
     }
-    Ok(if matching.is_empty() { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    if matching.is_empty() {
+        eprintln!("no catalog item contains {:?} (opendls catalog lists them all)", text.unwrap_or_default());
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn access(access: Access) -> &'static str {

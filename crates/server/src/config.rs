@@ -47,10 +47,12 @@ pub struct Config {
     /// certificate and, later, into contact-me requests.
     pub public_address: Option<String>,
     /// Where phones behind NAT poll for pending work (plain HTTP, DCMP, guide p. 15, 24);
-    /// `None` turns the listener off.
+    /// `"off"` in the file (`None`) turns the listener off.
+    #[serde(with = "address_or_off")]
     pub dcmp_listen: Option<SocketAddr>,
     /// Where phones in Secure Mode connect: HTTPS with mutual TLS (guide p. 62-65, customarily
-    /// 18444); `None` turns it off (no device can then be bootstrapped).
+    /// 18444); `"off"` in the file (`None`) turns it off (no device can then be bootstrapped).
+    #[serde(with = "address_or_off")]
     pub secure_listen: Option<SocketAddr>,
     /// Log filter (tracing `EnvFilter` syntax), e.g. `info` or `opendls=debug`.
     pub log: String,
@@ -263,6 +265,32 @@ pub enum ConfigError {
         /// What is wrong.
         message: String,
     },
+}
+
+/// A listener address, or `"off"`, as the flags and the environment already take it.
+mod address_or_off {
+    use std::net::SocketAddr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<SocketAddr>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(address) => serializer.collect_str(address),
+            None => serializer.serialize_str("off"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<SocketAddr>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        match text.as_str() {
+            "off" => Ok(None),
+            address => address.parse().map(Some).map_err(|e| {
+                serde::de::Error::custom(format!(
+                    "{address:?}: {e} (an address like 0.0.0.0:18082, or \"off\")"
+                ))
+            }),
+        }
+    }
 }
 
 fn on_or_off(value: &str) -> Option<bool> {
@@ -510,6 +538,21 @@ mod tests {
             .apply_environment(|name| (name == "OPENDLS_PHONE_LISTEN").then(|| "127.0.0.1:9555".into()))
             .unwrap();
         assert_eq!(config.phone_listen.port(), 9555);
+    }
+
+    #[test]
+    fn listeners_are_switched_off_in_the_file_as_with_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("opendls.toml");
+        std::fs::write(&path, "dcmp_listen = \"off\"\nsecure_listen = \"127.0.0.1:9444\"\n").unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        assert_eq!(config.dcmp_listen, None);
+        assert_eq!(config.secure_listen, Some("127.0.0.1:9444".parse().unwrap()));
+        let written = toml::to_string(&config).unwrap();
+        assert!(written.contains("dcmp_listen = \"off\""), "{written}");
+        std::fs::write(&path, "secure_listen = \"nowhere\"\n").unwrap();
+        let message = Config::load(Some(&path)).unwrap_err().to_string();
+        assert!(message.contains("secure_listen") && message.contains("\"off\""), "{message}");
     }
 
     #[test]

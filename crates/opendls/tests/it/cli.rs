@@ -73,6 +73,11 @@ fn devices_are_listed_and_shown() {
     let missing = service.opendls(&["device", "show", "00:1A:E8:00:00:01"]);
     assert_eq!(missing.status.code(), Some(1));
     assert!(stderr(&missing).contains("no device"));
+    // The usual spellings of a MAC are accepted and normalised.
+    for spelling in ["001ae8000001", "001A.E800.0001", "00-1a-e8-00-00-01"] {
+        let shown = service.opendls(&["device", "show", spelling]);
+        assert!(stderr(&shown).contains("no device 00:1A:E8:00:00:01"), "{spelling}: {}", stderr(&shown));
+    }
     let bad = service.opendls(&["group", "assign", "00:1A:E8:00:00:01", "sales"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(service.opendls(&["policy", "set", "flag"]).status.success());
@@ -462,4 +467,29 @@ fn the_secrets_key_is_rotated_offline() {
         .output()
         .unwrap();
     assert!(!missing.status.success());
+}
+
+/// `opendls catalog | head -1`: the reader goes away; the command ends with success, no panic.
+/// And an item that matches nothing is said so.
+#[test]
+fn a_closed_standard_output_is_not_an_error() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .arg("catalog")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reader goes away before the command has printed: its first line meets a closed pipe.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", stderr(&output));
+
+    let nothing =
+        Command::new(env!("CARGO_BIN_EXE_opendls")).args(["catalog", "nosuchthing"]).output().unwrap();
+    assert_eq!(nothing.status.code(), Some(1));
+    assert!(stderr(&nothing).contains("no catalog item contains \"nosuchthing\""), "{}", stderr(&nothing));
+    let any_case =
+        Command::new(env!("CARGO_BIN_EXE_opendls")).args(["catalog", "SNTP-ADDR"]).output().unwrap();
+    assert!(stdout(&any_case).contains("sntp-addr"), "{}", stdout(&any_case));
 }
