@@ -59,6 +59,10 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             }
             Request::Group(GroupCommand::Assign { mac, group, none }) => {
                 let group = if none { None } else { group };
+                let said = match &group {
+                    Some(group) => format!("{mac} is in group {group}"),
+                    None => format!("{mac} is in no group"),
+                };
                 client
                     .send::<_, ()>(
                         Method::PUT,
@@ -66,10 +70,14 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
                         &GroupAssignment { group },
                     )
                     .await?;
+                eprintln!("done: {said}; it gets the group's configuration at its next contact");
                 Ok(ExitCode::SUCCESS)
             }
             Request::Policy(PolicyCommand::Set { policy, group }) => {
+                let at = group.as_ref().map_or("globally".to_owned(), |g| format!("for group {g}"));
+                let said = format!("local-change policy {policy} set {at}");
                 client.send::<_, ()>(Method::PUT, "/api/policy", &PolicySetting { group, policy }).await?;
+                eprintln!("done: {said}");
                 Ok(ExitCode::SUCCESS)
             }
         }
@@ -305,7 +313,7 @@ async fn list_devices(client: &Client, json: bool) -> Result<ExitCode> {
         .collect();
     let headers = ["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON", "SECURITY", "TLS"];
     print_table(&headers, rows);
-    eprintln!("{} devices", devices.len());
+    eprintln!("{}", crate::plural(devices.len(), "device"));
     Ok(ExitCode::SUCCESS)
 }
 

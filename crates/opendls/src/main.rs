@@ -523,6 +523,11 @@ pub(crate) enum PolicyCommand {
     },
 }
 
+/// `n` and the noun, singular for one: "1 device", "2 devices".
+pub(crate) fn plural(n: usize, noun: &str) -> String {
+    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
+}
+
 /// `opendls job list | head`: once the reader of standard output has gone, there is nobody to
 /// print for and nothing went wrong, so the command ends with success instead of the standard
 /// library's panic ("failed printing to stdout: Broken pipe"). Without unsafe code SIGPIPE

@@ -49,8 +49,12 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         .with_context(|| format!("log filter {:?}", config.log))?;
     // Logs go to standard error; standard output carries only the start-up lines, which scripts
     // (and `opendls bench`) read for the bound addresses.
-    let logs =
-        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        // Colours only for a person at a terminal, never into a file or a log collector.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Text => logs.init(),
         LogFormat::Json => logs.json().init(),

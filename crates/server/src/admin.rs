@@ -307,6 +307,7 @@ async fn assign_group<S: AdminStore>(
     let mac = parse_mac(&mac)?;
     let group = body.group.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty());
     if state.store.assign_group(&mac, group.as_deref()).await? {
+        tracing::info!(mac, group = group.as_deref().unwrap_or("(none)"), "group assigned");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")))
@@ -397,6 +398,7 @@ async fn set_policy<S: AdminStore>(
     let policy: LocalChangePolicy =
         body.policy.parse().map_err(|message| failure(StatusCode::BAD_REQUEST, message))?;
     state.store.set_policy(body.group.as_deref(), policy).await?;
+    tracing::info!(policy = %body.policy, group = body.group.as_deref().unwrap_or("(global)"), "local-change policy set");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

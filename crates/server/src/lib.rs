@@ -273,7 +273,15 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         "admin",
         shutdown.clone(),
     ));
-    tracing::info!(%phone_addr, ?secure_addr, %admin_addr, ?dcmp_addr, data_dir = %data_dir.display(), "opendls is serving");
+    let shown = |address: Option<SocketAddr>| address.map_or("off".to_owned(), |a| a.to_string());
+    tracing::info!(
+        %phone_addr,
+        secure_addr = shown(secure_addr),
+        %admin_addr,
+        dcmp_addr = shown(dcmp_addr),
+        data_dir = %data_dir.display(),
+        "opendls is serving"
+    );
     let admin_url = format!("{admin_scheme}://{admin_addr}");
     Ok(RunningServer {
         phone_addr,

@@ -193,7 +193,8 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                         None
                     }
                 };
-                let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+                // Tenths of a millisecond: enough for a person, no float noise in JSON lines.
+                let elapsed_ms = (started.elapsed().as_secs_f64() * 10_000.0).round() / 10.0;
                 let mac = mac.as_deref().unwrap_or("-");
                 match &error {
                     Some(problem) => {

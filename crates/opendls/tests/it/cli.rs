@@ -80,7 +80,9 @@ fn devices_are_listed_and_shown() {
     }
     let bad = service.opendls(&["group", "assign", "00:1A:E8:00:00:01", "sales"]);
     assert_eq!(bad.status.code(), Some(1));
-    assert!(service.opendls(&["policy", "set", "flag"]).status.success());
+    let policy = service.opendls(&["policy", "set", "flag"]);
+    assert!(policy.status.success());
+    assert!(stderr(&policy).contains("local-change policy flag set globally"), "{}", stderr(&policy));
     assert_eq!(service.opendls(&["policy", "set", "maybe"]).status.code(), Some(1));
 }
 
@@ -303,7 +305,7 @@ fn jobs_are_created_followed_and_refused_from_the_command_line() {
 
     let pushed = service.opendls(&["config", "set", "--device", &mac, "sntp-addr=pushed.example", "--push"]);
     assert!(pushed.status.success(), "{}", stderr(&pushed));
-    assert!(stderr(&pushed).contains("pushed: job 3 contacts 1 devices"), "{}", stderr(&pushed));
+    assert!(stderr(&pushed).contains("pushed: job 3 contacts 1 device ("), "{}", stderr(&pushed));
     let nat = service.opendls(&["device", "behind-nat", "--device", &mac, "--interval", "60"]);
     assert!(nat.status.success(), "{}", stderr(&nat));
 }
