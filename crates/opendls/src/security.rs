@@ -73,9 +73,14 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                         &SecurityAction { reason },
                     )
                     .await?;
-                let revoked = answer.and_then(|a| a["revoked"].as_u64()).unwrap_or(0);
-                eprintln!("{revoked} certificates of {mac} revoked; it is refused on the secure port");
-                Ok(if revoked == 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+                let revoked = answer.and_then(|a| a["revoked"].as_u64()).unwrap_or(0) as usize;
+                if revoked == 0 {
+                    eprintln!("{mac} has no certificate to revoke: nothing changed");
+                    return Ok(ExitCode::from(1));
+                }
+                let certificates = crate::plural(revoked, "certificate");
+                eprintln!("{certificates} of {mac} revoked; it is refused on the secure port");
+                Ok(ExitCode::SUCCESS)
             }
             SecurityCommand::Reset { mac, reason } => {
                 client

@@ -84,6 +84,9 @@ fn devices_are_listed_and_shown() {
     assert!(policy.status.success());
     assert!(stderr(&policy).contains("local-change policy flag set globally"), "{}", stderr(&policy));
     assert_eq!(service.opendls(&["policy", "set", "maybe"]).status.code(), Some(1));
+    let revoke = service.opendls(&["security", "revoke", "00:1A:E8:00:00:01"]);
+    assert_eq!(revoke.status.code(), Some(1));
+    assert!(stderr(&revoke).contains("has no certificate to revoke: nothing changed"), "{}", stderr(&revoke));
 }
 
 #[test]
