@@ -38,7 +38,7 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
                 show_device(&client, &mac, (history, history_offset), connection.json).await
             }
             Request::Config(ConfigCommand::Set { scope, items, push }) => {
-                let code = set_config(&client, &scope, &items).await?;
+                let code = set_config(&client, &scope, &items, connection.json).await?;
                 if push {
                     crate::jobs::push_configuration(&client, &scope, connection.json).await?;
                 }
@@ -213,7 +213,7 @@ fn parse_item(spec: &str, with_value: bool) -> Result<(String, Option<u32>, Stri
     Ok((name.trim().to_owned(), index, value))
 }
 
-async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {
+async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String], json: bool) -> Result<ExitCode> {
     let (scope, target) = scope_query(scope);
     let mut entries = items.iter().map(|spec| parse_item(spec, true)).collect::<Result<Vec<_>>>()?;
     let from_stdin = entries.iter().filter(|(_, _, value)| value == FROM_STDIN).count();
@@ -235,6 +235,12 @@ async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Res
             .await
             .map_err(|e| e.context(format!("{name} not set")))?
             .ok_or_else(|| anyhow!("empty answer"))?;
+        if json {
+            let line = serde_json::json!({"set": item_label(&name, index), "known_item": result.known_item,
+                "warnings": result.warnings});
+            println!("{line}");
+            continue;
+        }
         for warning in result.warnings {
             eprintln!("warning: {warning}");
         }

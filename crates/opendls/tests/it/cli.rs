@@ -46,8 +46,10 @@ fn configuration_round_trip_with_meaningful_exit_codes() {
     let refused = service.opendls(&["config", "set", "transaction-timer=5"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("between 3700 and 32000"));
-    let group = service.opendls(&["config", "set", "--group", "sales", "sntp-addr=ntp.sales"]);
+    let group = service.opendls(&["config", "set", "--group", "sales", "sntp-addr=ntp.sales", "--json"]);
     assert!(group.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&group.stdout).unwrap();
+    assert_eq!((line["set"].as_str(), line["known_item"].as_bool()), (Some("sntp-addr"), Some(true)));
 
     let shown = service.opendls(&["config", "show"]);
     let text = stdout(&shown);

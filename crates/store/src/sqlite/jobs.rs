@@ -94,7 +94,8 @@ fn selector_condition(selector: &TargetSelector) -> (String, Vec<String>) {
             let mut values = Vec::new();
             for (column, pattern) in [("device_type", device_type), ("software_version", software_version)] {
                 if let Some(pattern) = pattern {
-                    conditions.push(format!("{column} GLOB ?"));
+                    // `--model 'openstage 6*'` finds "OpenStage 60": wildcards, any case.
+                    conditions.push(format!("lower({column}) GLOB lower(?)"));
                     values.push(pattern.clone());
                 }
             }

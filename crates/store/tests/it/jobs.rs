@@ -45,12 +45,14 @@ async fn targets_are_resolved_by_devices_group_and_inventory_query() {
     assert_eq!(count(TargetSelector::Group { name: "lobby".into() }).await, 1);
     let models = TargetSelector::Query { device_type: Some("OpenStage 6*".into()), software_version: None };
     assert_eq!(count(models).await, 2);
+    let any_case = TargetSelector::Query { device_type: Some("openstage 6*".into()), software_version: None };
+    assert_eq!(count(any_case).await, 2, "models match in any case");
     let firmware = TargetSelector::Query { device_type: None, software_version: Some("V3 R[34]*".into()) };
     assert_eq!(count(firmware).await, 2);
     let macs = vec!["00:1A:E8:00:00:01".into(), "00:1A:E8:00:00:99".into()];
     assert_eq!(count(TargetSelector::Devices { macs }).await, 1, "unknown devices are not targets");
     assert_eq!(count(TargetSelector::Group { name: "nobody".into() }).await, 0);
-    assert_eq!(store.list_jobs(100).await.unwrap().len(), 5, "a job without targets is not created");
+    assert_eq!(store.list_jobs(100).await.unwrap().len(), 6, "a job without targets is not created");
 }
 
 #[tokio::test]
