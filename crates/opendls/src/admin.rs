@@ -319,7 +319,7 @@ async fn list_devices(client: &Client, json: bool) -> Result<ExitCode> {
         .collect();
     let headers = ["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON", "SECURITY", "TLS"];
     print_table(&headers, rows);
-    eprintln!("{}", crate::plural(devices.len(), "device"));
+    eprintln!("{}", crate::output::plural(devices.len(), "device"));
     Ok(ExitCode::SUCCESS)
 }
 

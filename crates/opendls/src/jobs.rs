@@ -79,7 +79,7 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
     if json && !args.wait {
         println!("{}", serde_json::to_string_pretty(&job)?);
     } else {
-        let targets = crate::plural(job.total() as usize, "target");
+        let targets = crate::output::plural(job.total() as usize, "target");
         eprintln!("job {} created: {} on {} ({targets})", job.id, job.kind.name(), job.targets);
     }
     if args.wait { wait(client, job.id, json).await } else { Ok(ExitCode::SUCCESS) }
@@ -105,7 +105,7 @@ pub async fn push_configuration(client: &Client, scope: &ScopeArgs, json: bool) 
         if json {
             println!("{}", serde_json::to_string_pretty(&job)?);
         }
-        let devices = crate::plural(job.total() as usize, "device");
+        let devices = crate::output::plural(job.total() as usize, "device");
         eprintln!("pushed: job {} contacts {devices} (opendls job show {})", job.id, job.id);
     }
     Ok(())

@@ -78,7 +78,7 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                     eprintln!("{mac} has no certificate to revoke: nothing changed");
                     return Ok(ExitCode::from(1));
                 }
-                let certificates = crate::plural(revoked, "certificate");
+                let certificates = crate::output::plural(revoked, "certificate");
                 eprintln!("{certificates} of {mac} revoked; it is refused on the secure port");
                 Ok(ExitCode::SUCCESS)
             }

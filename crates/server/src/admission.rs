@@ -25,6 +25,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+pub use crate::gate::AddressKey;
+
 /// The bounds of admission.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdmissionLimits {
@@ -47,26 +49,6 @@ pub struct AdmissionLimits {
 pub struct Admission {
     state: Mutex<Slots>,
     limits: AdmissionLimits,
-}
-
-/// One client address, with IPv6 clients taken by their /64 (one host can use a whole prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AddressKey(IpAddr);
-
-impl AddressKey {
-    /// The key of `address`.
-    pub fn of(address: IpAddr) -> AddressKey {
-        match address {
-            IpAddr::V4(_) => AddressKey(address),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => AddressKey(IpAddr::V4(v4)),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    AddressKey(IpAddr::V6(prefix.into()))
-                }
-            },
-        }
-    }
 }
 
 #[derive(Debug, Default)]

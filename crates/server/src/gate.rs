@@ -1,6 +1,7 @@
 //! Who may hold a connection: the discipline every listener shares (phone ports, DCMP, admin).
 //!
-//! A listener has a cap on connections and a smaller cap per client address, so one host cannot
+//! A listener has a cap on connections and a smaller cap per client address (an IPv6 /64 counts
+//! as one, as in admission), so one host cannot
 //! take them all (many phones may sit behind one NAT address, so the per-address cap stays
 //! generous). When the listener is full, slow connections lose, not fast ones: a new connection
 //! evicts the connection that has gone longest without a request in progress (a trickled
@@ -16,6 +17,26 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+
+/// One client address, with IPv6 clients taken by their /64 (one host can use a whole prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct AddressKey(IpAddr);
+
+impl AddressKey {
+    /// The key of `address`.
+    pub fn of(address: IpAddr) -> AddressKey {
+        match address {
+            IpAddr::V4(_) => AddressKey(address),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => AddressKey(IpAddr::V4(v4)),
+                None => {
+                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+                    AddressKey(IpAddr::V6(prefix.into()))
+                }
+            },
+        }
+    }
+}
 
 /// Caps and deadlines of one listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,14 +65,14 @@ pub struct ConnectionGate {
 struct GateState {
     next_id: u64,
     connections: HashMap<u64, Held>,
-    per_address: HashMap<IpAddr, usize>,
+    per_address: HashMap<AddressKey, usize>,
     evicted: u64,
     refused_per_address: u64,
 }
 
 #[derive(Debug)]
 struct Held {
-    address: IpAddr,
+    address: AddressKey,
     /// Since when the connection has had no request in progress; `None` while one is.
     silent_since: Option<Instant>,
     evict: CancellationToken,
@@ -85,6 +106,7 @@ impl ConnectionGate {
 
     /// Admits a connection from `address`, evicting the longest-silent one if the listener is full.
     pub fn admit(self: &Arc<Self>, address: IpAddr, now: Instant) -> Result<GatePass, Refusal> {
+        let address = AddressKey::of(address);
         let mut state = self.state.lock().expect("gate lock");
         if state.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address {
             // Behind one NAT address, too, the slow connection loses rather than the newcomer.
@@ -141,7 +163,7 @@ impl ConnectionGate {
     }
 
     /// The connection silent the longest (at least `min_silence`), of `address` if given.
-    fn longest_silent(&self, state: &GateState, now: Instant, address: Option<IpAddr>) -> Option<u64> {
+    fn longest_silent(&self, state: &GateState, now: Instant, address: Option<AddressKey>) -> Option<u64> {
         state
             .connections
             .iter()
@@ -260,6 +282,16 @@ mod tests {
         let third = gate.admit(A, now + Duration::from_secs(1)).unwrap();
         assert!(first.evicted.is_cancelled() && !second.evicted.is_cancelled());
         assert!(!third.evicted.is_cancelled());
+    }
+
+    #[test]
+    fn an_ipv6_prefix_counts_as_one_address() {
+        let gate = ConnectionGate::new(limits(10, 1));
+        let now = Instant::now();
+        let _first = gate.admit("2001:db8::1".parse().unwrap(), now).unwrap();
+        let other_host_same_prefix = gate.admit("2001:db8::2".parse().unwrap(), now).map(drop);
+        assert_eq!(other_host_same_prefix.unwrap_err(), Refusal::AddressFull);
+        assert!(gate.admit("2001:db8:0:1::1".parse().unwrap(), now).is_ok(), "another /64");
     }
 
     #[test]

@@ -163,7 +163,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
     let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
     store.set_synchronous(config.database.synchronous).await?;
-    let resealed = store.reseal_secrets().await?;
+    let resealed = store.reseal_secrets_if_key_changed().await?;
     if resealed > 0 {
         tracing::info!(resealed, "secrets not yet sealed with the current key were sealed");
     }

@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0001_initial.sql"),
     include_str!("../migrations/sqlite/0002_jobs.sql"),
     include_str!("../migrations/sqlite/0003_secure_mode.sql"),
+    include_str!("../migrations/sqlite/0004_secrets_sealed_with.sql"),
 ];
 
 mod jobs;

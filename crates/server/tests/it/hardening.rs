@@ -383,6 +383,11 @@ async fn secrets_are_sealed_at_rest() {
     let keys = opendls_store::secrets::SecretKeys::load_or_create(&key_file).unwrap();
     let store = opendls_store::SqliteStore::open_with_keys(&dir.join("opendls.db"), keys).await.unwrap();
     assert!(store.reseal_secrets().await.unwrap() >= 2);
+    assert_eq!(
+        store.reseal_secrets_if_key_changed().await.unwrap(),
+        0,
+        "a start with the same key reads nothing"
+    );
     store.close().await;
     opendls_store::secrets::retire_old_keys(&key_file).unwrap();
     assert!(!std::fs::read_to_string(&key_file).unwrap().contains(old_key.trim()));

@@ -2,7 +2,7 @@
 //! been rotated out ([`crate::secrets`]).
 
 use opendls_wpi::secrets::is_secret_item;
-use rusqlite::{Transaction, params};
+use rusqlite::{OptionalExtension, Transaction, params};
 
 use opendls_engine::{FlaggedChange, ReportedItem};
 
@@ -25,10 +25,32 @@ impl SqliteStore {
             // Interaction states carry the items being read or written: sealed whole.
             count += reseal_column(&tx, &secrets, "interactions", "state", false)?;
             count += reseal_devices(&tx, &secrets)?;
+            tx.execute("DELETE FROM secrets_sealed_with", [])?;
+            tx.execute(
+                "INSERT INTO secrets_sealed_with (key_id) VALUES (?1)",
+                params![secrets.current_id()],
+            )?;
             tx.commit()?;
             Ok(count)
         })
         .await
+    }
+
+    /// [`SqliteStore::reseal_secrets`] only if the last full re-sealing used another key than the
+    /// current one (or never happened): a start reads every device only when the key changed.
+    pub async fn reseal_secrets_if_key_changed(&self) -> StoreResult<usize> {
+        let current = self.secrets.current_id().to_owned();
+        let sealed_with: Option<String> = self
+            .read(|connection| {
+                Ok(connection
+                    .query_row("SELECT key_id FROM secrets_sealed_with", [], |row| row.get(0))
+                    .optional()?)
+            })
+            .await?;
+        if sealed_with.as_deref() == Some(current.as_str()) {
+            return Ok(0);
+        }
+        self.reseal_secrets().await
     }
 }
 
