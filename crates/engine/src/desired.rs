@@ -25,12 +25,88 @@ pub fn effective_desired(entries: &[DesiredEntry], mac: &str, group: Option<&str
     effective
 }
 
+/// How many of `devices` (MAC and group) a `change` gives a different effective value of at
+/// least one item: a device is touched when no narrower scope overrides the changed entry and the
+/// value it gets differs from the one it has now. Costs one pass over `devices` per changed item.
+pub fn devices_affected<'a>(
+    entries: &[DesiredEntry],
+    change: &[DesiredEntry],
+    devices: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> usize {
+    let keys: Vec<&ItemKey> = change.iter().map(|c| &c.key).collect();
+    let current = ScopedValues::of(entries.iter().filter(|e| keys.contains(&&e.key)));
+    let mut after = current.clone();
+    for entry in change {
+        after.insert(entry);
+    }
+    devices
+        .into_iter()
+        .filter(|(mac, group)| {
+            keys.iter().any(|key| current.value(key, mac, *group) != after.value(key, mac, *group))
+        })
+        .count()
+}
+
+/// Desired values of a few items, indexed by scope for per-device lookups.
+#[derive(Clone, Default)]
+struct ScopedValues<'e> {
+    global: BTreeMap<&'e ItemKey, &'e str>,
+    groups: BTreeMap<(&'e ItemKey, &'e str), &'e str>,
+    devices: BTreeMap<(&'e ItemKey, &'e str), &'e str>,
+}
+
+impl<'e> ScopedValues<'e> {
+    fn of(entries: impl Iterator<Item = &'e DesiredEntry>) -> Self {
+        let mut values = ScopedValues::default();
+        for entry in entries {
+            values.insert(entry);
+        }
+        values
+    }
+
+    fn insert(&mut self, entry: &'e DesiredEntry) {
+        let value = entry.value.as_str();
+        match &entry.scope {
+            Scope::Global => _ = self.global.insert(&entry.key, value),
+            Scope::Group(name) => _ = self.groups.insert((&entry.key, name), value),
+            Scope::Device(mac) => _ = self.devices.insert((&entry.key, mac), value),
+        }
+    }
+
+    fn value(&self, key: &'e ItemKey, mac: &str, group: Option<&str>) -> Option<&'e str> {
+        self.devices
+            .get(&(key, mac))
+            .or_else(|| group.and_then(|group| self.groups.get(&(key, group))))
+            .or_else(|| self.global.get(key))
+            .copied()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn entry(scope: Scope, name: &str, value: &str) -> DesiredEntry {
         DesiredEntry { scope, key: ItemKey::new(name, None), value: value.into() }
+    }
+
+    #[test]
+    fn a_change_touches_only_devices_it_reaches() {
+        let sales = Some("sales");
+        let devices = [("A", sales), ("B", sales), ("C", None), ("D", Some("lobby"))];
+        let entries = vec![
+            entry(Scope::Global, "a", "old"),
+            entry(Scope::Group("sales".into()), "a", "sales"),
+            entry(Scope::Device("B".into()), "a", "mine"),
+        ];
+        let global = [entry(Scope::Global, "a", "new")];
+        assert_eq!(devices_affected(&entries, &global, devices), 2, "C and D; A and B are overridden");
+        let group = [entry(Scope::Group("sales".into()), "a", "sales2")];
+        assert_eq!(devices_affected(&entries, &group, devices), 1, "A; B has its own");
+        let same = [entry(Scope::Group("sales".into()), "a", "sales")];
+        assert_eq!(devices_affected(&entries, &same, devices), 0, "nothing differs");
+        let fresh = [entry(Scope::Device("C".into()), "b", "x")];
+        assert_eq!(devices_affected(&entries, &fresh, devices), 1);
     }
 
     #[test]

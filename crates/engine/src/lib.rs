@@ -28,7 +28,7 @@ pub mod jobs;
 pub mod model;
 pub mod security;
 
-pub use desired::{EffectiveDesired, effective_desired};
+pub use desired::{EffectiveDesired, devices_affected, effective_desired};
 pub use engine::{
     BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, EngineSettings, Input, InteractionChange, device_mac,
     device_mac_of, handle, inventory_bytes, normalize_mac,

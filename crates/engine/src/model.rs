@@ -394,3 +394,41 @@ mod reported_as_list {
         Ok(items.into_iter().map(|item| (item.key.clone(), item)).collect())
     }
 }
+
+/// The longest group name.
+pub const MAX_GROUP_NAME_CHARS: usize = 64;
+
+/// Checks a group name: 1 to [`MAX_GROUP_NAME_CHARS`] letters, digits, `-`, `_`, `.` or inner
+/// spaces, starting with a letter or digit, so names survive shells, URLs and CSV files intact.
+/// Returns the name trimmed, or why it is refused.
+pub fn check_group_name(text: &str) -> Result<&str, String> {
+    let name = text.trim();
+    let allowed = |c: char| c.is_alphanumeric() || matches!(c, '-' | '_' | '.' | ' ');
+    match name.chars().next() {
+        None => Err("the group name is empty".into()),
+        Some(first) if !first.is_alphanumeric() => {
+            Err(format!("group name {name:?} must start with a letter or digit"))
+        }
+        _ if name.chars().count() > MAX_GROUP_NAME_CHARS => {
+            Err(format!("group name {name:?} is longer than {MAX_GROUP_NAME_CHARS} characters"))
+        }
+        _ if !name.chars().all(allowed) => {
+            Err(format!("group name {name:?} may hold only letters, digits, spaces and - _ ."))
+        }
+        _ => Ok(name),
+    }
+}
+
+#[cfg(test)]
+mod group_name_tests {
+    use super::*;
+
+    #[test]
+    fn group_names() {
+        assert_eq!(check_group_name(" sales "), Ok("sales"));
+        assert_eq!(check_group_name("Branch Office 2.b"), Ok("Branch Office 2.b"));
+        for bad in ["", "  ", "-x", "a/b", "a\nb", "x;drop", &"a".repeat(65)] {
+            assert!(check_group_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use opendls_server::api::{
-    ApiError, BehindNat, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment,
-    PolicySetting,
+    ApiError, BehindNat, ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, DeviceListEntry,
+    DeviceView, GroupAssignment, PolicySetting,
 };
 use reqwest::{Method, StatusCode};
 
@@ -37,9 +37,10 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Device(DeviceCommand::Show { mac, history, history_offset }) => {
                 show_device(&client, &mac, (history, history_offset), connection.json).await
             }
-            Request::Config(ConfigCommand::Set { scope, items, push }) => {
-                let code = set_config(&client, &scope, &items, connection.json).await?;
-                if push {
+            Request::Config(ConfigCommand::Set { scope, items, push, allow_unknown, dry_run }) => {
+                let options = SetOptions { allow_unknown, dry_run };
+                let code = set_config(&client, &scope, &items, options, connection.json).await?;
+                if push && !dry_run {
                     crate::jobs::push_configuration(&client, &scope, connection.json).await?;
                 }
                 Ok(code)
@@ -174,9 +175,15 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option
     if status.is_success() {
         return serde_json::from_slice(&bytes).map(Some).context("unexpected answer from the server");
     }
-    let message = serde_json::from_slice::<ApiError>(&bytes)
-        .map(|e| e.error)
-        .unwrap_or_else(|_| String::from_utf8_lossy(&bytes).into_owned());
+    let message = match serde_json::from_slice::<ApiError>(&bytes) {
+        // Several problems: one a line, so each can be read and fixed.
+        Ok(error) if error.problems.len() > 1 => {
+            let head = error.error.split(':').next().unwrap_or("refused").to_owned();
+            format!("{head}:\n  {}", error.problems.join("\n  "))
+        }
+        Ok(error) => error.error,
+        Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+    };
     match status {
         StatusCode::UNAUTHORIZED => bail!("{message}"),
         s if s.is_client_error() => Err(Refused(message).into()),
@@ -213,8 +220,91 @@ fn parse_item(spec: &str, with_value: bool) -> Result<(String, Option<u32>, Stri
     Ok((name.trim().to_owned(), index, value))
 }
 
-async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String], json: bool) -> Result<ExitCode> {
-    let (scope, target) = scope_query(scope);
+/// How `config set` treats what it is given.
+pub(crate) struct SetOptions {
+    /// Store names the catalog does not know.
+    pub allow_unknown: bool,
+    /// Check and count, store nothing.
+    pub dry_run: bool,
+}
+
+async fn set_config(
+    client: &Client,
+    scope: &ScopeArgs,
+    items: &[String],
+    options: SetOptions,
+    json: bool,
+) -> Result<ExitCode> {
+    let explicit = scope.global || scope.group.is_some() || scope.device.is_some();
+    let (scope_name, target) = scope_query(scope);
+    let values = read_values(items)?;
+    let mut change = ConfigChange {
+        scope: scope_name,
+        target,
+        values,
+        allow_unknown: options.allow_unknown,
+        dry_run: options.dry_run || !explicit,
+    };
+    let mut result: ConfigChangeResult =
+        client.send(Method::PUT, "/api/config", &change).await?.ok_or_else(|| anyhow!("empty answer"))?;
+    if !explicit && !options.dry_run {
+        // Every phone at once is one typo away from an outage: say so, and ask.
+        let reach = format!(
+            "without --group or --device this sets {} for every device ({} affected now)",
+            crate::output::plural(change.values.len(), "value"),
+            result.devices_affected
+        );
+        if !confirmed(&reach)? {
+            return Err(Refused(format!("{reach}: nothing set; add --global to mean it")).into());
+        }
+        change.dry_run = false;
+        result =
+            client.send(Method::PUT, "/api/config", &change).await?.ok_or_else(|| anyhow!("empty answer"))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for value in &result.values {
+        for warning in &value.warnings {
+            eprintln!("warning: {}: {warning}", value.item);
+        }
+        println!("{} {}", if result.applied { "set" } else { "would set" }, value.item);
+    }
+    let at = scope_label(&change.scope, change.target.as_deref());
+    let devices = crate::output::plural(result.devices_affected, "device");
+    match result.applied {
+        true => {
+            eprintln!("done: {devices} affected at {at}; they get it at their next contact (--push: now)")
+        }
+        false => eprintln!("dry run: {devices} would be affected at {at}; nothing stored"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `global`, `group sales`, `device 00:1A:...`.
+fn scope_label(scope: &str, target: Option<&str>) -> String {
+    match target {
+        Some(target) => format!("{scope} {target}"),
+        None => scope.to_owned(),
+    }
+}
+
+/// Asks on a terminal; anywhere else (scripts, pipes) the answer is no.
+fn confirmed(question: &str) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Write};
+    if !(std::io::stdin().is_terminal() && std::io::stderr().is_terminal()) {
+        return Ok(false);
+    }
+    eprint!("{question}. Set it for every device? [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// The `NAME=VALUE` arguments, with a `NAME=-` value read from standard input.
+fn read_values(items: &[String]) -> Result<Vec<ConfigValue>> {
     let mut entries = items.iter().map(|spec| parse_item(spec, true)).collect::<Result<Vec<_>>>()?;
     let from_stdin = entries.iter().filter(|(_, _, value)| value == FROM_STDIN).count();
     if from_stdin > 1 {
@@ -227,26 +317,7 @@ async fn set_config(client: &Client, scope: &ScopeArgs, items: &[String], json: 
             warn_visible(&format!("the value of {name}"), &format!("{name}=- to type it or pipe it in"));
         }
     }
-    for (name, index, value) in entries {
-        let entry =
-            ConfigEntry { scope: scope.clone(), target: target.clone(), name: name.clone(), index, value };
-        let result: ConfigSetResult = client
-            .send(Method::PUT, "/api/config", &entry)
-            .await
-            .map_err(|e| e.context(format!("{name} not set")))?
-            .ok_or_else(|| anyhow!("empty answer"))?;
-        if json {
-            let line = serde_json::json!({"set": item_label(&name, index), "known_item": result.known_item,
-                "warnings": result.warnings});
-            println!("{line}");
-            continue;
-        }
-        for warning in result.warnings {
-            eprintln!("warning: {warning}");
-        }
-        println!("set {}", item_label(&name, index));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(entries.into_iter().map(|(name, index, value)| ConfigValue { name, index, value }).collect())
 }
 
 async fn unset_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {

@@ -180,7 +180,7 @@ async fn seed_desired_items(server: &ServerProcess, data_dir: &Path) -> Result<(
     let client = Client::new(&connection)?;
     for (name, value) in bench_items() {
         let entry = ConfigEntry { scope: "global".into(), target: None, name, index: None, value };
-        let _: Option<opendls_server::api::ConfigSetResult> =
+        let _: Option<opendls_server::api::ConfigChangeResult> =
             client.send(reqwest::Method::PUT, "/api/config", &entry).await?;
     }
     Ok(())
@@ -299,7 +299,7 @@ async fn steady_state(work: &Path, args: &StormArgs) -> Result<SteadyReport> {
             key: ItemKey::new(name.clone(), None),
             value: value.clone(),
         };
-        store.set_desired(&entry, now).await?;
+        store.set_desired(std::slice::from_ref(&entry), now).await?;
     }
     store.close().await;
     let seeding_secs = seeding.elapsed().as_secs_f64();

@@ -46,7 +46,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
             index,
             value: value.into(),
         };
-        let _: Option<opendls_server::api::ConfigSetResult> =
+        let _: Option<opendls_server::api::ConfigChangeResult> =
             client.send(reqwest::Method::PUT, "/api/config", &entry).await?;
     }
     println!(

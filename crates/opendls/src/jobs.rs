@@ -73,6 +73,7 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
         contact_me: !args.no_contact_me,
         give_up_after_secs: args.give_up_after,
         confirm_factory_reset: args.confirm_factory_reset,
+        allow_unknown: args.allow_unknown,
     };
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
     let Some(job) = created else { bail!("empty answer from the server") };
@@ -99,6 +100,7 @@ pub async fn push_configuration(client: &Client, scope: &ScopeArgs, json: bool) 
         contact_me: true,
         give_up_after_secs: None,
         confirm_factory_reset: false,
+        allow_unknown: false,
     };
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
     if let Some(job) = created {

@@ -332,6 +332,9 @@ pub(crate) struct JobCreateArgs {
     /// Required for factory-reset: it erases the phones' configuration.
     #[arg(long)]
     pub confirm_factory_reset: bool,
+    /// For read-items: read names the item catalog does not know.
+    #[arg(long)]
+    pub allow_unknown: bool,
     /// Wait until every target is finished, showing progress.
     #[arg(long)]
     pub wait: bool,
@@ -341,7 +344,7 @@ pub(crate) struct JobCreateArgs {
 #[derive(Args, Clone)]
 #[group(multiple = false)]
 pub(crate) struct ScopeArgs {
-    /// Every device (the default).
+    /// Every device (required by `config set`, which otherwise asks on a terminal).
     #[arg(long)]
     pub global: bool,
     /// The devices of a group.
@@ -367,6 +370,13 @@ pub(crate) enum ConfigCommand {
         /// scope's devices instead of waiting for their next contact.
         #[arg(long)]
         push: bool,
+        /// Store names the item catalog does not know (items of newer firmware); without it
+        /// they are refused with the names they were probably meant to be.
+        #[arg(long)]
+        allow_unknown: bool,
+        /// Check every value and count the devices the change would touch; store nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Remove values: `NAME` or `NAME[INDEX]`.
     Unset {

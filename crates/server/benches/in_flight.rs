@@ -59,7 +59,7 @@ async fn storm(limit: usize, phones: u32) -> opendls_phonesim::fleet::FleetRepor
             key: opendls_engine::ItemKey::new(format!("bench-item-{n}"), None),
             value: format!("value {n}"),
         };
-        opendls_store::AdminStore::set_desired(&store, &entry, 0).await.unwrap();
+        opendls_store::AdminStore::set_desired(&store, std::slice::from_ref(&entry), 0).await.unwrap();
     }
     store.close().await;
     let fleet = FleetConfig {

@@ -10,19 +10,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use opendls_engine::{
-    DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, effective_desired, normalize_mac,
+    DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, effective_desired,
+    normalize_mac,
 };
 use opendls_store::{AdminStore, JobStore, PhoneStore, SecurityStore, StoreError};
-use opendls_wpi::Catalog;
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
 use crate::api::{
-    ApiError, ConfigEntry, ConfigSetResult, DeviceListEntry, DeviceView, GroupAssignment, HistoryView,
-    ItemView, MAX_HISTORY_PAGE, MAX_ITEMS_PAGE, PendingChange, PolicySetting,
+    ApiError, DeviceListEntry, DeviceView, GroupAssignment, HistoryView, ItemView, MAX_HISTORY_PAGE,
+    MAX_ITEMS_PAGE, PendingChange, PolicySetting,
 };
-use crate::phone::unix_now;
 
+mod config;
 mod jobs;
 mod security;
 
@@ -67,7 +67,10 @@ pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore>(
         .route("/api/devices", get(list_devices::<S>))
         .route("/api/devices/{mac}", get(show_device::<S>))
         .route("/api/devices/{mac}/group", put(assign_group::<S>))
-        .route("/api/config", get(show_config::<S>).put(set_config::<S>).delete(unset_config::<S>))
+        .route(
+            "/api/config",
+            get(config::show_config::<S>).put(config::set_config::<S>).delete(config::unset_config::<S>),
+        )
         .route("/api/policy", put(set_policy::<S>))
         .route("/api/jobs", get(jobs::list_jobs::<S>).post(jobs::create_job::<S>))
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
@@ -123,23 +126,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An error answer: a status and a message, sent as [`ApiError`] JSON.
-struct Rejection(StatusCode, String);
+struct Rejection(StatusCode, String, Vec<String>);
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
-        (self.0, Json(ApiError { error: self.1 })).into_response()
+        (self.0, Json(ApiError { error: self.1, problems: self.2 })).into_response()
     }
 }
 
 impl From<StoreError> for Rejection {
     fn from(error: StoreError) -> Self {
         tracing::error!(%error, "admin API storage error");
-        Rejection(StatusCode::INTERNAL_SERVER_ERROR, format!("storage error: {error}"))
+        Rejection(StatusCode::INTERNAL_SERVER_ERROR, format!("storage error: {error}"), Vec::new())
     }
 }
 
 fn failure(status: StatusCode, message: impl Into<String>) -> Rejection {
-    Rejection(status, message.into())
+    Rejection(status, message.into(), Vec::new())
 }
 
 type Answer = Result<Response, Rejection>;
@@ -149,12 +152,16 @@ fn parse_mac(text: &str) -> Result<String, Rejection> {
         .ok_or_else(|| failure(StatusCode::BAD_REQUEST, format!("{text:?} is not a MAC address")))
 }
 
+fn parse_group(text: &str) -> Result<String, Rejection> {
+    check_group_name(text).map(str::to_owned).map_err(|message| failure(StatusCode::BAD_REQUEST, message))
+}
+
 fn parse_scope(scope: &str, target: Option<&str>) -> Result<Scope, Rejection> {
     let need = |what: &str| failure(StatusCode::BAD_REQUEST, format!("scope {scope} needs a {what}"));
     match (scope, target) {
         ("global", None | Some("")) => Ok(Scope::Global),
-        ("group", Some(name)) if !name.trim().is_empty() => Ok(Scope::Group(name.trim().to_owned())),
-        ("group", _) => Err(need("group name")),
+        ("group", Some(name)) => Ok(Scope::Group(parse_group(name)?)),
+        ("group", None) => Err(need("group name")),
         ("device", Some(mac)) => parse_mac(mac).map(Scope::Device),
         ("device", None) => Err(need("MAC address")),
         ("global", Some(_)) => Err(failure(StatusCode::BAD_REQUEST, "scope global takes no target")),
@@ -305,89 +312,15 @@ async fn assign_group<S: AdminStore>(
     Json(body): Json<GroupAssignment>,
 ) -> Answer {
     let mac = parse_mac(&mac)?;
-    let group = body.group.map(|g| g.trim().to_owned()).filter(|g| !g.is_empty());
+    let group = match body.group.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => Some(parse_group(name)?),
+    };
     if state.store.assign_group(&mac, group.as_deref()).await? {
         tracing::info!(mac, group = group.as_deref().unwrap_or("(none)"), "group assigned");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")))
-    }
-}
-
-#[derive(Deserialize)]
-struct ScopeQuery {
-    scope: Option<String>,
-    target: Option<String>,
-}
-
-async fn show_config<S: AdminStore>(
-    State(state): State<Arc<AdminState<S>>>,
-    Query(query): Query<ScopeQuery>,
-) -> Answer {
-    let scope = match &query.scope {
-        Some(scope) => Some(parse_scope(scope, query.target.as_deref())?),
-        None => None,
-    };
-    let entries = state.store.desired(scope.as_ref()).await?;
-    let entries: Vec<ConfigEntry> = entries
-        .into_iter()
-        .map(|entry| {
-            let (scope, target) = scope_parts(&entry.scope);
-            ConfigEntry {
-                scope,
-                target,
-                value: displayable_value(&entry.key.name, &entry.value).to_owned(),
-                name: entry.key.name,
-                index: entry.key.index,
-            }
-        })
-        .collect();
-    Ok(Json(entries).into_response())
-}
-
-async fn set_config<S: AdminStore>(
-    State(state): State<Arc<AdminState<S>>>,
-    Json(body): Json<ConfigEntry>,
-) -> Answer {
-    let scope = parse_scope(&body.scope, body.target.as_deref())?;
-    let name = body.name.trim();
-    if name.is_empty() {
-        return Err(failure(StatusCode::BAD_REQUEST, "item name is empty"));
-    }
-    if opendls_wpi::bootstrap::BOOTSTRAP_ITEMS.contains(&name) {
-        let hint = "refused: Secure Mode items are sent by the bootstrap only (opendls security mode ...)";
-        return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, hint));
-    }
-    if name == "wbm-server-certificate" {
-        let hint = "refused: certificates are deployed by a job (opendls job create deploy-wbm-certificate)";
-        return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, hint));
-    }
-    let check = Catalog::builtin().check_write(name, body.index, &body.value);
-    if let Some(reason) = check.refusal_reason() {
-        return Err(failure(StatusCode::UNPROCESSABLE_ENTITY, format!("refused: {reason}")));
-    }
-    let mut warnings: Vec<String> = check.findings.iter().map(|f| f.message.clone()).collect();
-    if !check.is_known() {
-        warnings.push(format!(
-            "{name} is not in the item catalog; phones that do not know it answer 'unknown item'"
-        ));
-    }
-    let entry = DesiredEntry { scope, key: ItemKey::new(name, body.index), value: body.value };
-    state.store.set_desired(&entry, unix_now()).await?;
-    tracing::info!(scope = %entry.scope, item = %entry.key, "desired value set");
-    Ok(Json(ConfigSetResult { known_item: check.is_known(), warnings }).into_response())
-}
-
-async fn unset_config<S: AdminStore>(
-    State(state): State<Arc<AdminState<S>>>,
-    Json(body): Json<ConfigEntry>,
-) -> Answer {
-    let scope = parse_scope(&body.scope, body.target.as_deref())?;
-    let key = ItemKey::new(body.name.trim(), body.index);
-    if state.store.unset_desired(&scope, &key).await? {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(failure(StatusCode::NOT_FOUND, format!("{key} is not set at {scope}")))
     }
 }
 
@@ -397,6 +330,7 @@ async fn set_policy<S: AdminStore>(
 ) -> Answer {
     let policy: LocalChangePolicy =
         body.policy.parse().map_err(|message| failure(StatusCode::BAD_REQUEST, message))?;
+    let body = PolicySetting { group: body.group.as_deref().map(parse_group).transpose()?, ..body };
     state.store.set_policy(body.group.as_deref(), policy).await?;
     tracing::info!(policy = %body.policy, group = body.group.as_deref().unwrap_or("(global)"), "local-change policy set");
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -150,9 +150,64 @@ pub struct ConfigEntry {
     pub value: String,
 }
 
+/// One value of a [`ConfigChange`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigValue {
+    /// Item name (exact: names are case-sensitive on the phone).
+    pub name: String,
+    /// Index, for multi-instance items.
+    #[serde(default)]
+    pub index: Option<u32>,
+    /// The value.
+    pub value: String,
+}
+
+/// Body of `PUT /api/config`: values set at one scope together, all of them or none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigChange {
+    /// `global`, `group` or `device`.
+    pub scope: String,
+    /// The group name or MAC; absent for global.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The values.
+    pub values: Vec<ConfigValue>,
+    /// Store names the catalog does not know (new firmware); refused otherwise.
+    #[serde(default)]
+    pub allow_unknown: bool,
+    /// Check everything and count the devices it would touch, but store nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// What `PUT /api/config` accepts: a [`ConfigChange`], or one [`ConfigEntry`] (a change of one
+/// value, unknown names refused).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum ConfigWrite {
+    /// Several values.
+    Change(ConfigChange),
+    /// One value.
+    One(ConfigEntry),
+}
+
 /// Answer to `PUT /api/config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConfigSetResult {
+pub struct ConfigChangeResult {
+    /// Whether the values were stored (false for a dry run).
+    pub applied: bool,
+    /// Known devices whose effective value of at least one item changes (those in the scope
+    /// that no narrower scope overrides, and whose value differs).
+    pub devices_affected: usize,
+    /// Per value, in the order given.
+    pub values: Vec<ConfigValueResult>,
+}
+
+/// One value's part of a [`ConfigChangeResult`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigValueResult {
+    /// `name` or `name[index]`.
+    pub item: String,
     /// Whether the item is in the catalog.
     pub known_item: bool,
     /// Things worth knowing that did not refuse the value.
@@ -180,6 +235,9 @@ pub struct PolicySetting {
 pub struct ApiError {
     /// What went wrong, for a human.
     pub error: String,
+    /// Every single problem, when there were several (each refused value of a change).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub problems: Vec<String>,
 }
 
 /// Body of `POST /api/jobs`.
@@ -201,6 +259,9 @@ pub struct JobRequest {
     /// A factory reset erases the phones' configuration: it must be confirmed.
     #[serde(default)]
     pub confirm_factory_reset: bool,
+    /// For `read-items`: read names the catalog does not know (refused otherwise).
+    #[serde(default)]
+    pub allow_unknown: bool,
 }
 
 fn default_true() -> bool {

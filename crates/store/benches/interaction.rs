@@ -81,7 +81,7 @@ fn engine_and_sqlite(bencher: Bencher) {
     let dir = tempfile::tempdir().unwrap();
     let store = runtime.block_on(SqliteStore::open(&dir.path().join("bench.db"))).unwrap();
     for entry in desired() {
-        runtime.block_on(store.set_desired(&entry, 0)).unwrap();
+        runtime.block_on(store.set_desired(std::slice::from_ref(&entry), 0)).unwrap();
     }
     let settings = EngineSettings::default();
     bencher.with_inputs(messages).bench_values(|(start, read, write)| {

@@ -194,10 +194,10 @@ pub trait AdminStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<HistoryEvent>>> + Send;
     /// Values the device refused.
     fn failures(&self, mac: &str) -> impl Future<Output = StoreResult<Vec<WriteFailure>>> + Send;
-    /// Sets a desired value.
+    /// Sets desired values, all of them or (on failure) none.
     fn set_desired(
         &self,
-        entry: &DesiredEntry,
+        entries: &[DesiredEntry],
         now: Timestamp,
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Removes a desired value; false when there was none.

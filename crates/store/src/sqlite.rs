@@ -463,9 +463,17 @@ impl AdminStore for SqliteStore {
         .await
     }
 
-    async fn set_desired(&self, entry: &DesiredEntry, now: Timestamp) -> StoreResult<()> {
-        let (entry, secrets) = (entry.clone(), self.secrets.clone());
-        self.write(move |connection| upsert_desired(connection, &entry, now, &secrets)).await
+    async fn set_desired(&self, entries: &[DesiredEntry], now: Timestamp) -> StoreResult<()> {
+        let (entries, secrets) = (entries.to_vec(), self.secrets.clone());
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            for entry in &entries {
+                upsert_desired(&tx, entry, now, &secrets)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
     }
 
     async fn unset_desired(&self, scope: &Scope, key: &ItemKey) -> StoreResult<bool> {

@@ -10,8 +10,17 @@
 //! taken only from third-party code give warnings, because their ranges are unverified.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::OnceLock;
+
+use rules::{
+    check_characters, check_index, check_value, derive_rule, index_range, read_access, read_indexing,
+    read_provenance, standard_range,
+};
+
+mod rules;
+mod suggest;
+
+pub use suggest::did_you_mean;
 
 /// The item carrying the DCMP polling address written to phones behind NAT (guide p. 15, 24:
 /// "configured by the provisioning service"; the item names are in guide §6.1, which was not
@@ -118,6 +127,11 @@ pub struct CatalogEntry {
     pub description: String,
     /// What a value must look like, as far as the row says.
     pub rule: ValueRule,
+    /// The inclusive index range the index note states, if it states one.
+    pub index_range: Option<(u32, u32)>,
+    /// Why the value's range holds whatever the row's provenance (a standard, such as IEEE
+    /// 802.1Q for VLAN IDs): out-of-range values of such rows are refused even when unverified.
+    pub standard: Option<&'static str>,
 }
 
 /// The machine-checkable part of a row's type and values.
@@ -268,8 +282,15 @@ impl Catalog {
                     problem: format!("{} fields, expected 8", fields.len()),
                 });
             };
+            let standard = standard_range(name.trim(), type_text);
+            let rule = match standard {
+                Some((min, max, _)) => ValueRule::Integer { min: Some(min), max: Some(max) },
+                None => derive_rule(type_text, values),
+            };
             let entry = CatalogEntry {
                 name: name.trim().to_owned(),
+                index_range: index_range(indexed),
+                standard: standard.map(|(_, _, why)| why),
                 indexing: read_indexing(indexed),
                 index_note: indexed.to_owned(),
                 type_text: type_text.to_owned(),
@@ -278,7 +299,7 @@ impl Catalog {
                 group: group.to_owned(),
                 provenance: read_provenance(page),
                 description: description.to_owned(),
-                rule: derive_rule(type_text, values),
+                rule,
             };
             if entry.name.is_empty() {
                 return Err(CatalogError { line: line_no, problem: "empty item name".into() });
@@ -311,11 +332,13 @@ impl Catalog {
             check_characters(value, &mut findings);
             return ItemCheck { entry: None, findings };
         };
-        let strictness = if entry.provenance.is_verified() { Severity::Refusal } else { Severity::Warning };
+        let verified = entry.provenance.is_verified();
+        let strictness = if verified { Severity::Refusal } else { Severity::Warning };
+        let value_strictness = if entry.standard.is_some() { Severity::Refusal } else { strictness };
         let mut findings = Vec::new();
         check_characters(value, &mut findings);
-        check_index(entry, index, &mut findings);
-        check_value(entry, value, strictness, &mut findings);
+        check_index(entry, index, strictness, &mut findings);
+        check_value(entry, value, value_strictness, &mut findings);
         findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         ItemCheck { entry: Some(entry), findings }
     }
@@ -334,295 +357,5 @@ impl Catalog {
             check.findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
         }
         check
-    }
-}
-
-fn read_indexing(text: &str) -> Indexing {
-    let text = text.trim_start();
-    if text.starts_with("yes") {
-        Indexing::Indexed
-    } else if text.starts_with("no") {
-        Indexing::Single
-    } else {
-        Indexing::Unclear
-    }
-}
-
-fn read_access(text: &str) -> Access {
-    let text = text.trim_start();
-    if text.starts_with("read-only") {
-        Access::ReadOnly
-    } else if text.starts_with("read-write") || text.starts_with("both") {
-        Access::ReadWrite
-    } else if text.starts_with("write") {
-        Access::WriteOnly
-    } else {
-        Access::Unknown
-    }
-}
-
-fn read_provenance(text: &str) -> Provenance {
-    let text = text.trim();
-    if text.starts_with('-') {
-        Provenance::Unverified(text.trim_start_matches(['-', ' ']).to_owned())
-    } else if text.starts_with("wiki.unify.com") {
-        Provenance::UnifyWiki
-    } else {
-        Provenance::Guide(text.to_owned())
-    }
-}
-
-/// Reads the checkable part of the type and values columns.
-fn derive_rule(type_text: &str, values: &str) -> ValueRule {
-    let kind = type_text.trim();
-    let lower_values = values.to_ascii_lowercase();
-    let open = ["further values", "also sends", "other values", "others"]
-        .iter()
-        .any(|hint| lower_values.contains(hint));
-    if kind == "ip/hostname" || kind == "string (DNS name)" {
-        return ValueRule::Host;
-    }
-    // Mixed types ("boolean or enum", "enum/boolean") cannot be checked.
-    if kind.contains(" or ") || kind.contains('/') {
-        return ValueRule::Text;
-    }
-    if kind == "boolean" {
-        return ValueRule::Boolean;
-    }
-    if kind == "mac" {
-        return ValueRule::MacAddress;
-    }
-    if kind == "ip" {
-        return ValueRule::IpAddress;
-    }
-    if kind.starts_with("enum") || kind.starts_with("integer") {
-        if let Some(codes) = integer_codes(values) {
-            return ValueRule::OneOf { tokens: codes, open };
-        }
-        if kind.starts_with("integer") || kind == "enum (integer)" {
-            let (min, max) = integer_range(values, kind.contains("port"));
-            return ValueRule::Integer { min, max };
-        }
-        if let Some(tokens) = word_tokens(values) {
-            return ValueRule::OneOf { tokens, open };
-        }
-    }
-    ValueRule::Text
-}
-
-/// `0=UDP; 1=TCP; 2=TLS` or `0 / 1` at the start of the values column.
-fn integer_codes(values: &str) -> Option<Vec<String>> {
-    let head = strip_parentheticals(values);
-    let mut codes = Vec::new();
-    let segments: Vec<&str> =
-        if head.contains('=') { head.split(';').collect() } else { head.split(" / ").collect() };
-    for segment in segments {
-        let segment = segment.trim();
-        if segment.is_empty() || segment.starts_with("default") {
-            continue;
-        }
-        let code = segment.split('=').next().unwrap_or("").trim();
-        if code.parse::<i64>().is_err() {
-            return None;
-        }
-        let separated = segment.contains('=') || values.contains(" / ");
-        if !separated {
-            return None;
-        }
-        codes.push(code.to_owned());
-    }
-    (!codes.is_empty()).then_some(codes)
-}
-
-/// `3700-32000` or `0-63` at the very start of the values column; `e.g.` and `seen` mark
-/// examples, not ranges.
-fn integer_range(values: &str, is_port: bool) -> (Option<i64>, Option<i64>) {
-    let text = values.trim();
-    let mut parts = text.splitn(2, '-');
-    let low = parts.next().and_then(|p| p.trim().parse::<i64>().ok());
-    let rest = parts.next().unwrap_or("");
-    let high_digits: String = rest.trim_start().chars().take_while(char::is_ascii_digit).collect();
-    let after = rest.trim_start()[high_digits.len()..].trim_start();
-    match (low, high_digits.parse::<i64>().ok()) {
-        (Some(low), Some(high)) if low <= high && !after.starts_with("seen") => (Some(low), Some(high)),
-        _ if is_port => (Some(0), Some(65_535)),
-        _ => (None, None),
-    }
-}
-
-/// `deploy / delete; default empty` or `MOH (…) / PIC (…); APP = firmware`: short word tokens.
-fn word_tokens(values: &str) -> Option<Vec<String>> {
-    let text = strip_parentheticals(values);
-    let mut tokens = Vec::new();
-    for clause in text.split(';') {
-        for segment in clause.split(" / ") {
-            let token = segment.split('=').next().unwrap_or("").trim();
-            if token.is_empty() || token.starts_with("default") {
-                continue;
-            }
-            let plausible = token.split_whitespace().count() <= 2 && !token.contains("e.g.");
-            if !plausible {
-                return None;
-            }
-            tokens.push(token.to_owned());
-        }
-    }
-    (!tokens.is_empty()).then_some(tokens)
-}
-
-fn strip_parentheticals(text: &str) -> String {
-    let mut depth = 0usize;
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth = depth.saturating_sub(1),
-            c if depth == 0 => out.push(c),
-            _ => {}
-        }
-    }
-    out
-}
-
-fn check_characters(value: &str, findings: &mut Vec<Finding>) {
-    if value.chars().any(|c| !crate::parse::is_xml_char(c)) {
-        findings.push(Finding {
-            severity: Severity::Refusal,
-            message: "value contains control characters XML cannot carry".into(),
-        });
-    }
-}
-
-fn check_index(entry: &CatalogEntry, index: Option<u32>, findings: &mut Vec<Finding>) {
-    // The indexed column is partly inferred, so index mismatches only warn.
-    let message = match (entry.indexing, index) {
-        (Indexing::Single, Some(index)) => {
-            format!("{} is not an indexed item, but index {index} was given", entry.name)
-        }
-        (Indexing::Indexed, None) => format!("{} is an indexed item, but no index was given", entry.name),
-        _ => return,
-    };
-    findings.push(Finding { severity: Severity::Warning, message });
-}
-
-fn check_value(entry: &CatalogEntry, value: &str, strictness: Severity, findings: &mut Vec<Finding>) {
-    let name = &entry.name;
-    if value.is_empty() {
-        if !entry.may_be_empty() {
-            findings.push(Finding { severity: strictness, message: format!("{name} must not be empty") });
-        }
-        return;
-    }
-    let problem = match &entry.rule {
-        ValueRule::Boolean => {
-            (value != "true" && value != "false").then(|| format!("{name} must be true or false"))
-        }
-        ValueRule::Integer { min, max } => match value.parse::<i64>() {
-            Err(_) => Some(format!("{name} must be a whole number")),
-            Ok(n) if min.is_some_and(|m| n < m) || max.is_some_and(|m| n > m) => Some(format!(
-                "{name} must be between {} and {}",
-                min.map_or("any".into(), |m| m.to_string()),
-                max.map_or("any".into(), |m| m.to_string())
-            )),
-            Ok(_) => None,
-        },
-        ValueRule::OneOf { tokens, open } => {
-            if tokens.iter().any(|t| t == value) {
-                None
-            } else {
-                let message = format!("{name} must be one of {}", tokens.join(", "));
-                if *open {
-                    findings.push(Finding { severity: Severity::Warning, message });
-                    None
-                } else {
-                    Some(message)
-                }
-            }
-        }
-        ValueRule::IpAddress => {
-            value.parse::<IpAddr>().is_err().then(|| format!("{name} must be an IP address"))
-        }
-        ValueRule::Host => (!is_host(value)).then(|| format!("{name} must be an IP address or host name")),
-        ValueRule::MacAddress => {
-            (!is_mac(value)).then(|| format!("{name} must be a MAC address like 00:1A:E8:12:34:56"))
-        }
-        ValueRule::Text => None,
-    };
-    if let Some(message) = problem {
-        findings.push(Finding { severity: strictness, message });
-    }
-    if let Some(limit) = entry.max_chars() {
-        let length = value.chars().count();
-        if length > limit {
-            findings.push(Finding {
-                severity: strictness,
-                message: format!("{name} is {length} characters long; at most {limit} are allowed"),
-            });
-        }
-    }
-}
-
-fn is_host(value: &str) -> bool {
-    value.parse::<IpAddr>().is_ok()
-        || (value.len() <= 253
-            && value.split('.').all(|label| {
-                !label.is_empty()
-                    && label.len() <= 63
-                    && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            }))
-}
-
-fn is_mac(value: &str) -> bool {
-    let parts: Vec<&str> = value.split([':', '-']).collect();
-    parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rules_are_read_from_the_prose() {
-        assert_eq!(
-            derive_rule("integer (ms)", "3700-32000; default 32000"),
-            ValueRule::Integer { min: Some(3700), max: Some(32000) }
-        );
-        assert_eq!(derive_rule("integer", "1-8 seen"), ValueRule::Integer { min: None, max: None });
-        assert_eq!(
-            derive_rule("integer (port)", "e.g. 5060"),
-            ValueRule::Integer { min: Some(0), max: Some(65535) }
-        );
-        assert_eq!(
-            derive_rule("enum", "0=UDP; 1=TCP; 2=TLS; default 0"),
-            ValueRule::OneOf { tokens: vec!["0".into(), "1".into(), "2".into()], open: false }
-        );
-        assert_eq!(
-            derive_rule("enum", "deploy / delete; default empty"),
-            ValueRule::OneOf { tokens: vec!["deploy".into(), "delete".into()], open: false }
-        );
-        assert_eq!(
-            derive_rule("enum", "FactoryReset (for factory reset; omitted for a normal reboot)"),
-            ValueRule::OneOf { tokens: vec!["FactoryReset".into()], open: false }
-        );
-        assert_eq!(derive_rule("enum (string)", "same value set as device-type"), ValueRule::Text);
-        assert_eq!(derive_rule("boolean or enum", "0 seen"), ValueRule::Text);
-    }
-
-    #[test]
-    fn file_type_tokens_include_app() {
-        let ValueRule::OneOf { tokens, .. } = derive_rule(
-            "enum",
-            "MOH (hold music: WAV/MIDI, MP3 on OS60/80) / PIC (picture clip JPEG/PNG, max 300 kB, OS60/80) / LDAP (template TXT) / LOGO (JPEG/PNG on OS60/80, BMP b/w on OS40) / SCREENSAVER / RINGTONE (see 4.5.3); APP = firmware image in SoftwareDeployment",
-        ) else {
-            panic!("file-type should be an enumeration");
-        };
-        assert_eq!(tokens, ["MOH", "PIC", "LDAP", "LOGO", "SCREENSAVER", "RINGTONE", "APP"]);
-    }
-
-    #[test]
-    fn hosts_and_macs() {
-        assert!(is_host("time.nist.gov") && is_host("192.168.1.4") && is_host("::1"));
-        assert!(!is_host("bad host") && !is_host(""));
-        assert!(is_mac("00:01:E3:25:EA:13") && !is_mac("00:01:E3:25:EA"));
     }
 }

@@ -4,52 +4,27 @@ use std::process::{Command, Output};
 
 use opendls_server::{Config, RunningServer};
 
-struct Service {
-    server: RunningServer,
-    _dir: tempfile::TempDir,
-    runtime: tokio::runtime::Runtime,
-}
-
-fn service() -> Service {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let config = Config::loopback(dir.path().join("data"));
-    let server = runtime.block_on(opendls_server::start(config)).unwrap();
-    Service { server, _dir: dir, runtime }
-}
-
-impl Service {
-    fn opendls(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_opendls"))
-            .args(args)
-            .env("OPENDLS_ADMIN_URL", format!("http://{}", self.server.admin_addr))
-            .env("OPENDLS_DATA", &self.server.data_dir)
-            .env_remove("OPENDLS_ADMIN_TOKEN")
-            .output()
-            .unwrap()
-    }
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+use crate::support::{Service, service, stderr, stdout};
 
 #[test]
 fn configuration_round_trip_with_meaningful_exit_codes() {
     let service = service();
-    let set = service.opendls(&["config", "set", "sntp-addr=time.nist.gov", "XML-app-name[2]=phonebook"]);
+    let set = service.opendls(&[
+        "config",
+        "set",
+        "--global",
+        "sntp-addr=time.nist.gov",
+        "XML-app-name[2]=phonebook",
+    ]);
     assert!(set.status.success(), "{}", stderr(&set));
-    let refused = service.opendls(&["config", "set", "transaction-timer=5"]);
+    let refused = service.opendls(&["config", "set", "--global", "transaction-timer=5"]);
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("between 3700 and 32000"));
     let group = service.opendls(&["config", "set", "--group", "sales", "sntp-addr=ntp.sales", "--json"]);
     assert!(group.status.success());
-    let line: serde_json::Value = serde_json::from_slice(&group.stdout).unwrap();
-    assert_eq!((line["set"].as_str(), line["known_item"].as_bool()), (Some("sntp-addr"), Some(true)));
+    let result: opendls_server::api::ConfigChangeResult = serde_json::from_slice(&group.stdout).unwrap();
+    assert!(result.applied);
+    assert_eq!((result.values[0].item.as_str(), result.values[0].known_item), ("sntp-addr", true));
 
     let shown = service.opendls(&["config", "show"]);
     let text = stdout(&shown);
@@ -63,7 +38,7 @@ fn configuration_round_trip_with_meaningful_exit_codes() {
 
     assert!(service.opendls(&["config", "unset", "XML-app-name[2]"]).status.success());
     assert_eq!(service.opendls(&["config", "unset", "XML-app-name[2]"]).status.code(), Some(1));
-    assert_eq!(service.opendls(&["config", "set", "no-equals-sign"]).status.code(), Some(2));
+    assert_eq!(service.opendls(&["config", "set", "--global", "no-equals-sign"]).status.code(), Some(2));
 }
 
 #[test]

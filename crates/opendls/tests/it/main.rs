@@ -3,3 +3,5 @@
 mod admin_tls;
 mod cli;
 mod descriptors;
+mod first_hour;
+mod support;

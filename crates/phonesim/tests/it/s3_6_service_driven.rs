@@ -16,7 +16,8 @@ use crate::support::*;
 async fn s3_6_4_write_with_errors() {
     let server = Server::start().await;
     server.set(json!({"scope": "global", "name": "sntp-addr", "value": "time.nist.gov"})).await;
-    server.set(json!({"scope": "global", "name": "future-item", "value": "1"})).await;
+    let unknown = json!({"name": "future-item", "value": "1"});
+    server.set(json!({"scope": "global", "values": [unknown], "allow_unknown": true})).await;
     let mut phone = SimPhone::new(PhoneProfile::numbered(3));
     let mac = phone.profile.mac.clone();
     let first = phone.contact(Reason::StartUp, &[]);

@@ -9,7 +9,8 @@ use axum::response::IntoResponse;
 use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind};
 use opendls_store::AdminStore;
 use opendls_store::jobs::{JobStore, NewJob, TargetSelector};
-use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM};
+use opendls_wpi::Catalog;
+use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use serde::Deserialize;
 
 use super::{AdminState, Answer, failure, parse_scope};
@@ -39,6 +40,11 @@ fn job_kind(request: &JobRequest) -> Result<JobKind, super::Rejection> {
                 .iter()
                 .map(|text| parse_item_key(text).ok_or_else(|| bad(format!("{text:?} is not an item name"))))
                 .collect::<Result<Vec<_>, _>>()?;
+            let unknown: Vec<String> =
+                items.iter().filter_map(|key| unknown_item(key, request.allow_unknown)).collect();
+            if !unknown.is_empty() {
+                return Err(bad(format!("refused: {}", unknown.join("; "))));
+            }
             Ok(JobKind::ReadItems { items })
         }
         "restart" => Ok(JobKind::Restart),
@@ -56,6 +62,22 @@ fn job_kind(request: &JobRequest) -> Result<JobKind, super::Rejection> {
     }
 }
 
+/// Why a name to read is refused: not in the catalog, unless the administrator insists.
+fn unknown_item(key: &ItemKey, allow_unknown: bool) -> Option<String> {
+    let catalog = Catalog::builtin();
+    if allow_unknown || catalog.get(&key.name).is_some() {
+        return None;
+    }
+    let hint = did_you_mean(&catalog.suggestions(&key.name))
+        .map(|h| format!(": {h} "))
+        .unwrap_or_else(|| "; ".into());
+    Some(format!(
+        "{} is not in the item catalog (names are case-sensitive on the phone){hint}allow_unknown \
+         (--allow-unknown) reads it anyway",
+        key.name
+    ))
+}
+
 fn checked_targets(targets: &TargetSelector) -> Result<TargetSelector, super::Rejection> {
     match targets {
         TargetSelector::Devices { macs } => {
@@ -65,9 +87,7 @@ fn checked_targets(targets: &TargetSelector) -> Result<TargetSelector, super::Re
             let macs = macs.iter().map(|mac| super::parse_mac(mac)).collect::<Result<Vec<_>, _>>()?;
             Ok(TargetSelector::Devices { macs })
         }
-        TargetSelector::Group { name } if name.trim().is_empty() => {
-            Err(failure(StatusCode::BAD_REQUEST, "the group name is empty"))
-        }
+        TargetSelector::Group { name } => Ok(TargetSelector::Group { name: super::parse_group(name)? }),
         other => Ok(other.clone()),
     }
 }
@@ -150,11 +170,12 @@ pub(super) async fn behind_nat<S: AdminStore>(
     // An empty URL turns polling off (opendls' assumption; the item's semantics are unverified).
     let (url, interval) =
         if request.enabled { (url, interval.to_string()) } else { (String::new(), "0".into()) };
-    let now = unix_now();
-    for (name, value) in [(DCMP_URL_ITEM, url), (DCMP_INTERVAL_ITEM, interval)] {
-        let entry = DesiredEntry { scope: scope.clone(), key: ItemKey::new(name, None), value };
-        state.store.set_desired(&entry, now).await?;
-    }
+    let entries = [(DCMP_URL_ITEM, url), (DCMP_INTERVAL_ITEM, interval)].map(|(name, value)| DesiredEntry {
+        scope: scope.clone(),
+        key: ItemKey::new(name, None),
+        value,
+    });
+    state.store.set_desired(&entries, unix_now()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

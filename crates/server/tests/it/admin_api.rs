@@ -37,12 +37,15 @@ async fn values_are_checked_against_the_catalog() {
         )
         .await;
     assert_eq!(read_only.status, 422);
-    let unknown = server
-        .admin("PUT", "/api/config", Some(r#"{"scope":"global","name":"future-item","value":"1"}"#))
-        .await;
+    let unknown =
+        server.admin("PUT", "/api/config", Some(r#"{"scope":"global","name":"sntp-adr","value":"1"}"#)).await;
+    assert_eq!(unknown.status, 422);
+    assert!(unknown.text().contains("did you mean sntp-addr?"), "{}", unknown.text());
+    let insisted = r#"{"scope":"global","values":[{"name":"future-item","value":"1"}],"allow_unknown":true}"#;
+    let unknown = server.admin("PUT", "/api/config", Some(insisted)).await;
     assert_eq!(unknown.status, 200);
-    let result: opendls_server::api::ConfigSetResult = serde_json::from_slice(&unknown.body).unwrap();
-    assert!(!result.known_item && !result.warnings.is_empty());
+    let result: opendls_server::api::ConfigChangeResult = serde_json::from_slice(&unknown.body).unwrap();
+    assert!(result.applied && !result.values[0].known_item && !result.values[0].warnings.is_empty());
     let bad_scope = server
         .admin("PUT", "/api/config", Some(r#"{"scope":"device","target":"nope","name":"e164","value":"1"}"#))
         .await;
@@ -85,6 +88,35 @@ async fn device_beats_group_beats_global() {
         serde_json::from_slice(&server.admin("GET", "/api/devices", None).await.body).unwrap();
     assert_eq!(devices[0].group.as_deref(), Some("sales"));
     assert_eq!(server.admin("GET", "/api/devices/00:00:00:00:00:00", None).await.status, 404);
+}
+
+#[tokio::test]
+async fn a_change_says_how_many_devices_it_touches() {
+    let server = TestServer::start().await;
+    for mac in ["00:1A:E8:00:02:01", "00:1A:E8:00:02:02", "00:1A:E8:00:02:03"] {
+        phone_post(server.phone_addr(), start_up(mac).as_bytes(), None).await.dls();
+    }
+    let assign = server.admin("PUT", "/api/devices/00:1A:E8:00:02:01/group", Some(r#"{"group":"sales"}"#));
+    assert_eq!(assign.await.status, 204);
+    let change = |scope: &str, value: &str, dry_run: bool| {
+        format!(r#"{{{scope},"values":[{{"name":"sntp-addr","value":"{value}"}}],"dry_run":{dry_run}}}"#)
+    };
+    let count = |body: Vec<u8>| {
+        let result: opendls_server::api::ConfigChangeResult = serde_json::from_slice(&body).unwrap();
+        (result.applied, result.devices_affected)
+    };
+    let sales = r#""scope":"group","target":"sales""#;
+    let dry = server.admin("PUT", "/api/config", Some(&change(sales, "s.example", true))).await;
+    assert_eq!(count(dry.body), (false, 1));
+    let set = server.admin("PUT", "/api/config", Some(&change(sales, "s.example", false))).await;
+    assert_eq!(count(set.body), (true, 1));
+    let global = r#""scope":"global""#;
+    let dry = server.admin("PUT", "/api/config", Some(&change(global, "g.example", true))).await;
+    assert_eq!(count(dry.body), (false, 2), "the sales phone keeps its group's value");
+    let again = server.admin("PUT", "/api/config", Some(&change(sales, "s.example", true))).await;
+    assert_eq!(count(again.body), (false, 0), "the same value changes nothing");
+    let bad_group = server.admin("PUT", "/api/devices/00:1A:E8:00:02:02/group", Some(r#"{"group":"a/b"}"#));
+    assert_eq!(bad_group.await.status, 400);
 }
 
 #[tokio::test]

@@ -140,7 +140,7 @@ async fn desired_values_failures_and_policies() {
         },
     ];
     for entry in &entries {
-        store.set_desired(entry, 1000).await.unwrap();
+        store.set_desired(std::slice::from_ref(entry), 1000).await.unwrap();
     }
     let context = store.device_context(MAC).await.unwrap();
     assert_eq!(context.desired.len(), 3, "the other group's entry does not apply");

@@ -76,7 +76,9 @@ fn unverified_rows_only_warn() {
         .get("qos-layer2-voice")
         .or_else(|| {
             catalog.entries().iter().find(|e| {
-                !e.provenance.is_verified() && matches!(e.rule, ValueRule::Integer { min: Some(_), .. })
+                !e.provenance.is_verified()
+                    && e.standard.is_none()
+                    && matches!(e.rule, ValueRule::Integer { min: Some(_), .. })
             })
         })
         .unwrap();
@@ -109,4 +111,37 @@ fn control_characters_are_refused_everywhere() {
 fn findings_never_contain_the_value() {
     let check = Catalog::builtin().check("XML-app-name", Some(1), "secret-value-that-is-too-long");
     assert!(check.findings.iter().all(|f| !f.message.contains("secret")));
+}
+
+#[test]
+fn ranges_that_hold_by_meaning_refuse_even_on_unverified_rows() {
+    let catalog = Catalog::builtin();
+    let check = catalog.check_write("sntp-tz-offset", None, "99999");
+    assert_eq!(
+        check.refusal_reason().unwrap(),
+        "sntp-tz-offset must be between -720 and 840 (time zones run from UTC-12:00 to UTC+14:00)"
+    );
+    assert!(!catalog.check_write("sntp-tz-offset", None, "-300").is_refused());
+    assert!(!catalog.get("vlan-id").unwrap().provenance.is_verified());
+    for value in ["5000", "-1", "ten"] {
+        assert!(catalog.check_write("vlan-id", None, value).is_refused(), "vlan-id={value}");
+    }
+    assert!(!catalog.check_write("vlan-id", None, "4095").is_refused());
+}
+
+#[test]
+fn indexes_are_checked() {
+    let catalog = Catalog::builtin();
+    let check = catalog.check_write("sntp-addr", Some(1), "x.example");
+    assert_eq!(check.refusal_reason().unwrap(), "sntp-addr is not an indexed item, but index 1 was given");
+    let check = catalog.check_write("XML-app-name", Some(99), "phonebook");
+    assert_eq!(check.refusal_reason().unwrap(), "XML-app-name takes an index from 1 to 20, not 99");
+    assert!(!catalog.check_write("XML-app-name", Some(20), "phonebook").is_refused());
+    assert!(
+        catalog
+            .check_write("codec-rank", Some(9), "1")
+            .findings
+            .iter()
+            .all(|f| f.severity == Severity::Warning)
+    );
 }

@@ -1,0 +1,46 @@
+//! A service on loopback and the built binary run against it, as an administrator runs it.
+
+use std::process::{Command, Output};
+
+use opendls_server::{Config, RunningServer};
+
+/// A running service with its own data directory.
+pub struct Service {
+    /// The running service.
+    pub server: RunningServer,
+    _dir: tempfile::TempDir,
+    /// Its runtime, for driving simulated phones.
+    pub runtime: tokio::runtime::Runtime,
+}
+
+/// A service on loopback with a fresh data directory.
+pub fn service() -> Service {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::loopback(dir.path().join("data"));
+    let server = runtime.block_on(opendls_server::start(config)).unwrap();
+    Service { server, _dir: dir, runtime }
+}
+
+impl Service {
+    /// Runs `opendls ARGS` against the service.
+    pub fn opendls(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(args)
+            .env("OPENDLS_ADMIN_URL", format!("http://{}", self.server.admin_addr))
+            .env("OPENDLS_DATA", &self.server.data_dir)
+            .env_remove("OPENDLS_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    }
+}
+
+/// Standard output as text.
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}

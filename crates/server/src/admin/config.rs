@@ -1,0 +1,155 @@
+//! Configuration routes of the admin API: desired values at a scope, checked against the item
+//! catalog and set all together or not at all.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use opendls_engine::{DesiredEntry, ItemKey, devices_affected};
+use opendls_store::AdminStore;
+use opendls_wpi::Catalog;
+use opendls_wpi::catalog::did_you_mean;
+use opendls_wpi::secrets::displayable_value;
+use serde::Deserialize;
+
+use super::{AdminState, Answer, Rejection, failure, parse_scope, scope_parts};
+use crate::api::{
+    ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, ConfigValueResult, ConfigWrite,
+};
+use crate::phone::unix_now;
+
+#[derive(Deserialize)]
+pub(super) struct ScopeQuery {
+    scope: Option<String>,
+    target: Option<String>,
+}
+
+pub(super) async fn show_config<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Query(query): Query<ScopeQuery>,
+) -> Answer {
+    let scope = match &query.scope {
+        Some(scope) => Some(parse_scope(scope, query.target.as_deref())?),
+        None => None,
+    };
+    let entries = state.store.desired(scope.as_ref()).await?;
+    let entries: Vec<ConfigEntry> = entries
+        .into_iter()
+        .map(|entry| {
+            let (scope, target) = scope_parts(&entry.scope);
+            ConfigEntry {
+                scope,
+                target,
+                value: displayable_value(&entry.key.name, &entry.value).to_owned(),
+                name: entry.key.name,
+                index: entry.key.index,
+            }
+        })
+        .collect();
+    Ok(Json(entries).into_response())
+}
+
+/// A single entry is a change of one value.
+fn into_change(write: ConfigWrite) -> ConfigChange {
+    match write {
+        ConfigWrite::Change(change) => change,
+        ConfigWrite::One(entry) => ConfigChange {
+            scope: entry.scope,
+            target: entry.target,
+            values: vec![ConfigValue { name: entry.name, index: entry.index, value: entry.value }],
+            allow_unknown: false,
+            dry_run: false,
+        },
+    }
+}
+
+pub(super) async fn set_config<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(body): Json<ConfigWrite>,
+) -> Answer {
+    let change = into_change(body);
+    let scope = parse_scope(&change.scope, change.target.as_deref())?;
+    if change.values.is_empty() {
+        return Err(failure(StatusCode::BAD_REQUEST, "no values given"));
+    }
+    let mut entries: Vec<DesiredEntry> = Vec::with_capacity(change.values.len());
+    let (mut results, mut problems) = (Vec::new(), Vec::new());
+    for value in change.values {
+        let key = ItemKey::new(value.name.trim(), value.index);
+        let checked = match entries.iter().any(|e| e.key == key) {
+            true => Err("given twice".to_owned()),
+            false => check_value(&key, &value.value, change.allow_unknown),
+        };
+        match checked {
+            Ok(result) => results.push(result),
+            Err(problem) => problems.push(format!("{key}: {problem}")),
+        }
+        entries.push(DesiredEntry { scope: scope.clone(), key, value: value.value });
+    }
+    if !problems.is_empty() {
+        let message = format!("refused, nothing set: {}", problems.join("; "));
+        return Err(Rejection(StatusCode::UNPROCESSABLE_ENTITY, message, problems));
+    }
+    let devices = state.store.list_devices().await?;
+    let current = state.store.desired(None).await?;
+    let affected =
+        devices_affected(&current, &entries, devices.iter().map(|d| (d.mac.as_str(), d.group.as_deref())));
+    if !change.dry_run {
+        state.store.set_desired(&entries, unix_now()).await?;
+        let items: Vec<String> = entries.iter().map(|e| e.key.to_string()).collect();
+        tracing::info!(scope = %scope, items = items.join(" "), devices_affected = affected, "desired values set");
+    }
+    Ok(Json(ConfigChangeResult { applied: !change.dry_run, devices_affected: affected, values: results })
+        .into_response())
+}
+
+/// Checks one value against the catalog; the refusal never contains the value (it may be secret).
+fn check_value(key: &ItemKey, value: &str, allow_unknown: bool) -> Result<ConfigValueResult, String> {
+    let name = key.name.as_str();
+    if name.is_empty() {
+        return Err("the item name is empty".into());
+    }
+    if opendls_wpi::bootstrap::BOOTSTRAP_ITEMS.contains(&name) {
+        return Err("Secure Mode items are sent by the bootstrap only (opendls security mode ...)".into());
+    }
+    if name == "wbm-server-certificate" {
+        return Err("certificates are deployed by a job (opendls job create deploy-wbm-certificate)".into());
+    }
+    let catalog = Catalog::builtin();
+    let check = catalog.check_write(name, key.index, value);
+    if let Some(reason) = check.refusal_reason() {
+        return Err(reason);
+    }
+    let mut warnings: Vec<String> = check.findings.iter().map(|f| f.message.clone()).collect();
+    if !check.is_known() {
+        let hint = did_you_mean(&catalog.suggestions(name))
+            .map(|h| format!(": {h} "))
+            .unwrap_or_else(|| "; ".into());
+        if !allow_unknown {
+            return Err(format!(
+                "not in the item catalog (names are case-sensitive on the phone){hint}\
+                 allow_unknown (--allow-unknown) stores it anyway"
+            ));
+        }
+        warnings.push(format!(
+            "{name} is not in the item catalog{hint}phones that do not know it answer 'unknown item'"
+        ));
+    }
+    Ok(ConfigValueResult { item: key.to_string(), known_item: check.is_known(), warnings })
+}
+
+pub(super) async fn unset_config<S: AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Json(body): Json<ConfigEntry>,
+) -> Answer {
+    let scope = parse_scope(&body.scope, body.target.as_deref())?;
+    let key = ItemKey::new(body.name.trim(), body.index);
+    if state.store.unset_desired(&scope, &key).await? {
+        tracing::info!(scope = %scope, item = %key, "desired value unset");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(failure(StatusCode::NOT_FOUND, format!("{key} is not set at {scope}")))
+    }
+}
