@@ -9,6 +9,15 @@ use serde::{Deserialize, Serialize};
 /// Seconds since the Unix epoch, UTC. The engine never reads a clock; time comes in.
 pub type Timestamp = i64;
 
+/// A timestamp as every opendls output writes it: RFC 3339 in UTC, `2026-12-02T12:26:06Z`
+/// (the number itself if it is outside the years 0 to 9999).
+pub fn utc_text(at: Timestamp) -> String {
+    time::OffsetDateTime::from_unix_timestamp(at)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_else(|| at.to_string())
+}
+
 /// Identifies one item instance: its name and, for multi-instance items, its index.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ItemKey {
@@ -422,6 +431,13 @@ pub fn check_group_name(text: &str) -> Result<&str, String> {
 #[cfg(test)]
 mod group_name_tests {
     use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        assert_eq!(utc_text(0), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_text(1_795_708_800), "2026-11-26T16:00:00Z");
+        assert_eq!(utc_text(i64::MAX), i64::MAX.to_string());
+    }
 
     #[test]
     fn group_names() {

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
+use opendls_engine::utc_text;
 use opendls_server::api::{
     ApiError, BehindNat, ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, DeviceListEntry,
     DeviceView, GroupAssignment, PolicySetting,
@@ -381,7 +382,7 @@ async fn list_devices(client: &Client, json: bool) -> Result<ExitCode> {
                 d.device_type.clone().unwrap_or_default(),
                 d.software_version.clone().unwrap_or_default(),
                 d.group.clone().unwrap_or_default(),
-                format_time(d.last_contact),
+                utc_text(d.last_contact),
                 d.last_reason.clone(),
                 d.security_state.clone().unwrap_or_default(),
                 tls_kind(d.tls_offer.as_deref()).to_owned(),
@@ -422,12 +423,9 @@ async fn show_device(client: &Client, mac: &str, page: (u32, u32), json: bool) -
     println!("contact-me    {}", field(&view.contact_me_uri));
     println!("TLS offered   {}", field(&view.tls_offer));
     println!("security      {} (opendls security show {})", field(&view.security_state), d.mac);
-    println!("first seen    {}", format_time(view.first_seen));
-    println!("last contact  {} ({})", format_time(d.last_contact), d.last_reason);
-    println!(
-        "inventory     {}",
-        view.inventory_read_at.map(format_time).unwrap_or_else(|| "never read".into())
-    );
+    println!("first seen    {}", utc_text(view.first_seen));
+    println!("last contact  {} ({})", utc_text(d.last_contact), d.last_reason);
+    println!("inventory     {}", view.inventory_read_at.map(utc_text).unwrap_or_else(|| "never read".into()));
     println!();
     println!("pending changes ({})", view.pending.len());
     let rows = view
@@ -466,7 +464,7 @@ async fn show_device(client: &Client, mac: &str, page: (u32, u32), json: bool) -
                 (None, None) => String::new(),
             };
             vec![
-                format_time(h.at),
+                utc_text(h.at),
                 h.kind.clone(),
                 h.reason.clone(),
                 h.item.clone().unwrap_or_default(),
@@ -501,15 +499,6 @@ fn encode(text: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Unix seconds as `YYYY-MM-DD HH:MM:SSZ`.
-pub(crate) fn format_time(at: i64) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]Z");
-    time::OffsetDateTime::from_unix_timestamp(at)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| at.to_string())
 }
 
 pub(crate) fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
@@ -551,10 +540,5 @@ mod tests {
         assert!(parse_item("novalue", true).is_err());
         assert!(parse_item("x[abc]=1", true).is_err());
         assert!(parse_item("=1", true).is_err());
-    }
-
-    #[test]
-    fn times_are_readable() {
-        assert_eq!(format_time(0), "1970-01-01 00:00:00Z");
     }
 }

@@ -244,7 +244,7 @@ async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64, f64)> 
 /// The hidden `opendls bench tls-server`: TLS with the data directory's certificate and a fixed
 /// 200 answer to every request, nothing else.
 pub fn tls_server(data_dir: &Path) -> Result<ExitCode> {
-    let identity = opendls_pki::load_or_create_server_identity(data_dir, &["127.0.0.1".to_owned()])?;
+    let identity = opendls_pki::load_or_create_server_identity(data_dir, &["127.0.0.1".to_owned()], false)?;
     let tls = opendls_server::listener::default_mode_tls(&identity)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
-use opendls_engine::TargetState;
+use opendls_engine::{TargetState, utc_text};
 use opendls_server::api::JobRequest;
 use opendls_store::TargetSelector;
-use opendls_store::jobs::{JobDetail, JobSummary};
+use opendls_store::jobs::{JobDetail, JobSummary, Waiting};
 use reqwest::Method;
 
 use crate::admin::{Client, scope_query};
@@ -117,9 +117,19 @@ pub async fn push_configuration(client: &Client, scope: &ScopeArgs, json: bool) 
 async fn wait(client: &Client, id: i64, json: bool) -> Result<ExitCode> {
     let live = std::io::stderr().is_terminal();
     let mut last_line = Instant::now() - Duration::from_secs(60);
+    let mut said_waits = String::new();
     let job = loop {
         let job: JobDetail = client.get(&format!("/api/jobs/{id}")).await?;
         let finished = job.summary.is_finished();
+        let waits = waits_line(&job);
+        if waits != said_waits && !finished {
+            // Why it waits goes on its own line, whenever that changes.
+            if live {
+                eprint!("\r\x1b[2K");
+            }
+            eprintln!("{waits}");
+            said_waits = waits;
+        }
         if live {
             eprint!("\r\x1b[2K{}", progress_line(&job.summary));
             let _ = std::io::stderr().flush();
@@ -144,6 +154,37 @@ async fn wait(client: &Client, id: i64, json: bool) -> Result<ExitCode> {
     Ok(if unsuccessful == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
+/// The reasons the unfinished targets wait, most common first, and a plain statement when none
+/// of them can move until the phones call in by themselves.
+fn waits_line(job: &JobDetail) -> String {
+    let mut reasons: Vec<(usize, &str)> = Vec::new();
+    let waits: Vec<&Waiting> = job.targets.iter().filter_map(|t| t.waiting.as_ref()).collect();
+    for waiting in &waits {
+        match reasons.iter_mut().find(|(_, why)| *why == waiting.why) {
+            Some((n, _)) => *n += 1,
+            None => reasons.push((1, &waiting.why)),
+        }
+    }
+    reasons.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut lines: Vec<String> =
+        reasons.iter().take(3).map(|(n, why)| format!("  waiting ({n}): {why}")).collect();
+    if reasons.len() > 3 {
+        lines.push(format!(
+            "  ... and {} other reasons (opendls job show {})",
+            reasons.len() - 3,
+            job.summary.id
+        ));
+    }
+    if !waits.is_empty() && waits.iter().all(|w| w.why.starts_with("no contact-me:")) {
+        lines.push(format!(
+            "nothing can progress: no contact-me can reach the unfinished targets; the job waits for the \
+             phones to call in by themselves and gives up at {} (Ctrl-C stops waiting, not the job)",
+            utc_text(job.summary.give_up_at)
+        ));
+    }
+    lines.join("\n")
+}
+
 fn progress_line(job: &JobSummary) -> String {
     const WIDTH: u32 = 30;
     let total = job.total().max(1);
@@ -157,27 +198,15 @@ fn counts(job: &JobSummary) -> String {
     job.counts.iter().map(|(state, n)| format!("{state} {n}")).collect::<Vec<_>>().join(", ")
 }
 
-/// Seconds since the epoch as `YYYY-MM-DD HH:MM:SS` UTC.
-fn when(at: i64) -> String {
-    let seconds = at.rem_euclid(86_400);
-    let (year, month, day) = opendls_phonesim::interaction::civil_date(at.div_euclid(86_400));
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        seconds / 3600,
-        seconds / 60 % 60,
-        seconds % 60
-    )
-}
-
 fn print_jobs(jobs: &[JobSummary]) {
-    println!("{:>5}  {:<20}  {:<19}  {:<28}  STATE", "JOB", "KIND", "CREATED (UTC)", "TARGETS");
+    println!("{:>5}  {:<22}  {:<20}  {:<28}  STATE", "JOB", "KIND", "CREATED", "TARGETS");
     for job in jobs {
         let state = if job.is_finished() { "finished" } else { "running" };
         println!(
-            "{:>5}  {:<20}  {:<19}  {:<28}  {state}: {}",
+            "{:>5}  {:<22}  {:<20}  {:<28}  {state}: {}",
             job.id,
             job.kind.name(),
-            when(job.created_at),
+            utc_text(job.created_at),
             job.targets.to_string(),
             counts(job)
         );
@@ -193,35 +222,24 @@ fn print_job(job: &JobDetail) {
     }
     let contact = if summary.contact_me { "contact-me" } else { "at the phones' next contact" };
     println!(
-        "created {} UTC, {contact}, gives up {} UTC",
-        when(summary.created_at),
-        when(summary.give_up_at)
+        "created {}, {contact}, gives up {}",
+        utc_text(summary.created_at),
+        utc_text(summary.give_up_at)
     );
     if let Some(at) = summary.cancelled_at {
-        println!("cancelled {} UTC", when(at));
+        println!("cancelled {}", utc_text(at));
     }
     println!("targets: {}", counts(summary));
     println!();
-    println!("{:<17}  {:<12}  {:<19}  DETAIL", "MAC", "STATE", "UPDATED (UTC)");
+    println!("{:<17}  {:<12}  {:<20}  DETAIL", "MAC", "STATE", "UPDATED");
     for target in &job.targets {
+        // An unfinished target says why it waits; a finished one what happened.
+        let detail = target.waiting.as_ref().map_or(target.detail.as_str(), |w| w.why.as_str());
         println!(
-            "{:<17}  {:<12}  {:<19}  {}",
+            "{:<17}  {:<12}  {:<20}  {detail}",
             target.mac,
             target.state.as_str(),
-            when(target.updated_at),
-            target.detail
+            utc_text(target.updated_at),
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_print_as_utc() {
-        assert_eq!(when(0), "1970-01-01 00:00:00");
-        assert_eq!(when(1_700_000_000), "2023-11-14 22:13:20");
-        assert_eq!(when(1_795_708_800), "2026-11-26 16:00:00");
     }
 }

@@ -455,6 +455,17 @@ pub(crate) enum SecurityCommand {
         #[arg(long)]
         key: PathBuf,
     },
+    /// Issue both server certificates (Default port and secure port) anew for the configured
+    /// names; the CA stays. A start does this by itself when `public_address` gained a name the
+    /// certificates lack; this forces it (a suspected key leak, say). Restart the service after.
+    ReissueServerCertificates {
+        /// The configuration file the service runs with (for `public_address`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The address or name phones reach the service at, if not the configured one.
+        #[arg(long)]
+        public_address: Option<String>,
+    },
     /// PINs for Secure Mode with PIN.
     Pin {
         #[command(subcommand)]

@@ -10,13 +10,18 @@ use opendls_server::api::{GeneratedPin, GroupPin, ModeSetting, SecurityAction};
 use reqwest::Method;
 use serde_json::Value;
 
-use crate::admin::{Client, format_time, print_table, scope_query};
+use opendls_engine::utc_text;
+
+use crate::admin::{Client, print_table, scope_query};
 use crate::{Connection, PinCommand, SecurityCommand};
 
 /// Runs one security command.
 pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode> {
     if let SecurityCommand::ImportCa { cert, key } = &command {
         return import_ca(&connection.data_dir, cert, key);
+    }
+    if let SecurityCommand::ReissueServerCertificates { config, public_address } = &command {
+        return reissue_server_certificates(&connection.data_dir, config.as_deref(), public_address.clone());
     }
     if let SecurityCommand::RotateSecretsKey { key_file, retire_old } = &command {
         return rotate_secrets_key(&connection.data_dir, key_file.as_deref(), *retire_old);
@@ -107,7 +112,9 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                 Ok(ExitCode::SUCCESS)
             }
             SecurityCommand::Pin { command } => pin(&client, command).await,
-            SecurityCommand::ImportCa { .. } | SecurityCommand::RotateSecretsKey { .. } => {
+            SecurityCommand::ImportCa { .. }
+            | SecurityCommand::RotateSecretsKey { .. }
+            | SecurityCommand::ReissueServerCertificates { .. } => {
                 unreachable!("handled above")
             }
         }
@@ -148,7 +155,7 @@ async fn pin(client: &Client, command: PinCommand) -> Result<ExitCode> {
             let shown: GroupPin = client.get(&format!("/api/groups/{group}/pin")).await?;
             println!("{}", shown.pin.unwrap_or_default());
             if let Some(at) = shown.set_at {
-                eprintln!("set {}", format_time(at));
+                eprintln!("set {}", utc_text(at));
             }
         }
         PinCommand::RemoveGroup { group } => {
@@ -176,7 +183,7 @@ fn print_view(view: &Value) {
         view["detail"].as_str().map(|d| format!("({d})")).unwrap_or_default()
     );
     if let Some(since) = view["since"].as_i64() {
-        println!("since:        {}", format_time(since));
+        println!("since:        {}", utc_text(since));
     }
     println!("TLS offered:  {}", text(&view["tls_offer"]));
     let pin = match (view["individual_pin"].as_bool(), view["group_pin"].as_bool()) {
@@ -193,8 +200,8 @@ fn print_view(view: &Value) {
             vec![
                 text(&c["serial"]),
                 text(&c["state"]),
-                c["not_after"].as_i64().map(format_time).unwrap_or_default(),
-                c["issued_at"].as_i64().map(format_time).unwrap_or_default(),
+                c["not_after"].as_i64().map(utc_text).unwrap_or_default(),
+                c["issued_at"].as_i64().map(utc_text).unwrap_or_default(),
                 c["ended_reason"].as_str().unwrap_or("").to_owned(),
             ]
         })
@@ -255,5 +262,30 @@ fn rotate_secrets_key(
     } else {
         eprintln!("start the service, then run `opendls security rotate-secrets-key --retire-old`");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `security reissue-server-certificates`: both server certificates issued anew, offline.
+fn reissue_server_certificates(
+    data_dir: &std::path::Path,
+    config: Option<&std::path::Path>,
+    public_address: Option<String>,
+) -> Result<ExitCode> {
+    let mut config = opendls_server::Config::load(config)?;
+    config.data_dir = data_dir.to_owned();
+    if public_address.is_some() {
+        config.public_address = public_address;
+    }
+    if !data_dir.join(opendls_pki::ca::CA_CERT_FILE).exists() {
+        bail!("{} holds no CA: start the service once first (or give --data-dir)", data_dir.display());
+    }
+    let names = config.certificate_names();
+    let identity = opendls_pki::load_or_create_server_identity(data_dir, &names, true)?;
+    let ca = opendls_pki::CertificateAuthority::load_or_create(data_dir)?;
+    let secure = ca.secure_server_identity(data_dir, &names, true)?;
+    println!("issued for {}:", names.join(", "));
+    println!("  {} (Default port and admin API)", identity.cert_path.display());
+    println!("  {} (secure port, signed by the unchanged CA)", secure.cert_path.display());
+    eprintln!("restart the service to serve them");
     Ok(ExitCode::SUCCESS)
 }

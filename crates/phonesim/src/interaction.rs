@@ -3,7 +3,7 @@
 //! firmware); the network can be slow and the phone can vanish halfway.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use opendls_wpi::{DlsMessage, WorkpointMessage, parse_dls_message};
 
@@ -193,28 +193,12 @@ async fn fetch(url: Option<&str>, target: &Target) -> bool {
     }
 }
 
-/// Year, month and day of a number of days since 1970-01-01 (Howard Hinnant's algorithm).
-pub fn civil_date(days: i64) -> (i64, i64, i64) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
-}
-
 /// The phone's clock as file-deployment items show it: `DD:MM:YYYY` and `HH:MM:SS` (p. 54), UTC.
 pub fn phone_clock(now: SystemTime) -> (String, String) {
-    let secs = now.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let (days, rest) = ((secs / 86_400) as i64, secs % 86_400);
-    let (year, month, day) = civil_date(days);
-    (
-        format!("{day:02}:{month:02}:{year}"),
-        format!("{:02}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60),
-    )
+    let at = time::OffsetDateTime::from(now);
+    let date = time::macros::format_description!("[day]:[month]:[year]");
+    let clock = time::macros::format_description!("[hour]:[minute]:[second]");
+    (at.format(&date).unwrap_or_default(), at.format(&clock).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -223,7 +207,7 @@ mod tests {
 
     #[test]
     fn the_phone_clock_reads_like_the_guide() {
-        let at = UNIX_EPOCH + Duration::from_secs(1_213_094_152); // 2008-06-10 10:35:52 UTC
+        let at = std::time::UNIX_EPOCH + Duration::from_secs(1_213_094_152); // 2008-06-10 10:35:52 UTC
         assert_eq!(phone_clock(at), ("10:06:2008".to_owned(), "10:35:52".to_owned()));
     }
 }

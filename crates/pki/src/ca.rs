@@ -11,7 +11,7 @@ use rcgen::{
     KeyPair, KeyUsagePurpose, PKCS_RSA_SHA256, SanType, SerialNumber,
 };
 
-use crate::{PkiError, ServerIdentity, io_error, write_private};
+use crate::{Issued, PkiError, ServerIdentity, io_error, write_private};
 
 /// The CA certificate inside the data directory.
 pub const CA_CERT_FILE: &str = "ca-cert.pem";
@@ -169,23 +169,37 @@ impl CertificateAuthority {
         &self.cert_der
     }
 
-    /// The secure port's identity: loaded from `dir` when it was signed by this CA and is not
-    /// within 30 days of expiry, otherwise issued anew for `names` and stored.
-    pub fn secure_server_identity(&self, dir: &Path, names: &[String]) -> Result<ServerIdentity, PkiError> {
+    /// The secure port's identity: loaded from `dir` when it was signed by this CA, is not
+    /// within 30 days of expiry and carries every one of `names`; otherwise (or when `force` is
+    /// set) issued anew for `names` and stored.
+    pub fn secure_server_identity(
+        &self,
+        dir: &Path,
+        names: &[String],
+        force: bool,
+    ) -> Result<ServerIdentity, PkiError> {
         let (cert_path, key_path) = (dir.join(SECURE_SERVER_CERT_FILE), dir.join(SECURE_SERVER_KEY_FILE));
-        if let (Ok(cert_pem), Ok(key_pem)) = (fs::read_to_string(&cert_path), fs::read_to_string(&key_path))
-            && self.still_good(&cert_pem)
-        {
-            return Ok(ServerIdentity { cert_pem, key_pem, cert_path });
-        }
+        let issued = match (fs::read_to_string(&cert_path), fs::read_to_string(&key_path)) {
+            (Ok(_), Ok(_)) if force => Issued::OnRequest,
+            (Ok(cert_pem), Ok(key_pem)) if self.still_good(&cert_pem) => {
+                match crate::names_missing(&cert_pem, names) {
+                    missing if missing.is_empty() => {
+                        return Ok(ServerIdentity { cert_pem, key_pem, cert_path, issued: Issued::No });
+                    }
+                    missing => Issued::NamesChanged { missing },
+                }
+            }
+            (Ok(_), Ok(_)) => Issued::Renewed,
+            _ => Issued::First,
+        };
         let common_name = names.first().cloned().unwrap_or_else(|| "opendls".into());
-        let issued =
+        let issued_cert =
             self.issue(common_name, None, names, ExtendedKeyUsagePurpose::ServerAuth, SERVER_VALIDITY)?;
         // The chain the server presents: its certificate, then the CA.
-        let chain = format!("{}{}", issued.cert_pem, self.cert_pem);
-        write_private(&key_path, issued.key_pem.as_bytes())?;
+        let chain = format!("{}{}", issued_cert.cert_pem, self.cert_pem);
+        write_private(&key_path, issued_cert.key_pem.as_bytes())?;
         write_private(&cert_path, chain.as_bytes())?;
-        Ok(ServerIdentity { cert_pem: chain, key_pem: issued.key_pem, cert_path })
+        Ok(ServerIdentity { cert_pem: chain, key_pem: issued_cert.key_pem, cert_path, issued })
     }
 
     /// Whether a stored server certificate was signed by this CA and is not about to expire.
@@ -292,8 +306,8 @@ mod tests {
         let again = CertificateAuthority::load_or_create(dir.path()).unwrap();
         assert_eq!(ca.cert_pem(), again.cert_pem(), "a restart keeps the CA");
         let names = vec!["127.0.0.1".to_owned()];
-        let server = ca.secure_server_identity(dir.path(), &names).unwrap();
-        let server_again = again.secure_server_identity(dir.path(), &names).unwrap();
+        let server = ca.secure_server_identity(dir.path(), &names, false).unwrap();
+        let server_again = again.secure_server_identity(dir.path(), &names, false).unwrap();
         assert_eq!(server.cert_pem, server_again.cert_pem, "a valid server certificate is kept");
 
         let ca_x509 = openssl::x509::X509::from_pem(ca.cert_pem().as_bytes()).unwrap();
@@ -319,7 +333,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let other = tempfile::tempdir().unwrap();
         let first = CertificateAuthority::load_or_create(dir.path()).unwrap();
-        first.secure_server_identity(dir.path(), &["localhost".into()]).unwrap();
+        first.secure_server_identity(dir.path(), &["localhost".into()], false).unwrap();
         let theirs = CertificateAuthority::load_or_create(other.path()).unwrap();
         let their_key = fs::read_to_string(other.path().join(CA_KEY_FILE)).unwrap();
         let our_key = fs::read_to_string(dir.path().join(CA_KEY_FILE)).unwrap();
@@ -339,7 +353,7 @@ mod tests {
         assert!(!dir.path().join(SECURE_SERVER_CERT_FILE).exists(), "re-issued at the next start");
         let reloaded = CertificateAuthority::load_or_create(dir.path()).unwrap();
         assert_eq!(reloaded.cert_der(), theirs.cert_der());
-        let server = reloaded.secure_server_identity(dir.path(), &["localhost".into()]).unwrap();
+        let server = reloaded.secure_server_identity(dir.path(), &["localhost".into()], false).unwrap();
         let leaf = openssl::x509::X509::from_pem(server.cert_pem.as_bytes()).unwrap();
         let ca = openssl::x509::X509::from_der(theirs.cert_der()).unwrap();
         assert!(leaf.verify(&ca.public_key().unwrap()).unwrap());

@@ -32,6 +32,26 @@ pub struct ServerIdentity {
     pub key_pem: String,
     /// Where the certificate is stored.
     pub cert_path: PathBuf,
+    /// Whether it was issued at this load, and why.
+    pub issued: Issued,
+}
+
+/// Why a server certificate was loaded or issued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Issued {
+    /// The stored one still fits.
+    No,
+    /// There was none.
+    First,
+    /// The stored one lacked these names (the public address or host names changed).
+    NamesChanged {
+        /// The names it lacked.
+        missing: Vec<String>,
+    },
+    /// The stored one was near its end, or not signed by the CA.
+    Renewed,
+    /// An administrator asked for it.
+    OnRequest,
 }
 
 impl std::fmt::Debug for ServerIdentity {
@@ -68,17 +88,25 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError +
 }
 
 /// Loads the identity from `dir`, or generates and stores one for `names` (host names and IP
-/// addresses phones use to reach the service) on first start.
-pub fn load_or_create_server_identity(dir: &Path, names: &[String]) -> Result<ServerIdentity, PkiError> {
+/// addresses phones use to reach the service) on first start, when the stored certificate lacks
+/// one of `names` (the public address changed), or when `force` is set.
+pub fn load_or_create_server_identity(
+    dir: &Path,
+    names: &[String],
+    force: bool,
+) -> Result<ServerIdentity, PkiError> {
     let cert_path = dir.join(SERVER_CERT_FILE);
     let key_path = dir.join(SERVER_KEY_FILE);
-    if cert_path.exists() && key_path.exists() {
-        return Ok(ServerIdentity {
-            cert_pem: fs::read_to_string(&cert_path).map_err(io_error(&cert_path))?,
-            key_pem: fs::read_to_string(&key_path).map_err(io_error(&key_path))?,
-            cert_path,
-        });
-    }
+    let issued = match (fs::read_to_string(&cert_path), fs::read_to_string(&key_path)) {
+        (Ok(_), Ok(_)) if force => Issued::OnRequest,
+        (Ok(cert_pem), Ok(key_pem)) => match names_missing(&cert_pem, names) {
+            missing if missing.is_empty() => {
+                return Ok(ServerIdentity { cert_pem, key_pem, cert_path, issued: Issued::No });
+            }
+            missing => Issued::NamesChanged { missing },
+        },
+        _ => Issued::First,
+    };
     let key = KeyPair::generate_for(&PKCS_RSA_SHA256)?;
     let mut params = CertificateParams::default();
     let mut subject = DistinguishedName::new();
@@ -90,11 +118,39 @@ pub fn load_or_create_server_identity(dir: &Path, names: &[String]) -> Result<Se
     params.not_before = now.into();
     params.not_after = (now + std::time::Duration::from_secs(10 * 365 * 24 * 3600)).into();
     let cert = params.self_signed(&key)?;
-    let identity =
-        ServerIdentity { cert_pem: cert.pem(), key_pem: key.serialize_pem(), cert_path: cert_path.clone() };
+    let identity = ServerIdentity {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        cert_path: cert_path.clone(),
+        issued,
+    };
     write_private(&key_path, identity.key_pem.as_bytes())?;
     write_private(&cert_path, identity.cert_pem.as_bytes())?;
     Ok(identity)
+}
+
+/// The names of `names` that the first certificate of `cert_pem` does not carry as a subject
+/// alternative name (all of them when it cannot be read).
+pub fn names_missing(cert_pem: &str, names: &[String]) -> Vec<String> {
+    let carried = certificate_names(cert_pem);
+    names.iter().filter(|name| !carried.iter().any(|c| c.eq_ignore_ascii_case(name))).cloned().collect()
+}
+
+/// The DNS names and IP addresses the first certificate of `cert_pem` is valid for.
+pub fn certificate_names(cert_pem: &str) -> Vec<String> {
+    let Ok(cert) = openssl::x509::X509::from_pem(cert_pem.as_bytes()) else { return Vec::new() };
+    let Some(names) = cert.subject_alt_names() else { return Vec::new() };
+    names
+        .iter()
+        .filter_map(|name| {
+            let ip = name.ipaddress().and_then(|bytes| match bytes.len() {
+                4 => Some(std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+                16 => Some(std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+                _ => None,
+            });
+            name.dnsname().map(str::to_owned).or(ip.map(|ip| ip.to_string()))
+        })
+        .collect()
 }
 
 /// Writes a file readable only by its owner (0600), created that way so no window exists in
@@ -122,11 +178,14 @@ mod tests {
     fn identity_is_created_once_and_its_key_is_private() {
         let dir = tempfile::tempdir().unwrap();
         let names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
-        let first = load_or_create_server_identity(dir.path(), &names).unwrap();
+        let first = load_or_create_server_identity(dir.path(), &names, false).unwrap();
         assert!(first.cert_pem.starts_with("-----BEGIN CERTIFICATE-----"));
         assert!(first.key_pem.contains("PRIVATE KEY"));
-        let second = load_or_create_server_identity(dir.path(), &names).unwrap();
+        assert_eq!(first.issued, Issued::First);
+        let second = load_or_create_server_identity(dir.path(), &names, false).unwrap();
         assert_eq!(first.cert_pem, second.cert_pem, "a restart keeps the identity");
+        assert_eq!(second.issued, Issued::No);
+        assert_eq!(certificate_names(&second.cert_pem), names);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -134,5 +193,21 @@ mod tests {
             assert_eq!(mode & 0o777, 0o600);
         }
         assert!(!format!("{first:?}").contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn a_new_public_address_reissues_the_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = vec!["localhost".to_owned(), "::1".to_owned()];
+        let first = load_or_create_server_identity(dir.path(), &local, false).unwrap();
+        let public = vec!["10.1.2.3".to_owned(), "localhost".to_owned(), "::1".to_owned()];
+        let second = load_or_create_server_identity(dir.path(), &public, false).unwrap();
+        assert_eq!(second.issued, Issued::NamesChanged { missing: vec!["10.1.2.3".into()] });
+        assert_ne!(first.cert_pem, second.cert_pem);
+        assert!(names_missing(&second.cert_pem, &public).is_empty());
+        let fewer = load_or_create_server_identity(dir.path(), &local, false).unwrap();
+        assert_eq!(fewer.issued, Issued::No, "extra names do no harm");
+        let forced = load_or_create_server_identity(dir.path(), &local, true).unwrap();
+        assert_eq!(forced.issued, Issued::OnRequest);
     }
 }

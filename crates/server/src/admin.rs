@@ -25,6 +25,7 @@ use crate::api::{
 mod config;
 mod jobs;
 mod security;
+pub mod waiting;
 
 pub use jobs::parse_item_key;
 
@@ -39,11 +40,13 @@ struct AdminState<S> {
 pub struct AdminSettings {
     /// Default give-up time of a job, in seconds.
     pub give_up_after_secs: u64,
-    /// The DCMP address written to phones behind NAT (`http://host:port`); `None` when phones
-    /// cannot poll (listener off, or no public address).
-    pub dcmp_url: Option<String>,
+    /// The DCMP address written to phones behind NAT (`http://host:port`), or, when phones
+    /// cannot poll (listener off, or no public address), what to set so that they can.
+    pub dcmp_url: Result<String, String>,
     /// Default DCMP poll interval, in seconds.
     pub dcmp_poll_interval_secs: u64,
+    /// The phones' contact gap (`jobs.contact_gap_secs`), to explain waits.
+    pub contact_gap_secs: u64,
     /// Wakes the job scheduler when a job is created.
     pub wake: Arc<tokio::sync::Notify>,
     /// The Secure Mode CA certificate (PEM), for export.

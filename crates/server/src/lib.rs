@@ -122,7 +122,9 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tracing::warn!(path = %path.display(), "was readable by other users: made private (0700 / 0600)");
     }
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
-    let identity = opendls_pki::load_or_create_server_identity(&data_dir, &config.certificate_names())?;
+    let names = config.certificate_names();
+    let identity = opendls_pki::load_or_create_server_identity(&data_dir, &names, false)?;
+    log_issued("Default-port", &identity, &names);
     let tls = listener::default_mode_tls(&identity)?;
     // The admin token must not cross a network in the clear (guide-independent; docs/security.md).
     let admin_tls = match (config.admin_listen.ip().is_loopback(), config.insecure_admin) {
@@ -139,7 +141,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     };
     let admin_scheme = if admin_tls.is_some() { "https" } else { "http" };
     let ca = Arc::new(opendls_pki::CertificateAuthority::load_or_create(&data_dir)?);
-    let secure_identity = ca.secure_server_identity(&data_dir, &config.certificate_names())?;
+    let secure_identity = ca.secure_server_identity(&data_dir, &names, false)?;
+    log_issued("secure-port", &secure_identity, &names);
     let legacy_acceptor = |identity: &opendls_pki::ServerIdentity, client_ca: Option<&[u8]>| {
         if !config.secure_mode.legacy_tls {
             return None;
@@ -245,12 +248,9 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     }
     let settings = admin::AdminSettings {
         give_up_after_secs: config.jobs.give_up_after_secs,
-        dcmp_url: config
-            .public_address
-            .as_ref()
-            .zip(dcmp_addr)
-            .map(|(host, addr)| format!("http://{}:{}", bracket_ipv6(host), addr.port())),
+        dcmp_url: dcmp_url(config.public_address.as_deref(), dcmp_addr),
         dcmp_poll_interval_secs: config.jobs.dcmp_poll_interval_secs,
+        contact_gap_secs: config.jobs.contact_gap_secs,
         wake,
         ca_pem: ca.cert_pem().to_owned(),
         secure_server_pem: secure_identity.cert_pem.clone(),
@@ -298,6 +298,40 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
 }
 
 /// An IPv6 literal in a URL needs brackets.
+/// Says at start-up when a server certificate was issued, and why.
+fn log_issued(port: &str, identity: &opendls_pki::ServerIdentity, names: &[String]) {
+    let names = names.join(", ");
+    let file = identity.cert_path.display();
+    match &identity.issued {
+        opendls_pki::Issued::No => {}
+        opendls_pki::Issued::First => tracing::info!(%file, %names, "{port} certificate issued"),
+        opendls_pki::Issued::NamesChanged { missing } => tracing::warn!(
+            %file,
+            %names,
+            missing = missing.join(", "),
+            "{port} certificate re-issued: it lacked names phones now use (public_address changed); \
+             the CA is unchanged"
+        ),
+        opendls_pki::Issued::Renewed => tracing::info!(%file, %names, "{port} certificate renewed"),
+        opendls_pki::Issued::OnRequest => tracing::info!(%file, %names, "{port} certificate re-issued"),
+    }
+}
+
+/// The DCMP address written to phones behind NAT, or exactly what to set to have one.
+fn dcmp_url(public_address: Option<&str>, dcmp_addr: Option<SocketAddr>) -> Result<String, String> {
+    match (public_address, dcmp_addr) {
+        (Some(host), Some(addr)) => Ok(format!("http://{}:{}", bracket_ipv6(host), addr.port())),
+        (_, None) => Err("phones cannot poll: the DCMP listener is off; set dcmp_listen (dcmp_listen = \
+             \"0.0.0.0:18082\" in the configuration file, OPENDLS_DCMP_LISTEN or --dcmp-listen) and restart"
+            .into()),
+        (None, Some(_)) => Err("phones cannot poll: the service does not know the address phones reach it \
+             at; set public_address to this host's address or name as the phones see it (public_address = \
+             \"dls.example.com\" in the configuration file, OPENDLS_PUBLIC_ADDRESS or --public-address) and \
+             restart"
+            .into()),
+    }
+}
+
 fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }

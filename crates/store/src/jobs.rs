@@ -86,7 +86,9 @@ pub struct JobSummary {
     pub give_up_at: Timestamp,
     /// When it was cancelled, if it was.
     pub cancelled_at: Option<Timestamp>,
-    /// Targets per state, in [`TargetState::ALL`] order, states without targets left out.
+    /// Targets per state, in [`TargetState::ALL`] order, states without targets left out; an
+    /// object (`{"done": 2}`) in JSON.
+    #[serde(with = "counts_as_object")]
     pub counts: Vec<(TargetState, u32)>,
 }
 
@@ -120,6 +122,33 @@ pub struct JobTarget {
     pub finished_at: Option<Timestamp>,
     /// What happened last.
     pub detail: String,
+    /// Why an unfinished target waits and until when; filled in by the admin API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// The device's contact-me schedule, for explaining waits (not part of the API).
+    #[serde(skip)]
+    pub schedule: Option<ContactSchedule>,
+}
+
+/// Why a target has not moved on yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    /// For a human: what holds it and what will move it.
+    pub why: String,
+    /// When that changes (the next contact-me, the end of a contact gap), if known.
+    #[serde(default)]
+    pub until: Option<Timestamp>,
+}
+
+/// Where a device stands in contact-me pacing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactSchedule {
+    /// When the next contact-me may go.
+    pub next_at: Timestamp,
+    /// When the phone last answered one (its contact gap starts then).
+    pub last_answered_at: Option<Timestamp>,
+    /// What the last attempt or deferral said.
+    pub last_result: String,
 }
 
 /// A job and all its targets.
@@ -202,4 +231,31 @@ pub trait JobStore: Send + Sync + 'static {
     fn pending_work(&self, mac: &str) -> impl Future<Output = StoreResult<bool>> + Send;
     /// The distinct addresses phones connected from (the default contact-me allow-list).
     fn phone_addresses(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
+}
+
+/// Target counts as a JSON object keyed by state, read back in [`TargetState::ALL`] order.
+mod counts_as_object {
+    use std::collections::BTreeMap;
+
+    use opendls_engine::TargetState;
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(counts: &[(TargetState, u32)], serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(counts.len()))?;
+        for (state, n) in counts {
+            map.serialize_entry(state, n)?;
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<(TargetState, u32)>, D::Error> {
+        let map = BTreeMap::<String, u32>::deserialize(deserializer)?;
+        Ok(TargetState::ALL
+            .iter()
+            .filter_map(|state| map.get(state.as_str()).map(|n| (*state, *n)))
+            .collect())
+    }
 }

@@ -94,3 +94,101 @@ fn a_write_to_every_phone_must_be_meant() {
     let meant = service.opendls(&["config", "set", "--global", "sntp-addr=x.example"]);
     assert!(meant.status.success(), "{}", stderr(&meant));
 }
+
+#[test]
+fn waiting_targets_say_why_and_until_when() {
+    use opendls_phonesim::interaction::{Manner, Target, run_interaction};
+    use opendls_phonesim::live::{self, Behaviour};
+    use opendls_phonesim::{PhoneProfile, SimPhone};
+
+    let service = service();
+    let target = Target::default_mode(service.server.phone_addr);
+    // A live phone: it answers contact-me on loopback, then ignores more for its contact gap.
+    let phone = SimPhone::new(PhoneProfile::numbered(1));
+    let mac = phone.profile.mac.clone();
+    let live = service.runtime.block_on(live::spawn(phone, target.clone(), Behaviour::default())).unwrap();
+    for _ in 0..100 {
+        if stdout(&service.opendls(&["device", "list"])).contains(&mac) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let first =
+        service.opendls(&["job", "create", "read-items", "--item", "e164", "--device", &mac, "--wait"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let second = service.opendls(&["job", "create", "read-items", "--item", "e164", "--device", &mac]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let shown = stdout(&service.opendls(&["job", "show", "2"]));
+    assert!(shown.contains("contact gap: the phone answered a contact-me at 20"), "{shown}");
+    assert!(shown.contains("jobs.contact_gap_secs = 300"), "{shown}");
+    let json: serde_json::Value =
+        serde_json::from_slice(&service.opendls(&["job", "show", "2", "--json"]).stdout).unwrap();
+    assert!(json["targets"][0]["waiting"]["until"].as_i64().is_some(), "{json}");
+    assert_eq!(json["summary"]["counts"], serde_json::json!({"queued": 1}));
+    service.runtime.block_on(live.stop());
+
+    // A phone no contact-me may reach: it reports an address it does not connect from.
+    let mut profile = PhoneProfile::numbered(2);
+    profile.contact_me_uri = "http://10.0.0.1:8085/contact_dls.html/ContactDLS".into();
+    let stray = profile.mac.clone();
+    let mut phone = SimPhone::new(profile);
+    let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+    service.runtime.block_on(run_interaction(&mut phone, &target, first, &Manner::default())).unwrap();
+    let stuck =
+        service.opendls(&["job", "create", "restart", "--device", &stray, "--wait", "--give-up-after", "3"]);
+    assert_eq!(stuck.status.code(), Some(1), "{}", stderr(&stuck));
+    let text = stderr(&stuck);
+    assert!(text.contains("waiting (1): no contact-me: the phone reported 10.0.0.1"), "{text}");
+    assert!(text.contains("nothing can progress: no contact-me can reach the unfinished targets"), "{text}");
+}
+
+#[test]
+fn behind_nat_says_exactly_what_to_set() {
+    let service = crate::support::service_with(|config| config.public_address = None);
+    let refused = service.opendls(&["device", "behind-nat", "--group", "branch"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let text = stderr(&refused);
+    assert!(
+        text.contains("set public_address to this host's address or name as the phones see it"),
+        "{text}"
+    );
+    assert!(text.contains("OPENDLS_PUBLIC_ADDRESS or --public-address"), "{text}");
+    let service = crate::support::service_with(|config| config.dcmp_listen = None);
+    let text = stderr(&service.opendls(&["device", "behind-nat", "--group", "branch"]));
+    assert!(text.contains("the DCMP listener is off; set dcmp_listen"), "{text}");
+}
+
+#[test]
+fn a_new_public_address_reissues_both_server_certificates() {
+    use opendls_pki::{SERVER_CERT_FILE, ca::SECURE_SERVER_CERT_FILE, certificate_names};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let names_of = |file: &str| certificate_names(&std::fs::read_to_string(data.join(file)).unwrap());
+    let mut config = opendls_server::Config::loopback(data.clone());
+    config.public_address = None;
+    runtime.block_on(async { opendls_server::start(config.clone()).await.unwrap().stop().await });
+    assert!(!names_of(SERVER_CERT_FILE).contains(&"10.1.2.3".to_owned()));
+    let ca_before = std::fs::read(data.join(opendls_pki::ca::CA_CERT_FILE)).unwrap();
+
+    config.public_address = Some("10.1.2.3".into());
+    runtime.block_on(async { opendls_server::start(config.clone()).await.unwrap().stop().await });
+    for file in [SERVER_CERT_FILE, SECURE_SERVER_CERT_FILE] {
+        assert!(names_of(file).contains(&"10.1.2.3".to_owned()), "{file}: {:?}", names_of(file));
+    }
+    assert_eq!(std::fs::read(data.join(opendls_pki::ca::CA_CERT_FILE)).unwrap(), ca_before, "the CA stays");
+
+    let before = std::fs::read_to_string(data.join(SERVER_CERT_FILE)).unwrap();
+    let forced = std::process::Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["security", "reissue-server-certificates", "--public-address", "dls.example.com"])
+        .arg("--data-dir")
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(forced.status.success(), "{}", stderr(&forced));
+    assert!(stdout(&forced).contains("issued for dls.example.com, localhost"), "{}", stdout(&forced));
+    assert_ne!(std::fs::read_to_string(data.join(SERVER_CERT_FILE)).unwrap(), before);
+    assert!(names_of(SECURE_SERVER_CERT_FILE).contains(&"dls.example.com".to_owned()));
+}

@@ -15,9 +15,15 @@ pub struct Service {
 
 /// A service on loopback with a fresh data directory.
 pub fn service() -> Service {
+    service_with(|_| {})
+}
+
+/// A service on loopback with its configuration changed by `edit`.
+pub fn service_with(edit: impl FnOnce(&mut Config)) -> Service {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let config = Config::loopback(dir.path().join("data"));
+    let mut config = Config::loopback(dir.path().join("data"));
+    edit(&mut config);
     let server = runtime.block_on(opendls_server::start(config)).unwrap();
     Service { server, _dir: dir, runtime }
 }

@@ -57,7 +57,8 @@ async fn legacy_tls_phones_offer_only_old_protocols() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     let dir = tempfile::tempdir().unwrap();
-    let identity = opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()]).unwrap();
+    let identity =
+        opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()], false).unwrap();
     let mut builder = SslAcceptor::mozilla_intermediate(SslMethod::tls_server()).unwrap();
     builder.set_min_proto_version(Some(SslVersion::TLS1)).unwrap();
     builder.set_cipher_list("DEFAULT:@SECLEVEL=0").unwrap();

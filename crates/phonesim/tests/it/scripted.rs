@@ -28,7 +28,7 @@ impl ScriptedDls {
     pub async fn start(script: Script) -> ScriptedDls {
         let dir = tempfile::tempdir().unwrap();
         let identity =
-            opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()]).unwrap();
+            opendls_pki::load_or_create_server_identity(dir.path(), &["127.0.0.1".into()], false).unwrap();
         let certs = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
             .collect::<Result<Vec<_>, _>>()
             .unwrap();

@@ -6,13 +6,16 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind};
+use std::collections::HashMap;
+
+use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind, effective_desired};
 use opendls_store::AdminStore;
-use opendls_store::jobs::{JobStore, NewJob, TargetSelector};
+use opendls_store::jobs::{JobDetail, JobStore, NewJob, TargetSelector};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use serde::Deserialize;
 
+use super::waiting::{self, WaitContext};
 use super::{AdminState, Answer, failure, parse_scope};
 use crate::api::{BehindNat, JobRequest};
 use crate::phone::unix_now;
@@ -131,13 +134,65 @@ pub(super) async fn list_jobs<S: JobStore>(
     Ok(Json(jobs).into_response())
 }
 
-pub(super) async fn show_job<S: JobStore>(
+pub(super) async fn show_job<S: JobStore + AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     Path(id): Path<JobId>,
 ) -> Answer {
-    match state.store.job(id).await? {
-        Some(job) => Ok(Json(job).into_response()),
-        None => Err(failure(StatusCode::NOT_FOUND, format!("no job {id}"))),
+    let Some(mut job) = state.store.job(id).await? else {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no job {id}")));
+    };
+    explain_waits(&state, &mut job).await?;
+    Ok(Json(job).into_response())
+}
+
+/// Says for every unfinished target why it waits and until when.
+async fn explain_waits<S: AdminStore>(
+    state: &AdminState<S>,
+    job: &mut JobDetail,
+) -> Result<(), super::Rejection> {
+    if job.summary.is_finished() {
+        return Ok(());
+    }
+    let polling = PollingDevices::read(&*state.store).await?;
+    let now = unix_now();
+    for target in &mut job.targets {
+        let context = WaitContext {
+            now,
+            contact_gap_secs: state.settings.contact_gap_secs,
+            polls_every_secs: polling.interval_of(&target.mac),
+        };
+        target.waiting = waiting::explain(&job.summary, target, context);
+    }
+    Ok(())
+}
+
+/// Which devices were told to poll DCMP (behind NAT) and how often.
+struct PollingDevices {
+    entries: Vec<DesiredEntry>,
+    groups: HashMap<String, Option<String>>,
+}
+
+impl PollingDevices {
+    async fn read<S: AdminStore>(store: &S) -> Result<Self, super::Rejection> {
+        let mut entries = store.desired(None).await?;
+        entries.retain(|e| e.key.name == DCMP_URL_ITEM || e.key.name == DCMP_INTERVAL_ITEM);
+        let groups = match entries.is_empty() {
+            true => HashMap::new(),
+            false => store.list_devices().await?.into_iter().map(|d| (d.mac, d.group)).collect(),
+        };
+        Ok(PollingDevices { entries, groups })
+    }
+
+    fn interval_of(&self, mac: &str) -> Option<u64> {
+        if self.entries.is_empty() {
+            return None;
+        }
+        let group = self.groups.get(mac).and_then(Option::as_deref);
+        let effective = effective_desired(&self.entries, mac, group);
+        let url = effective.get(&ItemKey::new(DCMP_URL_ITEM, None)).map(|(v, _)| v.as_str());
+        let interval =
+            effective.get(&ItemKey::new(DCMP_INTERVAL_ITEM, None)).and_then(|(v, _)| v.parse().ok());
+        url.filter(|url| !url.is_empty()).and(interval)
     }
 }
 
@@ -160,12 +215,7 @@ pub(super) async fn behind_nat<S: AdminStore>(
     Json(request): Json<BehindNat>,
 ) -> Answer {
     let scope = parse_scope(&request.scope, request.target.as_deref())?;
-    let Some(url) = state.settings.dcmp_url.clone() else {
-        return Err(failure(
-            StatusCode::CONFLICT,
-            "phones cannot poll: the DCMP listener is off or public_address is not set",
-        ));
-    };
+    let url = state.settings.dcmp_url.clone().map_err(|why| failure(StatusCode::CONFLICT, why))?;
     let interval = request.interval_secs.unwrap_or(state.settings.dcmp_poll_interval_secs).max(1);
     // An empty URL turns polling off (opendls' assumption; the item's semantics are unverified).
     let (url, interval) =

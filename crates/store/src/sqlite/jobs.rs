@@ -7,7 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_i
 
 use super::{SqliteStore, from_json, to_json};
 use crate::jobs::{
-    ContactCandidate, ContactRecord, JobDetail, JobStore, JobSummary, JobTarget, NewJob, TargetSelector,
+    ContactCandidate, ContactRecord, ContactSchedule, JobDetail, JobStore, JobSummary, JobTarget, NewJob,
+    TargetSelector,
 };
 use crate::{StoreError, StoreResult};
 
@@ -185,16 +186,36 @@ impl JobStore for SqliteStore {
             let Some(summary) = summaries(connection, "WHERE id = ?1", id)?.pop() else { return Ok(None) };
             let rows = connection
                 .prepare_cached(
-                    "SELECT mac, state, updated_at, finished_at, detail FROM job_targets WHERE job_id = ?1 ORDER BY mac",
+                    "SELECT t.mac, t.state, t.updated_at, t.finished_at, t.detail, \
+                     s.next_at, s.last_answered_at, s.last_result \
+                     FROM job_targets t LEFT JOIN contact_schedule s ON s.mac = t.mac \
+                     WHERE t.job_id = ?1 ORDER BY t.mac",
                 )?
                 .query_map(params![id], |row| {
-                    Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+                    let next_at: Option<Timestamp> = row.get(5)?;
+                    let schedule = match next_at {
+                        Some(next_at) => Some(ContactSchedule {
+                            next_at,
+                            last_answered_at: row.get(6)?,
+                            last_result: row.get(7)?,
+                        }),
+                        None => None,
+                    };
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                        schedule,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let targets = rows
                 .into_iter()
-                .map(|(mac, state, updated_at, finished_at, detail)| {
-                    Ok(JobTarget { mac, state: state_from(&state)?, updated_at, finished_at, detail })
+                .map(|(mac, state, updated_at, finished_at, detail, schedule)| {
+                    let state = state_from(&state)?;
+                    Ok(JobTarget { mac, state, updated_at, finished_at, detail, waiting: None, schedule })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Some(JobDetail { summary, targets }))
