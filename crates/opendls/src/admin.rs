@@ -94,10 +94,11 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn new(connection: &Connection) -> Result<Client> {
+        let data_dir = connection.data_dir()?;
         let token = match &connection.token {
             Some(token) => token.clone(),
             None => {
-                let path = connection.data_dir.join(opendls_server::ADMIN_TOKEN_FILE);
+                let path = data_dir.join(opendls_server::ADMIN_TOKEN_FILE);
                 std::fs::read_to_string(&path)
                     .with_context(|| {
                         format!(
@@ -109,11 +110,12 @@ impl Client {
                     .to_owned()
             }
         };
+        let base = connection.admin_url(&data_dir)?;
         let mut http = reqwest::Client::builder().timeout(std::time::Duration::from_secs(30));
-        if connection.admin_url.starts_with("https://") {
+        if base.starts_with("https://") {
             // The admin API's certificate is the service's own (self-signed unless replaced):
             // trust exactly it, from the data directory, and nothing else.
-            let path = connection.data_dir.join(opendls_pki::SERVER_CERT_FILE);
+            let path = data_dir.join(opendls_pki::SERVER_CERT_FILE);
             let pem = std::fs::read(&path).with_context(|| {
                 format!(
                     "cannot read the service's certificate {} to check the admin API's TLS",
@@ -124,7 +126,7 @@ impl Client {
                 .with_context(|| format!("{} is not a PEM certificate", path.display()))?;
             http = http.tls_certs_only([certificate]);
         }
-        Ok(Client { http: http.build()?, base: connection.admin_url.trim_end_matches('/').to_owned(), token })
+        Ok(Client { http: http.build()?, base, token })
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -162,7 +164,24 @@ impl Client {
     }
 
     fn unreachable(&self, error: reqwest::Error) -> anyhow::Error {
-        anyhow!("cannot reach the admin API at {} ({error}); is `opendls serve` running?", self.base)
+        // reqwest's own message is only the outermost layer ("error sending request"): the
+        // causes say what failed (refused, timed out, certificate).
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            causes.push(cause.to_string());
+            source = cause.source();
+        }
+        causes.dedup();
+        let why = match causes.last() {
+            Some(root) => root.clone(),
+            None => error.to_string(),
+        };
+        anyhow!(
+            "cannot reach the admin API at {}: {why}; is `opendls serve` running there? (--admin-url, \
+             OPENDLS_ADMIN_URL, or the admin-url file its data directory records)",
+            self.base
+        )
     }
 }
 

@@ -171,12 +171,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
 
 /// 20 desired items every phone lacks, so each first contact writes 20 items.
 async fn seed_desired_items(server: &ServerProcess, data_dir: &Path) -> Result<()> {
-    let connection = Connection {
-        admin_url: format!("http://{}", server.admin_addr),
-        token: None,
-        data_dir: data_dir.to_owned(),
-        json: false,
-    };
+    let connection = Connection::to(format!("http://{}", server.admin_addr), data_dir.to_owned());
     let client = Client::new(&connection)?;
     for (name, value) in bench_items() {
         let entry = ConfigEntry { scope: "global".into(), target: None, name, index: None, value };

@@ -29,8 +29,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     println!("opendls demo: server on https://{} (admin API {admin_url})", server.phone_addr);
     println!("data directory: {}", data_dir.display());
 
-    let connection =
-        Connection { admin_url: admin_url.clone(), token: None, data_dir: data_dir.clone(), json: false };
+    let connection = Connection::to(admin_url.clone(), data_dir.clone());
     let client = Client::new(&connection)?;
     for (name, index, value) in [
         ("sntp-addr", None, "time.nist.gov"),

@@ -9,9 +9,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
+pub(crate) use connection::Connection;
 
 mod admin;
 mod bench;
+mod connection;
 mod demo;
 mod inspect;
 mod jobs;
@@ -27,23 +29,6 @@ mod serve;
 struct Cli {
     #[command(subcommand)]
     command: Command,
-}
-
-/// How the administration commands reach the running service.
-#[derive(Args, Clone)]
-pub(crate) struct Connection {
-    /// Base URL of the admin API.
-    #[arg(long, env = "OPENDLS_ADMIN_URL", default_value = "http://127.0.0.1:18080", global = true)]
-    pub admin_url: String,
-    /// Admin token; by default read from `admin-token` in the data directory.
-    #[arg(long, env = "OPENDLS_ADMIN_TOKEN", hide_env_values = true, global = true)]
-    pub token: Option<String>,
-    /// The service's data directory (where the admin token is found).
-    #[arg(long, env = "OPENDLS_DATA", default_value = "opendls-data", global = true)]
-    pub data_dir: PathBuf,
-    /// Print JSON instead of tables.
-    #[arg(long, global = true)]
-    pub json: bool,
 }
 
 #[derive(Subcommand)]

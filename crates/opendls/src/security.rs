@@ -18,13 +18,17 @@ use crate::{Connection, PinCommand, SecurityCommand};
 /// Runs one security command.
 pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode> {
     if let SecurityCommand::ImportCa { cert, key } = &command {
-        return import_ca(&connection.data_dir, cert, key);
+        return import_ca(&connection.offline_data_dir(), cert, key);
     }
     if let SecurityCommand::ReissueServerCertificates { config, public_address } = &command {
-        return reissue_server_certificates(&connection.data_dir, config.as_deref(), public_address.clone());
+        return reissue_server_certificates(
+            &connection.offline_data_dir(),
+            config.as_deref(),
+            public_address.clone(),
+        );
     }
     if let SecurityCommand::RotateSecretsKey { key_file, retire_old } = &command {
-        return rotate_secrets_key(&connection.data_dir, key_file.as_deref(), *retire_old);
+        return rotate_secrets_key(&connection.offline_data_dir(), key_file.as_deref(), *retire_old);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {

@@ -36,6 +36,8 @@ pub use config::Config;
 pub const DATABASE_FILE: &str = "opendls.db";
 /// The admin API's bearer token inside the data directory (mode 0600).
 pub const ADMIN_TOKEN_FILE: &str = "admin-token";
+/// The file in the data directory where a start records the admin API's address, for the CLI.
+pub const ADMIN_URL_FILE: &str = "admin-url";
 
 /// The longest an admin API request may take (listings of large fleets included).
 const ADMIN_REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
@@ -62,13 +64,15 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] opendls_store::StoreError),
-    /// A listener could not be bound.
-    #[error("cannot listen on {address}: {source}")]
+    /// A listener could not be bound (nothing was written to the data directory).
+    #[error("cannot listen on {address} ({setting}): {cause}; is another service using it? choose another {setting}")]
     Bind {
         /// The address.
         address: SocketAddr,
-        /// The cause.
-        source: std::io::Error,
+        /// The setting that names it (`phone_listen`, ...).
+        setting: &'static str,
+        /// The cause (not a `source`: the message carries it once).
+        cause: std::io::Error,
     },
 }
 
@@ -116,6 +120,18 @@ impl RunningServer {
 pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
     descriptors::fit_connection_caps(&mut config, descriptors::raise_to_hard_limit());
+    // Listeners first: a port in use must fail the start before anything is written.
+    let (phone_listener, phone_addr) = bind(config.phone_listen, "phone_listen").await?;
+    let (admin_listener, admin_addr) = bind(config.admin_listen, "admin_listen").await?;
+    let (dcmp_listener, dcmp_addr) = match config.dcmp_listen {
+        Some(address) => bind(address, "dcmp_listen").await.map(|(l, a)| (Some(l), Some(a)))?,
+        None => (None, None),
+    };
+    let (secure_listener, secure_addr) = match config.secure_listen {
+        Some(address) => bind(address, "secure_listen").await.map(|(l, a)| (Some(l), Some(a)))?,
+        None => (None, None),
+    };
+
     let data_dir = config.data_dir.clone();
     let tightened = data_dir::make_private(&data_dir)?;
     for path in &tightened.paths {
@@ -170,39 +186,6 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     if resealed > 0 {
         tracing::info!(resealed, "secrets not yet sealed with the current key were sealed");
     }
-
-    let bind = |address: SocketAddr| async move {
-        TcpListener::bind(address).await.map_err(|source| StartError::Bind { address, source })
-    };
-    let phone_listener = bind(config.phone_listen).await?;
-    let admin_listener = bind(config.admin_listen).await?;
-    let phone_addr = phone_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { address: config.phone_listen, source })?;
-    let admin_addr = admin_listener
-        .local_addr()
-        .map_err(|source| StartError::Bind { address: config.admin_listen, source })?;
-    let dcmp_listener = match config.dcmp_listen {
-        Some(address) => Some(bind(address).await?),
-        None => None,
-    };
-    let secure_listener = match config.secure_listen {
-        Some(address) => Some(bind(address).await?),
-        None => None,
-    };
-    let secure_addr = match (&secure_listener, config.secure_listen) {
-        (Some(listener), Some(address)) => {
-            Some(listener.local_addr().map_err(|source| StartError::Bind { address, source })?)
-        }
-        _ => None,
-    };
-    let dcmp_addr = match &dcmp_listener {
-        Some(listener) => {
-            let address = config.dcmp_listen.unwrap_or(admin_addr);
-            Some(listener.local_addr().map_err(|source| StartError::Bind { address, source })?)
-        }
-        None => None,
-    };
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -283,6 +266,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         "opendls is serving"
     );
     let admin_url = format!("{admin_scheme}://{admin_addr}");
+    record_admin_url(&data_dir, admin_scheme, admin_addr);
     Ok(RunningServer {
         phone_addr,
         admin_addr,
@@ -297,7 +281,32 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     })
 }
 
+/// Writes where the admin API listens, as a URL the CLI on this host can use: an unspecified
+/// address (`0.0.0.0`) is reached on loopback, which the certificate names.
+fn record_admin_url(data_dir: &Path, scheme: &str, addr: SocketAddr) {
+    let mut reachable = addr;
+    if addr.ip().is_unspecified() {
+        let loopback = match addr {
+            SocketAddr::V4(_) => std::net::IpAddr::from(std::net::Ipv4Addr::LOCALHOST),
+            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        };
+        reachable.set_ip(loopback);
+    }
+    let path = data_dir.join(ADMIN_URL_FILE);
+    if let Err(error) = opendls_pki::write_private(&path, format!("{scheme}://{reachable}\n").as_bytes()) {
+        tracing::warn!(%error, "could not record the admin API's address; the CLI needs --admin-url");
+    }
+}
+
 /// An IPv6 literal in a URL needs brackets.
+/// Binds one listener; the error names the setting to change.
+async fn bind(address: SocketAddr, setting: &'static str) -> Result<(TcpListener, SocketAddr), StartError> {
+    let failed = |cause| StartError::Bind { address, setting, cause };
+    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let bound = listener.local_addr().map_err(failed)?;
+    Ok((listener, bound))
+}
+
 /// Says at start-up when a server certificate was issued, and why.
 fn log_issued(port: &str, identity: &opendls_pki::ServerIdentity, names: &[String]) {
     let names = names.join(", ");

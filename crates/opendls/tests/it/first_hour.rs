@@ -192,3 +192,66 @@ fn a_new_public_address_reissues_both_server_certificates() {
     assert_ne!(std::fs::read_to_string(data.join(SERVER_CERT_FILE)).unwrap(), before);
     assert!(names_of(SECURE_SERVER_CERT_FILE).contains(&"dls.example.com".to_owned()));
 }
+
+#[test]
+fn the_cli_finds_the_service_from_its_data_directory_and_says_what_it_tried() {
+    let service = service();
+    let run = |args: &[&str], dir: &std::path::Path, data: Option<&std::path::Path>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_opendls"));
+        command.args(args).current_dir(dir).env_remove("OPENDLS_ADMIN_URL").env_remove("OPENDLS_ADMIN_TOKEN");
+        match data {
+            Some(data) => command.env("OPENDLS_DATA", data),
+            None => command.env_remove("OPENDLS_DATA"),
+        };
+        command.output().unwrap()
+    };
+    let elsewhere = tempfile::tempdir().unwrap();
+    // The admin address comes from the data directory: no --admin-url needed.
+    let listed = run(&["device", "list"], elsewhere.path(), Some(&service.server.data_dir));
+    assert!(listed.status.success(), "{}", stderr(&listed));
+    // ./opendls-data is found from where the service was started.
+    let parent = service.server.data_dir.parent().unwrap();
+    let local = parent.join("opendls-data");
+    std::os::unix::fs::symlink(&service.server.data_dir, &local).unwrap();
+    let found = run(&["device", "list"], parent, None);
+    assert!(found.status.success(), "{}", stderr(&found));
+    // Nowhere: say which directories were tried.
+    let none = run(&["device", "list"], elsewhere.path(), None);
+    assert_eq!(none.status.code(), Some(2));
+    let text = stderr(&none);
+    let tried = format!("tried {}/opendls-data and /var/lib/opendls", elsewhere.path().display());
+    assert!(text.contains("no data directory with an admin token") && text.contains(&tried), "{text}");
+
+    // host:port is accepted; a wrong port says what was tried and why it failed.
+    let addr = service.server.admin_addr.to_string();
+    let data = Some(service.server.data_dir.as_path());
+    let bare = run(&["device", "list", "--admin-url", &addr], elsewhere.path(), data);
+    assert!(bare.status.success(), "{}", stderr(&bare));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let wrong = run(&["device", "list", "--admin-url", &closed.to_string()], elsewhere.path(), data);
+    assert_eq!(wrong.status.code(), Some(2));
+    let text = stderr(&wrong);
+    assert!(text.contains(&format!("cannot reach the admin API at http://{closed}: ")), "{text}");
+    assert!(text.to_lowercase().contains("refused"), "{text}");
+    let garbage = run(&["device", "list", "--admin-url", "ftp://x"], elsewhere.path(), data);
+    assert!(stderr(&garbage).contains("the scheme must be http or https"), "{}", stderr(&garbage));
+}
+
+#[test]
+fn a_port_in_use_fails_the_start_once_and_writes_nothing() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["serve", "--phone-listen", &port, "--admin-listen", "127.0.0.1:0"])
+        .args(["--secure-listen", "off", "--dcmp-listen", "off", "--data-dir"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let text = stderr(&output);
+    assert!(text.contains(&format!("cannot listen on {port} (phone_listen)")), "{text}");
+    assert_eq!(text.matches("Address already in use").count(), 1, "said once: {text}");
+    assert!(!data.exists(), "no data directory, keys or certificates for a start that failed");
+}
