@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow, bail};
 use opendls_engine::utc_text;
 use opendls_server::api::{
-    ApiError, BehindNat, ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, DeviceListEntry,
-    DeviceView, GroupAssignment, PolicySetting,
+    ApiError, BehindNat, ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, DeviceView,
+    GroupAssignment, PolicySetting,
 };
 use reqwest::{Method, StatusCode};
 
@@ -34,7 +34,22 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
     runtime.block_on(async move {
         let client = Client::new(&connection)?;
         match request {
-            Request::Device(DeviceCommand::List) => list_devices(&client, connection.json).await,
+            Request::Device(DeviceCommand::List(args)) => {
+                crate::fleet::list_devices(&client, args, connection.json).await
+            }
+            Request::Device(DeviceCommand::Remove { mac }) => {
+                crate::fleet::remove_device(&client, &mac).await
+            }
+            Request::Group(GroupCommand::List) => crate::fleet::list_groups(&client, connection.json).await,
+            Request::Group(GroupCommand::Show { name }) => {
+                crate::fleet::show_group(&client, &name, connection.json).await
+            }
+            Request::Group(GroupCommand::Remove { name, force }) => {
+                crate::fleet::remove_group(&client, &name, force).await
+            }
+            Request::Policy(PolicyCommand::Show) => {
+                crate::fleet::show_policies(&client, connection.json).await
+            }
             Request::Device(DeviceCommand::Show { mac, history, history_offset }) => {
                 show_device(&client, &mac, (history, history_offset), connection.json).await
             }
@@ -127,6 +142,18 @@ impl Client {
             http = http.tls_certs_only([certificate]);
         }
         Ok(Client { http: http.build()?, base, token })
+    }
+
+    /// A GET whose answer is JSON and a count header (`x-total-count`) of all that matched.
+    pub(crate) async fn get_counted<T: DeserializeOwned>(&self, path: &str) -> Result<(T, Option<u64>)> {
+        let response = self.request(Method::GET, path).send().await.map_err(|e| self.unreachable(e))?;
+        let total = response
+            .headers()
+            .get("x-total-count")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let body = read(response).await?.ok_or_else(|| anyhow!("empty answer from the server"))?;
+        Ok((body, total))
     }
 
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
@@ -386,43 +413,6 @@ async fn show_config(client: &Client, scope: &ScopeArgs, json: bool) -> Result<E
     Ok(ExitCode::SUCCESS)
 }
 
-async fn list_devices(client: &Client, json: bool) -> Result<ExitCode> {
-    let devices: Vec<DeviceListEntry> = client.get("/api/devices").await?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&devices)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    let rows = devices
-        .iter()
-        .map(|d| {
-            vec![
-                d.mac.clone(),
-                d.e164.clone().unwrap_or_default(),
-                d.device_type.clone().unwrap_or_default(),
-                d.software_version.clone().unwrap_or_default(),
-                d.group.clone().unwrap_or_default(),
-                utc_text(d.last_contact),
-                d.last_reason.clone(),
-                d.security_state.clone().unwrap_or_default(),
-                tls_kind(d.tls_offer.as_deref()).to_owned(),
-            ]
-        })
-        .collect();
-    let headers = ["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON", "SECURITY", "TLS"];
-    print_table(&headers, rows);
-    eprintln!("{}", crate::output::plural(devices.len(), "device"));
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `legacy` for phones that offered only what needs the OpenSSL path, `modern` otherwise.
-fn tls_kind(offer: Option<&str>) -> &'static str {
-    match offer {
-        Some(offer) if offer.ends_with("legacy only") => "legacy",
-        Some(_) => "modern",
-        None => "-",
-    }
-}
-
 async fn show_device(client: &Client, mac: &str, page: (u32, u32), json: bool) -> Result<ExitCode> {
     let (history, offset) = page;
     let path = format!("/api/devices/{}?history={history}&history_offset={offset}", encode(mac));
@@ -511,7 +501,7 @@ fn item_label(name: &str, index: Option<u32>) -> String {
     }
 }
 
-fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b':' => (b as char).to_string(),

@@ -15,6 +15,7 @@ mod admin;
 mod bench;
 mod connection;
 mod demo;
+mod fleet;
 mod inspect;
 mod jobs;
 mod output;
@@ -235,8 +236,15 @@ pub(crate) struct PhonesimArgs {
 
 #[derive(Subcommand)]
 pub(crate) enum DeviceCommand {
-    /// Every known device.
-    List,
+    /// Known devices, filtered and a page at a time.
+    List(DeviceListArgs),
+    /// Forget a device: its record, history and device-scope values; its unfinished job
+    /// targets are cancelled. It registers anew if it calls in again. Devices in Secure Mode
+    /// must be reset first.
+    Remove {
+        /// MAC address.
+        mac: String,
+    },
     /// One device in full.
     Show {
         /// MAC address.
@@ -260,6 +268,32 @@ pub(crate) enum DeviceCommand {
         #[arg(long)]
         interval: Option<u64>,
     },
+}
+
+/// `opendls device list` options.
+#[derive(Args)]
+pub(crate) struct DeviceListArgs {
+    /// Model pattern (`*` and `?` are wildcards, any case), e.g. 'OpenStage 6*'.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Firmware pattern, e.g. 'V3 R5*'.
+    #[arg(long)]
+    pub firmware: Option<String>,
+    /// Devices of this group; `-` for devices in no group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// Secure Mode state: default, bootstrapping, awaiting-tan, secure or locked.
+    #[arg(long)]
+    pub state: Option<String>,
+    /// Devices seen since: a time (2026-12-01T08:00:00Z) or an age (90s, 30m, 24h, 7d).
+    #[arg(long)]
+    pub seen_since: Option<String>,
+    /// Devices a page (at most 10000).
+    #[arg(long, default_value_t = 100)]
+    pub limit: u32,
+    /// Skip this many (the next page).
+    #[arg(long, default_value_t = 0)]
+    pub offset: u32,
 }
 
 #[derive(Subcommand)]
@@ -505,6 +539,22 @@ pub(crate) enum PinCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum GroupCommand {
+    /// Every group: its devices, values, policy, security mode and PIN.
+    List,
+    /// One group: its devices and values.
+    Show {
+        /// Group name.
+        name: String,
+    },
+    /// Remove a group: its values, policy, security mode and PIN. Refused while devices are in
+    /// it, unless --force puts them in no group.
+    Remove {
+        /// Group name.
+        name: String,
+        /// Put its devices in no group.
+        #[arg(long)]
+        force: bool,
+    },
     /// Put a device in a group (its group's configuration applies), or take it out with --none.
     Assign {
         /// MAC address.
@@ -520,6 +570,8 @@ pub(crate) enum GroupCommand {
 
 #[derive(Subcommand)]
 pub(crate) enum PolicyCommand {
+    /// The stored local-change policies (global and per group).
+    Show,
     /// Set the local-change policy: accept-unmanaged (default), accept, revert or flag.
     Set {
         /// The policy.

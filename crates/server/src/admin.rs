@@ -13,7 +13,7 @@ use opendls_engine::{
     DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, effective_desired,
     normalize_mac,
 };
-use opendls_store::{AdminStore, JobStore, PhoneStore, SecurityStore, StoreError};
+use opendls_store::{AdminStore, FleetStore, JobStore, PhoneStore, SecurityStore, StoreError};
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
@@ -23,6 +23,7 @@ use crate::api::{
 };
 
 mod config;
+mod fleet;
 mod jobs;
 mod security;
 pub mod waiting;
@@ -60,21 +61,23 @@ pub struct AdminSettings {
 }
 
 /// The admin router over `store`, accepting `token`.
-pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore>(
+pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore>(
     store: Arc<S>,
     token: String,
     settings: AdminSettings,
 ) -> Router {
     let state = Arc::new(AdminState { store, token, settings });
     let protected = Router::new()
-        .route("/api/devices", get(list_devices::<S>))
-        .route("/api/devices/{mac}", get(show_device::<S>))
+        .route("/api/devices", get(fleet::list_devices::<S>))
+        .route("/api/devices/{mac}", get(show_device::<S>).delete(fleet::remove_device::<S>))
+        .route("/api/groups", get(fleet::list_groups::<S>))
+        .route("/api/groups/{name}", get(fleet::show_group::<S>).delete(fleet::remove_group::<S>))
         .route("/api/devices/{mac}/group", put(assign_group::<S>))
         .route(
             "/api/config",
             get(config::show_config::<S>).put(config::set_config::<S>).delete(config::unset_config::<S>),
         )
-        .route("/api/policy", put(set_policy::<S>))
+        .route("/api/policy", get(fleet::list_policies::<S>).put(set_policy::<S>))
         .route("/api/jobs", get(jobs::list_jobs::<S>).post(jobs::create_job::<S>))
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
@@ -195,11 +198,6 @@ fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
         security_state: None,
         tls_offer: device.tls_offer.clone(),
     }
-}
-
-async fn list_devices<S: AdminStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
-    let devices = state.store.list_devices().await?;
-    Ok(Json(devices.into_iter().map(DeviceListEntry::from).collect::<Vec<_>>()).into_response())
 }
 
 /// Pages of a device's history and inventory, so no answer grows with what a phone sent.

@@ -214,6 +214,17 @@ pub struct ConfigValueResult {
     pub warnings: Vec<String>,
 }
 
+/// `GET /api/groups/{name}`: the group, its devices (up to 10,000) and its values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupView {
+    /// Counts, policy, mode.
+    pub summary: opendls_store::GroupSummary,
+    /// Its devices, by MAC.
+    pub devices: Vec<DeviceListEntry>,
+    /// Its desired values (secrets masked).
+    pub values: Vec<ConfigEntry>,
+}
+
 /// Body of `PUT /api/devices/{mac}/group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupAssignment {

@@ -65,7 +65,9 @@ pub enum StartError {
     #[error("database: {0}")]
     Store(#[from] opendls_store::StoreError),
     /// A listener could not be bound (nothing was written to the data directory).
-    #[error("cannot listen on {address} ({setting}): {cause}; is another service using it? choose another {setting}")]
+    #[error(
+        "cannot listen on {address} ({setting}): {cause}; is another service using it? choose another {setting}"
+    )]
     Bind {
         /// The address.
         address: SocketAddr,

@@ -17,11 +17,13 @@ use opendls_engine::{
     LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+pub mod fleet;
 pub mod jobs;
 pub mod secrets;
 pub mod security;
 mod sqlite;
 
+pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use sqlite::{SqliteStore, Synchronous};

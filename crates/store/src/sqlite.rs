@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_secrets_sealed_with.sql"),
 ];
 
+mod fleet;
 mod jobs;
 mod phone;
 mod sealing;
@@ -249,6 +250,22 @@ fn migrate(connection: &mut Connection) -> StoreResult<()> {
     Ok(())
 }
 
+/// A [`DeviceSummary`] from a row of `devices` joined with `device_security` (`security_state`).
+fn summary_row(row: &Row<'_>) -> rusqlite::Result<DeviceSummary> {
+    Ok(DeviceSummary {
+        mac: row.get("mac")?,
+        e164: row.get("e164")?,
+        device_type: row.get("device_type")?,
+        software_version: row.get("software_version")?,
+        group: row.get("group_name")?,
+        last_contact: row.get("last_contact")?,
+        last_reason: row.get("last_reason")?,
+        remote_addr: row.get("remote_addr")?,
+        security_state: row.get("security_state")?,
+        tls_offer: row.get("tls_offer")?,
+    })
+}
+
 fn scope_columns(scope: &Scope) -> (&'static str, &str) {
     match scope {
         Scope::Global => ("global", ""),
@@ -384,20 +401,7 @@ impl AdminStore for SqliteStore {
                      d.last_reason, d.remote_addr, d.tls_offer, COALESCE(s.state, 'default') AS security_state \
                      FROM devices d LEFT JOIN device_security s ON s.mac = d.mac ORDER BY d.mac",
                 )?
-                .query_map([], |row| {
-                    Ok(DeviceSummary {
-                        mac: row.get("mac")?,
-                        e164: row.get("e164")?,
-                        device_type: row.get("device_type")?,
-                        software_version: row.get("software_version")?,
-                        group: row.get("group_name")?,
-                        last_contact: row.get("last_contact")?,
-                        last_reason: row.get("last_reason")?,
-                        remote_addr: row.get("remote_addr")?,
-                        security_state: row.get("security_state")?,
-                        tls_offer: row.get("tls_offer")?,
-                    })
-                })?
+                .query_map([], summary_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
         })

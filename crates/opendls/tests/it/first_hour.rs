@@ -255,3 +255,60 @@ fn a_port_in_use_fails_the_start_once_and_writes_nothing() {
     assert_eq!(text.matches("Address already in use").count(), 1, "said once: {text}");
     assert!(!data.exists(), "no data directory, keys or certificates for a start that failed");
 }
+
+#[test]
+fn the_fleet_is_browsed_by_filter_and_page_and_cleaned_up() {
+    use opendls_phonesim::interaction::{Manner, Target, run_interaction};
+    use opendls_phonesim::{PhoneProfile, SimPhone};
+
+    let service = service();
+    let target = Target::default_mode(service.server.phone_addr);
+    // Phones 1-4: OpenStage 20, 40, 60, 80 (the simulator cycles models).
+    for n in 1..=4 {
+        let mut phone = SimPhone::new(PhoneProfile::numbered(n));
+        let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+        service.runtime.block_on(run_interaction(&mut phone, &target, first, &Manner::default())).unwrap();
+    }
+    let mac = |n: u32| PhoneProfile::numbered(n).mac;
+    assert!(service.opendls(&["group", "assign", &mac(3), "sales"]).status.success());
+
+    let sixty = service.opendls(&["device", "list", "--model", "openstage 6*"]);
+    assert!(stdout(&sixty).contains(&mac(3)) && !stdout(&sixty).contains(&mac(1)), "{}", stdout(&sixty));
+    assert_eq!(stderr(&sixty).trim(), "1 device");
+    let page = service.opendls(&["device", "list", "--limit", "2", "--offset", "1"]);
+    assert!(stderr(&page).contains("devices 2-3 of 4 (--offset 3 for the next page)"), "{}", stderr(&page));
+    let ungrouped = service.opendls(&["device", "list", "--group", "-", "--json"]);
+    assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(&ungrouped.stdout).unwrap().len(), 3);
+    let recent = service.opendls(&["device", "list", "--seen-since", "1h", "--state", "default"]);
+    assert_eq!(stderr(&recent).trim(), "4 devices");
+    let future = service.opendls(&["device", "list", "--seen-since", "2999-01-01T00:00:00Z"]);
+    assert_eq!(stderr(&future).trim(), "no device matches");
+    let bad = service.opendls(&["device", "list", "--seen-since", "yesterday"]);
+    assert_eq!(bad.status.code(), Some(2));
+
+    assert!(service.opendls(&["config", "set", "--group", "lobby", "sntp-addr=x.example"]).status.success());
+    assert!(service.opendls(&["policy", "set", "flag", "--group", "lobby"]).status.success());
+    let groups = stdout(&service.opendls(&["group", "list"]));
+    assert!(groups.contains("lobby") && groups.contains("sales"), "{groups}");
+    let shown = stdout(&service.opendls(&["group", "show", "sales"]));
+    assert!(shown.contains(&mac(3)) && shown.contains("devices (1)"), "{shown}");
+    let policies = stdout(&service.opendls(&["policy", "show"]));
+    assert!(
+        policies.contains("accept-unmanaged (the default)") && policies.contains("group lobby  flag"),
+        "{policies}"
+    );
+    let refused = service.opendls(&["group", "remove", "sales"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("group sales still has 1 device"), "{}", stderr(&refused));
+    let forced = service.opendls(&["group", "remove", "sales", "--force"]);
+    assert!(stderr(&forced).contains("1 device put in no group"), "{}", stderr(&forced));
+    assert!(service.opendls(&["group", "remove", "lobby"]).status.success());
+    assert_eq!(service.opendls(&["group", "show", "lobby"]).status.code(), Some(1));
+    let bad_name = service.opendls(&["group", "assign", &mac(1), "a/b"]);
+    assert!(stderr(&bad_name).contains("may hold only letters, digits"), "{}", stderr(&bad_name));
+
+    let removed = service.opendls(&["device", "remove", &mac(4)]);
+    assert!(removed.status.success(), "{}", stderr(&removed));
+    assert_eq!(service.opendls(&["device", "show", &mac(4)]).status.code(), Some(1));
+    assert_eq!(service.opendls(&["device", "remove", &mac(4)]).status.code(), Some(1));
+}

@@ -14,7 +14,7 @@ use crate::{StoreError, StoreResult};
 
 /// The unfinished states, spelled as the partial index `job_targets_active` spells them (SQLite
 /// uses a partial index only for a query that repeats its condition).
-const ACTIVE: &str = "('queued', 'contacting', 'running', 'waiting-busy')";
+pub(super) const ACTIVE: &str = "('queued', 'contacting', 'running', 'waiting-busy')";
 
 fn state_from(text: &str) -> StoreResult<TargetState> {
     TargetState::from_str(text).map_err(StoreError::Corrupt)

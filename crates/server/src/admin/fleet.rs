@@ -1,0 +1,160 @@
+//! Browsing and cleaning up the fleet: device listings by filter and page, groups, policies,
+//! removing a device or a group.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::IntoResponse;
+use opendls_engine::check_group_name;
+use opendls_store::{AdminStore, DeviceFilter, FleetStore, PhoneStore};
+use serde::Deserialize;
+
+use super::{AdminState, Answer, failure, parse_group, parse_mac, scope_parts};
+use crate::api::{ConfigEntry, DeviceListEntry, GroupView};
+use crate::phone::unix_now;
+
+/// The most devices one listing answers with.
+pub const MAX_DEVICE_PAGE: u32 = 10_000;
+/// Devices in a listing when the request does not say.
+pub const DEFAULT_DEVICE_PAGE: u32 = 1_000;
+/// The header carrying how many devices match in all.
+pub const TOTAL_HEADER: &str = "x-total-count";
+
+/// `GET /api/devices` query: a [`DeviceFilter`] and a page.
+#[derive(Deserialize)]
+pub(super) struct DeviceQuery {
+    // Not a flattened DeviceFilter: numbers inside a flattened query string do not parse.
+    model: Option<String>,
+    firmware: Option<String>,
+    group: Option<String>,
+    state: Option<String>,
+    seen_since: Option<i64>,
+    offset: Option<u32>,
+    limit: Option<u32>,
+}
+
+pub(super) async fn list_devices<S: FleetStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Query(query): Query<DeviceQuery>,
+) -> Answer {
+    let group = match query.group.as_deref() {
+        Some("-") | None => query.group.clone(),
+        Some(group) => Some(parse_group(group)?),
+    };
+    let filter = DeviceFilter {
+        model: query.model,
+        firmware: query.firmware,
+        group,
+        state: query.state,
+        seen_since: query.seen_since,
+    };
+    let limit = query.limit.unwrap_or(DEFAULT_DEVICE_PAGE).min(MAX_DEVICE_PAGE);
+    let page = state.store.find_devices(&filter, query.offset.unwrap_or(0), limit).await?;
+    let devices: Vec<DeviceListEntry> = page.devices.into_iter().map(DeviceListEntry::from).collect();
+    let mut response = Json(devices).into_response();
+    response.headers_mut().insert(TOTAL_HEADER, HeaderValue::from(page.total));
+    Ok(response)
+}
+
+pub(super) async fn remove_device<S: FleetStore + PhoneStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(mac): Path<String>,
+) -> Answer {
+    let mac = parse_mac(&mac)?;
+    let context = PhoneStore::device_context(&*state.store, &mac).await?;
+    let secure = context.security.state.as_str();
+    if context.device.is_some() && secure != "default" {
+        // Forgetting a device with certificates would leave them valid and unaccounted for.
+        return Err(failure(
+            StatusCode::CONFLICT,
+            format!("{mac} is in Secure Mode ({secure}): reset it first (opendls security reset {mac})"),
+        ));
+    }
+    let removal = state.store.remove_device(&mac, unix_now()).await?;
+    if !removal.found {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
+    }
+    tracing::info!(
+        mac,
+        cancelled = removal.targets_cancelled,
+        values = removal.values_removed,
+        "device removed"
+    );
+    Ok(Json(removal).into_response())
+}
+
+pub(super) async fn list_groups<S: FleetStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
+    Ok(Json(state.store.groups().await?).into_response())
+}
+
+pub(super) async fn show_group<S: FleetStore + AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(name): Path<String>,
+) -> Answer {
+    let name = parse_group(&name)?;
+    let Some(summary) = state.store.groups().await?.into_iter().find(|g| g.name == name) else {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no group {name}")));
+    };
+    let filter = DeviceFilter { group: Some(name.clone()), ..DeviceFilter::default() };
+    let page = state.store.find_devices(&filter, 0, MAX_DEVICE_PAGE).await?;
+    let scope = opendls_engine::Scope::Group(name);
+    let values = state.store.desired(Some(&scope)).await?;
+    let values = values
+        .into_iter()
+        .map(|entry| {
+            let (scope, target) = scope_parts(&entry.scope);
+            ConfigEntry {
+                scope,
+                target,
+                value: opendls_wpi::secrets::displayable_value(&entry.key.name, &entry.value).to_owned(),
+                name: entry.key.name,
+                index: entry.key.index,
+            }
+        })
+        .collect();
+    let devices = page.devices.into_iter().map(DeviceListEntry::from).collect();
+    Ok(Json(GroupView { summary, devices, values }).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct RemoveGroupQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+pub(super) async fn remove_group<S: FleetStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(name): Path<String>,
+    Query(query): Query<RemoveGroupQuery>,
+) -> Answer {
+    let name = check_group_name(&name).map_err(|m| failure(StatusCode::BAD_REQUEST, m))?.to_owned();
+    let Some(summary) = state.store.groups().await?.into_iter().find(|g| g.name == name) else {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no group {name}")));
+    };
+    if summary.devices > 0 && !query.force {
+        let devices = match summary.devices {
+            1 => "1 device".to_owned(),
+            n => format!("{n} devices"),
+        };
+        return Err(failure(
+            StatusCode::CONFLICT,
+            format!(
+                "group {name} still has {devices}: move them first, or force (--force) to put them in no group"
+            ),
+        ));
+    }
+    let removal = state.store.remove_group(&name).await?;
+    tracing::info!(
+        group = name,
+        ungrouped = removal.devices_ungrouped,
+        values = removal.values_removed,
+        "group removed"
+    );
+    Ok((StatusCode::OK, Json(removal)).into_response())
+}
+
+pub(super) async fn list_policies<S: FleetStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
+    Ok(Json(state.store.policies().await?).into_response())
+}
