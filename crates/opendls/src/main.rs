@@ -115,6 +115,10 @@ pub(crate) struct ServeArgs {
     /// TOML configuration file.
     #[arg(long, env = "OPENDLS_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Print a configuration file with every field at its default, and what each does; then
+    /// exit (`opendls serve --print-config > opendls.toml`).
+    #[arg(long)]
+    pub print_config: bool,
     /// Data directory (database, certificates, admin token).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,

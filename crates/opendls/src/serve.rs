@@ -12,6 +12,10 @@ use crate::ServeArgs;
 
 /// Runs the service until interrupted.
 pub fn run(args: ServeArgs) -> Result<ExitCode> {
+    if args.print_config {
+        print!("{}", opendls_server::config::EXAMPLE_TOML);
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut config = Config::load(args.config.as_deref())?;
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;

@@ -32,7 +32,7 @@ pub struct FleetConfig {
     /// Items per fragment of the phones' long replies (`None`: only at 50 kB).
     pub fragment_items: Option<usize>,
     /// Fraction of phones that keep one connection per interaction instead of
-    /// `Connection: close` (older firmware, protocol doc §2.3).
+    /// `Connection: close` (older firmware, docs/wpi-protocol.md §2.3).
     pub keep_alive_fraction: f64,
     /// Fraction of phones on a slow network, and the delay they add before each request.
     pub slow_fraction: f64,

@@ -36,7 +36,7 @@ pub struct Behaviour {
     /// How long a call lasts (the phone is busy meanwhile).
     pub call_duration: Duration,
     /// Contact-me requests within this time of the last answered one are ignored (default
-    /// 300 s, protocol doc §2.5).
+    /// 300 s, docs/wpi-protocol.md §2.5).
     pub contact_gap: Duration,
     /// How long a reboot takes before the phone sends `start-up` again.
     pub reboot_delay: Duration,
@@ -238,7 +238,7 @@ impl Runner {
                     self.poll().await;
                 }
             }
-            // Any contact restarts the poll timer (protocol doc §2.6); the service may also have
+            // Any contact restarts the poll timer (docs/wpi-protocol.md §2.6); the service may also have
             // written a new polling address or interval.
             self.learn_dcmp();
             next_poll = self.behaviour.dcmp.as_ref().map(|d| Instant::now() + d.interval);
@@ -388,7 +388,7 @@ impl Runner {
         }
     }
 
-    /// A DCMP poll: 202 means work is pending, 200 nothing (p. 24, protocol doc §2.6).
+    /// A DCMP poll: 202 means work is pending, 200 nothing (p. 24, docs/wpi-protocol.md §2.6).
     async fn poll(&mut self) {
         let Some(dcmp) = self.behaviour.dcmp.clone() else { return };
         self.stats.dcmp_polls.fetch_add(1, Ordering::Relaxed);
@@ -445,7 +445,7 @@ struct ContactMeRequest {
     callback: Option<SocketAddr>,
 }
 
-/// Reads one contact-me request (POST form or GET query, protocol doc §2.5) and answers it.
+/// Reads one contact-me request (POST form or GET query, docs/wpi-protocol.md §2.5) and answers it.
 async fn read_contact_me(mut stream: TcpStream) -> Option<ContactMeRequest> {
     let mut raw = Vec::new();
     let mut chunk = [0u8; 2048];

@@ -603,7 +603,7 @@ impl SimPhone {
         fragment: Option<Fragment>,
         items: Vec<Item>,
     ) -> WorkpointMessage {
-        // Newer firmware sends a fresh 32-hex nonce with every message (protocol doc §5).
+        // Newer firmware sends a fresh 32-hex nonce with every message (docs/wpi-protocol.md §5).
         let mut bytes = [0u8; 16];
         getrandom::fill(&mut bytes).expect("the operating system's random source is available");
         self.last_nonce = hex::encode_upper(bytes);

@@ -1,6 +1,6 @@
 //! The phone side of HTTPS: phones do not authenticate the service in Default Mode (guide
 //! p. 12), POST `text/xml` to `/DeploymentService/LoginService` and, like a 2023 CP210, send
-//! `Connection: close`, so every request is a new TLS connection (protocol doc §2.2).
+//! `Connection: close`, so every request is a new TLS connection (docs/wpi-protocol.md §2.2).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +12,7 @@ use rustls::{DigitallySignedStruct, SignatureScheme};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// The path real phones POST to (protocol doc §2.1).
+/// The path real phones POST to (docs/wpi-protocol.md §2.1).
 pub const WPI_PATH: &str = "/DeploymentService/LoginService";
 
 /// A transport failure, as a phone would see it.
@@ -105,7 +105,7 @@ pub enum PhoneTls {
     /// TLS 1.2/1.3 (rustls), accepting any server certificate (Default Mode, guide p. 12).
     Modern(Arc<rustls::ClientConfig>),
     /// TLS 1.0/1.1 only, RSA key exchange and CBC suites, through OpenSSL: what phones of old
-    /// firmware are believed to offer (protocol doc §2.7).
+    /// firmware are believed to offer (docs/wpi-protocol.md §2.7).
     Legacy(Arc<openssl::ssl::SslConnector>),
 }
 
@@ -210,7 +210,7 @@ pub async fn connect_phone(addr: SocketAddr, tls: &PhoneTls) -> Result<Box<dyn S
 
 /// A TLS client configuration as phones in Default Mode use it.
 ///
-/// Session resumption is off: whether phones resume TLS sessions is not known (rust-stack.md §5),
+/// Session resumption is off: whether phones resume TLS sessions is not known (docs/rust-stack.md §5),
 /// so every connection makes a full handshake, the costly case the service must survive. It also
 /// keeps simulated phones from sharing one session cache, which real phones cannot.
 pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
@@ -308,7 +308,7 @@ pub fn parse_reply(raw: &[u8]) -> Result<HttpReply, TransportError> {
 }
 
 /// A TLS connection kept open across the requests of an interaction, as older firmware did
-/// (protocol doc §2.3: keep-alive was required by phones of that era).
+/// (docs/wpi-protocol.md §2.3: keep-alive was required by phones of that era).
 pub struct KeepAlive {
     stream: Box<dyn Stream>,
     buffer: Vec<u8>,

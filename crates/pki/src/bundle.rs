@@ -10,7 +10,7 @@
 //! * `wbm-server-certificate` (p. 60): base64 PKCS#12, no password.
 //!
 //! PKCS#12 uses the legacy profile (3DES, SHA-1 MAC): the phones' embedded OpenSSL of the V3 era
-//! cannot read the PBES2/AES-256 default of modern tools (rust-stack.md §1.5).
+//! cannot read the PBES2/AES-256 default of modern tools (docs/rust-stack.md §1.5).
 
 use opendls_wpi::bootstrap::{SecureModeData, split_pin};
 use openssl::hash::MessageDigest;

@@ -1,6 +1,6 @@
 //! The Secure Mode CA (guide p. 62-68): made on first start (RSA-2048, SHA-256) or imported by an
 //! administrator; it signs the secure port's server certificate and one client certificate per
-//! device (subject CN = the MAC, EKU clientAuth, rust-stack.md §1.3).
+//! device (subject CN = the MAC, EKU clientAuth, docs/rust-stack.md §1.3).
 
 use std::fs;
 use std::path::Path;

@@ -1,5 +1,5 @@
 //! Reads a TLS ClientHello without consuming it, to choose the TLS stack per connection and to
-//! record what each phone's TLS client offers (rust-stack.md §1.4: V3-era firmware may offer
+//! record what each phone's TLS client offers (docs/rust-stack.md §1.4: V3-era firmware may offer
 //! only TLS 1.0/1.1, RSA key exchange or CBC suites, none of which rustls serves).
 
 /// What a client offered.

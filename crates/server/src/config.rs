@@ -12,6 +12,10 @@ mod limits;
 
 pub use limits::Limits;
 
+/// `opendls.example.toml`: every field with its default and a line on what it does (a test keeps
+/// it equal to [`Config::default`] and complete).
+pub const EXAMPLE_TOML: &str = include_str!("../../../opendls.example.toml");
+
 /// Environment variables read on top of the file, each naming the field it sets.
 pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_DATA", "data_dir"),
@@ -118,7 +122,7 @@ impl Default for SecureMode {
     }
 }
 
-/// Jobs and contact-me pacing (guide p. 14-15; protocol doc §2.5: phones ignore contact-me
+/// Jobs and contact-me pacing (guide p. 14-15; docs/wpi-protocol.md §2.5: phones ignore contact-me
 /// within their contact gap, and old firmware suffered from frequent requests).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -154,6 +158,10 @@ pub struct Jobs {
     pub tick_millis: u64,
     /// Poll interval written to phones marked as behind NAT (DCMP), in seconds.
     pub dcmp_poll_interval_secs: u64,
+    /// A target whose interaction has been silent this long (the phone vanished, or the
+    /// service restarted under it) is sent contact-me again. Phones send the next request of an
+    /// interaction within seconds; a restart that does not come back is retried after this too.
+    pub stalled_after_secs: u64,
 }
 
 impl Default for Jobs {
@@ -170,6 +178,7 @@ impl Default for Jobs {
             trusted_contact_networks: Vec::new(),
             tick_millis: 1000,
             dcmp_poll_interval_secs: 300,
+            stalled_after_secs: 60,
         }
     }
 }
@@ -434,6 +443,9 @@ impl Config {
         if jobs.dcmp_poll_interval_secs == 0 {
             return invalid("jobs.dcmp_poll_interval_secs", "must be at least 1");
         }
+        if jobs.stalled_after_secs < 5 {
+            return invalid("jobs.stalled_after_secs", "must be at least 5 (phones pause between steps)");
+        }
         for network in &jobs.allowed_networks {
             if let Err(message) = crate::contact_me::Network::parse(network) {
                 return Err(ConfigError::Invalid { field: "jobs.allowed_networks", message });
@@ -520,6 +532,35 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every key path of a TOML document (`limits.max_connections`, ...).
+    fn key_paths(value: &toml::Value, prefix: &str, out: &mut Vec<String>) {
+        if let toml::Value::Table(table) = value {
+            for (key, value) in table {
+                let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+                match value {
+                    toml::Value::Table(_) => key_paths(value, &path, out),
+                    _ => out.push(path),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_example_file_is_every_field_at_its_default() {
+        let example: Config = toml::from_str(EXAMPLE_TOML).unwrap();
+        assert_eq!(example, Config::default(), "opendls.example.toml differs from the defaults");
+        let (mut written, mut fields) = (Vec::new(), Vec::new());
+        key_paths(&toml::from_str(EXAMPLE_TOML).unwrap(), "", &mut written);
+        key_paths(&toml::Value::try_from(Config::default()).unwrap(), "", &mut fields);
+        written.sort();
+        fields.sort();
+        assert_eq!(written, fields, "opendls.example.toml lacks or invents a field");
+        // Fields without a default value appear as comments.
+        for unset in ["public_address", "secrets_key_file"] {
+            assert!(EXAMPLE_TOML.contains(&format!("\n# {unset} = ")), "{unset}");
+        }
+    }
 
     #[test]
     fn defaults_are_valid() {

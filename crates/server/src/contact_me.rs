@@ -99,7 +99,7 @@ pub enum ContactOutcome {
 }
 
 /// Sends `POST <path>` with `ContactMe=true` and, when given, the address and port the phone
-/// shall call back to (protocol doc §2.5; guide example p. 15).
+/// shall call back to (docs/wpi-protocol.md §2.5; guide example p. 15).
 pub async fn send(uri: &ContactMeUri, callback: Option<SocketAddr>, timeout: Duration) -> ContactOutcome {
     match tokio::time::timeout(timeout, exchange(uri, callback)).await {
         Ok(Ok(200..=299)) => ContactOutcome::Answered,

@@ -1,7 +1,7 @@
 //! DCMP, the "DLS contact-me proxy" for phones behind NAT or a firewall: such phones poll
 //! `GET /dcmp/contact-me?device-id=<MAC>` over plain HTTP (guide p. 15, 24). `202 Accepted`
 //! tells the phone that work is waiting and it calls in `solicited`; `200 OK` means nothing
-//! is (protocol doc §2.6). The answer reveals only whether work waits, never what.
+//! is (docs/wpi-protocol.md §2.6). The answer reveals only whether work waits, never what.
 
 use std::collections::HashMap;
 use std::sync::Arc;

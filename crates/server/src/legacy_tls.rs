@@ -1,5 +1,5 @@
 //! The OpenSSL path for phones whose TLS client offers only what rustls refuses: TLS 1.0/1.1,
-//! RSA key exchange, CBC suites (rust-stack.md §1.4). Built with the `legacy-tls` feature (on by
+//! RSA key exchange, CBC suites (docs/rust-stack.md §1.4). Built with the `legacy-tls` feature (on by
 //! default); without it [`LegacyAcceptor::new`] reports that it is missing.
 
 use std::net::SocketAddr;
@@ -37,7 +37,7 @@ impl LegacyAcceptor {
         // The Mozilla profile switches the old versions off by option; switch them back on.
         builder.clear_options(SslOptions::NO_TLSV1 | SslOptions::NO_TLSV1_1);
         builder.set_min_proto_version(Some(SslVersion::TLS1)).map_err(fail)?;
-        // SECLEVEL=0 lets OpenSSL 3 speak TLS 1.0/1.1 and SHA-1 at all (rust-stack.md §1.4).
+        // SECLEVEL=0 lets OpenSSL 3 speak TLS 1.0/1.1 and SHA-1 at all (docs/rust-stack.md §1.4).
         builder.set_cipher_list("DEFAULT:@SECLEVEL=0").map_err(fail)?;
         let mut chain = X509::stack_from_pem(identity.cert_pem.as_bytes()).map_err(fail)?.into_iter();
         let leaf = chain.next().ok_or("the server certificate file is empty")?;

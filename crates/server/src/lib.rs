@@ -215,7 +215,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         store.clone(),
         config.jobs.clone(),
         callback,
-        config.protocol.interaction_timeout_secs,
+        config.jobs.stalled_after_secs as i64,
         wake.clone(),
     )
     .with_secure_port(secure_addr.map(|a| a.port()));

@@ -2,7 +2,7 @@
 //! (a slow client never blocks `accept`), connections are capped, HTTP is 1.1 only with header,
 //! idle and body timeouts, and both keep-alive and one-request-per-connection work.
 //!
-//! One port, two TLS stacks (rust-stack.md §1.4): each connection's ClientHello is read without
+//! One port, two TLS stacks (docs/rust-stack.md §1.4): each connection's ClientHello is read without
 //! consuming it; what rustls can serve goes to rustls, what only offers TLS 1.0/1.1, RSA key
 //! exchange or CBC goes to OpenSSL when legacy TLS is on (feature `legacy-tls` and
 //! `secure_mode.legacy_tls`), otherwise it is refused with a log line saying why.

@@ -20,10 +20,10 @@ use crate::bootstrap::Bootstrapper;
 use crate::config::Config;
 use crate::listener::ConnectionInfo;
 
-/// The session cookie's name, as the original DLS used it (protocol doc §2.4).
+/// The session cookie's name, as the original DLS used it (docs/wpi-protocol.md §2.4).
 pub const SESSION_COOKIE: &str = "JSESSIONID";
 
-/// The `cleanup-reason` of back-pressure, as the Unify DLS sends it (protocol doc §6.8).
+/// The `cleanup-reason` of back-pressure, as the Unify DLS sends it (docs/wpi-protocol.md §6.8).
 pub const OVERLOAD_REASON: &str = "overload";
 
 /// Serves phone requests; shared by every connection of the phone listener.
@@ -353,7 +353,7 @@ fn new_session_id() -> String {
 }
 
 /// The session id from the `Cookie` header. Phones have been seen echoing attributes
-/// (`Cookie: PHPSESSID=...; path=/`, protocol doc §2.4), so every `;`-separated pair is looked at.
+/// (`Cookie: PHPSESSID=...; path=/`, docs/wpi-protocol.md §2.4), so every `;`-separated pair is looked at.
 pub fn session_cookie(headers: &hyper::HeaderMap) -> Option<String> {
     headers
         .get_all(header::COOKIE)

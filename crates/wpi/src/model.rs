@@ -269,7 +269,7 @@ impl WorkpointMessage {
 /// A message from the service to the phone (`DLSMessage`, guide p. 30-31).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DlsMessage {
-    /// The nonce of the phone request this message answers (protocol doc §5).
+    /// The nonce of the phone request this message answers (docs/wpi-protocol.md §5).
     pub nonce: String,
     /// Exactly one action (p. 30).
     pub action: Action,

@@ -326,7 +326,7 @@ fn open_element(
             }
             Ok(Some(Collecting::Action))
         }
-        // An ItemList outside Message has been seen from a peer (protocol doc §4.1): accept it.
+        // An ItemList outside Message has been seen from a peer (docs/wpi-protocol.md §4.1): accept it.
         "Item" if parent == Some("ItemList") => Ok(Some(Collecting::Item(read_item_attributes(start)?))),
         _ => Ok(None),
     }

@@ -312,3 +312,16 @@ fn the_fleet_is_browsed_by_filter_and_page_and_cleaned_up() {
     assert_eq!(service.opendls(&["device", "show", &mac(4)]).status.code(), Some(1));
     assert_eq!(service.opendls(&["device", "remove", &mac(4)]).status.code(), Some(1));
 }
+
+#[test]
+fn serve_prints_a_complete_configuration_file() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["serve", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let text = stdout(&output);
+    assert_eq!(text, opendls_server::config::EXAMPLE_TOML);
+    let config: opendls_server::Config = toml::from_str(&text).unwrap();
+    assert_eq!(config, opendls_server::Config::default());
+}

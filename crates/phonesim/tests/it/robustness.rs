@@ -49,7 +49,7 @@ async fn a_phone_that_vanishes_mid_interaction_starts_afresh_next_time() {
     assert_eq!(phone.value("sntp-addr", None), Some("time.nist.gov"));
 }
 
-/// Old firmware may offer only TLS 1.0/1.1 with RSA key exchange and CBC suites (protocol doc
+/// Old firmware may offer only TLS 1.0/1.1 with RSA key exchange and CBC suites (docs/wpi-protocol.md
 /// §2.7). The simulator's legacy mode offers exactly that: an OpenSSL server negotiates it.
 #[tokio::test]
 async fn legacy_tls_phones_offer_only_old_protocols() {
@@ -98,7 +98,7 @@ async fn legacy_tls_phones_offer_only_old_protocols() {
 }
 
 /// A phone offering only TLS 1.0/1.1 with RSA key exchange and CBC (what V3-era firmware may
-/// offer, rust-stack.md §1.4) is served on the same port through opendls' OpenSSL path, and its
+/// offer, docs/rust-stack.md §1.4) is served on the same port through opendls' OpenSSL path, and its
 /// offer is recorded in the inventory.
 #[tokio::test]
 async fn legacy_tls_phones_are_served_through_the_openssl_path() {

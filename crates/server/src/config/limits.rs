@@ -53,7 +53,7 @@ pub struct Limits {
     /// Seconds a TLS handshake may take.
     pub handshake_timeout_secs: u64,
     /// Seconds to receive a request's headers, and the idle time a kept-alive connection may
-    /// wait for its next request (old firmware reuses connections; at least 30 s, protocol doc §2.3).
+    /// wait for its next request (old firmware reuses connections; at least 30 s, docs/wpi-protocol.md §2.3).
     pub idle_timeout_secs: u64,
     /// Seconds to receive a request's body.
     pub body_timeout_secs: u64,

@@ -19,6 +19,7 @@ fn quick_jobs(config: &mut Config) {
     config.jobs.busy_retry_secs = 2;
     config.jobs.tick_millis = 200;
     config.jobs.max_contacts_per_sec = 200;
+    config.jobs.stalled_after_secs = 5;
 }
 
 fn behaviour() -> Behaviour {

@@ -123,7 +123,7 @@ pub async fn tls_connect(addr: SocketAddr) -> tokio_rustls::client::TlsStream<Tc
 
 /// POSTs a WPI message as a phone does: new TLS connection, `Connection: close`.
 pub async fn phone_post(addr: SocketAddr, body: &[u8], session: Option<&str>) -> Reply {
-    // Real phones echo the cookie's path attribute too (protocol doc §2.4).
+    // Real phones echo the cookie's path attribute too (docs/wpi-protocol.md §2.4).
     let cookie = session.map(|s| format!("JSESSIONID={s}; path=/DeploymentService"));
     let reply = transport::post_wpi(
         addr,
