@@ -14,6 +14,9 @@ use opendls_server::api::{ConfigEntry, DeviceListEntry, DeviceView};
 use crate::admin::Client;
 use crate::{Connection, DemoArgs};
 
+/// The simulated phones' contact gap (a real phone's is 300 s).
+const DEMO_CONTACT_GAP: Duration = Duration::from_secs(20);
+
 /// Runs the demo until Ctrl-C.
 pub fn run(args: DemoArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
@@ -23,7 +26,10 @@ pub fn run(args: DemoArgs) -> Result<ExitCode> {
 async fn demo(args: DemoArgs) -> Result<ExitCode> {
     let temporary = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = args.data_dir.clone().unwrap_or_else(|| temporary.path().join("data"));
-    let config = Config { log: "warn".into(), ..Config::loopback(data_dir.clone()) };
+    let mut config = Config { log: "warn".into(), ..Config::loopback(data_dir.clone()) };
+    // Real phones ignore contact-me for 300 s after answering one; the simulated ones for
+    // DEMO_CONTACT_GAP, so that jobs tried one after another finish in seconds.
+    config.jobs.contact_gap_secs = DEMO_CONTACT_GAP.as_secs();
     let server = opendls_server::start(config).await?;
     let admin_url = server.admin_url.clone();
     println!("opendls demo: server on https://{} (admin API {admin_url})", server.phone_addr);
@@ -60,6 +66,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
         let behaviour = Behaviour {
             call_duration: Duration::from_secs(4),
             local_change_every: (n % 10 == 0).then_some(Duration::from_secs(20)),
+            contact_gap: DEMO_CONTACT_GAP,
             ..Behaviour::default()
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -87,18 +94,20 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     }
 
     let first_mac = PhoneProfile::numbered(1).mac;
-    let env = format!("OPENDLS_ADMIN_URL={admin_url} OPENDLS_DATA={}", data_dir.display());
     println!();
-    println!("Try, in another shell:");
-    println!("  export {env}");
+    println!("Try, in another shell (the data directory tells the commands where the service is):");
+    println!("  export OPENDLS_DATA={}", data_dir.display());
     println!("  opendls device list");
-    println!("  opendls device show {first_mac}");
     println!("  opendls config set --group sales sntp-tz-offset=120");
     println!("  opendls group assign {first_mac} sales");
-    println!("  opendls config show");
+    println!("  opendls job create apply-configuration --group sales --wait   # contact-me, done in seconds");
+    println!("  opendls device show {first_mac}");
+    println!("  opendls job create read-items --item sntp-tz-offset --device {first_mac} --wait");
     println!("  opendls security mode secure --global --push     # every phone moves to Secure Mode now");
-    println!("  opendls security show {first_mac}");
-    println!("Phones pick up changes at their next contact (some report local changes every 20 s).");
+    println!(
+        "These phones ignore contact-me for {} s after answering one (real phones: 300 s); job show says so.",
+        DEMO_CONTACT_GAP.as_secs()
+    );
     println!("Press Ctrl-C to stop; the temporary data directory is removed.");
     tokio::signal::ctrl_c().await?;
     for phone in phones {
