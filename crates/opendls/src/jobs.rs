@@ -165,7 +165,7 @@ fn waits_line(job: &JobDetail) -> String {
             None => reasons.push((1, &waiting.why)),
         }
     }
-    reasons.sort_by(|a, b| b.0.cmp(&a.0));
+    reasons.sort_by_key(|(n, _)| std::cmp::Reverse(*n));
     let mut lines: Vec<String> =
         reasons.iter().take(3).map(|(n, why)| format!("  waiting ({n}): {why}")).collect();
     if reasons.len() > 3 {

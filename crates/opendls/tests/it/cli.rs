@@ -1,10 +1,10 @@
 //! Runs the built binary the way an administrator does.
 
-use std::process::{Command, Output};
+use std::process::Command;
 
-use opendls_server::{Config, RunningServer};
+use opendls_server::Config;
 
-use crate::support::{Service, service, stderr, stdout};
+use crate::support::{service, stderr, stdout};
 
 #[test]
 fn configuration_round_trip_with_meaningful_exit_codes() {

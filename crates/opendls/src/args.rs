@@ -1,0 +1,135 @@
+//! Options of the commands that run something: `serve`, `bench`, `demo`, `phonesim`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+/// `opendls serve` options; each overrides the configuration file and the environment.
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "OPENDLS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Print a configuration file with every field at its default, and what each does; then
+    /// exit (`opendls serve --print-config > opendls.toml`).
+    #[arg(long)]
+    pub print_config: bool,
+    /// Data directory (database, certificates, admin token).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Phone listener address (HTTPS), e.g. 0.0.0.0:18443.
+    #[arg(long)]
+    pub phone_listen: Option<SocketAddr>,
+    /// Admin API address, e.g. 127.0.0.1:18080 (plain HTTP on loopback, HTTPS elsewhere).
+    #[arg(long)]
+    pub admin_listen: Option<SocketAddr>,
+    /// Serve the admin API over plain HTTP even on a non-loopback address (the token then
+    /// crosses the network in the clear; for a TLS proxy on the same host).
+    #[arg(long)]
+    pub insecure_admin: bool,
+    /// Host name or address phones use to reach this service.
+    #[arg(long)]
+    pub public_address: Option<String>,
+    /// DCMP listener address (plain HTTP, phones behind NAT poll it), or `off`.
+    #[arg(long)]
+    pub dcmp_listen: Option<String>,
+    /// Secure Mode listener address (HTTPS with mutual TLS), e.g. 0.0.0.0:18444, or `off`.
+    #[arg(long)]
+    pub secure_listen: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub(crate) enum BenchCommand {
+    /// A boot storm against a local server process, the machine's TLS ceiling measured in the
+    /// same run, and a steady state with a large seeded inventory.
+    Storm(StormArgs),
+    /// The trivial TLS server the storm measures the ceiling against (used by `storm`).
+    #[command(hide = true)]
+    TlsServer {
+        /// Data directory whose server certificate to use.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+}
+
+/// `opendls bench storm` options.
+#[derive(Args)]
+pub(crate) struct StormArgs {
+    /// Phones in the storm.
+    #[arg(long, default_value_t = 2000)]
+    pub phones: u32,
+    /// Seconds within which they all boot.
+    #[arg(long, default_value_t = 10.0)]
+    pub boot_within: f64,
+    /// Devices seeded for the steady state (0 skips it).
+    #[arg(long, default_value_t = 100_000)]
+    pub steady_devices: u32,
+    /// Known phones calling in during the steady state.
+    #[arg(long, default_value_t = 1000)]
+    pub steady_phones: u32,
+    /// The server's `limits.max_interactions_in_flight` (default: its own default).
+    #[arg(long)]
+    pub max_in_flight: Option<usize>,
+    /// The server's `database.synchronous`: mixed (its default), full or normal.
+    #[arg(long, default_value = "mixed")]
+    pub synchronous: String,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `opendls demo` options.
+#[derive(Args)]
+pub(crate) struct DemoArgs {
+    /// How many simulated phones.
+    #[arg(long, default_value_t = 30)]
+    pub phones: u32,
+    /// Keep the data in this directory instead of a temporary one.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// `opendls phonesim` options.
+#[derive(Args)]
+pub(crate) struct PhonesimArgs {
+    /// The service: `https://host:port`, `host:port` or `host` (port 18443).
+    #[arg(long, default_value = "https://127.0.0.1:18443")]
+    pub server: String,
+    /// How many phones.
+    #[arg(long, default_value_t = 20)]
+    pub phones: u32,
+    /// Seconds within which all phones boot.
+    #[arg(long, default_value_t = 5.0)]
+    pub boot_within: f64,
+    /// Number of the first phone (its MAC is 00:1A:E8 followed by the number).
+    #[arg(long, default_value_t = 1)]
+    pub first: u32,
+    /// Fraction of phones in a call at boot (writes refused as busy, call-back when the call ends).
+    #[arg(long, default_value_t = 0.0)]
+    pub busy_fraction: f64,
+    /// Seconds a call lasts.
+    #[arg(long, default_value_t = 3.0)]
+    pub call_duration: f64,
+    /// Items per fragment of the phones' long replies (default: split only at 50 kB).
+    #[arg(long)]
+    pub fragment_items: Option<usize>,
+    /// Fraction of phones keeping one connection per interaction (older firmware).
+    #[arg(long, default_value_t = 0.0)]
+    pub keep_alive_fraction: f64,
+    /// Fraction of phones on a slow network.
+    #[arg(long, default_value_t = 0.0)]
+    pub slow_fraction: f64,
+    /// Milliseconds a slow phone's network adds before each request.
+    #[arg(long, default_value_t = 300)]
+    pub slow_delay_ms: u64,
+    /// Fraction of phones vanishing after their first request (they come back a second later).
+    #[arg(long, default_value_t = 0.0)]
+    pub vanish_fraction: f64,
+    /// Fraction of phones offering only legacy TLS (TLS 1.0/1.1, RSA key exchange, CBC).
+    #[arg(long, default_value_t = 0.0)]
+    pub legacy_tls_fraction: f64,
+    /// Print the report as JSON (no live progress).
+    #[arg(long)]
+    pub json: bool,
+}
