@@ -446,7 +446,7 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                         );
                     }
                     update_identity(&mut device);
-                    let mut detail = format!("{} items read", items.len());
+                    let mut detail = format!("{} read", crate::model::plural(items.len(), "item"));
                     if unreadable > 0 {
                         detail.push_str(&format!(", {unreadable} with an error status (see the inventory)"));
                     }
@@ -610,7 +610,10 @@ impl Next<'_> {
             .count();
         let detail = match refused {
             0 => "configuration applied".to_owned(),
-            n => format!("configuration applied; {n} values refused by the phone (see the device's history)"),
+            n => format!(
+                "configuration applied; {} refused by the phone (see the device's history)",
+                crate::model::plural(n, "value")
+            ),
         };
         for task in self.configuration_tasks() {
             update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Done, &detail, false);
@@ -625,7 +628,7 @@ impl Next<'_> {
                 .map(|key| Item { index: key.index, ..Item::new(key.name.clone(), "") })
                 .collect();
             self.decision.reply = DlsMessage::with_items(&nonce, Action::ReadItems, wanted);
-            let detail = format!("reading {} items", items.len());
+            let detail = format!("reading {}", crate::model::plural(items.len(), "item"));
             update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Running, &detail, true);
             state.step = Step::ReadingItems { job_id: task.job_id, items: Vec::new(), fragments: 0 };
             self.decision.interaction =
@@ -934,7 +937,7 @@ fn apply_full_read(
         }
     }
     if first_read {
-        let detail = format!("inventory read: {} items", fresh.len());
+        let detail = format!("inventory read: {}", crate::model::plural(fresh.len(), "item"));
         decision.history.push(event(&device.mac, now, EventKind::ItemChanged, reason, &detail));
     }
     device.reported = fresh;

@@ -404,6 +404,14 @@ mod reported_as_list {
     }
 }
 
+/// `1 item`, `2 items`: a count with its noun (nouns of opendls' messages take an `s`).
+pub fn plural(n: usize, noun: &str) -> String {
+    match n {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// The longest group name.
 pub const MAX_GROUP_NAME_CHARS: usize = 64;
 

@@ -38,6 +38,7 @@ pub enum TargetSelector {
 impl std::fmt::Display for TargetSelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            TargetSelector::Devices { macs } if macs.len() == 1 => write!(f, "device {}", macs[0]),
             TargetSelector::Devices { macs } if macs.len() <= 3 => write!(f, "devices {}", macs.join(", ")),
             TargetSelector::Devices { macs } => write!(f, "{} devices", macs.len()),
             TargetSelector::Group { name } => write!(f, "group {name}"),
