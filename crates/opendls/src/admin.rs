@@ -494,7 +494,7 @@ async fn show_device(client: &Client, mac: &str, page: (u32, u32), json: bool) -
     Ok(ExitCode::SUCCESS)
 }
 
-fn item_label(name: &str, index: Option<u32>) -> String {
+pub(crate) fn item_label(name: &str, index: Option<u32>) -> String {
     match index {
         Some(index) => format!("{name}[{index}]"),
         None => name.to_owned(),

@@ -10,7 +10,7 @@ use opendls_store::{GroupSummary, PolicyEntry, Removal};
 use reqwest::Method;
 
 use crate::DeviceListArgs;
-use crate::admin::{Client, encode, print_table};
+use crate::admin::{Client, encode, item_label, print_table};
 use crate::output::plural;
 
 pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bool) -> Result<ExitCode> {
@@ -156,10 +156,6 @@ pub(crate) async fn show_group(client: &Client, name: &str, json: bool) -> Resul
     println!("devices ({})", view.devices.len());
     print_devices(&view.devices);
     Ok(ExitCode::SUCCESS)
-}
-
-fn item_label(name: &str, index: Option<u32>) -> String {
-    index.map_or_else(|| name.to_owned(), |index| format!("{name}[{index}]"))
 }
 
 pub(crate) async fn remove_group(client: &Client, name: &str, force: bool) -> Result<ExitCode> {
