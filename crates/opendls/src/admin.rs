@@ -62,7 +62,7 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
                 Ok(code)
             }
             Request::Device(DeviceCommand::BehindNat { scope, off, interval }) => {
-                let (scope, target) = scope_query(&scope);
+                let (scope, target) = explicit_scope(&scope, "device behind-nat")?;
                 let body = BehindNat { scope, target, enabled: !off, interval_secs: interval };
                 client.send::<_, ()>(Method::PUT, "/api/behind-nat", &body).await?;
                 eprintln!("done: the phones get the polling settings at their next contact");
@@ -238,6 +238,15 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option
     }
 }
 
+/// The scope, which must be named: a change for every phone is never the silent default.
+pub(crate) fn explicit_scope(scope: &ScopeArgs, what: &str) -> Result<(String, Option<String>)> {
+    if !(scope.global || scope.group.is_some() || scope.device.is_some()) {
+        let hint = format!("{what} needs a scope: --global for every device, --group NAME or --device MAC");
+        return Err(Refused(hint).into());
+    }
+    Ok(scope_query(scope))
+}
+
 pub(crate) fn scope_query(scope: &ScopeArgs) -> (String, Option<String>) {
     match (&scope.group, &scope.device) {
         (Some(group), _) => ("group".into(), Some(group.clone())),
@@ -368,7 +377,7 @@ fn read_values(items: &[String]) -> Result<Vec<ConfigValue>> {
 }
 
 async fn unset_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {
-    let (scope, target) = scope_query(scope);
+    let (scope, target) = explicit_scope(scope, "config unset")?;
     for spec in items {
         let (name, index, _) = parse_item(spec, false)?;
         let entry = ConfigEntry {

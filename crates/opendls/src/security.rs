@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use opendls_engine::utc_text;
 
-use crate::admin::{Client, print_table, scope_query};
+use crate::admin::{Client, explicit_scope, print_table};
 use crate::{Connection, PinCommand, SecurityCommand};
 
 /// Runs one security command.
@@ -36,7 +36,7 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
         let json = connection.json;
         match command {
             SecurityCommand::Mode { mode, scope, unset, push } => {
-                let (scope_name, target) = scope_query(&scope);
+                let (scope_name, target) = explicit_scope(&scope, "security mode")?;
                 let mode = if unset { None } else { mode };
                 if mode.is_none() && !unset {
                     bail!("name a mode (default, secure, secure-pin) or --unset");

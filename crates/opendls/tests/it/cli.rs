@@ -36,8 +36,11 @@ fn configuration_round_trip_with_meaningful_exit_codes() {
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].value, "ntp.sales");
 
-    assert!(service.opendls(&["config", "unset", "XML-app-name[2]"]).status.success());
-    assert_eq!(service.opendls(&["config", "unset", "XML-app-name[2]"]).status.code(), Some(1));
+    let unscoped = service.opendls(&["config", "unset", "XML-app-name[2]"]);
+    assert_eq!(unscoped.status.code(), Some(1));
+    assert!(stderr(&unscoped).contains("config unset needs a scope: --global"), "{}", stderr(&unscoped));
+    assert!(service.opendls(&["config", "unset", "--global", "XML-app-name[2]"]).status.success());
+    assert_eq!(service.opendls(&["config", "unset", "--global", "XML-app-name[2]"]).status.code(), Some(1));
     assert_eq!(service.opendls(&["config", "set", "--global", "no-equals-sign"]).status.code(), Some(2));
 }
 
@@ -338,7 +341,7 @@ fn secure_mode_is_administered_from_the_command_line() {
 
     let set = service.opendls(&["security", "mode", "secure", "--device", &mac]);
     assert!(set.status.success(), "{}", stderr(&set));
-    let bad = service.opendls(&["security", "mode", "paranoid"]);
+    let bad = service.opendls(&["security", "mode", "paranoid", "--global"]);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stdout(&service.opendls(&["security", "modes"])).contains("secure"));
 

@@ -93,6 +93,21 @@ fn a_write_to_every_phone_must_be_meant() {
 
     let meant = service.opendls(&["config", "set", "--global", "sntp-addr=x.example"]);
     assert!(meant.status.success(), "{}", stderr(&meant));
+    // The other commands that change every phone at once need the scope named too.
+    for (args, what) in [
+        (&["config", "unset", "sntp-addr"][..], "config unset"),
+        (&["security", "mode", "secure"][..], "security mode"),
+        (&["device", "behind-nat"][..], "device behind-nat"),
+    ] {
+        let refused = service.opendls(args);
+        assert_eq!(refused.status.code(), Some(1), "{what}");
+        assert!(
+            stderr(&refused).contains(&format!("{what} needs a scope: --global")),
+            "{}",
+            stderr(&refused)
+        );
+    }
+    assert_eq!(stdout(&service.opendls(&["security", "modes", "--json"])).trim(), "[]");
 }
 
 #[test]
