@@ -129,6 +129,9 @@ pub struct CatalogEntry {
     pub rule: ValueRule,
     /// The inclusive index range the index note states, if it states one.
     pub index_range: Option<(u32, u32)>,
+    /// Whether its values are secrets, masked wherever they are shown and sealed at rest
+    /// ([`crate::secrets::SECRET_ITEM_NAMES`]).
+    pub secret: bool,
     /// Why the value's range holds whatever the row's provenance (a standard, such as IEEE
     /// 802.1Q for VLAN IDs): out-of-range values of such rows are refused even when unverified.
     pub standard: Option<&'static str>,
@@ -290,6 +293,7 @@ impl Catalog {
             let entry = CatalogEntry {
                 name: name.trim().to_owned(),
                 index_range: index_range(indexed),
+                secret: crate::secrets::SECRET_ITEM_NAMES.contains(&name.trim()),
                 standard: standard.map(|(_, _, why)| why),
                 indexing: read_indexing(indexed),
                 index_note: indexed.to_owned(),

@@ -145,3 +145,31 @@ fn indexes_are_checked() {
             .all(|f| f.severity == Severity::Warning)
     );
 }
+
+#[test]
+fn exactly_the_secret_rows_are_secret() {
+    use opendls_wpi::secrets::{SECRET_ITEM_NAMES, displayable_value, is_secret_item};
+    let catalog = Catalog::builtin();
+    for name in SECRET_ITEM_NAMES {
+        let entry =
+            catalog.get(name).unwrap_or_else(|| panic!("{name} is listed secret but not in the catalog"));
+        assert!(entry.secret && is_secret_item(name), "{name}");
+        // Secrets are text: a boolean, number or enumeration is never one.
+        assert!(entry.type_text.contains("string"), "{name} is {}", entry.type_text);
+    }
+    for entry in catalog.entries() {
+        // A text row is a secret when its values are a password, community or private key, or
+        // its name says password and its values are not a timestamp of one.
+        let values = entry.values_text.to_ascii_lowercase();
+        let described = ["password", "ftp password", "community"].iter().any(|p| values.starts_with(p))
+            || entry.type_text.contains("private key");
+        let named = ["pwd", "passwd", "password"].iter().any(|end| entry.name.ends_with(end))
+            && !values.starts_with("timestamp");
+        if entry.type_text.contains("string") && (described || named) {
+            assert!(entry.secret, "{} reads like a secret ({}) but is shown", entry.name, entry.values_text);
+        }
+        if !entry.secret {
+            assert_eq!(displayable_value(&entry.name, "visible"), "visible", "{} is masked", entry.name);
+        }
+    }
+}
