@@ -240,7 +240,7 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option
 
 /// The scope, which must be named: a change for every phone is never the silent default.
 pub(crate) fn explicit_scope(scope: &ScopeArgs, what: &str) -> Result<(String, Option<String>)> {
-    if !(scope.global || scope.group.is_some() || scope.device.is_some()) {
+    if !scope.is_named() {
         let hint = format!("{what} needs a scope: --global for every device, --group NAME or --device MAC");
         return Err(Refused(hint).into());
     }
@@ -291,7 +291,7 @@ async fn set_config(
     options: SetOptions,
     json: bool,
 ) -> Result<ExitCode> {
-    let explicit = scope.global || scope.group.is_some() || scope.device.is_some();
+    let explicit = scope.is_named();
     let (scope_name, target) = scope_query(scope);
     let values = read_values(items)?;
     let mut change = ConfigChange {
@@ -394,7 +394,7 @@ async fn unset_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> R
 }
 
 async fn show_config(client: &Client, scope: &ScopeArgs, json: bool) -> Result<ExitCode> {
-    let path = if scope.global || scope.group.is_some() || scope.device.is_some() {
+    let path = if scope.is_named() {
         let (scope, target) = scope_query(scope);
         match target {
             Some(target) => format!("/api/config?scope={scope}&target={}", encode(&target)),

@@ -43,7 +43,7 @@ impl Connection {
         if let Some(dir) = &self.data_dir {
             return Ok(dir.clone());
         }
-        let candidates = [PathBuf::from(LOCAL_DATA_DIR), PathBuf::from(SYSTEM_DATA_DIR)];
+        let candidates = candidates();
         if let Some(found) = candidates.iter().find(|dir| dir.join(opendls_server::ADMIN_TOKEN_FILE).exists())
         {
             return Ok(found.clone());
@@ -61,7 +61,7 @@ impl Connection {
     /// The data directory for commands that work on it offline (no token needed).
     pub fn offline_data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| {
-            let candidates = [PathBuf::from(LOCAL_DATA_DIR), PathBuf::from(SYSTEM_DATA_DIR)];
+            let candidates = candidates();
             candidates.iter().find(|dir| dir.is_dir()).cloned().unwrap_or_else(|| candidates[0].clone())
         })
     }
@@ -93,6 +93,11 @@ pub fn normalize_url(text: &str) -> Result<String> {
         Ok(parsed) if parsed.host().is_some() => Ok(url),
         _ => bail!("admin URL {text:?} is neither a URL (https://host:port) nor host:port"),
     }
+}
+
+/// Where a data directory is looked for when none is named, in order.
+fn candidates() -> [PathBuf; 2] {
+    [PathBuf::from(LOCAL_DATA_DIR), PathBuf::from(SYSTEM_DATA_DIR)]
 }
 
 fn absolute(dir: &Path) -> PathBuf {

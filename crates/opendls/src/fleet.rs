@@ -23,7 +23,7 @@ pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bo
         }
     }
     if let Some(since) = &args.seen_since {
-        query.push(format!("seen_since={}", parse_since(since, unix_now())?));
+        query.push(format!("seen_since={}", parse_since(since, opendls_server::phone::unix_now())?));
     }
     let (devices, total): (Vec<DeviceListEntry>, _) =
         client.get_counted(&format!("/api/devices?{}", query.join("&"))).await?;
@@ -77,10 +77,6 @@ fn tls_kind(offer: Option<&str>) -> &'static str {
         Some(_) => "modern",
         None => "-",
     }
-}
-
-fn unix_now() -> Timestamp {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
 }
 
 /// `2026-12-01T08:00:00Z` or an age (`90s`, `30m`, `24h`, `7d`) before `now`, as Unix seconds.

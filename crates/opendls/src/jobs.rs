@@ -175,7 +175,7 @@ fn waits_line(job: &JobDetail) -> String {
             job.summary.id
         ));
     }
-    if !waits.is_empty() && waits.iter().all(|w| w.why.starts_with("no contact-me:")) {
+    if !waits.is_empty() && waits.iter().all(|w| w.stuck) {
         lines.push(format!(
             "nothing can progress: no contact-me can reach the unfinished targets; the job waits for the \
              phones to call in by themselves and gives up at {} (Ctrl-C stops waiting, not the job)",

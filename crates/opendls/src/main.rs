@@ -250,6 +250,13 @@ pub(crate) struct ScopeArgs {
     pub device: Option<String>,
 }
 
+impl ScopeArgs {
+    /// Whether a scope was named at all (none means "every device" only where that is safe).
+    pub fn is_named(&self) -> bool {
+        self.global || self.group.is_some() || self.device.is_some()
+    }
+}
+
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
     /// Set values: `NAME=VALUE` or `NAME[INDEX]=VALUE`, checked against the item catalog.

@@ -1,9 +1,7 @@
 //! What every printing command shares: counted nouns, and a closed standard output.
 
 /// `n` and the noun, singular for one: "1 device", "2 devices".
-pub(crate) fn plural(n: usize, noun: &str) -> String {
-    if n == 1 { format!("1 {noun}") } else { format!("{n} {noun}s") }
-}
+pub(crate) use opendls_engine::plural;
 
 /// `opendls job list | head`: once the reader of standard output has gone, there is nobody to
 /// print for and nothing went wrong, so the command ends with success instead of the standard

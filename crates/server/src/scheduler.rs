@@ -17,6 +17,10 @@ use crate::config::Jobs;
 use crate::contact_me::{self, ContactMeUri, ContactOutcome, Network};
 use crate::phone::unix_now;
 
+/// How every deferral for a phone no contact-me may reach begins; job views read it back from
+/// the stored result to tell such waits from the others.
+pub(crate) const UNREACHABLE: &str = "no contact-me:";
+
 /// How long the networks phones connected from are cached before being read again.
 const ADDRESSES_MAX_AGE: Duration = Duration::from_secs(60);
 
@@ -166,12 +170,12 @@ impl<S: JobStore> Scheduler<S> {
         let uri = match candidate.contact_me_uri.as_deref().map(ContactMeUri::parse) {
             Some(Ok(uri)) => uri,
             Some(Err(problem)) => {
-                return Plan::Defer { until: later, why: format!("no contact-me: {problem}") };
+                return Plan::Defer { until: later, why: format!("{UNREACHABLE} {problem}") };
             }
             None => {
                 return Plan::Defer {
                     until: later,
-                    why: "no contact-me: the phone reported no contact-me-uri".into(),
+                    why: format!("{UNREACHABLE} the phone reported no contact-me-uri"),
                 };
             }
         };
@@ -188,7 +192,7 @@ impl<S: JobStore> Scheduler<S> {
             );
             let from = connected_from.map_or("nowhere yet".to_owned(), |a| a.to_string());
             let why = format!(
-                "no contact-me: the phone reported {reported} but connects from {from} \
+                "{UNREACHABLE} the phone reported {reported} but connects from {from} \
                  (jobs.trusted_contact_networks allows reported addresses)"
             );
             return Plan::Defer { until: later, why };
@@ -196,7 +200,7 @@ impl<S: JobStore> Scheduler<S> {
         if !allowed.iter().any(|network| network.contains(uri.addr.ip())) {
             tracing::warn!(mac = %candidate.mac, address = %uri.addr.ip(), "contact-me not sent: address outside the allowed networks");
             let why = format!(
-                "no contact-me: {} is outside the allowed networks (jobs.allowed_networks)",
+                "{UNREACHABLE} {} is outside the allowed networks (jobs.allowed_networks)",
                 uri.addr.ip()
             );
             return Plan::Defer { until: later, why };

@@ -139,6 +139,10 @@ pub struct Waiting {
     /// When that changes (the next contact-me, the end of a contact gap), if known.
     #[serde(default)]
     pub until: Option<Timestamp>,
+    /// Only the phone can end it: no contact-me can reach it (no address, an address outside the
+    /// allowed networks or not the one it connects from).
+    #[serde(default)]
+    pub stuck: bool,
 }
 
 /// Where a device stands in contact-me pacing.

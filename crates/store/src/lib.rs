@@ -206,6 +206,8 @@ pub trait AdminStore: Send + Sync + 'static {
     fn unset_desired(&self, scope: &Scope, key: &ItemKey) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Desired values at one scope, or at every scope.
     fn desired(&self, scope: Option<&Scope>) -> impl Future<Output = StoreResult<Vec<DesiredEntry>>> + Send;
+    /// Desired values of these items, at every scope.
+    fn desired_named(&self, names: &[&str]) -> impl Future<Output = StoreResult<Vec<DesiredEntry>>> + Send;
     /// Assigns a device to a group (or none); false when the device is unknown.
     fn assign_group(&self, mac: &str, group: Option<&str>) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Imports device records in bulk (migration from another provisioning service, test

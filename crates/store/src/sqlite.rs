@@ -521,6 +521,23 @@ impl AdminStore for SqliteStore {
         .await
     }
 
+    async fn desired_named(&self, names: &[&str]) -> StoreResult<Vec<DesiredEntry>> {
+        let (names, secrets): (Vec<String>, _) =
+            (names.iter().map(|n| (*n).to_owned()).collect(), self.secrets.clone());
+        self.read(move |connection| {
+            let marks = vec!["?"; names.len()].join(", ");
+            let rows = connection
+                .prepare(&format!(
+                    "SELECT scope, scope_key, name, item_index, value FROM desired_items \
+                     WHERE name IN ({marks}) ORDER BY scope, scope_key, name, item_index"
+                ))?
+                .query_map(rusqlite::params_from_iter(&names), desired_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            rows.into_iter().map(|row| desired_entry(row, &secrets)).collect()
+        })
+        .await
+    }
+
     async fn assign_group(&self, mac: &str, group: Option<&str>) -> StoreResult<bool> {
         let (mac, group) = (mac.to_owned(), group.map(str::to_owned));
         self.write(move |connection| {

@@ -35,20 +35,20 @@ pub(super) async fn show_config<S: AdminStore>(
         None => None,
     };
     let entries = state.store.desired(scope.as_ref()).await?;
-    let entries: Vec<ConfigEntry> = entries
-        .into_iter()
-        .map(|entry| {
-            let (scope, target) = scope_parts(&entry.scope);
-            ConfigEntry {
-                scope,
-                target,
-                value: displayable_value(&entry.key.name, &entry.value).to_owned(),
-                name: entry.key.name,
-                index: entry.key.index,
-            }
-        })
-        .collect();
+    let entries: Vec<ConfigEntry> = entries.into_iter().map(masked_entry).collect();
     Ok(Json(entries).into_response())
+}
+
+/// A desired value as the API shows it: secret values masked.
+pub(super) fn masked_entry(entry: DesiredEntry) -> ConfigEntry {
+    let (scope, target) = scope_parts(&entry.scope);
+    ConfigEntry {
+        scope,
+        target,
+        value: displayable_value(&entry.key.name, &entry.value).to_owned(),
+        name: entry.key.name,
+        index: entry.key.index,
+    }
 }
 
 /// A single entry is a change of one value.

@@ -7,12 +7,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::IntoResponse;
-use opendls_engine::check_group_name;
+use opendls_engine::plural;
 use opendls_store::{AdminStore, DeviceFilter, FleetStore, PhoneStore};
 use serde::Deserialize;
 
-use super::{AdminState, Answer, failure, parse_group, parse_mac, scope_parts};
-use crate::api::{ConfigEntry, DeviceListEntry, GroupView};
+use super::{AdminState, Answer, failure, parse_group, parse_mac};
+use crate::api::{DeviceListEntry, GroupView};
 use crate::phone::unix_now;
 
 /// The most devices one listing answers with.
@@ -101,19 +101,7 @@ pub(super) async fn show_group<S: FleetStore + AdminStore>(
     let page = state.store.find_devices(&filter, 0, MAX_DEVICE_PAGE).await?;
     let scope = opendls_engine::Scope::Group(name);
     let values = state.store.desired(Some(&scope)).await?;
-    let values = values
-        .into_iter()
-        .map(|entry| {
-            let (scope, target) = scope_parts(&entry.scope);
-            ConfigEntry {
-                scope,
-                target,
-                value: opendls_wpi::secrets::displayable_value(&entry.key.name, &entry.value).to_owned(),
-                name: entry.key.name,
-                index: entry.key.index,
-            }
-        })
-        .collect();
+    let values = values.into_iter().map(super::config::masked_entry).collect();
     let devices = page.devices.into_iter().map(DeviceListEntry::from).collect();
     Ok(Json(GroupView { summary, devices, values }).into_response())
 }
@@ -129,15 +117,12 @@ pub(super) async fn remove_group<S: FleetStore>(
     Path(name): Path<String>,
     Query(query): Query<RemoveGroupQuery>,
 ) -> Answer {
-    let name = check_group_name(&name).map_err(|m| failure(StatusCode::BAD_REQUEST, m))?.to_owned();
+    let name = parse_group(&name)?;
     let Some(summary) = state.store.groups().await?.into_iter().find(|g| g.name == name) else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no group {name}")));
     };
     if summary.devices > 0 && !query.force {
-        let devices = match summary.devices {
-            1 => "1 device".to_owned(),
-            n => format!("{n} devices"),
-        };
+        let devices = plural(summary.devices as usize, "device");
         return Err(failure(
             StatusCode::CONFLICT,
             format!(

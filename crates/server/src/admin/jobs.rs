@@ -174,8 +174,7 @@ struct PollingDevices {
 
 impl PollingDevices {
     async fn read<S: AdminStore>(store: &S) -> Result<Self, super::Rejection> {
-        let mut entries = store.desired(None).await?;
-        entries.retain(|e| e.key.name == DCMP_URL_ITEM || e.key.name == DCMP_INTERVAL_ITEM);
+        let entries = store.desired_named(&[DCMP_URL_ITEM, DCMP_INTERVAL_ITEM]).await?;
         let groups = match entries.is_empty() {
             true => HashMap::new(),
             false => store.list_devices().await?.into_iter().map(|d| (d.mac, d.group)).collect(),

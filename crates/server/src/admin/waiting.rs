@@ -18,7 +18,7 @@ pub struct WaitContext {
 /// Why `target` of `job` has not finished; `None` when it has.
 pub fn explain(job: &JobSummary, target: &JobTarget, context: WaitContext) -> Option<Waiting> {
     let WaitContext { now, contact_gap_secs, polls_every_secs } = context;
-    let waiting = |why: String, until: Option<Timestamp>| Some(Waiting { why, until });
+    let waiting = |why: String, until: Option<Timestamp>| Some(Waiting { why, until, stuck: false });
     match target.state {
         state if state.is_final() => return None,
         TargetState::Running => {
@@ -61,13 +61,8 @@ pub fn explain(job: &JobSummary, target: &JobTarget, context: WaitContext) -> Op
         text => text,
     };
     let why = format!("{last}; next contact-me at {}", utc_text(schedule.next_at));
-    waiting(why, Some(schedule.next_at))
-}
-
-/// Whether a wait is one only the phone can end: no contact-me can reach it (no address, an
-/// address outside the allowed networks or not the one it connects from).
-pub fn is_stuck(waiting: &Waiting) -> bool {
-    waiting.why.starts_with("no contact-me:")
+    let stuck = last.starts_with(crate::scheduler::UNREACHABLE);
+    Some(Waiting { why, until: Some(schedule.next_at), stuck })
 }
 
 #[cfg(test)]
@@ -133,14 +128,14 @@ mod tests {
                 .into(),
         };
         let waiting = explain(&job(true), &target(TargetState::Queued, Some(schedule)), context()).unwrap();
-        assert!(is_stuck(&waiting));
+        assert!(waiting.stuck);
         assert!(waiting.why.ends_with("next contact-me at 2026-11-26T16:00:50Z"), "{}", waiting.why);
         let nat = WaitContext { polls_every_secs: Some(120), ..context() };
         let waiting = explain(&job(true), &target(TargetState::Queued, None), nat).unwrap();
         assert!(waiting.why.starts_with("behind NAT: the phone polls the DCMP listener every 120 s"));
         let waiting = explain(&job(false), &target(TargetState::Queued, None), context()).unwrap();
         assert!(waiting.why.contains("no contact-me"), "{}", waiting.why);
-        assert!(!is_stuck(&waiting), "the phone's own next contact ends it");
+        assert!(!waiting.stuck, "the phone's own next contact ends it");
         assert_eq!(explain(&job(true), &target(TargetState::Done, None), context()), None);
     }
 }

@@ -90,3 +90,19 @@ async fn a_removed_device_is_forgotten() {
     assert!(store.desired(None).await.unwrap().is_empty());
     assert!(!store.remove_device(mac, 6).await.unwrap().found);
 }
+
+#[tokio::test]
+async fn desired_values_are_read_by_name() {
+    let (store, _dir) = open().await;
+    let entry =
+        |scope: Scope, name: &str| DesiredEntry { scope, key: ItemKey::new(name, None), value: "v".into() };
+    let entries = [
+        entry(Scope::Global, "dcmp-url"),
+        entry(Scope::Group("b".into()), "dcmp-interval"),
+        entry(Scope::Global, "e164"),
+    ];
+    store.set_desired(&entries, 1).await.unwrap();
+    let named = store.desired_named(&["dcmp-url", "dcmp-interval"]).await.unwrap();
+    let names: Vec<&str> = named.iter().map(|e| e.key.name.as_str()).collect();
+    assert_eq!(names, ["dcmp-url", "dcmp-interval"]);
+}
