@@ -3,40 +3,50 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use opendls_wpi::catalog::did_you_mean;
 use opendls_wpi::catalog::{Access, Provenance};
+use opendls_wpi::parse::{parse_dls_message_noted, parse_workpoint_message_noted};
 use opendls_wpi::secrets::displayable_value;
-use opendls_wpi::{Catalog, Item, Severity, parse_dls_message, parse_workpoint_message};
+use opendls_wpi::{Action, Catalog, Item, ParseError, ParseLimits, Severity, WorkpointMessage, models};
 
 /// Decodes one message; exit code 0 when it parses and no value is refused, 1 otherwise.
 pub fn decode(body: &[u8], show_secrets: bool) -> Result<ExitCode> {
-    let (summary, items) = match parse_workpoint_message(body) {
-        Ok(message) => {
-            let reason = &message.reason;
-            let mut summary = format!("phone message, nonce {}, reason {}", message.nonce, reason.reason);
-            if let Some(action) = &reason.action {
-                summary.push_str(&format!(", answering {action} ({})", reason.effective_status()));
+    let limits = ParseLimits::default();
+    let (summary, items, notes, names_only) = match parse_workpoint_message_noted(body, limits) {
+        Ok((message, notes)) => (phone_summary(&message), message.items, notes, false),
+        Err(phone_error) => match parse_dls_message_noted(body, limits) {
+            Ok((message, notes)) => {
+                let summary = format!("service message, nonce {}, action {}", message.nonce, message.action);
+                // A ReadItems request names the items it wants; their values are empty (p. 45).
+                let names_only = message.action == Action::ReadItems;
+                (summary, message.items, notes, names_only)
             }
-            if let Some(fragment) = &message.fragment {
-                summary.push_str(&format!(", fragment {fragment}"));
-            }
-            if let Some(max) = message.max_items {
-                summary.push_str(&format!(", maxItems {max}"));
-            }
-            (summary, message.items)
-        }
-        Err(phone_error) => match parse_dls_message(body) {
-            Ok(message) => (
-                format!("service message, nonce {}, action {}", message.nonce, message.action),
-                message.items,
-            ),
-            Err(_) => bail!("not a WPI message: {phone_error}"),
+            Err(service_error) => bail!("{}", not_wpi(&phone_error, &service_error)),
         },
     };
     println!("{summary}");
-    println!("{} items", items.len());
+    if let Some(signature) = &notes.signature {
+        println!("signature: {}", signature.describe());
+    }
+    for deviation in &notes.deviations {
+        println!("lenient: {deviation}");
+    }
+    println!("{} items{}", items.len(), if names_only { " requested (names only)" } else { "" });
     let catalog = Catalog::builtin();
     let mut refused = false;
     for item in &items {
+        if names_only {
+            let index = item.index.map(|i| format!("[{i}]")).unwrap_or_default();
+            println!("  {}{index}", item.name);
+            if catalog.get(&item.name).is_none() {
+                let suggestion = did_you_mean(&catalog.suggestions(&item.name));
+                println!(
+                    "      note: not in the catalog{}",
+                    suggestion.map(|s| format!("; {s}")).unwrap_or_default()
+                );
+            }
+            continue;
+        }
         print_item(item, show_secrets);
         let check = catalog.check(&item.name, item.index, &item.value);
         if !check.is_known() {
@@ -54,6 +64,39 @@ pub fn decode(body: &[u8], show_secrets: bool) -> Result<ExitCode> {
         }
     }
     Ok(if refused { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+fn phone_summary(message: &WorkpointMessage) -> String {
+    let reason = &message.reason;
+    let said =
+        if reason.reason.as_wire().is_empty() { "(empty)".to_owned() } else { reason.reason.to_string() };
+    let mut summary = format!("phone message, nonce {}, reason {said}", message.nonce);
+    if let Some(action) = &reason.action {
+        summary.push_str(&format!(", answering {action} ({})", reason.effective_status()));
+    }
+    if let Some(fragment) = &message.fragment {
+        summary.push_str(&format!(", fragment {fragment}"));
+    }
+    if let Some(max) = message.max_items {
+        summary.push_str(&format!(", maxItems {max}"));
+    }
+    if let Some(model) = message.value("device-type").and_then(models::by_device_type) {
+        summary.push_str(&format!(", model {} ({})", model.short_name, model.family.label()));
+    }
+    summary
+}
+
+/// Why a body is neither a phone nor a service message, naming both roots when the root is
+/// neither, and otherwise the error of the side whose root it has.
+fn not_wpi(phone_error: &ParseError, service_error: &ParseError) -> String {
+    match (phone_error, service_error) {
+        (ParseError::WrongRoot { found, .. }, ParseError::WrongRoot { .. }) => {
+            let found = if found.is_empty() { "no element".to_owned() } else { found.clone() };
+            format!("not a WPI message: expected root element WorkpointMessage or DLSMessage, found {found}")
+        }
+        (ParseError::WrongRoot { .. }, error) => format!("not a WPI service message: {error}"),
+        (error, _) => format!("not a WPI phone message: {error}"),
+    }
 }
 
 fn print_item(item: &Item, show_secrets: bool) {
@@ -108,6 +151,9 @@ fn source(provenance: &Provenance) -> String {
     match provenance {
         Provenance::Guide(pages) => format!("guide p. {pages}"),
         Provenance::UnifyWiki => "Unify wiki".to_owned(),
-        Provenance::Unverified(_) => "unverified (third-party code)".to_owned(),
+        Provenance::Unverified { sources, .. } if sources.len() == 1 => {
+            format!("unverified, one source only ({})", sources[0])
+        }
+        Provenance::Unverified { sources, .. } => format!("unverified ({})", sources.join(", ")),
     }
 }

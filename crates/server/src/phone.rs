@@ -11,9 +11,8 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use opendls_engine::{EngineSettings, InteractionChange, Timestamp, device_mac_of, handle};
 use opendls_store::{DeviceContext, InteractionLookup, PhoneStore, StoreError};
-use opendls_wpi::{
-    DlsMessage, ParseLimits, Reason, WorkpointMessage, parse_workpoint_message_with, write_dls_message,
-};
+use opendls_wpi::parse::{ParseNotes, parse_workpoint_message_noted};
+use opendls_wpi::{DlsMessage, ParseLimits, Reason, WorkpointMessage, write_dls_message};
 
 use crate::admission::{Admission, AdmissionLimits};
 use crate::bootstrap::Bootstrapper;
@@ -145,8 +144,11 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         started: Instant,
     ) -> (DlsMessage, Option<String>) {
         let remote = connection.remote;
-        let message = match parse_workpoint_message_with(body, self.parse_limits) {
-            Ok(message) => message,
+        let message = match parse_workpoint_message_noted(body, self.parse_limits) {
+            Ok((message, notes)) => {
+                log_leniency(&message, &notes, remote);
+                message
+            }
             Err(error) => {
                 let nonce = salvage_nonce(body);
                 tracing::warn!(%remote, %error, bytes = body.len(), "unreadable phone message");
@@ -366,6 +368,26 @@ pub fn session_cookie(headers: &hyper::HeaderMap) -> Option<String> {
         .filter(|value| {
             !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric())
         })
+}
+
+/// Says what the parser accepted that the guide does not show, and that a signature came and
+/// was not verified (docs/interop.md), so a site can see which phones or proxies deviate.
+fn log_leniency(message: &WorkpointMessage, notes: &ParseNotes, remote: std::net::SocketAddr) {
+    if notes.deviations.is_empty() && notes.signature.is_none() {
+        return;
+    }
+    let mac = message.value("mac-addr").unwrap_or("-");
+    let deviations: Vec<String> = notes.deviations.iter().map(ToString::to_string).collect();
+    let signature = notes.signature.as_ref().map(|s| s.describe());
+    tracing::info!(
+        target: "opendls::interop",
+        %remote,
+        mac,
+        reason = %message.reason.reason,
+        lenient = %deviations.join("; "),
+        signature = signature.as_deref().unwrap_or("none"),
+        "accepted a message that deviates from the guide"
+    );
 }
 
 /// Finds the nonce in a body that did not parse, so even the error answer carries it (the guide

@@ -1,8 +1,9 @@
 //! The item catalog: every known item name with its type, range and provenance, and a validator.
 //!
-//! The single source is `data/wpi-items.tsv` (a copy of the team's `shared/docs/wpi-items.tsv`,
-//! kept identical by a test). It is embedded in the binary and parsed once on first use, so the
-//! Rust data can never drift from the TSV.
+//! The source is `data/wpi-items.tsv` (a copy of the team's `shared/docs/wpi-items.tsv`, kept
+//! identical by a test) with opendls' corrections from `data/wpi-items-amendments.tsv`, each
+//! with its reason. Both are embedded in the binary and parsed once on first use, so the Rust
+//! data can never drift from the TSVs.
 //!
 //! The `values` column is prose written from the guide's tables; [`ValueRule`] reads the parts of
 //! it that are machine-checkable (booleans, integer ranges, enumerations, length limits, address
@@ -17,9 +18,11 @@ use rules::{
     read_provenance, standard_range,
 };
 
+mod amend;
 mod rules;
 mod suggest;
 
+pub use amend::{Amendment, amendments};
 pub use suggest::did_you_mean;
 
 /// The item carrying the DCMP polling address written to phones behind NAT (guide p. 15, 24:
@@ -60,6 +63,9 @@ pub const BASIC_ITEMS: &[&str] = &[
 /// The catalog TSV, embedded at build time.
 pub const CATALOG_TSV: &str = include_str!("../data/wpi-items.tsv");
 
+/// opendls' corrections to the shared catalog, each with its reason ([`Catalog::amended`]).
+pub const AMENDMENTS_TSV: &str = include_str!("../data/wpi-items-amendments.tsv");
+
 const COLUMNS: [&str; 8] = ["name", "indexed", "type", "values", "access", "group", "page", "description"];
 
 /// Where a catalog row's facts come from.
@@ -69,14 +75,25 @@ pub enum Provenance {
     Guide(String),
     /// Unify's wiki page "WPI Interface Enhancements".
     UnifyWiki,
-    /// Only seen in working third-party servers; type and range unverified.
-    Unverified(String),
+    /// Only seen in working third-party servers or simulators; type and range unverified.
+    Unverified {
+        /// The page column as written (`no manual page reached; source: GSN,GEM`).
+        note: String,
+        /// The sources it names (wpi-items-notes: GSN, GEM, SIM, DLSIR, …).
+        sources: Vec<String>,
+    },
 }
 
 impl Provenance {
     /// Whether values of this row can be refused on its evidence.
     pub fn is_verified(&self) -> bool {
-        !matches!(self, Provenance::Unverified(_))
+        !matches!(self, Provenance::Unverified { .. })
+    }
+
+    /// Whether the row rests on one unverified source only: its name, type and range are the
+    /// least certain in the catalog.
+    pub fn is_single_source(&self) -> bool {
+        matches!(self, Provenance::Unverified { sources, .. } if sources.len() <= 1)
     }
 }
 
@@ -100,6 +117,9 @@ pub enum Indexing {
     Single,
     /// Multi-instance item, addressed by `index`.
     Indexed,
+    /// Indexed only where several instances travel together (the deployment items: none in a
+    /// single deployment, `1`, `2`, … in a multiple one; guide p. 53, 55, 57).
+    Optional,
     /// The catalog is not sure.
     Unclear,
 }
@@ -197,6 +217,50 @@ pub enum Severity {
     Refusal,
 }
 
+/// Builds a row from the eight TSV fields.
+fn entry_from_fields(fields: &[&str]) -> Result<CatalogEntry, String> {
+    let [name, indexed, type_text, values, access, group, page, description] = fields[..] else {
+        return Err(format!("{} fields, expected 8", fields.len()));
+    };
+    let name = name.trim();
+    if name.is_empty() {
+        return Err("empty item name".into());
+    }
+    let standard = standard_range(name, type_text);
+    let models = model_rule(name);
+    let rule = match (standard, &models) {
+        (Some((min, max, _)), _) => ValueRule::Integer { min: Some(min), max: Some(max) },
+        (None, Some((rule, _))) => rule.clone(),
+        (None, None) => derive_rule(type_text, values),
+    };
+    Ok(CatalogEntry {
+        name: name.to_owned(),
+        index_range: index_range(indexed),
+        secret: crate::secrets::SECRET_ITEM_NAMES.contains(&name),
+        standard: standard.map(|(_, _, why)| why),
+        indexing: read_indexing(indexed),
+        index_note: indexed.to_owned(),
+        type_text: type_text.to_owned(),
+        values_text: models.map_or_else(|| values.to_owned(), |(_, text)| text),
+        access: read_access(access),
+        group: group.to_owned(),
+        provenance: read_provenance(page),
+        description: description.to_owned(),
+        rule,
+    })
+}
+
+/// `device-type` and `related-device-type` take the model list of [`crate::models`], so a new
+/// model is added in one place; an unlisted model still only warns (newer phones exist).
+fn model_rule(name: &str) -> Option<(ValueRule, String)> {
+    if name != "device-type" && name != "related-device-type" {
+        return None;
+    }
+    let tokens = crate::models::device_types();
+    let text = format!("{} (others for newer models)", tokens.join(" / "));
+    Some((ValueRule::OneOf { tokens, open: true }, text))
+}
+
 /// One thing wrong with an item.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -260,7 +324,9 @@ impl Catalog {
     pub fn builtin() -> &'static Catalog {
         static CATALOG: OnceLock<Catalog> = OnceLock::new();
         CATALOG.get_or_init(|| {
-            Catalog::from_tsv(CATALOG_TSV).expect("the embedded catalog is checked by the tests")
+            let shared =
+                Catalog::from_tsv(CATALOG_TSV).expect("the embedded catalog is checked by the tests");
+            shared.amended(AMENDMENTS_TSV).expect("the amendments are checked by the tests")
         })
     }
 
@@ -271,52 +337,23 @@ impl Catalog {
         if header != COLUMNS {
             return Err(CatalogError { line: 1, problem: format!("header must be {}", COLUMNS.join(" ")) });
         }
-        let mut entries = Vec::new();
-        let mut by_name = HashMap::new();
+        let mut catalog = Catalog { entries: Vec::new(), by_name: HashMap::new() };
         for (number, line) in lines {
             if line.trim().is_empty() {
                 continue;
             }
-            let line_no = number + 1;
             let fields: Vec<&str> = line.split('\t').collect();
-            let [name, indexed, type_text, values, access, group, page, description] = fields[..] else {
+            let entry =
+                entry_from_fields(&fields).map_err(|problem| CatalogError { line: number + 1, problem })?;
+            if catalog.by_name.insert(entry.name.clone(), catalog.entries.len()).is_some() {
                 return Err(CatalogError {
-                    line: line_no,
-                    problem: format!("{} fields, expected 8", fields.len()),
-                });
-            };
-            let standard = standard_range(name.trim(), type_text);
-            let rule = match standard {
-                Some((min, max, _)) => ValueRule::Integer { min: Some(min), max: Some(max) },
-                None => derive_rule(type_text, values),
-            };
-            let entry = CatalogEntry {
-                name: name.trim().to_owned(),
-                index_range: index_range(indexed),
-                secret: crate::secrets::SECRET_ITEM_NAMES.contains(&name.trim()),
-                standard: standard.map(|(_, _, why)| why),
-                indexing: read_indexing(indexed),
-                index_note: indexed.to_owned(),
-                type_text: type_text.to_owned(),
-                values_text: values.to_owned(),
-                access: read_access(access),
-                group: group.to_owned(),
-                provenance: read_provenance(page),
-                description: description.to_owned(),
-                rule,
-            };
-            if entry.name.is_empty() {
-                return Err(CatalogError { line: line_no, problem: "empty item name".into() });
-            }
-            if by_name.insert(entry.name.clone(), entries.len()).is_some() {
-                return Err(CatalogError {
-                    line: line_no,
+                    line: number + 1,
                     problem: format!("duplicate item {}", entry.name),
                 });
             }
-            entries.push(entry);
+            catalog.entries.push(entry);
         }
-        Ok(Catalog { entries, by_name })
+        Ok(catalog)
     }
 
     /// Every row, in TSV order.

@@ -10,6 +10,7 @@
 //! * [`write`](mod@write): canonical serialization.
 //! * [`fragment`]: reassembly of fragmented phone replies and splitting of long item lists.
 //! * [`catalog`]: the item catalog and value validation.
+//! * [`models`]: the phone models and the `device-type` each reports.
 //! * [`secrets`]: which item values must never be shown.
 //! * [`bootstrap`]: the framing of opendls' `secure-mode-data` container (Secure Mode with PIN).
 //!
@@ -32,6 +33,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod fragment;
 pub mod model;
+pub mod models;
 pub mod parse;
 pub mod secrets;
 pub mod write;

@@ -18,6 +18,16 @@ use crate::model::{
     Action, DlsMessage, Fragment, Item, ItemStatus, Reason, ReasonForContact, ReplyStatus, WorkpointMessage,
 };
 
+mod notes;
+mod text;
+mod walk;
+
+pub use notes::{
+    Deviation, ParseNotes, SignaturePlacement, SignatureSummary, SignedReference, XMLDSIG_NAMESPACE,
+};
+use text::TextCollector;
+use walk::{Walk, attribute_value};
+
 /// The guide caps one message at 50 kB (p. 69); we accept up to this much to tolerate bloat
 /// (pretty-printing, firmware quirks) while keeping one request's memory bounded.
 pub const DEFAULT_MAX_BYTES: usize = 1024 * 1024;
@@ -121,20 +131,50 @@ pub fn parse_workpoint_message_with(
     body: &[u8],
     limits: ParseLimits,
 ) -> Result<WorkpointMessage, ParseError> {
-    let doc = read_document(body, limits, &["WorkpointMessage"])?;
-    let message = doc.message.ok_or(ParseError::MissingElement("Message"))?;
-    let reason = doc.reason.ok_or(ParseError::MissingElement("ReasonForContact"))?;
-    Ok(WorkpointMessage {
+    parse_workpoint_message_noted(body, limits).map(|(message, _)| message)
+}
+
+/// Parses a phone message and says what it accepted that the guide does not show, and which
+/// signature the message carried.
+pub fn parse_workpoint_message_noted(
+    body: &[u8],
+    limits: ParseLimits,
+) -> Result<(WorkpointMessage, ParseNotes), ParseError> {
+    let mut doc = read_document(body, limits, &["WorkpointMessage"])?;
+    let message = doc.message.take().ok_or(ParseError::MissingElement("Message"))?;
+    let reason = doc.reason.take().ok_or(ParseError::MissingElement("ReasonForContact"))?;
+    let mut notes = doc.notes("WorkpointMessage");
+    if reason.text.is_empty() {
+        notes.deviations.push(Deviation::EmptyReason);
+    }
+    let typed_reason = Reason::from_wire(&reason.text);
+    if !reason.text.is_empty() {
+        note_word(
+            &mut notes,
+            "ReasonForContact",
+            &reason.text,
+            typed_reason.as_wire(),
+            matches!(typed_reason, Reason::Other(_)),
+        );
+    }
+    let action = reason.action.map(|a| {
+        let typed = Action::from_wire(&a);
+        note_word(&mut notes, "action", &a, typed.as_wire(), matches!(typed, Action::Other(_)));
+        typed
+    });
+    let status = reason.status.map(|s| {
+        let typed = ReplyStatus::from_wire(&s);
+        note_word(&mut notes, "status", &s, typed.as_wire(), matches!(typed, ReplyStatus::Other(_)));
+        typed
+    });
+    let message = WorkpointMessage {
         nonce: message.nonce,
         max_items: message.max_items,
         fragment: message.fragment.or(reason.fragment),
-        reason: ReasonForContact {
-            reason: Reason::from_wire(&reason.text),
-            action: reason.action.map(|a| Action::from_wire(&a)),
-            status: reason.status.map(|s| ReplyStatus::from_wire(&s)),
-        },
+        reason: ReasonForContact { reason: typed_reason, action, status },
         items: doc.items,
-    })
+    };
+    Ok((message, notes))
 }
 
 /// Parses a service message with the default limits (used by the phone simulator and tests).
@@ -144,20 +184,57 @@ pub fn parse_dls_message(body: &[u8]) -> Result<DlsMessage, ParseError> {
 
 /// Parses a service message with explicit limits. Exactly one `Action` is required (p. 30).
 pub fn parse_dls_message_with(body: &[u8], limits: ParseLimits) -> Result<DlsMessage, ParseError> {
-    // One peer server used the root `DlsMessage`, so accept any casing of the name.
-    let doc = read_document(body, limits, &["DLSMessage"])?;
-    let message = doc.message.ok_or(ParseError::MissingElement("Message"))?;
-    let action = doc.action.ok_or(ParseError::MissingElement("Action"))?;
-    Ok(DlsMessage { nonce: message.nonce, action: Action::from_wire(&action), items: doc.items })
+    parse_dls_message_noted(body, limits).map(|(message, _)| message)
+}
+
+/// Parses a service message and says what it accepted that the guide does not show, and which
+/// signature the message carried.
+pub fn parse_dls_message_noted(
+    body: &[u8],
+    limits: ParseLimits,
+) -> Result<(DlsMessage, ParseNotes), ParseError> {
+    // One peer server used the root `DlsMessage`, so any casing of the name is read.
+    let mut doc = read_document(body, limits, &["DLSMessage"])?;
+    let message = doc.message.take().ok_or(ParseError::MissingElement("Message"))?;
+    let action_text = doc.action.take().ok_or(ParseError::MissingElement("Action"))?;
+    let mut notes = doc.notes("DLSMessage");
+    let action = Action::from_wire(&action_text);
+    note_word(&mut notes, "Action", &action_text, action.as_wire(), matches!(action, Action::Other(_)));
+    Ok((DlsMessage { nonce: message.nonce, action, items: doc.items }, (notes)))
+}
+
+/// Records a vocabulary word read leniently: another case, or a word the guide lacks.
+fn note_word(notes: &mut ParseNotes, what: &'static str, found: &str, guide: &str, unknown: bool) {
+    if unknown {
+        notes.deviations.push(Deviation::UnknownWord { what, found: found.to_owned() });
+    } else if found != guide {
+        notes.deviations.push(Deviation::Spelling { what, found: found.to_owned(), guide: guide.to_owned() });
+    }
 }
 
 /// What the walk over the events collected, before it becomes a typed message.
 #[derive(Default)]
 struct RawDocument {
+    /// The WPI root's local name, as written.
+    root: String,
     message: Option<RawMessage>,
     reason: Option<RawReason>,
     action: Option<String>,
     items: Vec<Item>,
+    deviations: Vec<Deviation>,
+    signature: Option<SignatureSummary>,
+}
+
+impl RawDocument {
+    /// The notes so far, with the root's spelling checked against the guide's.
+    fn notes(&mut self, guide_root: &'static str) -> ParseNotes {
+        let mut deviations = Vec::new();
+        if self.root != guide_root {
+            deviations.push(Deviation::RootSpelling { found: self.root.clone(), guide: guide_root });
+        }
+        deviations.append(&mut self.deviations);
+        ParseNotes { deviations, signature: self.signature.take() }
+    }
 }
 
 struct RawMessage {
@@ -203,12 +280,7 @@ fn read_document(
     config.expand_empty_elements = false;
     config.trim_text(false);
 
-    let mut doc = RawDocument::default();
-    // Local names of the open elements, outermost first.
-    let mut open: Vec<String> = Vec::new();
-    let mut collecting: Option<(usize, Collecting, TextCollector)> = None;
-    let mut saw_root = false;
-
+    let mut walk = Walk::new(roots);
     loop {
         let event = reader.read_event().map_err(|err| ParseError::Malformed {
             position: reader.error_position(),
@@ -218,63 +290,36 @@ fn read_document(
             Event::DocType(_) => return Err(ParseError::DtdForbidden),
             Event::Start(ref start) | Event::Empty(ref start) => {
                 let self_closing = matches!(event, Event::Empty(_));
-                let name = local_name(start);
-                if open.is_empty() && saw_root {
+                if walk.open.is_empty() && walk.saw_root {
                     return Err(malformed(&reader, "content after the root element"));
                 }
-                if open.is_empty() {
-                    if !roots.iter().any(|root| root.eq_ignore_ascii_case(&name)) {
-                        return Err(ParseError::WrongRoot { expected: roots[0], found: name });
-                    }
-                    saw_root = true;
-                }
-                if open.len() + 1 > limits.max_depth {
+                if walk.open.len() + 1 > limits.max_depth {
                     return Err(ParseError::TooDeep { limit: limits.max_depth });
                 }
-                if collecting.is_none()
-                    && let Some(started) = open_element(&mut doc, &open, &name, start)?
-                {
-                    if self_closing {
-                        close_collecting(&mut doc, started, TextCollector::default())?;
-                    } else {
-                        collecting = Some((open.len() + 1, started, TextCollector::default()));
-                    }
-                }
-                if !self_closing {
-                    open.push(name);
-                }
+                walk.start(start, self_closing)?;
             }
-            Event::End(_) => {
-                let depth = open.len();
-                open.pop();
-                if let Some((level, _, _)) = &collecting
-                    && *level == depth
-                {
-                    let (_, what, text) = collecting.take().expect("checked above");
-                    close_collecting(&mut doc, what, text)?;
-                }
-            }
+            Event::End(_) => walk.end()?,
             Event::Text(text) => {
-                if let Some((level, _, collector)) = &mut collecting {
+                if let Some((level, _, collector)) = &mut walk.collecting {
                     // Text of nested unknown elements inside a value is not part of the value.
-                    if *level == open.len() {
+                    if *level == walk.open.len() {
                         collector.push_literal(&text.xml10_content());
                     }
-                } else if open.is_empty() && !text.trim_ascii().is_empty() {
+                } else if walk.open.is_empty() && !text.trim_ascii().is_empty() {
                     return Err(malformed(&reader, "text outside the root element"));
                 }
             }
             Event::CData(cdata) => {
-                if let Some((level, _, collector)) = &mut collecting
-                    && *level == open.len()
+                if let Some((level, _, collector)) = &mut walk.collecting
+                    && *level == walk.open.len()
                 {
                     collector.push_protected(&cdata.xml10_content());
                 }
             }
             Event::GeneralRef(reference) => {
                 let resolved = resolve_reference(&reference)?;
-                if let Some((level, _, collector)) = &mut collecting
-                    && *level == open.len()
+                if let Some((level, _, collector)) = &mut walk.collecting
+                    && *level == walk.open.len()
                 {
                     collector.push_protected(resolved.encode_utf8(&mut [0; 4]));
                 }
@@ -283,10 +328,7 @@ fn read_document(
             Event::Comment(_) | Event::Decl(_) | Event::PI(_) => {}
         }
     }
-    if !saw_root {
-        return Err(ParseError::WrongRoot { expected: roots[0], found: String::new() });
-    }
-    Ok(doc)
+    walk.finish()
 }
 
 fn malformed(reader: &Reader<&[u8]>, detail: &str) -> ParseError {
@@ -327,7 +369,21 @@ fn open_element(
             Ok(Some(Collecting::Action))
         }
         // An ItemList outside Message has been seen from a peer (docs/wpi-protocol.md §4.1): accept it.
-        "Item" if parent == Some("ItemList") => Ok(Some(Collecting::Item(read_item_attributes(start)?))),
+        "Item" if parent == Some("ItemList") => {
+            let item = read_item_attributes(start)?;
+            if let (Some(status), Some(raw)) = (&item.status, attribute_value(start, &["status"]))
+                && status.as_wire() != raw
+            {
+                let found = raw.clone();
+                let deviation = if matches!(status, ItemStatus::Other(_)) {
+                    Deviation::UnknownWord { what: "item status", found }
+                } else {
+                    Deviation::Spelling { what: "item status", found, guide: status.as_wire().to_owned() }
+                };
+                doc.deviations.push(deviation);
+            }
+            Ok(Some(Collecting::Item(item)))
+        }
         _ => Ok(None),
     }
 }
@@ -476,47 +532,6 @@ fn reference_error(detail: &str) -> ParseError {
 /// Whether `c` may appear in an XML 1.0 document (the `Char` production).
 pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
-/// Collects an element's character data, trimming whitespace that was written literally at the
-/// start and end (pretty-printing by phones, p. 33-34) but never whitespace that came from a
-/// character reference or CDATA: that is how the serializer protects meaningful edge whitespace,
-/// so every value survives a round trip.
-#[derive(Default)]
-struct TextCollector {
-    buffer: String,
-    started: bool,
-    trailing_literal_whitespace: usize,
-}
-
-impl TextCollector {
-    fn push_literal(&mut self, mut text: &str) {
-        if !self.started {
-            text = text.trim_start_matches(is_xml_whitespace);
-            if text.is_empty() {
-                return;
-            }
-            self.started = true;
-        }
-        let kept = text.trim_end_matches(is_xml_whitespace).len();
-        if kept == 0 {
-            self.trailing_literal_whitespace += text.len();
-        } else {
-            self.trailing_literal_whitespace = text.len() - kept;
-        }
-        self.buffer.push_str(text);
-    }
-
-    fn push_protected(&mut self, text: &str) {
-        self.started = true;
-        self.trailing_literal_whitespace = 0;
-        self.buffer.push_str(text);
-    }
-
-    fn finish(mut self) -> String {
-        self.buffer.truncate(self.buffer.len() - self.trailing_literal_whitespace);
-        self.buffer
-    }
 }
 
 fn is_xml_whitespace(c: char) -> bool {

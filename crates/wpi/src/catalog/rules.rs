@@ -6,7 +6,11 @@ use super::{Access, CatalogEntry, Finding, Indexing, Provenance, Severity, Value
 
 pub(super) fn read_indexing(text: &str) -> Indexing {
     let text = text.trim_start();
-    if text.starts_with("yes") {
+    if text.starts_with("yes (optional") {
+        // Deployment items: a single FileDeployment or SoftwareDeployment carries none, a
+        // multiple deployment numbers each file (guide p. 53, 55, 57).
+        Indexing::Optional
+    } else if text.starts_with("yes") {
         Indexing::Indexed
     } else if text.starts_with("no") {
         Indexing::Single
@@ -31,12 +35,29 @@ pub(super) fn read_access(text: &str) -> Access {
 pub(super) fn read_provenance(text: &str) -> Provenance {
     let text = text.trim();
     if text.starts_with('-') {
-        Provenance::Unverified(text.trim_start_matches(['-', ' ']).to_owned())
+        let note = text.trim_start_matches(['-', ' ']).to_owned();
+        Provenance::Unverified { sources: unverified_sources(&note), note }
     } else if text.starts_with("wiki.unify.com") {
         Provenance::UnifyWiki
     } else {
         Provenance::Guide(text.to_owned())
     }
+}
+
+/// The third-party sources an unverified row names: `(no manual page reached; source:
+/// GSN/GEM/SIM)` gives GSN, GEM and SIM; a parenthetical remark after a name is not a source.
+fn unverified_sources(note: &str) -> Vec<String> {
+    let Some(at) = note.find("source:") else { return Vec::new() };
+    let list = strip_parentheticals(&note[at + "source:".len()..]);
+    let list = list.split([';', ')']).next().unwrap_or("");
+    let mut sources: Vec<String> = Vec::new();
+    for source in list.split([',', '/']) {
+        let source = source.split_whitespace().next().unwrap_or("");
+        if !source.is_empty() && !sources.iter().any(|s| s == source) {
+            sources.push(source.to_owned());
+        }
+    }
+    sources
 }
 
 /// Reads the checkable part of the type and values columns.
@@ -171,8 +192,7 @@ pub(super) fn check_index(
         (Indexing::Single, Some(index)) => {
             (strictness, format!("{name} is not an indexed item, but index {index} was given"))
         }
-        // Deployment items take an index only in a multiple deployment (p. 55), and the column is
-        // partly inferred: a missing index only warns.
+        // The column is partly inferred: a missing index only warns.
         (Indexing::Indexed, None) => {
             (Severity::Warning, format!("{name} is an indexed item, but no index was given"))
         }

@@ -1,8 +1,10 @@
 //! Integration tests of the WPI codec (one test binary, modules per area).
 
+mod catalog_amendments;
 mod catalog_tsv;
 mod guide_fixtures;
 mod hostile_input;
+mod interop;
 mod lenient_input;
 mod round_trip;
 mod snapshots;
