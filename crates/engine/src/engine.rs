@@ -16,6 +16,7 @@ use crate::model::{
 
 pub use opendls_wpi::catalog::BASIC_ITEMS;
 
+mod read_result;
 mod secure_flow;
 mod size_limits;
 
@@ -435,7 +436,11 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                     decision.interaction = InteractionChange::Continue(state);
                 }
                 Ok(AssemblyProgress::Complete(items)) => {
-                    let unreadable = items.iter().filter(|item| item.status.is_some()).count();
+                    let requested = tasks.iter().find(|t| t.job_id == job_id).and_then(|t| match &t.kind {
+                        JobKind::ReadItems { items } => Some(items.clone()),
+                        _ => None,
+                    });
+                    let result = read_result::read_result(requested.as_deref().unwrap_or_default(), &items);
                     for item in &items {
                         merge_reported(
                             &mut device,
@@ -446,17 +451,22 @@ fn on_reply(input: Input, settings: &EngineSettings) -> Decision {
                         );
                     }
                     update_identity(&mut device);
-                    let mut detail = format!("{} read", crate::model::plural(items.len(), "item"));
-                    if unreadable > 0 {
-                        detail.push_str(&format!(", {unreadable} with an error status (see the inventory)"));
-                    }
+                    let (target_state, detail) = read_result::read_outcome(&result);
                     let mut next = Next {
                         decision: &mut decision,
                         device: &mut device,
                         tasks: &mut tasks,
                         input: &input,
                     };
-                    next.finish_task(job_id, &detail, state, &desired, settings);
+                    next.finish_task_as(
+                        job_id,
+                        target_state,
+                        &detail,
+                        Some(result),
+                        state,
+                        &desired,
+                        settings,
+                    );
                 }
             }
         }
@@ -687,9 +697,27 @@ impl Next<'_> {
         desired: &EffectiveDesired,
         settings: &EngineSettings,
     ) {
+        self.finish_task_as(job_id, TargetState::Done, detail, None, state, desired, settings);
+    }
+
+    /// Ends a task in a final state (with a read's result) and goes on with the next action.
+    #[allow(clippy::too_many_arguments)]
+    fn finish_task_as(
+        &mut self,
+        job_id: JobId,
+        outcome: TargetState,
+        detail: &str,
+        read: Option<crate::jobs::ReadResult>,
+        state: InteractionState,
+        desired: &EffectiveDesired,
+        settings: &EngineSettings,
+    ) {
         if let Some(task) = self.tasks.iter().find(|t| t.job_id == job_id).cloned() {
             let (mac, now) = (self.device.mac.clone(), self.input.now);
-            update_task(self.decision, self.tasks, &mac, now, &task, TargetState::Done, detail, false);
+            update_task(self.decision, self.tasks, &mac, now, &task, outcome, detail, false);
+            if let Some(update) = self.decision.task_updates.last_mut() {
+                update.read = read;
+            }
         }
         self.action(state, desired, settings, false);
     }
@@ -747,6 +775,7 @@ fn update_task(
         state,
         detail: detail.to_owned(),
         claims,
+        read: None,
     });
     let text = format!("job {} ({}): {state}: {detail}", task.job_id, task.kind.name());
     decision.history.push(event(mac, now, EventKind::Job, "job", &text));

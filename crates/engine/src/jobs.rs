@@ -150,4 +150,19 @@ pub struct TaskUpdate {
     /// Set when the reply being sent carries this job's action: the store must refuse the whole
     /// decision if the target was finished (cancelled, done) meanwhile, so nothing is done twice.
     pub claims: bool,
+    /// For a finished `read-items` target: which requested items came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<ReadResult>,
+}
+
+/// Which of the items a `read-items` job requested a phone returned (guide p. 45: a reply
+/// carries the items read; a phone leaves out names it does not know).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadResult {
+    /// Requested items that came back with a value (`name` or `name[index]`).
+    pub returned: Vec<String>,
+    /// Requested items that came back with an error status, and the status.
+    pub failed: Vec<(String, String)>,
+    /// Requested items the phone did not return at all.
+    pub missing: Vec<String>,
 }

@@ -33,7 +33,7 @@ pub use engine::{
     BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, EngineSettings, Input, InteractionChange, device_mac,
     device_mac_of, handle, inventory_bytes, normalize_mac,
 };
-pub use jobs::{DeviceTask, JobId, JobKind, TargetState, TaskUpdate};
+pub use jobs::{DeviceTask, JobId, JobKind, ReadResult, TargetState, TaskUpdate};
 pub use model::*;
 pub use security::{
     BootstrapMaterial, CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity,

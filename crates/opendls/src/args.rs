@@ -129,6 +129,11 @@ pub(crate) struct PhonesimArgs {
     /// Fraction of phones offering only legacy TLS (TLS 1.0/1.1, RSA key exchange, CBC).
     #[arg(long, default_value_t = 0.0)]
     pub legacy_tls_fraction: f64,
+    /// Models the phones cycle over, by `device-type` or the label's short name, wildcards
+    /// allowed (`CP210`, `'CP*'`, `'OpenStage 6*'`, `'*'` for every model); repeatable.
+    /// Default: OpenStage 15, 20, 40, 60 and 80.
+    #[arg(long = "model", value_name = "PATTERN")]
+    pub models: Vec<String>,
     /// Print the report as JSON (no live progress).
     #[arg(long)]
     pub json: bool,

@@ -8,8 +8,30 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use opendls_phonesim::fleet::{FleetConfig, FleetReport, run_fleet};
 use opendls_phonesim::interaction::Target;
+use opendls_wpi::models::{MODELS, PhoneModel, full_model_pattern, wildcard_match};
 
 use crate::PhonesimArgs;
+
+/// The models `--model` patterns name, in catalog order; an unmatched pattern is an error that
+/// lists the known models.
+fn simulated_models(patterns: &[String]) -> Result<Vec<&'static PhoneModel>> {
+    let mut chosen: Vec<&'static PhoneModel> = Vec::new();
+    for pattern in patterns {
+        let full = full_model_pattern(pattern);
+        let matching: Vec<&'static PhoneModel> =
+            MODELS.iter().filter(|m| wildcard_match(&full, &m.device_type())).collect();
+        if matching.is_empty() {
+            let known: Vec<&str> = MODELS.iter().map(|m| m.short_name).collect();
+            bail!("--model {pattern:?} matches no known model; known: {}", known.join(", "));
+        }
+        for model in matching {
+            if !chosen.contains(&model) {
+                chosen.push(model);
+            }
+        }
+    }
+    Ok(chosen)
+}
 
 /// Runs the fleet and prints the report; exit code 1 when any phone failed.
 pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
@@ -26,7 +48,9 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
             bail!("{flag} must be between 0 and 1");
         }
     }
+    let models = simulated_models(&args.models)?;
     let config = FleetConfig {
+        models,
         phones: args.phones,
         first_number: args.first,
         boot_within: Duration::from_secs_f64(args.boot_within),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use opendls_wpi::models::PhoneModel;
 use opendls_wpi::{Item, Reason};
 use serde::Serialize;
 
@@ -42,6 +43,9 @@ pub struct FleetConfig {
     pub vanish_fraction: f64,
     /// Fraction of phones that offer only legacy TLS (TLS 1.0/1.1, RSA, CBC).
     pub legacy_tls_fraction: f64,
+    /// The models the phones cycle over; empty: the common OpenStage models
+    /// ([`PhoneProfile::numbered`]).
+    pub models: Vec<&'static PhoneModel>,
     /// Counters updated while the fleet runs, for live progress.
     pub progress: Arc<Progress>,
 }
@@ -73,6 +77,7 @@ impl Default for FleetConfig {
             slow_delay: Duration::from_millis(300),
             vanish_fraction: 0.0,
             legacy_tls_fraction: 0.0,
+            models: Vec::new(),
             progress: Arc::default(),
         }
     }
@@ -155,7 +160,11 @@ pub async fn run_fleet(config: &FleetConfig, target: &Target) -> FleetReport {
         tasks.spawn(async move {
             let offset = config.boot_within.mul_f64(random_fraction());
             tokio::time::sleep(offset).await;
-            let mut profile = PhoneProfile::numbered(config.first_number + n);
+            let number = config.first_number + n;
+            let mut profile = match config.models.get(n as usize % config.models.len().max(1)) {
+                Some(model) => PhoneProfile::of_model(number, model),
+                None => PhoneProfile::numbered(number),
+            };
             profile.fragment_items = config.fragment_items;
             let mut phone = SimPhone::new(profile);
             phone.in_call = random_fraction() < config.busy_fraction;

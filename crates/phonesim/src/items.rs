@@ -28,7 +28,7 @@ pub fn realistic_items(profile: &PhoneProfile) -> Vec<Item> {
         Item::new("contact-me-uri", &profile.contact_me_uri),
         Item::new("mac-addr", &profile.mac),
         Item::new("configuration-changed-flag", "false"),
-        Item::new("part-number", "S30817-S7403-A101-015"),
+        Item::new("part-number", &profile.part_number),
         Item::new("sip-mobility-state", "0"),
         Item::new("e164", &profile.e164),
         Item::new("user-pwd", "000000"),

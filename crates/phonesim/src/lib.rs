@@ -12,6 +12,7 @@
 //! * [`live`]: a phone that lives on: contact-me listener, DCMP polling, local changes, reboots.
 //! * [`hostile`]: not a phone: slow clients that hold connections, for testing defences.
 
+mod contact_me;
 pub mod fleet;
 pub mod hostile;
 pub mod interaction;

@@ -2,18 +2,18 @@
 //! p. 14-15), polls a DCMP URL when told to (p. 15, 24), reports local changes, calls back when a
 //! call ends after `send-solicited` (p. 72-76), and reboots when told to (p. 50-51).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use opendls_wpi::{Item, Reason};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::contact_me::{ContactMeDoor, web_interface_acceptor};
 use crate::fleet::random_fraction;
 use crate::interaction::{Manner, Target, run_interaction};
 use crate::phone::{PinOutcome, SimPhone};
@@ -60,6 +60,9 @@ pub struct Behaviour {
     /// Whether the firmware remembers `send-solicited` and calls back after a call (V3R3 and
     /// later, p. 72); older firmware does nothing and waits to be contacted again.
     pub honours_send_solicited: bool,
+    /// Also accept contact-me through an HTTPS web interface on this loopback port (0: any, see
+    /// [`LivePhone::web_interface_addr`]), as phones do on port 443 (docs/wpi-protocol.md §2.5).
+    pub web_interface: Option<u16>,
 }
 
 impl Default for Behaviour {
@@ -77,6 +80,7 @@ impl Default for Behaviour {
             overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
             pins: Vec::new(),
             honours_send_solicited: true,
+            web_interface: None,
         }
     }
 }
@@ -94,6 +98,12 @@ pub struct LiveStats {
     pub contact_me_accepted: AtomicU32,
     /// Contact-me requests ignored within the contact gap.
     pub contact_me_ignored: AtomicU32,
+    /// Contact-me requests that came as a GET (fields in the query string).
+    pub contact_me_by_get: AtomicU32,
+    /// Contact-me requests that came through the HTTPS web interface.
+    pub contact_me_over_https: AtomicU32,
+    /// Contact-me requests that carried a call-back address (`dls_ip_addr`, `dls_ip_port`).
+    pub contact_me_with_callback: AtomicU32,
     /// DCMP polls sent.
     pub dcmp_polls: AtomicU32,
     /// DCMP polls answered 202 (work pending).
@@ -123,6 +133,9 @@ pub struct LivePhone {
     pub mac: String,
     /// Where its contact-me listener is.
     pub contact_me_addr: SocketAddr,
+    /// Where its web interface listens for contact-me over HTTPS, when
+    /// [`Behaviour::web_interface`] is on.
+    pub web_interface_addr: Option<SocketAddr>,
     /// Its counters.
     pub stats: Arc<LiveStats>,
     stop: CancellationToken,
@@ -144,7 +157,7 @@ impl LivePhone {
     }
 }
 
-enum Event {
+pub(crate) enum Event {
     ContactMe(Option<SocketAddr>),
     Call(Duration),
 }
@@ -160,13 +173,17 @@ pub async fn spawn(mut phone: SimPhone, target: Target, behaviour: Behaviour) ->
     let mac = phone.profile.mac.clone();
     let stop = CancellationToken::new();
     let (events, inbox) = mpsc::channel(16);
-    tokio::spawn(listen_for_contact_me(
-        listener,
-        events.clone(),
-        behaviour.clone(),
-        stats.clone(),
-        stop.clone(),
-    ));
+    let door = Arc::new(ContactMeDoor::new(events.clone(), behaviour.clone(), stats.clone()));
+    tokio::spawn(door.clone().listen(listener, None, stop.clone()));
+    let web_interface_addr = match behaviour.web_interface {
+        Some(port) => {
+            let web = TcpListener::bind(("127.0.0.1", port)).await?;
+            let addr = web.local_addr()?;
+            tokio::spawn(door.listen(web, Some(web_interface_acceptor()?), stop.clone()));
+            Some(addr)
+        }
+        None => None,
+    };
     let runner = Runner {
         phone,
         default_target: target.clone(),
@@ -178,7 +195,7 @@ pub async fn spawn(mut phone: SimPhone, target: Target, behaviour: Behaviour) ->
         secure: None,
     };
     let task = tokio::spawn(runner.run(inbox, stop.clone()));
-    Ok(LivePhone { mac, contact_me_addr, stats, stop, task, events })
+    Ok(LivePhone { mac, contact_me_addr, web_interface_addr, stats, stop, task, events })
 }
 
 struct Runner {
@@ -405,104 +422,4 @@ impl Runner {
 /// settings on a timer.
 fn at_random_within(every: Duration) -> Instant {
     Instant::now() + every.mul_f64(0.5 + random_fraction())
-}
-
-/// The phone's contact-me listener (port 8085 on a real phone, p. 12): answers `204 No
-/// Content` (p. 15) and calls back unless the contact gap since the last answered request has
-/// not passed.
-async fn listen_for_contact_me(
-    listener: TcpListener,
-    events: mpsc::Sender<Event>,
-    behaviour: Behaviour,
-    stats: Arc<LiveStats>,
-    stop: CancellationToken,
-) {
-    let mut last_answered: Option<Instant> = None;
-    loop {
-        let (stream, _) = tokio::select! {
-            _ = stop.cancelled() => return,
-            accepted = listener.accept() => match accepted { Ok(accepted) => accepted, Err(_) => continue },
-        };
-        let Some(request) = read_contact_me(stream).await else { continue };
-        if !request.contact_me {
-            continue;
-        }
-        let within_gap = last_answered.is_some_and(|at| at.elapsed() < behaviour.contact_gap);
-        if within_gap {
-            stats.contact_me_ignored.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        last_answered = Some(Instant::now());
-        stats.contact_me_accepted.fetch_add(1, Ordering::Relaxed);
-        let callback =
-            request.callback.filter(|addr| behaviour.allow_remote_callback || addr.ip().is_loopback());
-        let _ = events.send(Event::ContactMe(callback)).await;
-    }
-}
-
-struct ContactMeRequest {
-    contact_me: bool,
-    callback: Option<SocketAddr>,
-}
-
-/// Reads one contact-me request (POST form or GET query, docs/wpi-protocol.md §2.5) and answers it.
-async fn read_contact_me(mut stream: TcpStream) -> Option<ContactMeRequest> {
-    let mut raw = Vec::new();
-    let mut chunk = [0u8; 2048];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    let (head_end, length) = loop {
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await.ok()?.ok()?;
-        if n == 0 {
-            return None;
-        }
-        raw.extend_from_slice(&chunk[..n]);
-        if raw.len() > 16 * 1024 {
-            return None;
-        }
-        if let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&raw[..end]).to_ascii_lowercase();
-            let length = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|l| l.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            break (end + 4, length.min(4096));
-        }
-    };
-    while raw.len() < head_end + length {
-        let n = tokio::time::timeout_at(deadline, stream.read(&mut chunk)).await.ok()?.ok()?;
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&chunk[..n]);
-    }
-    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-    let body = String::from_utf8_lossy(&raw[head_end..]).into_owned();
-    let target = head.split_whitespace().nth(1).unwrap_or("");
-    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let form = if body.is_empty() { query.to_owned() } else { body };
-    let field = |name: &str| {
-        form.split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_owned())
-    };
-    let valid = target.starts_with("/contact_dls.html/ContactDLS");
-    let answer: &[u8] = if valid {
-        b"HTTP/1.1 204 No Content\r\nServer: DlsClient\r\nContent-Length: 0\r\nContent-type: text/html\r\nConnection: close\r\n\r\n"
-    } else {
-        b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    };
-    let _ = stream.write_all(answer).await;
-    let _ = stream.shutdown().await;
-    if !valid {
-        return None;
-    }
-    let callback = match (field("dls_ip_addr"), field("dls_ip_port")) {
-        (Some(addr), Some(port)) => {
-            addr.parse::<IpAddr>().ok().zip(port.parse::<u16>().ok()).map(SocketAddr::from)
-        }
-        _ => None,
-    };
-    Some(ContactMeRequest { contact_me: field("ContactMe").as_deref() == Some("true"), callback })
 }

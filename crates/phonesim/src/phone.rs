@@ -10,6 +10,8 @@ use opendls_wpi::{
     ReplyStatus, WorkpointMessage, write_workpoint_message,
 };
 
+use opendls_wpi::models::{Family, PhoneModel};
+
 use crate::items::{basic_item_names, realistic_items};
 
 /// Who a simulated phone is.
@@ -30,6 +32,11 @@ pub struct PhoneProfile {
     /// Items per fragment of the phone's own long replies (the guide's phone splits at 50 kB or
     /// at its threshold, p. 69); `None` splits only at 50 kB.
     pub fragment_items: Option<usize>,
+    /// `part-number`, the hardware variant (p. 33).
+    pub part_number: String,
+    /// Whether a `ReadItems` reply leaves out items the phone does not know, instead of
+    /// returning them with `status="unknown item"` (both are seen; docs/interop.md).
+    pub omits_unknown_items: bool,
 }
 
 impl PhoneProfile {
@@ -48,7 +55,22 @@ impl PhoneProfile {
             contact_me_uri: "http://127.0.0.1:8085/contact_dls.html/ContactDLS".to_owned(),
             max_items: -1,
             fragment_items: None,
+            part_number: "S30817-S7403-A101-015".to_owned(),
+            omits_unknown_items: false,
         }
+    }
+
+    /// A profile numbered `n` of one model, with firmware of its family's line. The CP firmware
+    /// versions and part number are illustrative (no capture of them is in the repository).
+    pub fn of_model(n: u32, model: &PhoneModel) -> PhoneProfile {
+        const CP_FIRMWARE: [&str; 2] = ["V1 R6.7.0", "V1 R5.15.0"];
+        let mut profile = PhoneProfile::numbered(n);
+        profile.model = model.device_type();
+        if model.family == Family::DeskPhoneCp {
+            profile.firmware = CP_FIRMWARE[n as usize % CP_FIRMWARE.len()].to_owned();
+            profile.part_number = "L30250-F600-C435".to_owned();
+        }
+        profile
     }
 }
 
@@ -286,9 +308,12 @@ impl SimPhone {
                 let found = message
                     .items
                     .iter()
-                    .map(|wanted| match self.value(&wanted.name, wanted.index) {
-                        Some(value) => Item { index: wanted.index, ..Item::new(wanted.name.clone(), value) },
-                        None => Item { status: Some(ItemStatus::UnknownItem), ..wanted.clone() },
+                    .filter_map(|wanted| match self.value(&wanted.name, wanted.index) {
+                        Some(value) => {
+                            Some(Item { index: wanted.index, ..Item::new(wanted.name.clone(), value) })
+                        }
+                        None if self.profile.omits_unknown_items => None,
+                        None => Some(Item { status: Some(ItemStatus::UnknownItem), ..wanted.clone() }),
                     })
                     .collect();
                 self.start_reply(Action::ReadItems, found)

@@ -8,8 +8,11 @@ use std::time::Duration;
 use opendls_engine::LocalChangePolicy;
 use serde::{Deserialize, Serialize};
 
+mod contact;
 mod limits;
 mod validate;
+
+pub use contact::{ContactMeManner, ContactMeRule, ContactMeStyle, DEFAULT_WEB_PORT, contact_me_manner};
 
 pub use limits::Limits;
 
@@ -163,6 +166,11 @@ pub struct Jobs {
     /// service restarted under it) is sent contact-me again. Phones send the next request of an
     /// interaction within seconds; a restart that does not come back is retried after this too.
     pub stalled_after_secs: u64,
+    /// The form of contact-me for phones no rule names: `post` (the guide's), `get`, or
+    /// `https-web` (through the phone's web interface).
+    pub contact_me_style: ContactMeStyle,
+    /// Contact-me forms per group or model; the first matching rule wins.
+    pub contact_me_rules: Vec<ContactMeRule>,
 }
 
 impl Default for Jobs {
@@ -180,6 +188,8 @@ impl Default for Jobs {
             tick_millis: 1000,
             dcmp_poll_interval_secs: 300,
             stalled_after_secs: 60,
+            contact_me_style: ContactMeStyle::Post,
+            contact_me_rules: Vec::new(),
         }
     }
 }

@@ -4,8 +4,14 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified};
+use rustls::pki_types::CertificateDer;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::config::{ContactMeManner, ContactMeStyle};
 
 /// An IP network in CIDR notation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,10 +104,15 @@ pub enum ContactOutcome {
     Unreachable(String),
 }
 
-/// Sends `POST <path>` with `ContactMe=true` and, when given, the address and port the phone
-/// shall call back to (docs/wpi-protocol.md §2.5; guide example p. 15).
-pub async fn send(uri: &ContactMeUri, callback: Option<SocketAddr>, timeout: Duration) -> ContactOutcome {
-    match tokio::time::timeout(timeout, exchange(uri, callback)).await {
+/// Sends a contact-me: `ContactMe=true` and, when given, the address and port the phone shall
+/// call back to (docs/wpi-protocol.md §2.5; guide example p. 15), in the form `manner` says.
+pub async fn send(
+    uri: &ContactMeUri,
+    manner: ContactMeManner,
+    callback: Option<SocketAddr>,
+    timeout: Duration,
+) -> ContactOutcome {
+    match tokio::time::timeout(timeout, exchange(uri, manner, callback)).await {
         Ok(Ok(200..=299)) => ContactOutcome::Answered,
         Ok(Ok(status)) => ContactOutcome::Refused(status),
         Ok(Err(error)) => ContactOutcome::Unreachable(error.to_string()),
@@ -109,19 +120,54 @@ pub async fn send(uri: &ContactMeUri, callback: Option<SocketAddr>, timeout: Dur
     }
 }
 
-async fn exchange(uri: &ContactMeUri, callback: Option<SocketAddr>) -> std::io::Result<u16> {
-    let mut body = String::from("ContactMe=true");
+/// The request's bytes: a form POST (guide p. 15) or a GET with the fields in the query.
+fn request(
+    uri: &ContactMeUri,
+    host: SocketAddr,
+    style: ContactMeStyle,
+    callback: Option<SocketAddr>,
+) -> String {
+    let mut fields = String::from("ContactMe=true");
     if let Some(callback) = callback {
-        body.push_str(&format!("&dls_ip_addr={}&dls_ip_port={}", callback.ip(), callback.port()));
+        fields.push_str(&format!("&dls_ip_addr={}&dls_ip_port={}", callback.ip(), callback.port()));
     }
-    let request = format!(
-        "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
-         User-Agent: opendls\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        uri.path,
-        uri.addr,
-        body.len()
-    );
-    let mut stream = TcpStream::connect(uri.addr).await?;
+    match style {
+        ContactMeStyle::Post => format!(
+            "POST {} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded; charset=utf-8\r\n\
+             User-Agent: opendls\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{fields}",
+            uri.path,
+            fields.len()
+        ),
+        ContactMeStyle::Get | ContactMeStyle::HttpsWeb => format!(
+            "GET {}?{fields} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: opendls\r\nConnection: close\r\n\r\n",
+            uri.path
+        ),
+    }
+}
+
+async fn exchange(
+    uri: &ContactMeUri,
+    manner: ContactMeManner,
+    callback: Option<SocketAddr>,
+) -> std::io::Result<u16> {
+    match manner.style {
+        ContactMeStyle::Post | ContactMeStyle::Get => {
+            let mut stream = TcpStream::connect(uri.addr).await?;
+            status_of(&mut stream, &request(uri, uri.addr, manner.style, callback)).await
+        }
+        ContactMeStyle::HttpsWeb => {
+            let addr = SocketAddr::new(uri.addr.ip(), manner.web_port);
+            let stream = TcpStream::connect(addr).await?;
+            let connector = tokio_rustls::TlsConnector::from(web_interface_client());
+            let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
+            let mut stream = connector.connect(name, stream).await?;
+            status_of(&mut stream, &request(uri, addr, manner.style, callback)).await
+        }
+    }
+}
+
+/// Writes the request and reads the status code of the answer.
+async fn status_of<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S, request: &str) -> std::io::Result<u16> {
     stream.write_all(request.as_bytes()).await?;
     let mut head = Vec::new();
     let mut chunk = [0u8; 512];
@@ -141,9 +187,91 @@ async fn exchange(uri: &ContactMeUri, callback: Option<SocketAddr>) -> std::io::
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "the answer is not HTTP"))
 }
 
+/// A TLS client for phones' web interfaces. Their certificate is the phone's own self-signed
+/// one unless a service deployed another (guide p. 60), so it cannot be verified; the request
+/// carries no secret (the call-back address is the service's own), and it goes only to an
+/// address the allow-list admits.
+fn web_interface_client() -> Arc<rustls::ClientConfig> {
+    static CLIENT: std::sync::OnceLock<Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()
+                .expect("the default provider supports the default versions")
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(UnverifiedWebInterface(provider)))
+                .with_no_client_auth();
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// Accepts a phone web interface's certificate unchecked; signatures are still checked, so the
+/// handshake is a real one with whoever holds the certificate's key.
+#[derive(Debug)]
+struct UnverifiedWebInterface(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for UnverifiedWebInterface {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls12_signature(message, certificate, signature, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        certificate: &CertificateDer<'_>,
+        signature: &rustls::DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.0.signature_verification_algorithms;
+        rustls::crypto::verify_tls13_signature(message, certificate, signature, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_take_the_form_asked_for() {
+        let uri = ContactMeUri::parse("http://192.168.3.33:8085/contact_dls.html/ContactDLS").unwrap();
+        let callback = Some("10.0.0.5:18443".parse().unwrap());
+        let post = request(&uri, uri.addr, ContactMeStyle::Post, callback);
+        assert!(post.starts_with("POST /contact_dls.html/ContactDLS HTTP/1.1\r\n"), "{post}");
+        assert!(post.ends_with("\r\n\r\nContactMe=true&dls_ip_addr=10.0.0.5&dls_ip_port=18443"), "{post}");
+        assert!(post.contains("Content-Length: 55\r\n"), "{post}");
+        // guide p. 15: the body alone when no call-back address is known.
+        assert!(request(&uri, uri.addr, ContactMeStyle::Post, None).contains("Content-Length: 14\r\n"));
+        let get = request(&uri, uri.addr, ContactMeStyle::Get, callback);
+        assert!(
+            get.starts_with(
+                "GET /contact_dls.html/ContactDLS?ContactMe=true&dls_ip_addr=10.0.0.5&dls_ip_port=18443 HTTP/1.1\r\n"
+            ),
+            "{get}"
+        );
+        assert!(!get.contains("Content-Length"), "{get}");
+    }
 
     #[test]
     fn networks_contain_what_they_should() {

@@ -208,9 +208,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         tasks.spawn(listener::serve_phones(listener, secure_tls, endpoint.clone(), limits, shutdown.clone()));
     }
     tasks.spawn(listener::serve_phones(phone_listener, phone_tls, endpoint, limits, shutdown.clone()));
-    let public_ip = config.public_address.as_deref().and_then(|a| a.parse::<std::net::IpAddr>().ok());
     let wake = Arc::new(tokio::sync::Notify::new());
-    let callback = public_ip.map(|ip| SocketAddr::new(ip, phone_addr.port()));
+    let callback = callback_address(config.public_address.as_deref(), phone_addr).await;
     let scheduler = scheduler::Scheduler::new(
         store.clone(),
         config.jobs.clone(),
@@ -329,6 +328,37 @@ fn log_issued(port: &str, identity: &opendls_pki::ServerIdentity, names: &[Strin
 }
 
 /// The DCMP address written to phones behind NAT, or exactly what to set to have one.
+/// Where contact-me tells phones to call back (`dls_ip_addr` / `dls_ip_port`, docs/wpi-protocol.md
+/// §2.5): `public_address` (a name is resolved once, at start), else the address the phone
+/// listener is bound to when it is a specific one. `None` leaves the phone to use its configured
+/// service address.
+async fn callback_address(public_address: Option<&str>, phone_addr: SocketAddr) -> Option<SocketAddr> {
+    let port = phone_addr.port();
+    let Some(public) = public_address else {
+        return (!phone_addr.ip().is_unspecified()).then_some(phone_addr);
+    };
+    if let Ok(ip) = public.parse::<std::net::IpAddr>() {
+        return Some(SocketAddr::new(ip, port));
+    }
+    let lookup = tokio::net::lookup_host((public, port));
+    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+        Ok(Ok(mut addresses)) => {
+            let found = addresses.next();
+            if let Some(address) = found {
+                tracing::info!(public_address = public, %address, "contact-me asks phones to call back here");
+            }
+            found
+        }
+        _ => {
+            tracing::warn!(
+                public_address = public,
+                "public_address does not resolve: contact-me is sent without dls_ip_addr"
+            );
+            None
+        }
+    }
+}
+
 fn dcmp_url(public_address: Option<&str>, dcmp_addr: Option<SocketAddr>) -> Result<String, String> {
     match (public_address, dcmp_addr) {
         (Some(host), Some(addr)) => Ok(format!("http://{}:{}", bracket_ipv6(host), addr.port())),

@@ -13,7 +13,7 @@ use opendls_store::jobs::{ContactCandidate, ContactRecord, JobStore};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-use crate::config::Jobs;
+use crate::config::{ContactMeStyle, Jobs, contact_me_manner};
 use crate::contact_me::{self, ContactMeUri, ContactOutcome, Network};
 use crate::phone::unix_now;
 
@@ -220,7 +220,20 @@ impl<S: JobStore> Scheduler<S> {
             (self.store.clone(), self.in_flight.clone(), self.settings.clone());
         tokio::spawn(async move {
             let timeout = Duration::from_secs(settings.contact_timeout_secs);
-            let outcome = contact_me::send(&uri, callback, timeout).await;
+            let manner = contact_me_manner(
+                settings.contact_me_style,
+                &settings.contact_me_rules,
+                candidate.group.as_deref(),
+                candidate.device_type.as_deref(),
+            );
+            let outcome = contact_me::send(&uri, manner, callback, timeout).await;
+            let form = match manner.style {
+                ContactMeStyle::Post => String::new(),
+                ContactMeStyle::Get => ", by GET".to_owned(),
+                ContactMeStyle::HttpsWeb => {
+                    format!(", through the web interface on port {}", manner.web_port)
+                }
+            };
             let now = unix_now();
             let attempt = candidate.attempts + 1;
             let backoff =
@@ -230,18 +243,18 @@ impl<S: JobStore> Scheduler<S> {
                 ContactOutcome::Answered => (
                     true,
                     now + backoff.max(settings.contact_gap_secs as i64),
-                    format!("contact-me answered (attempt {attempt}); waiting for the call-back"),
+                    format!("contact-me answered (attempt {attempt}{form}); waiting for the call-back"),
                 ),
                 ContactOutcome::Refused(status) => (
                     false,
                     now + backoff,
-                    format!("contact-me refused with HTTP {status} (attempt {attempt})"),
+                    format!("contact-me refused with HTTP {status} (attempt {attempt}{form})"),
                 ),
                 ContactOutcome::Unreachable(problem) => {
-                    (false, now + backoff, format!("contact-me failed: {problem} (attempt {attempt})"))
+                    (false, now + backoff, format!("contact-me failed: {problem} (attempt {attempt}{form})"))
                 }
             };
-            tracing::debug!(mac = %candidate.mac, address = %uri.addr, ?outcome, "contact-me");
+            tracing::debug!(mac = %candidate.mac, address = %uri.addr, style = manner.style.as_str(), ?outcome, "contact-me");
             let record = ContactRecord { mac: candidate.mac.clone(), sent: true, answered, next_at, result };
             if let Err(error) = store.record_contact(record, now).await {
                 tracing::warn!(%error, mac = %candidate.mac, "could not record a contact-me");

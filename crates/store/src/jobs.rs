@@ -123,6 +123,9 @@ pub struct JobTarget {
     pub finished_at: Option<Timestamp>,
     /// What happened last.
     pub detail: String,
+    /// For a finished `read-items` target: which requested items came back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<opendls_engine::ReadResult>,
     /// Why an unfinished target waits and until when; filled in by the admin API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<Waiting>,
@@ -184,6 +187,10 @@ pub struct ContactCandidate {
     pub last_answered_at: Option<Timestamp>,
     /// Whether the device is in Secure Mode: it is called back to the secure port (p. 65).
     pub secure: bool,
+    /// Its model (`device-type`), for per-model contact-me settings.
+    pub device_type: Option<String>,
+    /// Its group, for per-group contact-me settings.
+    pub group: Option<String>,
 }
 
 /// What the scheduler did about one candidate.

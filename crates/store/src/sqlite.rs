@@ -26,6 +26,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0002_jobs.sql"),
     include_str!("../migrations/sqlite/0003_secure_mode.sql"),
     include_str!("../migrations/sqlite/0004_secrets_sealed_with.sql"),
+    include_str!("../migrations/sqlite/0005_read_results.sql"),
 ];
 
 mod fleet;

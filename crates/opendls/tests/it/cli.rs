@@ -310,7 +310,7 @@ fn jobs_are_created_followed_and_refused_from_the_command_line() {
     assert_eq!(jobs.len(), 2);
     assert_eq!(jobs[1]["counts"], serde_json::json!({"done": 1}));
     let shown = service.opendls(&["job", "show", "1"]);
-    assert!(stdout(&shown).contains("1 item read"), "{}", stdout(&shown));
+    assert!(stdout(&shown).contains("1 requested item read"), "{}", stdout(&shown));
     assert_eq!(service.opendls(&["job", "cancel", "9"]).status.code(), Some(1));
 
     let pushed = service.opendls(&["config", "set", "--device", &mac, "sntp-addr=pushed.example", "--push"]);

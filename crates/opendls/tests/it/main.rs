@@ -4,4 +4,5 @@ mod admin_tls;
 mod cli;
 mod descriptors;
 mod first_hour;
+mod interop;
 mod support;

@@ -44,7 +44,8 @@ pub(super) async fn list_devices<S: FleetStore>(
         Some(group) => Some(parse_group(group)?),
     };
     let filter = DeviceFilter {
-        model: query.model,
+        // `--model CP210` finds `OpenScape Desk Phone CP210`, as job targets do.
+        model: query.model.as_deref().map(opendls_wpi::models::full_model_pattern),
         firmware: query.firmware,
         group,
         state: query.state,

@@ -13,6 +13,7 @@ use opendls_store::AdminStore;
 use opendls_store::jobs::{JobDetail, JobStore, NewJob, TargetSelector};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
+use opendls_wpi::models::full_model_pattern;
 use serde::Deserialize;
 
 use super::waiting::{self, WaitContext};
@@ -91,6 +92,11 @@ fn checked_targets(targets: &TargetSelector) -> Result<TargetSelector, super::Re
             Ok(TargetSelector::Devices { macs })
         }
         TargetSelector::Group { name } => Ok(TargetSelector::Group { name: super::parse_group(name)? }),
+        // `--model CP210` means the phone whose label says CP210 (`OpenScape Desk Phone CP210`).
+        TargetSelector::Query { device_type, software_version } => Ok(TargetSelector::Query {
+            device_type: device_type.as_deref().map(full_model_pattern),
+            software_version: software_version.clone(),
+        }),
         other => Ok(other.clone()),
     }
 }

@@ -95,6 +95,7 @@ mod tests {
             updated_at: NOW,
             finished_at: None,
             detail: String::new(),
+            read: None,
             waiting: None,
             schedule,
         }

@@ -110,6 +110,12 @@ impl Config {
                 return Err(ConfigError::Invalid { field: "jobs.trusted_contact_networks", message });
             }
         }
+        for (number, rule) in jobs.contact_me_rules.iter().enumerate() {
+            if let Some(problem) = rule.problem() {
+                let message = format!("rule {}: {problem}", number + 1);
+                return Err(ConfigError::Invalid { field: "jobs.contact_me_rules", message });
+            }
+        }
         Ok(())
     }
 

@@ -8,6 +8,7 @@ mod bad_input;
 mod fleet;
 mod flows;
 mod hardening;
+mod interop;
 mod jobs;
 mod restart;
 mod secure;

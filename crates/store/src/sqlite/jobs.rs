@@ -52,18 +52,20 @@ pub(super) fn apply_task_updates(
     }
     let sql = format!(
         "UPDATE job_targets SET state = ?1, detail = ?2, updated_at = ?3, \
-         finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END \
+         finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END, read_result = COALESCE(?7, read_result) \
          WHERE job_id = ?5 AND mac = ?6 AND state IN {ACTIVE}"
     );
     let mut update = tx.prepare_cached(&sql)?;
     for change in updates {
+        let read = change.read.as_ref().map(to_json).transpose()?;
         let changed = update.execute(params![
             change.state.as_str(),
             change.detail,
             now,
             change.state.is_final(),
             change.job_id,
-            change.mac
+            change.mac,
+            read
         ])?;
         if changed == 0 && change.claims {
             return Err(StoreError::Conflict(format!(
@@ -187,7 +189,7 @@ impl JobStore for SqliteStore {
             let rows = connection
                 .prepare_cached(
                     "SELECT t.mac, t.state, t.updated_at, t.finished_at, t.detail, \
-                     s.next_at, s.last_answered_at, s.last_result \
+                     s.next_at, s.last_answered_at, s.last_result, t.read_result \
                      FROM job_targets t LEFT JOIN contact_schedule s ON s.mac = t.mac \
                      WHERE t.job_id = ?1 ORDER BY t.mac",
                 )?
@@ -208,14 +210,25 @@ impl JobStore for SqliteStore {
                         row.get(3)?,
                         row.get(4)?,
                         schedule,
+                        row.get::<_, Option<String>>(8)?,
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let targets = rows
                 .into_iter()
-                .map(|(mac, state, updated_at, finished_at, detail, schedule)| {
+                .map(|(mac, state, updated_at, finished_at, detail, schedule, read)| {
                     let state = state_from(&state)?;
-                    Ok(JobTarget { mac, state, updated_at, finished_at, detail, waiting: None, schedule })
+                    let read = read.as_deref().map(from_json).transpose()?;
+                    Ok(JobTarget {
+                        mac,
+                        state,
+                        updated_at,
+                        finished_at,
+                        detail,
+                        read,
+                        waiting: None,
+                        schedule,
+                    })
                 })
                 .collect::<StoreResult<Vec<_>>>()?;
             Ok(Some(JobDetail { summary, targets }))
@@ -259,7 +272,7 @@ impl JobStore for SqliteStore {
                 "SELECT t.mac, d.contact_me_uri, d.remote_addr, d.software_version, \
                  MIN(t.state = 'waiting-busy') AS only_busy, MAX(t.updated_at), \
                  COALESCE(s.attempts, 0), s.last_answered_at, \
-                 COALESCE(MAX(ds.state IN ('secure', 'awaiting-tan')), 0) \
+                 COALESCE(MAX(ds.state IN ('secure', 'awaiting-tan')), 0), d.device_type, d.group_name \
                  FROM job_targets t JOIN jobs j ON j.id = t.job_id JOIN devices d ON d.mac = t.mac \
                  LEFT JOIN contact_schedule s ON s.mac = t.mac \
                  LEFT JOIN device_security ds ON ds.mac = t.mac \
@@ -281,6 +294,8 @@ impl JobStore for SqliteStore {
                         attempts: row.get(6)?,
                         last_answered_at: row.get(7)?,
                         secure: row.get(8)?,
+                        device_type: row.get(9)?,
+                        group: row.get(10)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

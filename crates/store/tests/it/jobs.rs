@@ -75,6 +75,7 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
         state: TargetState::Running,
         detail: "sent".into(),
         claims,
+        read: None,
     };
     let decision = |update| {
         let mut decision = opendls_engine::handle(

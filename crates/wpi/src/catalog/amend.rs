@@ -56,7 +56,10 @@ pub fn amendments(amendments_tsv: &str) -> Result<Vec<Amendment>, CatalogError> 
     Ok(read_amendments(amendments_tsv)?.into_iter().map(|(_, _, amendment)| amendment).collect())
 }
 
-fn read_amendments(tsv: &str) -> Result<Vec<(usize, Vec<&str>, Amendment)>, CatalogError> {
+/// One amendment line: its number, its fields and what it says.
+type AmendmentLine<'t> = (usize, Vec<&'t str>, Amendment);
+
+fn read_amendments(tsv: &str) -> Result<Vec<AmendmentLine<'_>>, CatalogError> {
     let mut lines = tsv.lines().enumerate();
     let header: Vec<&str> = lines.next().map(|(_, l)| l.split('\t').collect()).unwrap_or_default();
     if header != AMENDMENT_COLUMNS {

@@ -102,9 +102,9 @@ impl<'r> Walk<'r> {
             2 if parent_is_message => Some(SignaturePlacement::InsideMessage),
             _ => None,
         };
-        if name == "Signature" && self.signature.is_none() && placement.is_some() {
+        if let Some(placement) = placement.filter(|_| name == "Signature" && self.signature.is_none()) {
             self.declare_namespaces(start);
-            self.open_signature(position, placement.expect("checked"), start, self_closing);
+            self.open_signature(position, placement, start, self_closing);
             return Ok(());
         }
         if depth <= 2 {
