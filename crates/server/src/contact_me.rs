@@ -260,7 +260,7 @@ mod tests {
         let post = request(&uri, uri.addr, ContactMeStyle::Post, callback);
         assert!(post.starts_with("POST /contact_dls.html/ContactDLS HTTP/1.1\r\n"), "{post}");
         assert!(post.ends_with("\r\n\r\nContactMe=true&dls_ip_addr=10.0.0.5&dls_ip_port=18443"), "{post}");
-        assert!(post.contains("Content-Length: 55\r\n"), "{post}");
+        assert!(post.contains("Content-Length: 53\r\n"), "{post}");
         // guide p. 15: the body alone when no call-back address is known.
         assert!(request(&uri, uri.addr, ContactMeStyle::Post, None).contains("Content-Length: 14\r\n"));
         let get = request(&uri, uri.addr, ContactMeStyle::Get, callback);
