@@ -31,7 +31,8 @@ pub fn decode(body: &[u8], show_secrets: bool) -> Result<ExitCode> {
     for deviation in &notes.deviations {
         println!("lenient: {deviation}");
     }
-    println!("{} items{}", items.len(), if names_only { " requested (names only)" } else { "" });
+    let count = opendls_engine::plural(items.len(), "item");
+    println!("{count}{}", if names_only { " requested (names only)" } else { "" });
     let catalog = Catalog::builtin();
     let mut refused = false;
     for item in &items {
@@ -95,7 +96,8 @@ fn not_wpi(phone_error: &ParseError, service_error: &ParseError) -> String {
             format!("not a WPI message: expected root element WorkpointMessage or DLSMessage, found {found}")
         }
         (ParseError::WrongRoot { .. }, error) => format!("not a WPI service message: {error}"),
-        (error, _) => format!("not a WPI phone message: {error}"),
+        (error, ParseError::WrongRoot { .. }) => format!("not a WPI phone message: {error}"),
+        (error, _) => format!("not a WPI message: {error}"),
     }
 }
 

@@ -70,6 +70,9 @@ fn decode_names_both_roots_when_neither_is_there() {
         "{}",
         stderr(&output)
     );
+    std::fs::write(&path, "garbage").unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_opendls")).arg("decode").arg(&path).output().unwrap();
+    assert!(stderr(&output).contains("not a WPI message: malformed XML"), "{}", stderr(&output));
 }
 
 #[test]
