@@ -9,7 +9,7 @@
 use libfuzzer_sys::fuzz_target;
 use opendls_engine::{
     DesiredEntry, DeviceRecord, EngineSettings, Input, InteractionChange, InteractionState, ItemKey,
-    LocalChangePolicy, Scope, handle,
+    LocalChangePolicy, Scope, decide,
 };
 use opendls_wpi::{parse_dls_message, parse_workpoint_message, write_dls_message};
 
@@ -37,7 +37,8 @@ fuzz_target!(|bytes: &[u8]| {
             tasks: Vec::new(),
             security: Default::default(),
         };
-        let decision = handle(input, &settings);
+        // Without Secure Mode or jobs the engine never needs outside work.
+        let decision = decide(&input, &settings).decision().expect("no outside needs");
         assert_eq!(decision.reply.nonce, nonce, "the reply echoes the nonce (guide p. 28)");
         let written = write_dls_message(&decision.reply);
         assert!(written.len() <= opendls_wpi::MAX_MESSAGE_BYTES, "reply of {} bytes", written.len());

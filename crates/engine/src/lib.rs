@@ -30,8 +30,8 @@ pub mod security;
 
 pub use desired::{EffectiveDesired, devices_affected, effective_desired};
 pub use engine::{
-    BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, EngineSettings, Input, InteractionChange, device_mac,
-    device_mac_of, handle, inventory_bytes, normalize_mac,
+    BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, EngineSettings, Input, InteractionChange, Need,
+    Outcome, decide, device_mac, device_mac_of, inventory_bytes, normalize_mac,
 };
 pub use jobs::{DeviceTask, JobId, JobKind, ReadResult, TargetState, TaskUpdate};
 pub use model::*;

@@ -239,16 +239,25 @@ pub struct SecurityInput {
     pub desired: SecurityMode,
     /// The device's record.
     pub device: DeviceSecurity,
-    /// A bootstrap to send, when [`bootstrap_wanted`] said so and the caller made one.
-    pub material: Option<BootstrapMaterial>,
+    /// A bootstrap to send, made when a decision asked for it
+    /// ([`crate::Need::BootstrapMaterial`]); `Err` says why it could not be made (the device
+    /// then stays as it is, and the reason is in its history).
+    pub material: Option<Result<BootstrapMaterial, String>>,
     /// A secure device's certificate is renewed when it expires within this many seconds.
     pub renew_before_secs: i64,
     /// What the phone's TLS client offered, for the inventory (e.g. `TLS1.2 ECDHE-GCM`).
     pub tls_offer: Option<String>,
     /// The `wbm-server-certificate` value (base64 PKCS#12) for a certificate deployment job,
-    /// made when a decision asked for it ([`crate::Decision::wants_wbm_certificate`]); `Err`
+    /// made when a decision asked for it ([`crate::Need::WbmCertificate`]); `Err`
     /// says why it could not be made (the job's target then fails with that reason).
     pub wbm_certificate: Option<Result<String, String>>,
+}
+
+impl SecurityInput {
+    /// The bootstrap material, when the caller could make it.
+    pub fn bootstrap_material(&self) -> Option<&BootstrapMaterial> {
+        self.material.as_ref().and_then(|made| made.as_ref().ok())
+    }
 }
 
 impl std::fmt::Debug for SecurityInput {

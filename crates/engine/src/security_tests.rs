@@ -4,7 +4,7 @@ use opendls_wpi::{Action, DlsMessage, Item, ItemStatus, ReasonForContact, ReplyS
 
 use crate::*;
 
-use crate::tests::{MAC, NOW};
+use crate::tests::{MAC, NOW, handle};
 
 fn start_up() -> WorkpointMessage {
     crate::tests::guide("p33-start-up.xml")
@@ -65,7 +65,7 @@ fn a_device_meant_to_be_secure_gets_the_no_pin_bootstrap_then_clean_up() {
     let wanted = SecurityInput { desired: SecurityMode::Secure, ..SecurityInput::default() };
     assert_eq!(bootstrap_wanted(&opendls_wpi::Reason::StartUp, &wanted, NOW), Some(false));
     let first = handle(
-        input(start_up(), SecurityInput { material: Some(material(false)), ..wanted }),
+        input(start_up(), SecurityInput { material: Some(Ok(material(false))), ..wanted }),
         &Default::default(),
     );
     // guide p. 64: start-up -> WriteItems goto-secure-mode nopin, certificate, CA, port.
@@ -214,7 +214,7 @@ fn pin_retries_exceeded_revokes_the_pending_certificate() {
 fn refused_bootstrap_items_revoke_the_certificate() {
     let wanted = SecurityInput {
         desired: SecurityMode::Secure,
-        material: Some(material(false)),
+        material: Some(Ok(material(false))),
         ..SecurityInput::default()
     };
     let first = handle(input(start_up(), wanted), &Default::default());
@@ -239,7 +239,7 @@ fn an_expiring_certificate_is_renewed_over_the_secure_port() {
     };
     assert_eq!(bootstrap_wanted(&opendls_wpi::Reason::StartUp, &sec, NOW), Some(false));
     let decision = handle(
-        input(start_up(), SecurityInput { material: Some(material(false)), ..sec }),
+        input(start_up(), SecurityInput { material: Some(Ok(material(false))), ..sec }),
         &Default::default(),
     );
     assert_eq!(decision.reply.action, Action::WriteItems);
@@ -277,10 +277,24 @@ fn a_secure_phone_factory_reset_by_a_job_comes_back_in_default_mode() {
 fn debug_output_hides_keys_and_tans() {
     let sec = SecurityInput {
         device: DeviceSecurity { pending_tan: Some("321".into()), ..DeviceSecurity::default() },
-        material: Some(material(true)),
+        material: Some(Ok(material(true))),
         wbm_certificate: Some(Ok("MIIKEY".into())),
         ..SecurityInput::default()
     };
     let shown = format!("{sec:?}");
     assert!(!shown.contains("321") && !shown.contains("MIIKEY") && !shown.contains("c2VhbGVk"), "{shown}");
+}
+
+#[test]
+fn bootstrap_material_is_asked_for_once_in_one_typed_way() {
+    let wanted = SecurityInput { desired: SecurityMode::SecurePin, ..SecurityInput::default() };
+    let asked = decide(&input(start_up(), wanted.clone()), &Default::default());
+    assert!(matches!(asked, Outcome::Needs(Need::BootstrapMaterial { with_pin: true })), "{asked:?}");
+    // The caller could not make it: the device stays as it is and its history says why.
+    let refused = SecurityInput { material: Some(Err("the CA is offline".into())), ..wanted };
+    let decision = handle(input(start_up(), refused), &Default::default());
+    assert_ne!(decision.reply.items.first().map(|i| i.name.as_str()), Some("goto-secure-mode"));
+    assert!(decision.certificates.is_empty());
+    let said: Vec<&str> = decision.history.iter().map(|e| e.detail.as_str()).collect();
+    assert!(said.contains(&"Secure Mode bootstrap not sent: the CA is offline"), "{said:?}");
 }

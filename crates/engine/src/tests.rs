@@ -4,6 +4,14 @@ use opendls_wpi::{Action, Fragment, Item, ItemStatus, ReasonForContact, ReplySta
 
 use crate::*;
 
+/// The decision for a message whose outside needs are all met (tests supply them in the input).
+pub(crate) fn handle(input: Input, settings: &EngineSettings) -> Decision {
+    match decide(&input, settings) {
+        Outcome::Decided(decision) => *decision,
+        Outcome::Needs(need) => panic!("the engine needs {need:?}"),
+    }
+}
+
 pub(crate) const MAC: &str = "00:01:E3:00:A9:F3";
 pub(crate) const NOW: Timestamp = 1_700_000_000;
 
@@ -547,8 +555,11 @@ fn a_start_up_satisfies_a_restart_not_yet_sent() {
 #[test]
 fn a_wbm_certificate_job_asks_for_its_certificate_sends_it_and_verifies_it() {
     let jobs = vec![task(9, JobKind::DeployWbmCertificate, TargetState::Queued)];
-    let asking = handle(Input { tasks: jobs.clone(), ..known(solicited()) }, &EngineSettings::default());
-    assert!(asking.wants_wbm_certificate, "the caller makes the certificate, then decides again");
+    let asking = decide(&Input { tasks: jobs.clone(), ..known(solicited()) }, &EngineSettings::default());
+    assert!(
+        matches!(asking, Outcome::Needs(Need::WbmCertificate)),
+        "the caller makes the certificate, then decides again: {asking:?}"
+    );
 
     let mut with = Input { tasks: jobs.clone(), ..known(solicited()) };
     with.security.wbm_certificate = Some(Ok("UEtDUzEy".into()));

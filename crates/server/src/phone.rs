@@ -9,7 +9,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Bytes, Incoming};
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use opendls_engine::{EngineSettings, InteractionChange, Timestamp, device_mac_of, handle};
+use opendls_engine::{EngineSettings, InteractionChange, Need, Outcome, Timestamp, decide, device_mac_of};
 use opendls_store::{DeviceContext, InteractionLookup, PhoneStore, StoreError};
 use opendls_wpi::parse::{ParseNotes, parse_workpoint_message_noted};
 use opendls_wpi::{DlsMessage, ParseLimits, Reason, WorkpointMessage, write_dls_message};
@@ -215,6 +215,27 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         }
     }
 
+    /// Key material for a bootstrap the engine asked for, or why there is none.
+    async fn bootstrap_material(
+        &self,
+        mac: &str,
+        with_pin: bool,
+    ) -> Result<opendls_engine::BootstrapMaterial, String> {
+        let Some(bootstrapper) = &self.bootstrapper else {
+            return Err("Secure Mode bootstraps are not enabled on this service".to_owned());
+        };
+        let made = bootstrapper.material(self.store.as_ref(), mac, with_pin).await;
+        made.ok_or_else(|| "no bootstrap material could be made (see the service log)".to_owned())
+    }
+
+    /// A web-interface certificate a deployment job needs, or why there is none.
+    async fn wbm_certificate(&self, mac: &str, remote: SocketAddr) -> Result<String, String> {
+        match &self.bootstrapper {
+            Some(bootstrapper) => bootstrapper.wbm_certificate(mac, Some(remote.ip().to_string())).await,
+            None => Err("the certificate authority is not enabled on this service".to_owned()),
+        }
+    }
+
     /// Loads state, runs the engine, persists the decision. On a storage failure, returns the
     /// request's nonce with the error.
     async fn step(
@@ -257,31 +278,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             true => opendls_engine::Channel::SecurePort { certificate: request.certificate },
             false => opendls_engine::Channel::DefaultPort,
         };
-        let mut first_context = Some(request.context);
-        let mut material = None;
-        let mut material_asked = false;
-        let mut wbm_certificate = None;
-        // A decision that would send job work finished meanwhile (cancelled, or done by another
-        // interaction of the same phone) is refused by the store: decide once more on fresh state.
-        let mut attempts_left = 2;
-        let mut message = Some(message);
-        loop {
-            attempts_left -= 1;
-            let context = match (first_context.take(), &mac) {
-                (Some(context), _) => context,
-                (None, Some(mac)) => self.store.device_context(mac).await.map_err(fail)?,
-                (None, None) => DeviceContext::default(),
-            };
-            // Only a device with job work can conflict: keep a copy for a second decision then.
-            let this_message = match (&message, context.tasks.is_empty()) {
-                (Some(kept), false) => kept.clone(),
-                _ => message
-                    .take()
-                    .ok_or_else(|| fail(StoreError::Internal("no message to decide on".into())))?,
-            };
+        let prepare = |context: DeviceContext, message, interaction| {
             let mut input = context.into_input(
-                this_message,
-                interaction.clone(),
+                message,
+                interaction,
                 now,
                 remote_addr.clone(),
                 new_session_id(),
@@ -290,27 +290,35 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             input.security.channel = channel.clone();
             input.security.tls_offer = connection.tls_offer.clone();
             input.security.renew_before_secs = self.renew_before_secs;
-            if !material_asked
-                && let (Some(bootstrapper), Some(mac)) = (&self.bootstrapper, &mac)
-                && let Some(with_pin) =
-                    opendls_engine::bootstrap_wanted(&input.message.reason.reason, &input.security, now)
-            {
-                material_asked = true;
-                material = bootstrapper.material(self.store.as_ref(), mac, with_pin).await;
-            }
-            input.security.material = material.clone();
-            input.security.wbm_certificate = wbm_certificate.clone();
-            let decision = handle(input, &self.settings);
-            if decision.wants_wbm_certificate
-                && wbm_certificate.is_none()
-                && let (Some(bootstrapper), Some(mac)) = (&self.bootstrapper, &mac)
-            {
-                // The certificate job is due: decide again with its certificate (or why not).
-                wbm_certificate =
-                    Some(bootstrapper.wbm_certificate(mac, Some(remote.ip().to_string())).await);
-                attempts_left += 1;
-                continue;
-            }
+            input
+        };
+        let mut input = prepare(request.context, message, interaction);
+        let mut needs_met = 0;
+        // A decision that would send job work finished meanwhile (cancelled, or done by another
+        // interaction of the same phone) is refused by the store: decide once more on fresh state.
+        let mut conflicts_left = 1;
+        loop {
+            let decision = match decide(&input, &self.settings) {
+                Outcome::Decided(decision) => *decision,
+                Outcome::Needs(need) => {
+                    // The engine does no I/O: make what it asks for, then decide again.
+                    needs_met += 1;
+                    if needs_met > 2 {
+                        let problem = format!("the engine asked again for {need:?}");
+                        return Err(fail(StoreError::Internal(problem)));
+                    }
+                    let mac = mac.as_deref().unwrap_or_default();
+                    match need {
+                        Need::BootstrapMaterial { with_pin } => {
+                            input.security.material = Some(self.bootstrap_material(mac, with_pin).await);
+                        }
+                        Need::WbmCertificate => {
+                            input.security.wbm_certificate = Some(self.wbm_certificate(mac, remote).await);
+                        }
+                    }
+                    continue;
+                }
+            };
             let stepped = Stepped {
                 reply: decision.reply.clone(),
                 interaction: decision.interaction.clone(),
@@ -320,12 +328,20 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             };
             match self.store.apply(decision, now).await {
                 Ok(()) => return Ok(stepped),
-                Err(StoreError::Conflict(why)) if attempts_left > 0 => {
+                Err(StoreError::Conflict(why)) if conflicts_left > 0 => {
+                    conflicts_left -= 1;
                     tracing::info!(
                         mac = mac.as_deref().unwrap_or("-"),
                         why,
                         "job work changed meanwhile; deciding again"
                     );
+                    let context = match &mac {
+                        Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
+                        None => DeviceContext::default(),
+                    };
+                    let made = (input.security.material.take(), input.security.wbm_certificate.take());
+                    input = prepare(context, input.message, input.interaction);
+                    (input.security.material, input.security.wbm_certificate) = made;
                 }
                 Err(error) => return Err(fail(error)),
             }

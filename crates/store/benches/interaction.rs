@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use divan::Bencher;
 use opendls_engine::{
-    DesiredEntry, EngineSettings, Input, InteractionChange, ItemKey, LocalChangePolicy, Scope, handle,
+    DesiredEntry, EngineSettings, Input, InteractionChange, ItemKey, LocalChangePolicy, Scope, decide,
 };
 use opendls_phonesim::{PhoneProfile, SimPhone};
 use opendls_store::{AdminStore, DeviceContext, InteractionLookup, PhoneStore, SqliteStore};
@@ -65,13 +65,19 @@ fn engine_only(bencher: Bencher) {
     let settings = EngineSettings::default();
     bencher.with_inputs(messages).bench_values(|(start, read, write)| {
         let context = DeviceContext { desired: desired(), ..DeviceContext::default() };
-        let first = handle(input(start, context.clone(), None), &settings);
+        let first = decide(&input(start, context.clone(), None), &settings)
+            .decision()
+            .expect("no outside needs in this test");
         let InteractionChange::Start(state) = first.interaction else { panic!("no interaction") };
         let context = DeviceContext { device: first.device, ..context };
-        let second = handle(input(read, context.clone(), Some(state)), &settings);
+        let second = decide(&input(read, context.clone(), Some(state)), &settings)
+            .decision()
+            .expect("no outside needs in this test");
         let InteractionChange::Continue(state) = second.interaction else { panic!("no write") };
         let context = DeviceContext { device: second.device, ..context };
-        handle(input(write, context, Some(state)), &settings)
+        decide(&input(write, context, Some(state)), &settings)
+            .decision()
+            .expect("no outside needs in this test")
     });
 }
 
@@ -98,7 +104,9 @@ fn engine_and_sqlite(bencher: Bencher) {
                 });
                 let mac = mac.clone();
                 let request = store.request_context(lookup, None, move |_| Some(mac)).await.unwrap();
-                let decision = handle(input(message, request.context, request.interaction), &settings);
+                let decision = decide(&input(message, request.context, request.interaction), &settings)
+                    .decision()
+                    .expect("no outside needs in this test");
                 if let InteractionChange::Start(state) = &decision.interaction {
                     session = Some(state.session_id.clone());
                 }

@@ -7,8 +7,8 @@ use super::{Decision, Input, InteractionChange, event};
 use crate::jobs::{JobKind, TargetState};
 use crate::model::{DeviceRecord, EventKind, InteractionState, Step, Timestamp};
 use crate::security::{
-    CertificateChange, CertificateState, Channel, DeviceSecurity, PIN_RETRIES_EXCEEDED, SecurityState,
-    TAN_ITEM, WRONG_TAN_REASON,
+    CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity, PIN_RETRIES_EXCEEDED,
+    SecurityState, TAN_ITEM, WRONG_TAN_REASON,
 };
 
 /// A request that must not be served on its channel: the decision refuses it with `CleanUp`
@@ -106,115 +106,145 @@ pub(super) fn on_contact(
     input: &Input,
     decision: &mut Decision,
     device: &mut DeviceRecord,
-    mut state: InteractionState,
+    state: InteractionState,
 ) -> bool {
     let security = &input.security;
     if let Some(offer) = &security.tls_offer {
         device.tls_offer = Some(offer.clone());
     }
-    let mut record = security.device.clone();
-    let (now, mac) = (input.now, device.mac.clone());
-    let reason = state.reason.clone();
-    let history = |detail: String, decision: &mut Decision| {
-        decision.history.push(event(&mac, now, EventKind::Security, &reason, &detail));
+    let mut contact = SecureContact {
+        input,
+        decision,
+        record: security.device.clone(),
+        mac: device.mac.clone(),
+        now: input.now,
+        reason: state.reason.clone(),
+        state,
     };
     let answered = match &security.channel {
-        Channel::DefaultPort => {
-            if matches!(record.state, SecurityState::Secure | SecurityState::AwaitingTan) {
-                let detail = "the phone was factory reset: back in Default Mode".to_owned();
-                end_certificate(decision, &record, CertificateState::Revoked, &detail);
-                record = changed(now, SecurityState::Default, &detail);
-                history(detail, decision);
-            }
-            match &security.material {
-                Some(material)
-                    if matches!(record.state, SecurityState::Default | SecurityState::Bootstrapping) =>
-                {
-                    if record.state == SecurityState::Bootstrapping {
-                        end_certificate(
-                            decision,
-                            &record,
-                            CertificateState::Superseded,
-                            "replaced by a new bootstrap",
-                        );
-                    }
-                    let kind = if material.pin { "with PIN" } else { "without PIN" };
-                    let detail = format!(
-                        "Secure Mode bootstrap sent ({kind}), certificate {}",
-                        material.certificate.serial
-                    );
-                    record = DeviceSecurity {
-                        pin_bootstrap: material.pin,
-                        pending_tan: material.tan.clone(),
-                        certificate_serial: Some(material.certificate.serial.clone()),
-                        ..changed(now, SecurityState::Bootstrapping, &detail)
-                    };
-                    history(detail, decision);
-                    send_bootstrap(input, decision, &mut state, false);
-                    true
-                }
-                _ => false,
-            }
-        }
-        Channel::SecurePort { certificate: Some(certificate) } => {
-            let mut answered = false;
-            if certificate.state == CertificateState::Issued {
-                decision.certificates.push(CertificateChange::Activated {
-                    serial: certificate.serial.clone(),
-                    mac: mac.clone(),
-                });
-                if record.state == SecurityState::Bootstrapping && record.pin_bootstrap {
-                    let detail = format!(
-                        "first secure start-up with certificate {}; asking for the TAN",
-                        certificate.serial
-                    );
-                    record = DeviceSecurity {
-                        pending_tan: record.pending_tan.clone(),
-                        pin_bootstrap: true,
-                        certificate_serial: Some(certificate.serial.clone()),
-                        ..changed(now, SecurityState::AwaitingTan, &detail)
-                    };
-                    history(detail, decision);
-                    ask_for_tan(input, decision, &mut state);
-                    answered = true;
-                } else {
-                    let detail = format!("Secure Mode established with certificate {}", certificate.serial);
-                    record = DeviceSecurity {
-                        certificate_serial: Some(certificate.serial.clone()),
-                        ..changed(now, SecurityState::Secure, &detail)
-                    };
-                    history(detail, decision);
-                }
-            } else if record.state == SecurityState::AwaitingTan {
-                ask_for_tan(input, decision, &mut state);
-                answered = true;
-            } else if record.state != SecurityState::Secure {
-                let detail = format!("Secure Mode confirmed with certificate {}", certificate.serial);
-                record = DeviceSecurity {
-                    certificate_serial: Some(certificate.serial.clone()),
-                    ..changed(now, SecurityState::Secure, &detail)
-                };
-                history(detail, decision);
-            }
-            if !answered && let Some(material) = &security.material {
-                history(
-                    format!(
-                        "certificate {} expires at {}: renewal sent with certificate {}",
-                        certificate.serial, certificate.not_after, material.certificate.serial
-                    ),
-                    decision,
-                );
-                send_bootstrap(input, decision, &mut state, true);
-                answered = true;
-            }
-            answered
-        }
+        Channel::DefaultPort => contact.on_default_port(),
+        Channel::SecurePort { certificate: Some(certificate) } => contact.on_secure_port(certificate),
         Channel::SecurePort { certificate: None } => false,
     };
-    if record != security.device {
-        decision.security = Some(record);
+    if contact.record != security.device {
+        contact.decision.security = Some(contact.record);
     }
     answered
+}
+
+/// One contact's Secure Mode bookkeeping: the device's record as it changes, and the decision.
+struct SecureContact<'a> {
+    input: &'a Input,
+    decision: &'a mut Decision,
+    record: DeviceSecurity,
+    state: InteractionState,
+    mac: String,
+    now: Timestamp,
+    reason: String,
+}
+
+impl SecureContact<'_> {
+    fn history(&mut self, detail: String) {
+        self.decision.history.push(event(&self.mac, self.now, EventKind::Security, &self.reason, &detail));
+    }
+
+    /// On the Default port: a secure device was factory reset; a device meant to be secure
+    /// gets its bootstrap (guide p. 64, p. 67).
+    fn on_default_port(&mut self) -> bool {
+        if matches!(self.record.state, SecurityState::Secure | SecurityState::AwaitingTan) {
+            let detail = "the phone was factory reset: back in Default Mode".to_owned();
+            end_certificate(self.decision, &self.record, CertificateState::Revoked, &detail);
+            self.record = changed(self.now, SecurityState::Default, &detail);
+            self.history(detail);
+        }
+        match self.input.security.bootstrap_material() {
+            Some(material)
+                if matches!(self.record.state, SecurityState::Default | SecurityState::Bootstrapping) =>
+            {
+                if self.record.state == SecurityState::Bootstrapping {
+                    end_certificate(
+                        self.decision,
+                        &self.record,
+                        CertificateState::Superseded,
+                        "replaced by a new bootstrap",
+                    );
+                }
+                let kind = if material.pin { "with PIN" } else { "without PIN" };
+                let detail = format!(
+                    "Secure Mode bootstrap sent ({kind}), certificate {}",
+                    material.certificate.serial
+                );
+                self.record = DeviceSecurity {
+                    pin_bootstrap: material.pin,
+                    pending_tan: material.tan.clone(),
+                    certificate_serial: Some(material.certificate.serial.clone()),
+                    ..changed(self.now, SecurityState::Bootstrapping, &detail)
+                };
+                self.history(detail);
+                send_bootstrap(self.input, self.decision, &mut self.state, false);
+                true
+            }
+            _ => {
+                if let Some(Err(why)) = &self.input.security.material {
+                    self.history(format!("Secure Mode bootstrap not sent: {why}"));
+                }
+                false
+            }
+        }
+    }
+
+    /// On the secure port with a known certificate: activate it, ask for the TAN after a PIN
+    /// bootstrap (p. 68), confirm Secure Mode, or renew a certificate that expires soon.
+    fn on_secure_port(&mut self, certificate: &CertificateRecord) -> bool {
+        let mut answered = false;
+        if certificate.state == CertificateState::Issued {
+            self.decision.certificates.push(CertificateChange::Activated {
+                serial: certificate.serial.clone(),
+                mac: self.mac.clone(),
+            });
+            if self.record.state == SecurityState::Bootstrapping && self.record.pin_bootstrap {
+                let detail = format!(
+                    "first secure start-up with certificate {}; asking for the TAN",
+                    certificate.serial
+                );
+                self.record = DeviceSecurity {
+                    pending_tan: self.record.pending_tan.clone(),
+                    pin_bootstrap: true,
+                    certificate_serial: Some(certificate.serial.clone()),
+                    ..changed(self.now, SecurityState::AwaitingTan, &detail)
+                };
+                self.history(detail);
+                ask_for_tan(self.input, self.decision, &mut self.state);
+                answered = true;
+            } else {
+                let detail = format!("Secure Mode established with certificate {}", certificate.serial);
+                self.record = DeviceSecurity {
+                    certificate_serial: Some(certificate.serial.clone()),
+                    ..changed(self.now, SecurityState::Secure, &detail)
+                };
+                self.history(detail);
+            }
+        } else if self.record.state == SecurityState::AwaitingTan {
+            ask_for_tan(self.input, self.decision, &mut self.state);
+            answered = true;
+        } else if self.record.state != SecurityState::Secure {
+            let detail = format!("Secure Mode confirmed with certificate {}", certificate.serial);
+            self.record = DeviceSecurity {
+                certificate_serial: Some(certificate.serial.clone()),
+                ..changed(self.now, SecurityState::Secure, &detail)
+            };
+            self.history(detail);
+        }
+        if !answered && let Some(material) = self.input.security.bootstrap_material() {
+            self.history(format!(
+                "certificate {} expires at {}: renewal sent with certificate {}",
+                certificate.serial, certificate.not_after, material.certificate.serial
+            ));
+            send_bootstrap(self.input, self.decision, &mut self.state, true);
+            answered = true;
+        }
+        answered
+    }
 }
 
 /// A new state record.
@@ -235,7 +265,7 @@ fn end_certificate(decision: &mut Decision, record: &DeviceSecurity, state: Cert
 
 /// The bootstrap `WriteItems` (guide p. 64 without PIN, p. 67 with PIN).
 fn send_bootstrap(input: &Input, decision: &mut Decision, state: &mut InteractionState, renewal: bool) {
-    let Some(material) = &input.security.material else { return };
+    let Some(material) = input.security.bootstrap_material() else { return };
     decision.reply = DlsMessage::with_items(&input.message.nonce, Action::WriteItems, material.items.clone());
     decision.certificates.push(CertificateChange::Issued(material.certificate.clone()));
     state.step = Step::Bootstrapping { serial: material.certificate.serial.clone(), renewal };

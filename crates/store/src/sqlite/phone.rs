@@ -342,7 +342,9 @@ mod durability_tests {
             session.into(),
             LocalChangePolicy::default(),
         );
-        opendls_engine::handle(input, &opendls_engine::EngineSettings::default())
+        opendls_engine::decide(&input, &opendls_engine::EngineSettings::default())
+            .decision()
+            .expect("no outside needs in this test")
     }
 
     #[tokio::test]

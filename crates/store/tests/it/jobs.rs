@@ -78,8 +78,8 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
         read: None,
     };
     let decision = |update| {
-        let mut decision = opendls_engine::handle(
-            opendls_engine::Input {
+        let mut decision = opendls_engine::decide(
+            &opendls_engine::Input {
                 now: 300,
                 remote_addr: "127.0.0.1".into(),
                 new_session_id: "S".into(),
@@ -99,7 +99,9 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
                 security: Default::default(),
             },
             &Default::default(),
-        );
+        )
+        .decision()
+        .expect("no outside needs in this test");
         decision.task_updates = vec![update];
         decision
     };

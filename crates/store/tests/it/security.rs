@@ -2,7 +2,7 @@
 
 use opendls_engine::{
     BootstrapMaterial, CertificateRecord, CertificateState, Channel, EngineSettings, LocalChangePolicy,
-    Scope, SecurityMode, SecurityState, handle,
+    Scope, SecurityMode, SecurityState, decide,
 };
 use opendls_store::{AdminStore, PhoneStore, SecurityStore, SqliteStore};
 use opendls_wpi::Item;
@@ -38,8 +38,14 @@ async fn start(store: &SqliteStore, secure: Option<&str>, material: Option<Boots
         }
         None => Channel::DefaultPort,
     };
-    input.security.material = material;
-    store.apply(handle(input, &EngineSettings::default()), now).await.unwrap();
+    input.security.material = material.map(Ok);
+    store
+        .apply(
+            decide(&input, &EngineSettings::default()).decision().expect("no outside needs in this test"),
+            now,
+        )
+        .await
+        .unwrap();
 }
 
 fn nopin(serial: &str) -> BootstrapMaterial {

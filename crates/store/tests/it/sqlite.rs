@@ -1,5 +1,5 @@
 use opendls_engine::{
-    Decision, DesiredEntry, EngineSettings, InteractionChange, ItemKey, LocalChangePolicy, Scope, handle,
+    Decision, DesiredEntry, EngineSettings, InteractionChange, ItemKey, LocalChangePolicy, Scope,
 };
 use opendls_store::{AdminStore, InteractionLookup, PhoneStore, SqliteStore};
 use opendls_wpi::{
@@ -41,7 +41,12 @@ pub(crate) async fn certificate_record(
     store.request_context(None, Some(fingerprint.into()), |_| None).await.unwrap().certificate
 }
 
-async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<&str>, now: i64) -> Decision {
+async fn decide(
+    store: &SqliteStore,
+    message: WorkpointMessage,
+    session: Option<&str>,
+    now: i64,
+) -> Decision {
     let lookup = (message.reason.reason == opendls_wpi::Reason::ReplyTo).then(|| InteractionLookup {
         session_id: session.map(str::to_owned),
         remote_addr: "127.0.0.1".into(),
@@ -63,7 +68,9 @@ async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<
         format!("S{now}"),
         LocalChangePolicy::default(),
     );
-    let decision = handle(input, &EngineSettings::default());
+    let decision = opendls_engine::decide(&input, &EngineSettings::default())
+        .decision()
+        .expect("no outside needs in this test");
     store.apply(decision.clone(), now).await.unwrap();
     decision
 }
