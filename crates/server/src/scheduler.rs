@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use opendls_engine::Timestamp;
 use opendls_store::StoreResult;
+use opendls_wpi::firmware::FirmwareVersion;
 use opendls_store::jobs::{ContactCandidate, ContactRecord, JobStore};
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -291,12 +292,8 @@ impl<S: JobStore> Scheduler<S> {
 /// Whether firmware honours `send-solicited`: V3R3 and later (guide p. 72). `software-version`
 /// reads like `V3 R5.12.0` (p. 35); anything unreadable counts as older.
 pub fn honours_send_solicited(software_version: Option<&str>) -> bool {
-    let Some(text) = software_version else { return false };
-    let number = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse::<u32>().ok();
-    let Some(rest) = text.trim().strip_prefix(['V', 'v']) else { return false };
-    let major = number(rest);
-    let minor = rest.find(['R', 'r']).and_then(|at| number(&rest[at + 1..]));
-    matches!((major, minor), (Some(major), Some(minor)) if (major, minor) >= (3, 3))
+    let version = software_version.and_then(FirmwareVersion::parse);
+    version.is_some_and(|v| (v.major, v.release) >= (3, 3))
 }
 
 fn random_fraction() -> f64 {

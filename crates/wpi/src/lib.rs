@@ -11,6 +11,7 @@
 //! * [`fragment`]: reassembly of fragmented phone replies and splitting of long item lists.
 //! * [`catalog`]: the item catalog and value validation.
 //! * [`models`]: the phone models and the `device-type` each reports.
+//! * [`firmware`]: firmware versions in their three forms, compared as numbers.
 //! * [`secrets`]: which item values must never be shown.
 //! * [`bootstrap`]: the framing of opendls' `secure-mode-data` container (Secure Mode with PIN).
 //!
@@ -31,6 +32,7 @@
 
 pub mod bootstrap;
 pub mod catalog;
+pub mod firmware;
 pub mod fragment;
 pub mod model;
 pub mod models;
