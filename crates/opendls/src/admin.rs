@@ -171,6 +171,20 @@ impl Client {
         read(response).await
     }
 
+    /// A POST of a file's content, streamed from disk; the answer is JSON. Uploads may take
+    /// longer than other requests: they get the admin API's own deadline (120 s).
+    pub(crate) async fn upload<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        file: tokio::fs::File,
+    ) -> Result<Option<T>> {
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let request =
+            self.request(Method::POST, path).timeout(std::time::Duration::from_secs(125)).body(body);
+        let response = request.send().await.map_err(|e| self.unreachable(e))?;
+        read(response).await
+    }
+
     /// A GET whose answer is text (PEM).
     pub(crate) async fn get_text(&self, path: &str) -> Result<String> {
         let response = self.request(Method::GET, path).send().await.map_err(|e| self.unreachable(e))?;

@@ -16,6 +16,7 @@ mod args;
 mod bench;
 mod connection;
 mod demo;
+mod files;
 mod fleet;
 mod inspect;
 mod jobs;
@@ -94,6 +95,21 @@ enum Command {
     /// Simulate phones: a fleet boots against a WPI service (opendls or any other) and the run
     /// ends with a report (completed, failed, overload, latency per step).
     Phonesim(PhonesimArgs),
+    /// Firmware images for phones: add one from a file, list, show, remove.
+    Firmware {
+        #[command(subcommand)]
+        command: files::FirmwareCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Files for phones (ringtones, logos, pictures, screensavers, music on hold, LDAP
+    /// templates): add one, list, show, remove.
+    File {
+        #[command(subcommand)]
+        command: files::FileCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Decode a captured WPI message (phone or service side), check its items against the
     /// catalog and print them. Reads standard input when FILE is `-` or missing.
     Decode {
@@ -496,6 +512,8 @@ fn main() -> ExitCode {
         Command::Security { command, connection } => security::run(connection, command),
         Command::Group { command, connection } => admin::run(connection, admin::Request::Group(command)),
         Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
+        Command::Firmware { command, connection } => files::run_firmware(connection, command),
+        Command::File { command, connection } => files::run_file(connection, command),
     };
     match outcome {
         Ok(code) => code,

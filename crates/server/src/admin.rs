@@ -13,7 +13,7 @@ use opendls_engine::{
     DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, effective_desired,
     normalize_mac,
 };
-use opendls_store::{AdminStore, FleetStore, JobStore, PhoneStore, SecurityStore, StoreError};
+use opendls_store::{AdminStore, FileStore, FleetStore, JobStore, PhoneStore, SecurityStore, StoreError};
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
@@ -23,6 +23,7 @@ use crate::api::{
 };
 
 mod config;
+mod files;
 mod fleet;
 mod jobs;
 mod security;
@@ -58,10 +59,14 @@ pub struct AdminSettings {
     pub secure_port_enabled: bool,
     /// Digits of generated PINs.
     pub pin_digits: usize,
+    /// Where uploaded firmware images and files are kept.
+    pub vault: Arc<crate::vault::Vault>,
+    /// Largest upload (`limits.max_upload_bytes`).
+    pub max_upload_bytes: u64,
 }
 
 /// The admin router over `store`, accepting `token`.
-pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore>(
+pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore + FileStore>(
     store: Arc<S>,
     token: String,
     settings: AdminSettings,
@@ -79,6 +84,11 @@ pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore
         )
         .route("/api/policy", get(fleet::list_policies::<S>).put(set_policy::<S>))
         .route("/api/jobs", get(jobs::list_jobs::<S>).post(jobs::create_job::<S>))
+        .route(
+            "/api/files",
+            get(files::list::<S>).post(files::upload::<S>).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
+        .route("/api/files/{id}", get(files::show::<S>).delete(files::remove::<S>))
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
         .route("/api/behind-nat", put(jobs::behind_nat::<S>))
@@ -132,6 +142,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// An error answer: a status and a message, sent as [`ApiError`] JSON.
+#[derive(Debug)]
 struct Rejection(StatusCode, String, Vec<String>);
 
 impl IntoResponse for Rejection {

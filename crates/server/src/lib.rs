@@ -29,6 +29,7 @@ pub mod legacy_tls;
 pub mod listener;
 pub mod phone;
 pub mod scheduler;
+pub mod vault;
 
 pub use config::Config;
 
@@ -64,6 +65,14 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] opendls_store::StoreError),
+    /// The store of firmware images and files could not be made.
+    #[error("files in the data directory ({path}): {cause}")]
+    Vault {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// The cause.
+        cause: std::io::Error,
+    },
     /// A listener could not be bound (nothing was written to the data directory).
     #[error(
         "cannot listen on {address} ({setting}): {cause}; is another service using it? choose another {setting}"
@@ -240,6 +249,11 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure_server_pem: secure_identity.cert_pem.clone(),
         secure_port_enabled: secure_addr.is_some(),
         pin_digits: config.secure_mode.pin_digits,
+        vault: Arc::new(
+            vault::Vault::open(&config.data_dir)
+                .map_err(|cause| StartError::Vault { path: config.data_dir.join("files"), cause })?,
+        ),
+        max_upload_bytes: config.limits.max_upload_bytes,
     };
     let router = admin::router(store.clone(), admin_token.clone(), settings);
     let limits = http_listener::HttpLimits {

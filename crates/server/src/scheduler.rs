@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use opendls_engine::Timestamp;
 use opendls_store::StoreResult;
-use opendls_wpi::firmware::FirmwareVersion;
 use opendls_store::jobs::{ContactCandidate, ContactRecord, JobStore};
+use opendls_wpi::firmware::FirmwareVersion;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 

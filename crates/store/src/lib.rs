@@ -17,12 +17,14 @@ use opendls_engine::{
     LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+pub mod files;
 pub mod fleet;
 pub mod jobs;
 pub mod secrets;
 pub mod security;
 mod sqlite;
 
+pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};

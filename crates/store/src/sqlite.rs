@@ -27,8 +27,10 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0003_secure_mode.sql"),
     include_str!("../migrations/sqlite/0004_secrets_sealed_with.sql"),
     include_str!("../migrations/sqlite/0005_read_results.sql"),
+    include_str!("../migrations/sqlite/0006_stored_files.sql"),
 ];
 
+mod files;
 mod fleet;
 mod jobs;
 mod phone;

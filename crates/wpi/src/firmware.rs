@@ -85,9 +85,12 @@ fn dotted_numbers(text: &str, separator: char) -> Vec<u32> {
 
 fn from_numbers(major: u32, numbers: &[u32]) -> Option<FirmwareVersion> {
     match numbers {
-        [release, fix, rest @ ..] => {
-            Some(FirmwareVersion { major, release: *release, fix: *fix, build: rest.first().copied().unwrap_or(0) })
-        }
+        [release, fix, rest @ ..] => Some(FirmwareVersion {
+            major,
+            release: *release,
+            fix: *fix,
+            build: rest.first().copied().unwrap_or(0),
+        }),
         _ => None,
     }
 }

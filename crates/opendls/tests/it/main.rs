@@ -3,6 +3,7 @@
 mod admin_tls;
 mod cli;
 mod descriptors;
+mod files;
 mod first_hour;
 mod interop;
 mod support;

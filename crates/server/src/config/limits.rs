@@ -57,6 +57,9 @@ pub struct Limits {
     pub idle_timeout_secs: u64,
     /// Seconds to receive a request's body.
     pub body_timeout_secs: u64,
+    /// Largest firmware image or file an administrator may upload (the admin API streams it
+    /// to disk; an upload must also finish within the admin API's 120 s request deadline).
+    pub max_upload_bytes: u64,
 }
 
 impl Default for Limits {
@@ -82,6 +85,7 @@ impl Default for Limits {
             handshake_timeout_secs: 10,
             idle_timeout_secs: 30,
             body_timeout_secs: 10,
+            max_upload_bytes: 512 * 1024 * 1024,
         }
     }
 }

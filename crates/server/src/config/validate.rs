@@ -35,6 +35,9 @@ impl Config {
                 "must be at least 4096 (a message is up to 50 kB, guide p. 69)",
             );
         }
+        if limits.max_upload_bytes < 1024 * 1024 {
+            return invalid("limits.max_upload_bytes", "must be at least 1048576 (1 MiB)");
+        }
         if limits.max_item_value_bytes < 1024 {
             return invalid("limits.max_item_value_bytes", "must be at least 1024");
         }

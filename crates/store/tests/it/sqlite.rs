@@ -41,12 +41,7 @@ pub(crate) async fn certificate_record(
     store.request_context(None, Some(fingerprint.into()), |_| None).await.unwrap().certificate
 }
 
-async fn decide(
-    store: &SqliteStore,
-    message: WorkpointMessage,
-    session: Option<&str>,
-    now: i64,
-) -> Decision {
+async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<&str>, now: i64) -> Decision {
     let lookup = (message.reason.reason == opendls_wpi::Reason::ReplyTo).then(|| InteractionLookup {
         session_id: session.map(str::to_owned),
         remote_addr: "127.0.0.1".into(),

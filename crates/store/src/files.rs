@@ -1,0 +1,93 @@
+//! The firmware images and files an administrator added, for deployment to phones. The store
+//! keeps what each is (name, type, version, models, content hash and size); the content lives
+//! in the data directory, named by its SHA-256.
+
+use std::future::Future;
+
+use opendls_engine::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreResult;
+
+/// What a stored file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A firmware image (`SoftwareDeployment`, guide p. 56-57; `file-type` `APP`).
+    Firmware,
+    /// A ringtone, logo, picture, screensaver, music on hold or LDAP template
+    /// (`FileDeployment`, p. 52-55).
+    File,
+}
+
+impl FileKind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Firmware => "firmware",
+            FileKind::File => "file",
+        }
+    }
+}
+
+/// A file to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewStoredFile {
+    /// What it is for.
+    pub kind: FileKind,
+    /// Its `file-type` (p. 177): `APP` for firmware, else `RINGTONE`, `LOGO`, …
+    pub file_type: String,
+    /// The `file-name` phones are given; unique within its kind.
+    pub name: String,
+    /// The content's SHA-256, lower-case hex.
+    pub sha256: String,
+    /// The content's size in bytes.
+    pub size: u64,
+    /// A firmware image's version, as phones report it (`V3 R5.12.0`).
+    pub version: Option<String>,
+    /// The model patterns a firmware image is for (`OpenStage 60`, `CP4*`); empty: any.
+    pub models: Vec<String>,
+}
+
+/// A stored file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredFile {
+    /// Its number.
+    pub id: i64,
+    /// What it was added as.
+    #[serde(flatten)]
+    pub file: NewStoredFile,
+    /// When it was added.
+    pub added_at: Timestamp,
+}
+
+/// What removing a stored file did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileRemoval {
+    /// Removed; `last_copy` says the content is no longer named by any row and may be deleted.
+    Removed {
+        /// Whether no other row has the same content.
+        last_copy: bool,
+    },
+    /// There is no such file.
+    NotFound,
+}
+
+/// The catalogue of stored files.
+pub trait FileStore: Send + Sync + 'static {
+    /// Adds a file; a name already used within its kind is a [`crate::StoreError::Conflict`].
+    fn add_stored_file(
+        &self,
+        file: NewStoredFile,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<StoredFile>> + Send;
+    /// The stored files of a kind (all when `None`), newest first.
+    fn stored_files(
+        &self,
+        kind: Option<FileKind>,
+    ) -> impl Future<Output = StoreResult<Vec<StoredFile>>> + Send;
+    /// One stored file.
+    fn stored_file(&self, id: i64) -> impl Future<Output = StoreResult<Option<StoredFile>>> + Send;
+    /// Removes a stored file's row.
+    fn remove_stored_file(&self, id: i64) -> impl Future<Output = StoreResult<FileRemoval>> + Send;
+}

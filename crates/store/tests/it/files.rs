@@ -1,0 +1,55 @@
+//! The catalogue of firmware images and files: added once per name, listed, removed, and told
+//! when the last row naming a content goes.
+
+use opendls_store::{FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
+
+use crate::sqlite::open;
+
+fn firmware(name: &str, sha: &str) -> NewStoredFile {
+    NewStoredFile {
+        kind: FileKind::Firmware,
+        file_type: "APP".into(),
+        name: name.into(),
+        sha256: sha.into(),
+        size: 20_000_000,
+        version: Some("V3 R5.12.0".into()),
+        models: vec!["OpenStage 60".into(), "OpenStage 80".into()],
+    }
+}
+
+#[tokio::test]
+async fn files_are_added_once_per_name_listed_and_removed() {
+    let (store, _dir) = open().await;
+    let image = store.add_stored_file(firmware("OS_60_SIP_V3_R5_12_0.img", "aa"), 100).await.unwrap();
+    assert_eq!(store.stored_file(image.id).await.unwrap().unwrap(), image);
+    let again = store.add_stored_file(firmware("OS_60_SIP_V3_R5_12_0.img", "bb"), 101).await.unwrap_err();
+    assert!(
+        matches!(&again, StoreError::Conflict(why) if why.contains("named OS_60_SIP_V3_R5_12_0.img")),
+        "{again}"
+    );
+    // The same content under another name, and a ringtone with the firmware's name: both fine.
+    let copy = store.add_stored_file(firmware("copy.img", "aa"), 102).await.unwrap();
+    let ringtone = NewStoredFile {
+        kind: FileKind::File,
+        file_type: "RINGTONE".into(),
+        version: None,
+        models: Vec::new(),
+        ..firmware("OS_60_SIP_V3_R5_12_0.img", "cc")
+    };
+    let ringtone = store.add_stored_file(ringtone, 103).await.unwrap();
+
+    let all = store.stored_files(None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|f| f.id).collect::<Vec<_>>(),
+        [ringtone.id, copy.id, image.id],
+        "newest first"
+    );
+    let images = store.stored_files(Some(FileKind::Firmware)).await.unwrap();
+    assert_eq!(images.len(), 2);
+    assert_eq!(images[1].file.models, ["OpenStage 60", "OpenStage 80"]);
+
+    assert_eq!(store.remove_stored_file(image.id).await.unwrap(), FileRemoval::Removed { last_copy: false });
+    assert_eq!(store.remove_stored_file(copy.id).await.unwrap(), FileRemoval::Removed { last_copy: true });
+    assert_eq!(store.remove_stored_file(copy.id).await.unwrap(), FileRemoval::NotFound);
+    assert!(store.stored_file(image.id).await.unwrap().is_none());
+}
