@@ -52,12 +52,14 @@ impl Vault {
     /// removed.
     pub fn open(data_dir: &Path) -> std::io::Result<Vault> {
         let root = data_dir.join("files");
-        std::fs::create_dir_all(root.join("sha256"))?;
         let incoming = root.join("incoming");
         if incoming.exists() {
             std::fs::remove_dir_all(&incoming)?;
         }
-        std::fs::create_dir_all(&incoming)?;
+        for dir in [&root, &root.join("sha256"), &incoming] {
+            std::fs::create_dir_all(dir)?;
+            private(dir, 0o700)?;
+        }
         Ok(Vault { root })
     }
 
@@ -100,6 +102,7 @@ impl Vault {
         limit: u64,
     ) -> Result<(String, u64), VaultError> {
         let mut file = tokio::fs::File::create(partial).await?;
+        private(partial, 0o600)?;
         let mut hash = digest::Context::new(&digest::SHA256);
         let mut size = 0u64;
         while let Some(frame) = body.frame().await {
@@ -126,6 +129,18 @@ impl Vault {
             None => Ok(()),
         }
     }
+}
+
+/// Like everything in the data directory, stored content is the service's own (0700/0600).
+fn private(path: &Path, mode: u32) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
 }
 
 /// Makes a rename durable.
