@@ -37,6 +37,10 @@ pub(crate) struct ServeArgs {
     /// Secure Mode listener address (HTTPS with mutual TLS), e.g. 0.0.0.0:18444, or `off`.
     #[arg(long)]
     pub secure_listen: Option<String>,
+    /// File server address (HTTPS, where phones download firmware and files), e.g.
+    /// 0.0.0.0:18445, or `off`.
+    #[arg(long)]
+    pub file_listen: Option<String>,
 }
 
 #[derive(Subcommand)]

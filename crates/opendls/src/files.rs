@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
 use opendls_engine::utc_text;
+use opendls_server::admin::DownloadUrl;
 use opendls_store::{FileKind, StoredFile};
 use reqwest::Method;
 
@@ -38,6 +39,18 @@ pub(crate) enum FirmwareCommand {
         /// Its number.
         id: i64,
     },
+    /// A download URL for one device, valid for a while (what a deployment hands the phone as
+    /// file-https-base-url, guide p. 53).
+    Url {
+        /// Its number.
+        id: i64,
+        /// The device (MAC) that may download it.
+        #[arg(long)]
+        device: String,
+        /// Seconds the URL stays valid (60 to 2592000).
+        #[arg(long, default_value_t = 86400)]
+        valid_for: u64,
+    },
     /// Remove an image (its content goes when no other entry has the same content).
     Remove {
         /// Its number.
@@ -68,6 +81,18 @@ pub(crate) enum FileCommand {
     Show {
         /// Its number.
         id: i64,
+    },
+    /// A download URL for one device, valid for a while (what a deployment hands the phone as
+    /// file-https-base-url, guide p. 53).
+    Url {
+        /// Its number.
+        id: i64,
+        /// The device (MAC) that may download it.
+        #[arg(long)]
+        device: String,
+        /// Seconds the URL stays valid (60 to 2592000).
+        #[arg(long, default_value_t = 86400)]
+        valid_for: u64,
     },
     /// Remove a file.
     Remove {
@@ -104,6 +129,7 @@ pub fn run_firmware(connection: Connection, command: FirmwareCommand) -> Result<
             }
             FirmwareCommand::List => list(&client, FileKind::Firmware, json).await,
             FirmwareCommand::Show { id } => show(&client, id, json).await,
+            FirmwareCommand::Url { id, device, valid_for } => url(&client, id, &device, valid_for).await,
             FirmwareCommand::Remove { id } => remove(&client, id).await,
         }
     })
@@ -127,6 +153,7 @@ pub fn run_file(connection: Connection, command: FileCommand) -> Result<ExitCode
             }
             FileCommand::List => list(&client, FileKind::File, json).await,
             FileCommand::Show { id } => show(&client, id, json).await,
+            FileCommand::Url { id, device, valid_for } => url(&client, id, &device, valid_for).await,
             FileCommand::Remove { id } => remove(&client, id).await,
         }
     })
@@ -225,6 +252,16 @@ async fn remove(client: &Client, id: i64) -> Result<ExitCode> {
     if let Some(file) = removed {
         eprintln!("{} {} removed: {}", file.file.kind.as_str(), file.id, file.file.name);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn url(client: &Client, id: i64, device: &str, valid_secs: u64) -> Result<ExitCode> {
+    let request = serde_json::json!({ "mac": device, "valid_secs": valid_secs });
+    let answer: Option<DownloadUrl> =
+        client.send(Method::POST, &format!("/api/files/{id}/url"), &request).await?;
+    let answer = answer.ok_or_else(|| anyhow!("empty answer from the server"))?;
+    println!("{}", answer.url);
+    eprintln!("valid for {device} until {}", utc_text(answer.expires_at));
     Ok(ExitCode::SUCCESS)
 }
 

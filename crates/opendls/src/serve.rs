@@ -39,6 +39,13 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         None => {}
     }
+    match args.file_listen.as_deref() {
+        Some("off") => config.file_listen = None,
+        Some(address) => {
+            config.file_listen = Some(address.parse().with_context(|| format!("--file-listen {address:?}"))?)
+        }
+        None => {}
+    }
     match args.secure_listen.as_deref() {
         Some("off") => config.secure_listen = None,
         Some(address) => {
@@ -87,6 +94,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         if let Some(address) = server.dcmp_addr {
             lines.push(format!("DCMP polling on http://{address}{}", opendls_server::dcmp::POLL_PATH));
+        }
+        if let Some(address) = server.file_addr {
+            lines.push(format!("firmware and file downloads on https://{address}/files/"));
         }
         let mut stdout = std::io::stdout().lock();
         for line in lines {

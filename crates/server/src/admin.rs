@@ -29,6 +29,7 @@ mod jobs;
 mod security;
 pub mod waiting;
 
+pub use files::DownloadUrl;
 pub use jobs::parse_item_key;
 
 struct AdminState<S> {
@@ -63,6 +64,19 @@ pub struct AdminSettings {
     pub vault: Arc<crate::vault::Vault>,
     /// Largest upload (`limits.max_upload_bytes`).
     pub max_upload_bytes: u64,
+    /// Where phones download, or why they cannot.
+    pub downloads: Result<Downloads, String>,
+}
+
+/// Where download URLs point and how their tokens are signed.
+#[derive(Debug, Clone)]
+pub struct Downloads {
+    /// `https://public_address:port` of the file server.
+    pub base: String,
+    /// Whether that address is a loopback one (only phones on this host could use it).
+    pub loopback: bool,
+    /// The key download tokens are signed with.
+    pub key: crate::file_server::TokenKey,
 }
 
 /// The admin router over `store`, accepting `token`.
@@ -89,6 +103,7 @@ pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore
             get(files::list::<S>).post(files::upload::<S>).layer(axum::extract::DefaultBodyLimit::disable()),
         )
         .route("/api/files/{id}", get(files::show::<S>).delete(files::remove::<S>))
+        .route("/api/files/{id}/url", post(files::download_url::<S>))
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
         .route("/api/behind-nat", put(jobs::behind_nat::<S>))

@@ -27,6 +27,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_ADMIN_LISTEN", "admin_listen"),
     ("OPENDLS_PUBLIC_ADDRESS", "public_address"),
     ("OPENDLS_DCMP_LISTEN", "dcmp_listen"),
+    ("OPENDLS_FILE_LISTEN", "file_listen"),
     ("OPENDLS_SECURE_LISTEN", "secure_listen"),
     ("OPENDLS_LEGACY_TLS", "secure_mode.legacy_tls"),
     ("OPENDLS_INSECURE_ADMIN", "insecure_admin"),
@@ -58,6 +59,11 @@ pub struct Config {
     /// `"off"` in the file (`None`) turns the listener off.
     #[serde(with = "address_or_off")]
     pub dcmp_listen: Option<SocketAddr>,
+    /// Where phones download firmware and files: HTTPS with the phone port's certificate and
+    /// TLS stacks, each download by a URL with an expiring per-device token; `"off"` in the
+    /// file (`None`) turns it off.
+    #[serde(with = "address_or_off")]
+    pub file_listen: Option<SocketAddr>,
     /// Where phones in Secure Mode connect: HTTPS with mutual TLS (guide p. 62-65, customarily
     /// 18444); `"off"` in the file (`None`) turns it off (no device can then be bootstrapped).
     #[serde(with = "address_or_off")]
@@ -227,6 +233,7 @@ impl Default for Config {
             secrets_key_file: None,
             public_address: None,
             dcmp_listen: Some("0.0.0.0:18082".parse().expect("valid")),
+            file_listen: Some("0.0.0.0:18445".parse().expect("valid")),
             secure_listen: Some("0.0.0.0:18444".parse().expect("valid")),
             log: "info".into(),
             log_format: LogFormat::Text,
@@ -356,6 +363,10 @@ impl Config {
                 "OPENDLS_DCMP_LISTEN" => {
                     self.dcmp_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
                 }
+                "OPENDLS_FILE_LISTEN" if value == "off" => self.file_listen = None,
+                "OPENDLS_FILE_LISTEN" => {
+                    self.file_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
+                }
                 "OPENDLS_SECURE_LISTEN" if value == "off" => self.secure_listen = None,
                 "OPENDLS_SECURE_LISTEN" => {
                     self.secure_listen = Some(value.parse().map_err(|e| bad(format!("{e}")))?)
@@ -384,6 +395,7 @@ impl Config {
             phone_listen: any_port,
             admin_listen: any_port,
             dcmp_listen: Some(any_port),
+            file_listen: Some(any_port),
             secure_listen: Some(any_port),
             public_address: Some("127.0.0.1".into()),
             ..Config::default()

@@ -74,7 +74,7 @@ pub async fn serve_http(
     }
 }
 
-async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+pub(crate) async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: IO,
     router: Router,
     pass: Arc<GatePass>,

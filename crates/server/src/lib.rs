@@ -23,6 +23,7 @@ pub mod contact_me;
 pub mod data_dir;
 pub mod dcmp;
 pub mod descriptors;
+pub mod file_server;
 pub mod gate;
 pub mod http_listener;
 pub mod legacy_tls;
@@ -99,6 +100,8 @@ pub struct RunningServer {
     pub dcmp_addr: Option<SocketAddr>,
     /// Where phones in Secure Mode connect (HTTPS with mutual TLS), when the listener is on.
     pub secure_addr: Option<SocketAddr>,
+    /// Where phones download firmware and files (HTTPS), when the listener is on.
+    pub file_addr: Option<SocketAddr>,
     /// The admin API's bearer token.
     pub admin_token: String,
     /// The data directory in use.
@@ -136,6 +139,10 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let (admin_listener, admin_addr) = bind(config.admin_listen, "admin_listen").await?;
     let (dcmp_listener, dcmp_addr) = match config.dcmp_listen {
         Some(address) => bind(address, "dcmp_listen").await.map(|(l, a)| (Some(l), Some(a)))?,
+        None => (None, None),
+    };
+    let (file_listener, file_addr) = match config.file_listen {
+        Some(address) => bind(address, "file_listen").await.map(|(l, a)| (Some(l), Some(a)))?,
         None => (None, None),
     };
     let (secure_listener, secure_addr) = match config.secure_listen {
@@ -189,6 +196,10 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         legacy: legacy_acceptor(&secure_identity, Some(ca.cert_der())),
         secure: true,
     };
+    let file_tls = phone_tls.clone();
+    let vault_error = |cause| StartError::Vault { path: data_dir.join("files"), cause };
+    let vault = Arc::new(vault::Vault::open(&data_dir).map_err(vault_error)?);
+    let token_key = file_server::TokenKey::load_or_create(&data_dir).map_err(vault_error)?;
     data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
     let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
     let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
@@ -249,12 +260,19 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure_server_pem: secure_identity.cert_pem.clone(),
         secure_port_enabled: secure_addr.is_some(),
         pin_digits: config.secure_mode.pin_digits,
-        vault: Arc::new(
-            vault::Vault::open(&config.data_dir)
-                .map_err(|cause| StartError::Vault { path: config.data_dir.join("files"), cause })?,
-        ),
+        vault: vault.clone(),
+        downloads: downloads(config.public_address.as_deref(), file_addr, token_key.clone()),
         max_upload_bytes: config.limits.max_upload_bytes,
     };
+    if let Some(listener) = file_listener {
+        let limits = http_listener::HttpLimits {
+            gate: config
+                .gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
+            request_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
+        };
+        let router = file_server::router(store.clone(), vault, token_key);
+        tasks.spawn(file_server::serve(listener, file_tls, router, limits, shutdown.clone()));
+    }
     let router = admin::router(store.clone(), admin_token.clone(), settings);
     let limits = http_listener::HttpLimits {
         gate: config.gate_limits(
@@ -277,6 +295,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure_addr = shown(secure_addr),
         %admin_addr,
         dcmp_addr = shown(dcmp_addr),
+        file_addr = shown(file_addr),
         data_dir = %data_dir.display(),
         "opendls is serving"
     );
@@ -288,6 +307,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         admin_url,
         dcmp_addr,
         secure_addr,
+        file_addr,
         admin_token,
         data_dir,
         shutdown,
@@ -369,6 +389,29 @@ async fn callback_address(public_address: Option<&str>, phone_addr: SocketAddr) 
                 "public_address does not resolve: contact-me is sent without dls_ip_addr"
             );
             None
+        }
+    }
+}
+
+/// Where download URLs point (`https://public_address:port`) and the key that signs their
+/// tokens, or what to set so that phones can download.
+fn downloads(
+    public_address: Option<&str>,
+    file_addr: Option<SocketAddr>,
+    key: file_server::TokenKey,
+) -> Result<admin::Downloads, String> {
+    match (public_address, file_addr) {
+        (_, None) => Err("the file server is off (file_listen = \"off\"): turn it on to deploy files".into()),
+        (None, Some(_)) => {
+            Err("phones download from the address they reach the service at: set public_address \
+             (--public-address, OPENDLS_PUBLIC_ADDRESS) to this host's name or address as the phones see it"
+                .into())
+        }
+        (Some(host), Some(addr)) => {
+            let host = if host.contains(':') { format!("[{host}]") } else { host.to_owned() };
+            let loopback =
+                host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+            Ok(admin::Downloads { base: format!("https://{host}:{}", addr.port()), loopback, key })
         }
     }
 }

@@ -195,14 +195,14 @@ pub async fn accept_through(
 }
 
 /// A connection after its handshake, on either stack.
-enum Handshaken {
+pub(crate) enum Handshaken {
     Rustls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     #[cfg(feature = "legacy-tls")]
     OpenSsl(Box<tokio_openssl::SslStream<TcpStream>>),
 }
 
 /// Reads the ClientHello, chooses the stack, runs the handshake.
-async fn handshake(
+pub(crate) async fn handshake(
     stream: TcpStream,
     remote: SocketAddr,
     acceptor: &TlsAcceptor,

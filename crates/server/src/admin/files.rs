@@ -8,13 +8,35 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_store::{FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
+use opendls_store::{AdminStore, FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
 use opendls_wpi::firmware::FirmwareVersion;
 use opendls_wpi::models::{MODELS, full_model_pattern, wildcard_match};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{AdminState, Answer, Rejection, failure};
+use crate::file_server::{Grant, download_path};
 use crate::vault::VaultError;
+
+/// How long a download URL is valid unless asked otherwise.
+pub const DEFAULT_URL_VALIDITY_SECS: u64 = 24 * 3600;
+
+/// A request for a download URL.
+#[derive(Debug, Deserialize)]
+pub(super) struct UrlRequest {
+    /// The device that may use it.
+    mac: String,
+    /// Seconds it stays valid (default one day, at most 30 days).
+    valid_secs: Option<u64>,
+}
+
+/// A download URL for one device and file.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DownloadUrl {
+    /// The URL (`file-https-base-url`, guide p. 53), token included.
+    pub url: String,
+    /// When its token expires (Unix time).
+    pub expires_at: i64,
+}
 
 /// The `file-type` values of a `FileDeployment` (guide p. 53-55, 177); `APP` is firmware.
 pub const FILE_TYPES: [&str; 6] = ["RINGTONE", "LOGO", "PIC", "SCREENSAVER", "MOH", "LDAP"];
@@ -167,6 +189,39 @@ pub(super) async fn remove<S: FileStore>(
             Ok(Json(file).into_response())
         }
     }
+}
+
+/// `POST /api/files/{id}/url`: a URL the device can download the file from, until it expires.
+pub(super) async fn download_url<S: FileStore + AdminStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(id): Path<i64>,
+    Json(request): Json<UrlRequest>,
+) -> Answer {
+    let downloads =
+        state.settings.downloads.as_ref().map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
+    let mac = super::parse_mac(&request.mac)?;
+    let Some(file) = state.store.stored_file(id).await? else {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}")));
+    };
+    let Some(device) = state.store.device(&mac).await? else {
+        return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac} is known")));
+    };
+    let device_on_loopback = device
+        .remote_addr
+        .as_deref()
+        .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+        .is_some_and(|ip| ip.is_loopback());
+    if downloads.loopback && !device_on_loopback {
+        let message = format!(
+            "public_address is a loopback address, which {mac} cannot reach: set it to this host's name or address as the phones see it"
+        );
+        return Err(failure(StatusCode::CONFLICT, message));
+    }
+    let valid = request.valid_secs.unwrap_or(DEFAULT_URL_VALIDITY_SECS).clamp(60, 30 * 24 * 3600);
+    let expires_at = crate::phone::unix_now() + valid as i64;
+    let grant = Grant { mac, file_id: id, sha256: file.file.sha256.clone(), expires_at };
+    let url = format!("{}{}", downloads.base, download_path(&downloads.key, &grant, &file.file.name));
+    Ok(Json(DownloadUrl { url, expires_at }).into_response())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod support;
 
 mod admin_api;
 mod bad_input;
+mod downloads;
 mod fleet;
 mod flows;
 mod hardening;

@@ -1,0 +1,314 @@
+//! The built-in HTTPS file server phones download firmware and files from (guide p. 53: a
+//! `file-https-base-url` names the file in full). Its own port, the phone ports' TLS stacks
+//! (legacy TLS too), and a URL per device and file that carries an expiring token: a token for
+//! another device or file, or an expired one, is refused and logged. Range requests let a phone
+//! resume; every answer streams from disk with an exact `Content-Length`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use aws_lc_rs::hmac;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use opendls_store::FileStore;
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::gate::ConnectionGate;
+use crate::http_listener::HttpLimits;
+use crate::listener::{Handshaken, PortTls, accept_through, handshake};
+use crate::vault::Vault;
+
+/// The file holding the key download tokens are signed with.
+pub const TOKEN_KEY_FILE: &str = "file-token.key";
+
+/// Signs and checks download tokens.
+#[derive(Clone)]
+pub struct TokenKey(hmac::Key);
+
+impl std::fmt::Debug for TokenKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenKey(<redacted>)")
+    }
+}
+
+/// One download a token allows: this device, this stored file and content, until then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The device (normalized MAC).
+    pub mac: String,
+    /// The stored file.
+    pub file_id: i64,
+    /// Its content's SHA-256 (a replaced content invalidates old URLs).
+    pub sha256: String,
+    /// Unix time after which the token is refused.
+    pub expires_at: i64,
+}
+
+impl TokenKey {
+    /// The key in the data directory, made (32 random bytes, private) on first use.
+    pub fn load_or_create(data_dir: &std::path::Path) -> std::io::Result<TokenKey> {
+        let path = data_dir.join(TOKEN_KEY_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) if bytes.len() == 32 => bytes,
+            Ok(_) => return Err(std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut bytes = vec![0u8; 32];
+                getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+                write_private(&path, &bytes)?;
+                bytes
+            }
+            Err(error) => return Err(error),
+        };
+        Ok(TokenKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    }
+
+    /// The token for a grant.
+    pub fn sign(&self, grant: &Grant) -> String {
+        hex::encode(hmac::sign(&self.0, message(grant).as_bytes()).as_ref())
+    }
+
+    /// Whether `token` is this key's for `grant` (compared in constant time).
+    pub fn verify(&self, grant: &Grant, token: &str) -> bool {
+        hex::decode(token).is_ok_and(|tag| hmac::verify(&self.0, message(grant).as_bytes(), &tag).is_ok())
+    }
+}
+
+fn message(grant: &Grant) -> String {
+    format!("opendls-download-v1\n{}\n{}\n{}\n{}", grant.mac, grant.file_id, grant.sha256, grant.expires_at)
+}
+
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// The path of a download for a grant: `/files/{id}/{name}?d={mac}&e={expires}&t={token}`.
+pub fn download_path(key: &TokenKey, grant: &Grant, name: &str) -> String {
+    let token = key.sign(grant);
+    let name: String = name
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/files/{}/{name}?d={}&e={}&t={token}", grant.file_id, grant.mac, grant.expires_at)
+}
+
+struct FileServerState<S> {
+    store: Arc<S>,
+    vault: Arc<Vault>,
+    key: TokenKey,
+}
+
+/// A download's query: the device, the expiry and the token.
+#[derive(Debug, Deserialize)]
+struct Ticket {
+    d: Option<String>,
+    e: Option<i64>,
+    t: Option<String>,
+}
+
+/// The file server's routes.
+pub fn router<S: FileStore>(store: Arc<S>, vault: Arc<Vault>, key: TokenKey) -> Router {
+    let state = Arc::new(FileServerState { store, vault, key });
+    Router::new().route("/files/{id}/{name}", get(download::<S>)).with_state(state)
+}
+
+fn refused(status: StatusCode, why: &'static str) -> Response {
+    (status, why).into_response()
+}
+
+async fn download<S: FileStore>(
+    State(state): State<Arc<FileServerState<S>>>,
+    Path((id, name)): Path<(i64, String)>,
+    Query(ticket): Query<Ticket>,
+    headers: HeaderMap,
+) -> Response {
+    let (Some(mac), Some(expires_at), Some(token)) = (ticket.d, ticket.e, ticket.t) else {
+        tracing::warn!(target: "opendls::security", file = id, "download without a token refused");
+        return refused(StatusCode::FORBIDDEN, "a download needs its token\n");
+    };
+    let file = match state.store.stored_file(id).await {
+        Ok(Some(file)) if file.file.name == name => file,
+        Ok(_) => {
+            tracing::warn!(target: "opendls::security", file = id, mac = %mac, "download of an unknown file refused");
+            return refused(StatusCode::NOT_FOUND, "no such file\n");
+        }
+        Err(error) => {
+            tracing::error!(%error, "file server storage error");
+            return refused(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+        }
+    };
+    let grant = Grant { mac: mac.clone(), file_id: id, sha256: file.file.sha256.clone(), expires_at };
+    if !state.key.verify(&grant, &token) {
+        tracing::warn!(target: "opendls::security", file = id, mac = %mac, "download with a token for another device or file refused");
+        return refused(StatusCode::FORBIDDEN, "this token is not for this device and file\n");
+    }
+    if crate::phone::unix_now() > expires_at {
+        tracing::warn!(target: "opendls::security", file = id, mac = %mac, expired_at = expires_at, "download with an expired token refused");
+        return refused(StatusCode::FORBIDDEN, "this token has expired\n");
+    }
+    let Some(path) = state.vault.path(&file.file.sha256) else {
+        tracing::error!(file = id, sha256 = %file.file.sha256, "a stored file's content is missing from the data directory");
+        return refused(StatusCode::NOT_FOUND, "the file's content is missing\n");
+    };
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    tracing::info!(file = id, mac = %mac, name = %file.file.name, range = range.unwrap_or("-"), "download");
+    serve_content(path, file.file.size, range).await
+}
+
+/// One `bytes=` range, resolved against the size; `None` when absent or not a single range
+/// (then the whole content is sent, as HTTP allows), `Err` when unsatisfiable.
+fn byte_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((first, last)) = spec.split_once('-') else { return Ok(None) };
+    let (first, last) = (first.trim(), last.trim());
+    let range = match (first.parse::<u64>(), last.parse::<u64>()) {
+        (Ok(first), Ok(last)) if first <= last => (first, last.min(size.saturating_sub(1))),
+        (Ok(first), Err(_)) if last.is_empty() => (first, size.saturating_sub(1)),
+        (Err(_), Ok(suffix)) if first.is_empty() && suffix > 0 => {
+            (size.saturating_sub(suffix), size.saturating_sub(1))
+        }
+        _ => return Ok(None),
+    };
+    if range.0 >= size {
+        return Err(());
+    }
+    Ok(Some(range))
+}
+
+async fn serve_content(path: PathBuf, size: u64, range: Option<&str>) -> Response {
+    let range = match byte_range(range, size) {
+        Ok(range) => range,
+        Err(()) => {
+            let mut response = refused(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable\n");
+            let value = HeaderValue::from_str(&format!("bytes */{size}")).expect("ASCII");
+            response.headers_mut().insert(header::CONTENT_RANGE, value);
+            return response;
+        }
+    };
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::error!(%error, path = %path.display(), "a stored file cannot be read");
+            return refused(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+        }
+    };
+    let (status, first, length) = match range {
+        Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
+        None => (StatusCode::OK, 0, size),
+    };
+    if first > 0 && file.seek(std::io::SeekFrom::Start(first)).await.is_err() {
+        return refused(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+    }
+    // Streamed in chunks: memory per download stays at the chunk size, whatever the file's.
+    let body = Body::from_stream(tokio_util::io::ReaderStream::with_capacity(file.take(length), 64 * 1024));
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if status == StatusCode::PARTIAL_CONTENT {
+        let value = format!("bytes {first}-{}/{size}", first + length - 1);
+        headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII"));
+    }
+    response
+}
+
+/// Serves `router` to phones on `listener` over the phone ports' TLS stacks until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    tls: PortTls,
+    router: Router,
+    limits: HttpLimits,
+    shutdown: CancellationToken,
+) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.rustls.clone());
+    let gate = ConnectionGate::new(limits.gate);
+    while let Some((stream, remote, pass)) = accept_through(&listener, &gate, "files", &shutdown).await {
+        let (acceptor, tls, router, shutdown) =
+            (acceptor.clone(), tls.clone(), router.clone(), shutdown.clone());
+        tokio::spawn(async move {
+            let pass = Arc::new(pass);
+            let deadline = Instant::now() + pass.deadline;
+            let accepted =
+                tokio::time::timeout_at(deadline.into(), handshake(stream, remote, &acceptor, &tls, &pass))
+                    .await;
+            pass.idle(Instant::now());
+            match accepted {
+                Ok(Some((Handshaken::Rustls(stream), _))) => {
+                    crate::http_listener::serve_connection(stream, router, pass, limits, "files", shutdown)
+                        .await
+                }
+                #[cfg(feature = "legacy-tls")]
+                Ok(Some((Handshaken::OpenSsl(stream), _))) => {
+                    crate::http_listener::serve_connection(stream, router, pass, limits, "files", shutdown)
+                        .await
+                }
+                Ok(None) => {}
+                Err(_) => tracing::debug!(%remote, "file server: TLS handshake timed out"),
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant() -> Grant {
+        Grant {
+            mac: "00:1A:E8:00:00:01".into(),
+            file_id: 3,
+            sha256: "ab".repeat(32),
+            expires_at: 2_000_000_000,
+        }
+    }
+
+    #[test]
+    fn tokens_bind_device_file_content_and_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = TokenKey::load_or_create(dir.path()).unwrap();
+        let token = key.sign(&grant());
+        assert!(key.verify(&grant(), &token));
+        assert!(!key.verify(&Grant { mac: "00:1A:E8:00:00:02".into(), ..grant() }, &token), "another device");
+        assert!(!key.verify(&Grant { file_id: 4, ..grant() }, &token), "another file");
+        assert!(!key.verify(&Grant { expires_at: 2_000_000_001, ..grant() }, &token), "a later expiry");
+        assert!(!key.verify(&grant(), "zz"));
+        let again = TokenKey::load_or_create(dir.path()).unwrap();
+        assert!(again.verify(&grant(), &token), "the key survives a restart");
+        let path = download_path(&key, &grant(), "OS 60.img");
+        assert!(path.starts_with("/files/3/OS%2060.img?d=00:1A:E8:00:00:01&e=2000000000&t="), "{path}");
+    }
+
+    #[test]
+    fn ranges_resolve_as_http_says() {
+        assert_eq!(byte_range(None, 100), Ok(None));
+        assert_eq!(byte_range(Some("bytes=10-19"), 100), Ok(Some((10, 19))));
+        assert_eq!(byte_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range(Some("bytes=95-200"), 100), Ok(Some((95, 99))));
+        assert_eq!(byte_range(Some("bytes=100-"), 100), Err(()));
+        assert_eq!(byte_range(Some("bytes=0-1,5-6"), 100), Ok(None), "several ranges: the whole file");
+        assert_eq!(byte_range(Some("items=1-2"), 100), Ok(None));
+    }
+}

@@ -1,0 +1,122 @@
+//! The built-in file server, as phones use it: a URL per device and file with an expiring token,
+//! over the phone ports' TLS stacks (legacy TLS too), whole or resumed with a Range request; every
+//! misuse refused.
+
+use opendls_phonesim::transport::{PhoneTls, connect_phone};
+use serde_json::{Value, json};
+
+use crate::support::{TestServer, exchange, phone_post, start_up};
+
+const MAC: &str = "00:1A:E8:00:0F:01";
+
+fn content() -> String {
+    (0..40_000).map(|n| format!("{:07}\n", n)).collect()
+}
+
+/// Registers the phone, stores a ringtone, and returns its id.
+async fn ringtone(server: &TestServer) -> i64 {
+    phone_post(server.phone_addr(), start_up(MAC).as_bytes(), None).await.dls();
+    let reply =
+        server.admin("POST", "/api/files?kind=file&type=RINGTONE&name=ring.wav", Some(&content())).await;
+    assert_eq!(reply.status, 201, "{}", reply.text());
+    let stored: Value = serde_json::from_slice(&reply.body).unwrap();
+    stored["id"].as_i64().unwrap()
+}
+
+async fn url_for(server: &TestServer, id: i64, mac: &str) -> String {
+    let body = json!({ "mac": mac, "valid_secs": 600 }).to_string();
+    let answer = server.admin_json("POST", &format!("/api/files/{id}/url"), Some(&body), 200).await;
+    let url = answer["url"].as_str().unwrap().to_owned();
+    let base = format!("https://127.0.0.1:{}", server.running().file_addr.unwrap().port());
+    url.strip_prefix(&base).unwrap_or_else(|| panic!("{url} is not on {base}")).to_owned()
+}
+
+async fn get(server: &TestServer, tls: &PhoneTls, path: &str, headers: &[String]) -> crate::support::Reply {
+    let stream = connect_phone(server.running().file_addr.unwrap(), tls).await.unwrap();
+    exchange(stream, "GET", path, headers, b"").await
+}
+
+#[tokio::test]
+async fn a_phone_downloads_its_file_whole_or_resumed_over_either_tls_stack() {
+    let server = TestServer::start().await;
+    let id = ringtone(&server).await;
+    let path = url_for(&server, id, MAC).await;
+    let whole = get(&server, &PhoneTls::modern(), &path, &[]).await;
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.header("content-length"), Some(content().len().to_string().as_str()));
+    assert_eq!(whole.body, content().as_bytes());
+    assert_eq!(whole.header("accept-ranges"), Some("bytes"));
+
+    // A phone resuming after 100000 bytes.
+    let rest = get(&server, &PhoneTls::legacy(), &path, &["Range: bytes=100000-".to_owned()]).await;
+    assert_eq!(rest.status, 206, "legacy TLS serves downloads too");
+    let size = content().len();
+    assert_eq!(rest.header("content-range"), Some(format!("bytes 100000-{}/{size}", size - 1).as_str()));
+    assert_eq!(rest.body, &content().as_bytes()[100_000..]);
+    let beyond = get(&server, &PhoneTls::modern(), &path, &[format!("Range: bytes={size}-")]).await;
+    assert_eq!(beyond.status, 416);
+    assert_eq!(beyond.header("content-range"), Some(format!("bytes */{size}").as_str()));
+}
+
+#[tokio::test]
+async fn misused_tokens_and_unknown_files_are_refused() {
+    let server = TestServer::start().await;
+    let id = ringtone(&server).await;
+    let path = url_for(&server, id, MAC).await;
+    let tls = PhoneTls::modern();
+
+    // Another device's MAC in a valid URL: the token does not fit.
+    let other = path.replace(MAC, "00:1A:E8:00:0F:02");
+    assert_eq!(get(&server, &tls, &other, &[]).await.status, 403);
+    // The same token for another file number.
+    let another_file = path.replacen(&format!("/files/{id}/"), &format!("/files/{}/", id + 1), 1);
+    assert_eq!(get(&server, &tls, &another_file, &[]).await.status, 404);
+    // An expiry moved into the future: the token no longer fits.
+    let (before, after) = path.split_once("&e=").unwrap();
+    let expiry: String = after.chars().take_while(char::is_ascii_digit).collect();
+    let later = format!("{before}&e={}{}", expiry.parse::<i64>().unwrap() + 3600, &after[expiry.len()..]);
+    assert_eq!(get(&server, &tls, &later, &[]).await.status, 403);
+    // Without a token, and with a path outside the store.
+    let bare = path.split('?').next().unwrap().to_owned();
+    assert_eq!(get(&server, &tls, &bare, &[]).await.status, 403);
+    assert_eq!(get(&server, &tls, "/files/1/..%2F..%2Fopendls.db", &[]).await.status, 403);
+    assert_eq!(get(&server, &tls, "/opendls.db", &[]).await.status, 404);
+    // The right URL still works.
+    assert_eq!(get(&server, &tls, &path, &[]).await.status, 200);
+
+    // URLs are only made for known devices.
+    let unknown = json!({ "mac": "00:1A:E8:00:0F:09" }).to_string();
+    let refused = server.admin("POST", &format!("/api/files/{id}/url"), Some(&unknown)).await;
+    assert_eq!(refused.status, 404, "{}", refused.text());
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refused() {
+    let server = TestServer::start().await;
+    let id = ringtone(&server).await;
+    // Made with the service's own key, expired a second ago.
+    let key = opendls_server::file_server::TokenKey::load_or_create(&server.running().data_dir).unwrap();
+    let stored = server.admin_json("GET", &format!("/api/files/{id}"), None, 200).await;
+    let grant = opendls_server::file_server::Grant {
+        mac: MAC.into(),
+        file_id: id,
+        sha256: stored["sha256"].as_str().unwrap().into(),
+        expires_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+            as i64
+            - 1,
+    };
+    let path = opendls_server::file_server::download_path(&key, &grant, "ring.wav");
+    let reply = get(&server, &PhoneTls::modern(), &path, &[]).await;
+    assert_eq!(reply.status, 403);
+    assert!(reply.text().contains("expired"), "{}", reply.text());
+}
+
+#[tokio::test]
+async fn without_a_reachable_public_address_no_url_is_made() {
+    let server = TestServer::start_with(|config| config.public_address = None).await;
+    let id = ringtone(&server).await;
+    let body = json!({ "mac": MAC }).to_string();
+    let refused = server.admin("POST", &format!("/api/files/{id}/url"), Some(&body)).await;
+    assert_eq!(refused.status, 409);
+    assert!(refused.text().contains("set public_address"), "{}", refused.text());
+}
