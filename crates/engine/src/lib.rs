@@ -2,9 +2,11 @@
 //!
 //! Pure code in the sans-I/O style: the caller loads the device record, its desired
 //! configuration, earlier write failures and the interaction in progress, passes them with the
-//! parsed phone message and the current time to [`handle`], and persists the returned
-//! [`Decision`] before sending its reply. No clock, no randomness (the session id comes in), no
-//! I/O: every flow of the guide can be tested with plain values.
+//! parsed phone message and the current time to [`decide`], and persists the returned
+//! [`Decision`] before sending its reply. When the decision needs outside work (key material for
+//! a Secure Mode bootstrap, a certificate), [`decide`] answers [`Outcome::Needs`] instead: the
+//! caller does it, puts the result into the input and decides again. No clock, no randomness
+//! (the session id comes in), no I/O: every flow of the guide can be tested with plain values.
 //!
 //! Flows (guide §3.5-3.8): start-up / solicited / local-changes / inventory-changes register the
 //! device and then read everything (`ReadAllItems`, when new, changed or stale) or write what
