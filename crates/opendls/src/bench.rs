@@ -403,6 +403,8 @@ impl ServerProcess {
                 "off",
                 "--secure-listen",
                 "off",
+                "--file-listen",
+                "off",
                 "--data-dir",
             ])
             .arg(data_dir)

@@ -198,6 +198,8 @@ fn a_killed_server_resumes_interactions_after_restart() {
                 "off",
                 "--secure-listen",
                 "off",
+                "--file-listen",
+                "off",
                 "--data-dir",
             ])
             .arg(dir.path())

@@ -28,7 +28,15 @@ fn idle_connections_cannot_take_every_descriptor() {
         .arg("ulimit -n 1024 && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_opendls"))
         .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
-        .args(["--dcmp-listen", "127.0.0.1:0", "--secure-listen", "off", "--data-dir"])
+        .args([
+            "--dcmp-listen",
+            "127.0.0.1:0",
+            "--secure-listen",
+            "off",
+            "--file-listen",
+            "off",
+            "--data-dir",
+        ])
         .arg(dir.path().join("data"))
         .env("OPENDLS_PUBLIC_ADDRESS", "127.0.0.1")
         .env("RUST_LOG", "info")

@@ -260,7 +260,7 @@ fn a_port_in_use_fails_the_start_once_and_writes_nothing() {
     let data = dir.path().join("data");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_opendls"))
         .args(["serve", "--phone-listen", &port, "--admin-listen", "127.0.0.1:0"])
-        .args(["--secure-listen", "off", "--dcmp-listen", "off", "--data-dir"])
+        .args(["--secure-listen", "off", "--dcmp-listen", "off", "--file-listen", "off", "--data-dir"])
         .arg(&data)
         .output()
         .unwrap();
