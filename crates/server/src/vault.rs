@@ -110,6 +110,9 @@ impl Vault {
             let Ok(data) = frame.into_data() else { continue };
             size += data.len() as u64;
             if size > limit {
+                drop(file);
+                let _ = tokio::fs::remove_file(partial).await;
+                discard(body, limit).await;
                 return Err(VaultError::TooLarge { limit });
             }
             hash.update(&data);
@@ -127,6 +130,19 @@ impl Vault {
         match self.path(sha256) {
             Some(path) => tokio::fs::remove_file(path).await,
             None => Ok(()),
+        }
+    }
+}
+
+/// Reads and drops up to `limit` more bytes of a body that is refused, so a client still
+/// sending is listening when the refusal comes (one writing into a closed connection sees only
+/// a broken pipe). The admin API's request deadline bounds the time this takes.
+pub async fn discard(mut body: Body, limit: u64) {
+    let mut read = 0u64;
+    while read <= limit {
+        match body.frame().await {
+            Some(Ok(frame)) => read += frame.data_ref().map_or(0, |d| d.len() as u64),
+            _ => return,
         }
     }
 }

@@ -93,6 +93,28 @@ fn firmware_and_files_are_stored_by_content_listed_and_removed() {
     assert_eq!(incoming, 0, "no partial upload stays");
 
     let id = stored["id"].to_string();
+    // A URL only for a phone the image fits.
+    let mut phone =
+        opendls_phonesim::phone::SimPhone::new(opendls_phonesim::phone::PhoneProfile::numbered(4));
+    let mac = phone.profile.mac.clone();
+    let model = phone.profile.model.clone();
+    let first = phone.contact(opendls_wpi::Reason::StartUp, &[]);
+    let target = opendls_phonesim::interaction::Target::default_mode(service.server.phone_addr);
+    let manner = opendls_phonesim::interaction::Manner::default();
+    service
+        .runtime
+        .block_on(opendls_phonesim::interaction::run_interaction(&mut phone, &target, first, &manner))
+        .unwrap();
+    let unfit = service.opendls(&["firmware", "url", &id, "--device", &mac]);
+    assert_eq!(unfit.status.code(), Some(1));
+    assert!(stderr(&unfit).contains(&format!("is for OpenStage 6*; {mac} is {model}")), "{}", stderr(&unfit));
+    let logo_url = service.opendls(&["file", "url", "3", "--device", &mac]);
+    assert!(
+        stdout(&logo_url).starts_with("https://127.0.0.1:"),
+        "{}{}",
+        stdout(&logo_url),
+        stderr(&logo_url)
+    );
     let shown = stdout(&service.opendls(&["firmware", "show", &id]));
     assert!(shown.contains(&format!("sha256:  {sha}")), "{shown}");
     let removed = service.opendls(&["firmware", "remove", &id]);

@@ -127,7 +127,14 @@ pub(super) async fn upload<S: FileStore>(
     Query(upload): Query<Upload>,
     body: Body,
 ) -> Answer {
-    let mut file = described(upload)?;
+    let mut file = match described(upload) {
+        Ok(file) => file,
+        Err(rejection) => {
+            // Read the body anyway (up to the limit), so the client hears why.
+            crate::vault::discard(body, state.settings.max_upload_bytes).await;
+            return Err(rejection);
+        }
+    };
     let vault = &state.settings.vault;
     let received =
         vault.receive(body, state.settings.max_upload_bytes).await.map_err(|error| match error {
@@ -214,6 +221,17 @@ pub(super) async fn download_url<S: FileStore + AdminStore>(
     if downloads.loopback && !device_on_loopback {
         let message = format!(
             "public_address is a loopback address, which {mac} cannot reach: set it to this host's name or address as the phones see it"
+        );
+        return Err(failure(StatusCode::CONFLICT, message));
+    }
+    let model = device.device_type.as_deref().unwrap_or("an unknown model");
+    let fits =
+        file.file.models.is_empty() || file.file.models.iter().any(|pattern| wildcard_match(pattern, model));
+    if !fits {
+        let message = format!(
+            "{} {id} is for {}; {mac} is {model}",
+            file.file.kind.as_str(),
+            file.file.models.join(", ")
         );
         return Err(failure(StatusCode::CONFLICT, message));
     }
