@@ -53,21 +53,9 @@ pub struct Grant {
 }
 
 impl TokenKey {
-    /// The key in the data directory, made (32 random bytes, private) on first use.
-    pub fn load_or_create(data_dir: &std::path::Path) -> std::io::Result<TokenKey> {
-        let path = data_dir.join(TOKEN_KEY_FILE);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) if bytes.len() == 32 => bytes,
-            Ok(_) => return Err(std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-                let mut bytes = vec![0u8; 32];
-                getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-                write_private(&path, &bytes)?;
-                bytes
-            }
-            Err(error) => return Err(error),
-        };
-        Ok(TokenKey(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
+    /// A key from the secret in [`TOKEN_KEY_FILE`] (made, private, at first start).
+    pub fn new(secret: &[u8]) -> TokenKey {
+        TokenKey(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
 
     /// The token for a grant.
@@ -83,17 +71,6 @@ impl TokenKey {
 
 fn message(grant: &Grant) -> String {
     format!("opendls-download-v1\n{}\n{}\n{}\n{}", grant.mac, grant.file_id, grant.sha256, grant.expires_at)
-}
-
-fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()
 }
 
 /// The path of a download for a grant: `/files/{id}/{name}?d={mac}&e={expires}&t={token}`.
@@ -286,16 +263,16 @@ mod tests {
 
     #[test]
     fn tokens_bind_device_file_content_and_time() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = TokenKey::load_or_create(dir.path()).unwrap();
+        let key = TokenKey::new(b"0123456789abcdef0123456789abcdef");
         let token = key.sign(&grant());
         assert!(key.verify(&grant(), &token));
         assert!(!key.verify(&Grant { mac: "00:1A:E8:00:00:02".into(), ..grant() }, &token), "another device");
         assert!(!key.verify(&Grant { file_id: 4, ..grant() }, &token), "another file");
         assert!(!key.verify(&Grant { expires_at: 2_000_000_001, ..grant() }, &token), "a later expiry");
         assert!(!key.verify(&grant(), "zz"));
-        let again = TokenKey::load_or_create(dir.path()).unwrap();
-        assert!(again.verify(&grant(), &token), "the key survives a restart");
+        let again = TokenKey::new(b"0123456789abcdef0123456789abcdef");
+        assert!(again.verify(&grant(), &token), "the same secret, the same tokens (after a restart)");
+        assert!(!TokenKey::new(b"another secret").verify(&grant(), &token));
         let path = download_path(&key, &grant(), "OS 60.img");
         assert!(path.starts_with("/files/3/OS%2060.img?d=00:1A:E8:00:00:01&e=2000000000&t="), "{path}");
     }

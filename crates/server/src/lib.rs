@@ -66,14 +66,6 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] opendls_store::StoreError),
-    /// The store of firmware images and files could not be made.
-    #[error("files in the data directory ({path}): {cause}")]
-    Vault {
-        /// The directory.
-        path: std::path::PathBuf,
-        /// The cause.
-        cause: std::io::Error,
-    },
     /// A listener could not be bound (nothing was written to the data directory).
     #[error(
         "cannot listen on {address} ({setting}): {cause}; is another service using it? choose another {setting}"
@@ -197,9 +189,10 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure: true,
     };
     let file_tls = phone_tls.clone();
-    let vault_error = |cause| StartError::Vault { path: data_dir.join("files"), cause };
-    let vault = Arc::new(vault::Vault::open(&data_dir).map_err(vault_error)?);
-    let token_key = file_server::TokenKey::load_or_create(&data_dir).map_err(vault_error)?;
+    let vault = Arc::new(vault::Vault::open(&data_dir)?);
+    let token_key = file_server::TokenKey::new(
+        load_or_create_token(&data_dir.join(file_server::TOKEN_KEY_FILE))?.as_bytes(),
+    );
     data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
     let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
     let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
@@ -434,7 +427,8 @@ fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
 }
 
-/// Reads the admin token, creating a random one (256 bits, hex) on first start.
+/// Reads a random secret kept in a private file (the admin token, the download token key),
+/// creating it (256 bits, hex) on first start.
 fn load_or_create_token(path: &Path) -> Result<String, StartError> {
     match std::fs::read_to_string(path) {
         Ok(token) if !token.trim().is_empty() => Ok(token.trim().to_owned()),

@@ -48,18 +48,17 @@ pub enum VaultError {
 }
 
 impl Vault {
-    /// The vault under `data_dir`, created if needed; leftovers of interrupted uploads are
-    /// removed.
-    pub fn open(data_dir: &Path) -> std::io::Result<Vault> {
+    /// The vault under `data_dir`, created private if needed; leftovers of interrupted uploads
+    /// are removed.
+    pub fn open(data_dir: &Path) -> Result<Vault, crate::data_dir::NotPrivate> {
         let root = data_dir.join("files");
         let incoming = root.join("incoming");
         if incoming.exists() {
-            std::fs::remove_dir_all(&incoming)?;
+            std::fs::remove_dir_all(&incoming)
+                .map_err(|source| crate::data_dir::NotPrivate { path: incoming.clone(), source })?;
         }
-        for dir in [&root, &root.join("sha256"), &incoming] {
-            std::fs::create_dir_all(dir)?;
-            private(dir, 0o700)?;
-        }
+        crate::data_dir::make_private(&root.join("sha256"))?;
+        crate::data_dir::make_private(&incoming)?;
         Ok(Vault { root })
     }
 
@@ -101,8 +100,11 @@ impl Vault {
         mut body: Body,
         limit: u64,
     ) -> Result<(String, u64), VaultError> {
-        let mut file = tokio::fs::File::create(partial).await?;
-        private(partial, 0o600)?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(partial).await?;
         let mut hash = digest::Context::new(&digest::SHA256);
         let mut size = 0u64;
         while let Some(frame) = body.frame().await {
@@ -145,18 +147,6 @@ pub async fn discard(mut body: Body, limit: u64) {
             _ => return,
         }
     }
-}
-
-/// Like everything in the data directory, stored content is the service's own (0700/0600).
-fn private(path: &Path, mode: u32) -> std::io::Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
-    }
-    #[cfg(not(unix))]
-    let _ = (path, mode);
-    Ok(())
 }
 
 /// Makes a rename durable.

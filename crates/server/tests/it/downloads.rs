@@ -95,7 +95,9 @@ async fn an_expired_token_is_refused() {
     let server = TestServer::start().await;
     let id = ringtone(&server).await;
     // Made with the service's own key, expired a second ago.
-    let key = opendls_server::file_server::TokenKey::load_or_create(&server.running().data_dir).unwrap();
+    let secret =
+        std::fs::read_to_string(server.running().data_dir.join(opendls_server::file_server::TOKEN_KEY_FILE));
+    let key = opendls_server::file_server::TokenKey::new(secret.unwrap().trim().as_bytes());
     let stored = server.admin_json("GET", &format!("/api/files/{id}"), None, 200).await;
     let grant = opendls_server::file_server::Grant {
         mac: MAC.into(),
