@@ -1,12 +1,11 @@
 //! The built-in HTTPS file server phones download firmware and files from (guide p. 53: a
-//! `file-https-base-url` names the file in full). Its own port, the phone ports' TLS stacks
-//! (legacy TLS too), and a URL per device and file that carries an expiring token: a token for
+//! `file-https-base-url` names the file in full). Its own port, served by
+//! [`crate::http_listener::serve_http`] over the phone ports' TLS stacks (legacy TLS too), and a URL per device and file that carries an expiring token: a token for
 //! another device or file, or an expired one, is refused and logged. Range requests let a phone
 //! resume; every answer streams from disk with an exact `Content-Length`.
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use aws_lc_rs::hmac;
 use axum::Router;
@@ -18,12 +17,7 @@ use axum::routing::get;
 use opendls_store::FileStore;
 use serde::Deserialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::gate::ConnectionGate;
-use crate::http_listener::HttpLimits;
-use crate::listener::{Handshaken, PortTls, accept_through, handshake};
 use crate::vault::Vault;
 
 /// The file holding the key download tokens are signed with.
@@ -209,43 +203,6 @@ async fn serve_content(path: PathBuf, size: u64, range: Option<&str>) -> Respons
         headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&value).expect("ASCII"));
     }
     response
-}
-
-/// Serves `router` to phones on `listener` over the phone ports' TLS stacks until `shutdown`.
-pub async fn serve(
-    listener: TcpListener,
-    tls: PortTls,
-    router: Router,
-    limits: HttpLimits,
-    shutdown: CancellationToken,
-) {
-    let acceptor = tokio_rustls::TlsAcceptor::from(tls.rustls.clone());
-    let gate = ConnectionGate::new(limits.gate);
-    while let Some((stream, remote, pass)) = accept_through(&listener, &gate, "files", &shutdown).await {
-        let (acceptor, tls, router, shutdown) =
-            (acceptor.clone(), tls.clone(), router.clone(), shutdown.clone());
-        tokio::spawn(async move {
-            let pass = Arc::new(pass);
-            let deadline = Instant::now() + pass.deadline;
-            let accepted =
-                tokio::time::timeout_at(deadline.into(), handshake(stream, remote, &acceptor, &tls, &pass))
-                    .await;
-            pass.idle(Instant::now());
-            match accepted {
-                Ok(Some((Handshaken::Rustls(stream), _))) => {
-                    crate::http_listener::serve_connection(stream, router, pass, limits, "files", shutdown)
-                        .await
-                }
-                #[cfg(feature = "legacy-tls")]
-                Ok(Some((Handshaken::OpenSsl(stream), _))) => {
-                    crate::http_listener::serve_connection(stream, router, pass, limits, "files", shutdown)
-                        .await
-                }
-                Ok(None) => {}
-                Err(_) => tracing::debug!(%remote, "file server: TLS handshake timed out"),
-            }
-        });
-    }
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! The HTTP listeners other than the phone ports (DCMP; the admin API, over TLS when it is not
-//! on loopback) under the same discipline as the phone ports:
+//! on loopback; the file server, over the phone ports' TLS stacks) under the same discipline as
+//! the phone ports:
 //! a connection cap and a per-address cap with eviction of silent connections
 //! ([`crate::gate`]), a deadline for each request's headers, and one for the whole request, so
 //! that idle or half-sent requests cannot hold descriptors until the process runs out.
@@ -21,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 
 use crate::gate::{ConnectionGate, GateLimits, GatePass};
-use crate::listener::accept_through;
+use crate::listener::{Handshaken, PortTls, accept_through, handshake};
 
 /// Caps and deadlines of one plain-HTTP listener.
 #[derive(Debug, Clone, Copy)]
@@ -32,36 +33,74 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
 }
 
-/// Serves `router` on `listener` until `shutdown` is cancelled, over TLS when `tls` is given;
-/// `name` is for the log.
+/// How an HTTP listener's connections are secured.
+#[derive(Clone)]
+pub enum HttpTls {
+    /// Plain HTTP (DCMP; the admin API on loopback).
+    Plain,
+    /// TLS through rustls (the admin API elsewhere).
+    Rustls(TlsAcceptor),
+    /// The phone ports' stacks: rustls, and OpenSSL for legacy clients when it is on (the file
+    /// server, which phones download from).
+    Phone(PortTls),
+}
+
+/// Serves `router` on `listener` until `shutdown` is cancelled, secured as `tls` says; `name`
+/// is for the log.
 pub async fn serve_http(
     listener: TcpListener,
     router: Router,
-    tls: Option<TlsAcceptor>,
+    tls: HttpTls,
     limits: HttpLimits,
     name: &'static str,
     shutdown: CancellationToken,
 ) {
     let gate = ConnectionGate::new(limits.gate);
+    let phone_acceptor = match &tls {
+        HttpTls::Phone(port) => Some(TlsAcceptor::from(port.rustls.clone())),
+        _ => None,
+    };
     while let Some((stream, remote, pass)) = accept_through(&listener, &gate, name, &shutdown).await {
-        let (router, tls, shutdown) = (router.clone(), tls.clone(), shutdown.clone());
+        let (router, tls, shutdown, phone_acceptor) =
+            (router.clone(), tls.clone(), shutdown.clone(), phone_acceptor.clone());
         tokio::spawn(async move {
             let pass = Arc::new(pass);
             let evicted = pass.evicted.clone();
             let served = async {
-                match tls {
-                    None => serve_connection(stream, router, pass, limits, name, shutdown).await,
-                    Some(acceptor) => {
-                        match tokio::time::timeout(pass.deadline, acceptor.accept(stream)).await {
-                            Ok(Ok(stream)) => {
-                                serve_connection(stream, router, pass, limits, name, shutdown).await
+                let handshake = tokio::time::timeout(pass.deadline, async {
+                    match (&tls, &phone_acceptor) {
+                        (HttpTls::Plain, _) => Some(Secured::Plain(stream)),
+                        (HttpTls::Rustls(acceptor), _) => match acceptor.accept(stream).await {
+                            Ok(stream) => Some(Secured::Rustls(Box::new(stream))),
+                            Err(error) => {
+                                tracing::debug!(listener = name, %remote, %error, "TLS handshake failed");
+                                None
                             }
-                            Ok(Err(error)) => {
-                                tracing::debug!(listener = name, %remote, %error, "TLS handshake failed")
-                            }
-                            Err(_) => tracing::debug!(listener = name, %remote, "TLS handshake timed out"),
+                        },
+                        (HttpTls::Phone(port), Some(acceptor)) => {
+                            let (stream, _) = handshake(stream, remote, acceptor, port, &pass).await?;
+                            pass.idle(Instant::now());
+                            Some(Secured::Phone(stream))
                         }
+                        (HttpTls::Phone(_), None) => None,
                     }
+                });
+                match handshake.await {
+                    Ok(Some(Secured::Plain(stream))) => {
+                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                    }
+                    Ok(Some(Secured::Rustls(stream))) => {
+                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                    }
+                    Ok(Some(Secured::Phone(Handshaken::Rustls(stream)))) => {
+                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                    }
+                    #[cfg(feature = "legacy-tls")]
+                    Ok(Some(Secured::Phone(Handshaken::OpenSsl(stream)))) => {
+                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                    }
+                    Ok(None) => {}
+                    Err(_) => tracing::debug!(listener = name, %remote, "TLS handshake timed out"),
                 }
             };
             tokio::select! {
@@ -74,7 +113,14 @@ pub async fn serve_http(
     }
 }
 
-pub(crate) async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
+/// A connection after its handshake, if it has one.
+enum Secured {
+    Plain(tokio::net::TcpStream),
+    Rustls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+    Phone(Handshaken),
+}
+
+async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     stream: IO,
     router: Router,
     pass: Arc<GatePass>,

@@ -241,7 +241,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             request_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
         };
         let router = dcmp::router(store.clone());
-        tasks.spawn(http_listener::serve_http(listener, router, None, limits, "dcmp", shutdown.clone()));
+        let plain = http_listener::HttpTls::Plain;
+        tasks.spawn(http_listener::serve_http(listener, router, plain, limits, "dcmp", shutdown.clone()));
     }
     let settings = admin::AdminSettings {
         give_up_after_secs: config.jobs.give_up_after_secs,
@@ -264,7 +265,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
             request_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
         };
         let router = file_server::router(store.clone(), vault, token_key);
-        tasks.spawn(file_server::serve(listener, file_tls, router, limits, shutdown.clone()));
+        let tls = http_listener::HttpTls::Phone(file_tls);
+        tasks.spawn(http_listener::serve_http(listener, router, tls, limits, "files", shutdown.clone()));
     }
     let router = admin::router(store.clone(), admin_token.clone(), settings);
     let limits = http_listener::HttpLimits {
@@ -277,7 +279,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     tasks.spawn(http_listener::serve_http(
         admin_listener,
         router,
-        admin_tls,
+        admin_tls.map_or(http_listener::HttpTls::Plain, http_listener::HttpTls::Rustls),
         limits,
         "admin",
         shutdown.clone(),
