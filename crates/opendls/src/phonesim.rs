@@ -5,10 +5,10 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use opendls_phonesim::fleet::{FleetConfig, FleetReport, run_fleet};
 use opendls_phonesim::interaction::Target;
-use opendls_wpi::models::{MODELS, PhoneModel, full_model_pattern, wildcard_match};
+use opendls_wpi::models::{PhoneModel, models_matching};
 
 use crate::PhonesimArgs;
 
@@ -17,13 +17,7 @@ use crate::PhonesimArgs;
 fn simulated_models(patterns: &[String]) -> Result<Vec<&'static PhoneModel>> {
     let mut chosen: Vec<&'static PhoneModel> = Vec::new();
     for pattern in patterns {
-        let full = full_model_pattern(pattern);
-        let matching: Vec<&'static PhoneModel> =
-            MODELS.iter().filter(|m| wildcard_match(&full, &m.device_type())).collect();
-        if matching.is_empty() {
-            let known: Vec<&str> = MODELS.iter().map(|m| m.short_name).collect();
-            bail!("--model {pattern:?} matches no known model; known: {}", known.join(", "));
-        }
+        let (_, matching) = models_matching(pattern).map_err(|why| anyhow!("--model {why}"))?;
         for model in matching {
             if !chosen.contains(&model) {
                 chosen.push(model);

@@ -120,6 +120,20 @@ pub fn full_model_pattern(pattern: &str) -> String {
     }
 }
 
+/// The known models a pattern names (short names and wildcards as [`full_model_pattern`]
+/// takes them), with the pattern in its full form; `Err` says the pattern names none and lists
+/// the known ones.
+pub fn models_matching(pattern: &str) -> Result<(String, Vec<&'static PhoneModel>), String> {
+    let full = full_model_pattern(pattern);
+    let matching: Vec<&'static PhoneModel> =
+        MODELS.iter().filter(|m| wildcard_match(&full, &m.device_type())).collect();
+    if matching.is_empty() {
+        let known: Vec<&str> = MODELS.iter().map(|m| m.short_name).collect();
+        return Err(format!("{pattern:?} matches no known model; known: {}", known.join(", ")));
+    }
+    Ok((full, matching))
+}
+
 /// `*` (any run) and `?` (one character) wildcards, ignoring ASCII case.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
@@ -167,6 +181,16 @@ mod tests {
         assert_eq!(full_model_pattern("60"), "OpenStage 60");
         assert_eq!(full_model_pattern("*"), "*");
         assert_eq!(full_model_pattern("Yealink T46"), "Yealink T46");
+    }
+
+    #[test]
+    fn patterns_name_known_models_or_say_which_exist() {
+        let (full, matching) = models_matching("CP4*").unwrap();
+        assert_eq!(full, "OpenScape Desk Phone CP4*");
+        assert_eq!(matching.iter().map(|m| m.short_name).collect::<Vec<_>>(), ["CP400", "CP410"]);
+        assert!(
+            models_matching("T46").unwrap_err().starts_with("\"T46\" matches no known model; known: 15, 20E")
+        );
     }
 
     #[test]

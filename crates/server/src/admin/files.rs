@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use opendls_store::{AdminStore, FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
 use opendls_wpi::firmware::FirmwareVersion;
-use opendls_wpi::models::{MODELS, full_model_pattern, wildcard_match};
+use opendls_wpi::models::{models_matching, wildcard_match};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, Answer, Rejection, failure};
@@ -109,17 +109,13 @@ fn described(upload: Upload) -> Result<NewStoredFile, Rejection> {
 
 /// `CP4*`, `OpenStage 60`: each must match a known model, and is kept in its full form.
 fn model_patterns(text: Option<&str>) -> Result<Vec<String>, Rejection> {
-    let mut patterns = Vec::new();
-    for pattern in text.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let full = full_model_pattern(pattern);
-        if !MODELS.iter().any(|m| wildcard_match(&full, &m.device_type())) {
-            let known: Vec<&str> = MODELS.iter().map(|m| m.short_name).collect();
-            let message = format!("model {pattern:?} matches no known model; known: {}", known.join(", "));
-            return Err(failure(StatusCode::BAD_REQUEST, message));
-        }
-        patterns.push(full);
-    }
-    Ok(patterns)
+    let patterns = text.unwrap_or_default().split(',').map(str::trim).filter(|p| !p.is_empty());
+    patterns
+        .map(|pattern| match models_matching(pattern) {
+            Ok((full, _)) => Ok(full),
+            Err(why) => Err(failure(StatusCode::BAD_REQUEST, format!("model {why}"))),
+        })
+        .collect()
 }
 
 pub(super) async fn upload<S: FileStore>(
