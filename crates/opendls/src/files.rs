@@ -32,30 +32,8 @@ pub(crate) enum FirmwareCommand {
         #[arg(long)]
         name: Option<String>,
     },
-    /// The stored images, newest first.
-    List,
-    /// One image.
-    Show {
-        /// Its number.
-        id: i64,
-    },
-    /// A download URL for one device, valid for a while (what a deployment hands the phone as
-    /// file-https-base-url, guide p. 53).
-    Url {
-        /// Its number.
-        id: i64,
-        /// The device (MAC) that may download it.
-        #[arg(long)]
-        device: String,
-        /// Seconds the URL stays valid (60 to 2592000).
-        #[arg(long, default_value_t = 86400)]
-        valid_for: u64,
-    },
-    /// Remove an image (its content goes when no other entry has the same content).
-    Remove {
-        /// Its number.
-        id: i64,
-    },
+    #[command(flatten)]
+    Stored(StoredCommand),
 }
 
 /// Ringtones, logos, pictures, screensavers, music on hold and LDAP templates.
@@ -75,9 +53,16 @@ pub(crate) enum FileCommand {
         #[arg(long = "model", value_name = "PATTERN")]
         models: Vec<String>,
     },
-    /// The stored files, newest first.
+    #[command(flatten)]
+    Stored(StoredCommand),
+}
+
+/// What firmware images and files have in common once stored.
+#[derive(Subcommand)]
+pub(crate) enum StoredCommand {
+    /// The stored ones, newest first.
     List,
-    /// One file.
+    /// One, in full.
     Show {
         /// Its number.
         id: i64,
@@ -94,7 +79,7 @@ pub(crate) enum FileCommand {
         #[arg(long, default_value_t = 86400)]
         valid_for: u64,
     },
-    /// Remove a file.
+    /// Remove one (its content goes when no other entry has the same content).
     Remove {
         /// Its number.
         id: i64,
@@ -127,10 +112,7 @@ pub fn run_firmware(connection: Connection, command: FirmwareCommand) -> Result<
                 };
                 add(&client, upload, json).await
             }
-            FirmwareCommand::List => list(&client, FileKind::Firmware, json).await,
-            FirmwareCommand::Show { id } => show(&client, id, json).await,
-            FirmwareCommand::Url { id, device, valid_for } => url(&client, id, &device, valid_for).await,
-            FirmwareCommand::Remove { id } => remove(&client, id).await,
+            FirmwareCommand::Stored(command) => stored(&client, FileKind::Firmware, command, json).await,
         }
     })
 }
@@ -151,12 +133,18 @@ pub fn run_file(connection: Connection, command: FileCommand) -> Result<ExitCode
                 };
                 add(&client, upload, json).await
             }
-            FileCommand::List => list(&client, FileKind::File, json).await,
-            FileCommand::Show { id } => show(&client, id, json).await,
-            FileCommand::Url { id, device, valid_for } => url(&client, id, &device, valid_for).await,
-            FileCommand::Remove { id } => remove(&client, id).await,
+            FileCommand::Stored(command) => stored(&client, FileKind::File, command, json).await,
         }
     })
+}
+
+async fn stored(client: &Client, kind: FileKind, command: StoredCommand, json: bool) -> Result<ExitCode> {
+    match command {
+        StoredCommand::List => list(client, kind, json).await,
+        StoredCommand::Show { id } => show(client, id, json).await,
+        StoredCommand::Url { id, device, valid_for } => url(client, id, &device, valid_for).await,
+        StoredCommand::Remove { id } => remove(client, id).await,
+    }
 }
 
 fn block_on<F, Fut>(connection: Connection, work: F) -> Result<ExitCode>
