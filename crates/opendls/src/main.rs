@@ -95,7 +95,7 @@ enum Command {
     /// Simulate phones: a fleet boots against a WPI service (opendls or any other) and the run
     /// ends with a report (completed, failed, overload, latency per step).
     Phonesim(PhonesimArgs),
-    /// Firmware images for phones: add one from a file, list, show, remove.
+    /// Firmware images for phones: add one from a file, list, show, make a download URL, remove.
     Firmware {
         #[command(subcommand)]
         command: files::FirmwareCommand,
@@ -103,7 +103,7 @@ enum Command {
         connection: Connection,
     },
     /// Files for phones (ringtones, logos, pictures, screensavers, music on hold, LDAP
-    /// templates): add one, list, show, remove.
+    /// templates): add one, list, show, make a download URL, remove.
     File {
         #[command(subcommand)]
         command: files::FileCommand,

@@ -5,12 +5,11 @@ use std::time::{Duration, Instant};
 
 use opendls_phonesim::live::{self, Behaviour, LivePhone, LiveStats};
 use opendls_phonesim::phone::{PhoneProfile, SimPhone};
-use opendls_server::Config;
 use opendls_server::config::{ContactMeRule, ContactMeStyle};
 use opendls_wpi::models;
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, phone_post};
+use crate::support::{TestServer, phone_post, quick_jobs, until_finished};
 
 fn model(short_name: &str) -> &'static models::PhoneModel {
     models::MODELS.iter().find(|m| m.short_name == short_name).unwrap()
@@ -21,34 +20,11 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn quick(config: &mut Config) {
-    config.jobs.contact_me_spacing_secs = 1;
-    config.jobs.contact_gap_secs = 3;
-    config.jobs.tick_millis = 200;
-    config.jobs.max_contacts_per_sec = 200;
-    config.jobs.stalled_after_secs = 5;
-}
-
 async fn spawn(server: &TestServer, profile: PhoneProfile, web_interface: Option<u16>) -> LivePhone {
     let behaviour = Behaviour { contact_gap: Duration::from_secs(3), web_interface, ..Behaviour::default() };
     let mut target = opendls_phonesim::interaction::Target::default_mode(server.phone_addr());
     target.timeout = Duration::from_secs(20);
     live::spawn(SimPhone::new(profile), target, behaviour).await.unwrap()
-}
-
-async fn until_finished(server: &TestServer, id: i64) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let job = server.admin_json("GET", &format!("/api/jobs/{id}"), None, 200).await;
-        let done = job["targets"].as_array().unwrap().iter().all(|t| {
-            !matches!(t["state"].as_str().unwrap(), "queued" | "contacting" | "running" | "waiting-busy")
-        });
-        if done {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn target<'a>(job: &'a Value, mac: &str) -> &'a Value {
@@ -59,7 +35,7 @@ fn target<'a>(job: &'a Value, mac: &str) -> &'a Value {
 async fn contact_me_takes_the_form_each_model_wants_and_reads_say_what_came_back() {
     let web_port = free_port();
     let server = TestServer::start_with(|config| {
-        quick(config);
+        quick_jobs(config);
         config.jobs.contact_me_rules = vec![
             ContactMeRule {
                 group: None,
@@ -103,7 +79,7 @@ async fn contact_me_takes_the_form_each_model_wants_and_reads_say_what_came_back
         "allow_unknown": true,
     });
     let job = server.admin_json("POST", "/api/jobs", Some(&request.to_string()), 201).await;
-    let job = until_finished(&server, job["id"].as_i64().unwrap()).await;
+    let job = until_finished(&server, job["id"].as_i64().unwrap(), Duration::from_secs(60)).await;
     for phone in phones {
         let target = target(&job, &phone.mac);
         assert_eq!(target["state"], "done", "{target:#}");
@@ -134,7 +110,7 @@ async fn contact_me_takes_the_form_each_model_wants_and_reads_say_what_came_back
         "allow_unknown": true,
     });
     let job = server.admin_json("POST", "/api/jobs", Some(&request.to_string()), 201).await;
-    let job = until_finished(&server, job["id"].as_i64().unwrap()).await;
+    let job = until_finished(&server, job["id"].as_i64().unwrap(), Duration::from_secs(60)).await;
     let target = target(&job, &cp400.mac);
     assert_eq!(target["state"], "failed", "{target:#}");
     assert_eq!(target["detail"], "none of 1 requested item came back; not returned: no-such-item");

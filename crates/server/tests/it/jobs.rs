@@ -6,21 +6,10 @@ use std::time::{Duration, Instant};
 use opendls_phonesim::interaction::{Manner, Target, run_interaction};
 use opendls_phonesim::live::{self, Behaviour, LivePhone, LiveStats};
 use opendls_phonesim::phone::{PhoneProfile, SimPhone};
-use opendls_server::Config;
 use opendls_wpi::Reason;
 use serde_json::{Value, json};
 
-use crate::support::TestServer;
-
-/// Fast pacing so a test takes seconds: the phones' contact gap is 3 s and the service knows it.
-fn quick_jobs(config: &mut Config) {
-    config.jobs.contact_me_spacing_secs = 1;
-    config.jobs.contact_gap_secs = 3;
-    config.jobs.busy_retry_secs = 2;
-    config.jobs.tick_millis = 200;
-    config.jobs.max_contacts_per_sec = 200;
-    config.jobs.stalled_after_secs = 5;
-}
+use crate::support::{TestServer, quick_jobs, until_finished};
 
 fn behaviour() -> Behaviour {
     Behaviour {
@@ -62,22 +51,6 @@ async fn until_booted(phones: &[LivePhone]) {
 async fn create_job(server: &TestServer, request: Value) -> i64 {
     let job = server.admin_json("POST", "/api/jobs", Some(&request.to_string()), 201).await;
     job["id"].as_i64().unwrap()
-}
-
-/// Polls the job until every target is finished; returns it.
-async fn until_finished(server: &TestServer, id: i64, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let job = server.admin_json("GET", &format!("/api/jobs/{id}"), None, 200).await;
-        let finished = job["targets"].as_array().unwrap().iter().all(|t| {
-            !matches!(t["state"].as_str().unwrap(), "queued" | "contacting" | "running" | "waiting-busy")
-        });
-        if finished {
-            return job;
-        }
-        assert!(Instant::now() < deadline, "job {id} did not finish: {job:#}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn states(job: &Value) -> std::collections::BTreeMap<String, usize> {

@@ -1,11 +1,12 @@
 //! A started server and a minimal phone-side HTTP client (TLS, `Connection: close`).
 
 use std::net::SocketAddr;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use opendls_phonesim::transport;
 use opendls_server::{Config, RunningServer};
 use opendls_wpi::{DlsMessage, parse_dls_message};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
@@ -235,4 +236,30 @@ pub fn log_capture() -> LogCapture {
 pub async fn heavy_test() -> tokio::sync::MutexGuard<'static, ()> {
     static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     HEAVY.lock().await
+}
+
+/// Fast pacing so a test takes seconds: the phones' contact gap is 3 s and the service knows it.
+pub fn quick_jobs(config: &mut Config) {
+    config.jobs.contact_me_spacing_secs = 1;
+    config.jobs.contact_gap_secs = 3;
+    config.jobs.busy_retry_secs = 2;
+    config.jobs.tick_millis = 200;
+    config.jobs.max_contacts_per_sec = 200;
+    config.jobs.stalled_after_secs = 5;
+}
+
+/// Polls the job until every target is finished; returns it.
+pub async fn until_finished(server: &TestServer, id: i64, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let job = server.admin_json("GET", &format!("/api/jobs/{id}"), None, 200).await;
+        let finished = job["targets"].as_array().unwrap().iter().all(|t| {
+            !matches!(t["state"].as_str().unwrap(), "queued" | "contacting" | "running" | "waiting-busy")
+        });
+        if finished {
+            return job;
+        }
+        assert!(Instant::now() < deadline, "job {id} did not finish: {job:#}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
