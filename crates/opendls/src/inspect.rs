@@ -121,6 +121,9 @@ pub fn catalog(text: Option<&str>) -> Result<ExitCode> {
         println!("  where:       {}", entry.group);
         println!("  source:      {}", source(&entry.provenance));
         println!("  description: {}", entry.description);
+        if entry.name == "device-type" {
+            print_models();
+        }
         return Ok(ExitCode::SUCCESS);
     }
     // Names are case-sensitive on the phone; looking them up need not be.
@@ -138,6 +141,20 @@ pub fn catalog(text: Option<&str>) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The known models, with the key modules that fit them (product names; what phones report in
+/// `key-modules` is unverified, docs/interop.md).
+fn print_models() {
+    println!("  models:");
+    for model in models::MODELS {
+        let modules = if model.key_modules.is_empty() {
+            String::new()
+        } else {
+            format!(" (key modules: {})", model.key_modules.join(", "))
+        };
+        println!("    {}{modules}", model.device_type());
+    }
 }
 
 fn access(access: Access) -> &'static str {

@@ -87,6 +87,10 @@ fn the_catalog_marks_single_source_rows_and_knows_the_amendments() {
     assert!(ok && text.contains("Time of the OCSR connection fault"), "{text}");
     let (ok, text) = catalog(&["device-type"]);
     assert!(ok && text.contains("OpenScape Desk Phone CP710"), "{text}");
+    assert!(
+        text.contains("    OpenScape Desk Phone CP410 (key modules: OpenScape Key Module 400)\n"),
+        "{text}"
+    );
 }
 
 #[test]
