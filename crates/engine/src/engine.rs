@@ -13,6 +13,7 @@ pub use opendls_wpi::catalog::BASIC_ITEMS;
 
 mod certificate;
 mod contact;
+mod deploy;
 mod inventory;
 mod next;
 mod read_result;
@@ -40,6 +41,9 @@ pub struct EngineSettings {
     /// Most bytes of reported items one device may hold ([`inventory_bytes`]); a message that
     /// would make it hold more is refused and nothing of it is stored.
     pub max_inventory_bytes: usize,
+    /// A deployment the phone has not answered this long after it was sent (no `status` for a
+    /// file, no start-up after firmware, files still missing) ends with the reason.
+    pub deployment_timeout_secs: i64,
 }
 
 /// Default for [`EngineSettings::max_inventory_bytes`]: as much as the largest reassembled reply.
@@ -52,6 +56,7 @@ impl Default for EngineSettings {
             assembly_limits: AssemblyLimits::default(),
             max_message_bytes: opendls_wpi::MAX_MESSAGE_BYTES,
             max_inventory_bytes: DEFAULT_MAX_INVENTORY_BYTES,
+            deployment_timeout_secs: 30 * 60,
         }
     }
 }
@@ -81,6 +86,27 @@ pub struct Input {
     pub tasks: Vec<DeviceTask>,
     /// The channel the message came on and the device's Secure Mode state.
     pub security: crate::security::SecurityInput,
+    /// Where the phone fetches the files of its deployment jobs, once asked for
+    /// ([`Need::Downloads`]; `Err` when they cannot be served).
+    pub downloads: Option<Result<Vec<Download>, String>>,
+}
+
+/// Where a phone fetches one stored file: the items that tell it (`file-https-base-url`, or the
+/// FTP server's items; guide p. 53, 57).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Download {
+    /// The stored file.
+    pub file_id: i64,
+    /// The items naming the source, without `index` (the deployment adds it).
+    pub source: Vec<opendls_wpi::Item>,
+}
+
+impl std::fmt::Debug for Download {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // A URL carries a token and FTP items a password: only the names are shown.
+        let names: Vec<&str> = self.source.iter().map(|item| item.name.as_str()).collect();
+        f.debug_struct("Download").field("file_id", &self.file_id).field("source", &names).finish()
+    }
 }
 
 /// What happens to the interaction state.
@@ -207,6 +233,8 @@ pub enum Need {
     /// A certificate for a web-interface certificate deployment job: fill
     /// [`crate::SecurityInput::wbm_certificate`] (`Err` when it cannot be made).
     WbmCertificate,
+    /// Download sources for the files of the device's deployment jobs: fill [`Input::downloads`].
+    Downloads,
 }
 
 /// What the engine makes of one phone message: a decision, or the outside work it needs first.
@@ -258,7 +286,7 @@ fn decide_now(input: &Input, settings: &EngineSettings) -> Decision {
         Reason::StartUp | Reason::Solicited | Reason::LocalChanges | Reason::InventoryChanges => {
             on_contact(input, settings)
         }
-        Reason::Status => on_status(input),
+        Reason::Status => on_status(input, settings),
         Reason::CleanUp => on_phone_clean_up(input),
         Reason::Other(reason) => protocol_error(input, format!("unsupported reason for contact {reason:?}")),
     };

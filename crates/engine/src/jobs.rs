@@ -28,6 +28,69 @@ pub enum JobKind {
     /// (`WriteItems` `wbm-server-certificate`, PKCS#12), then read `wbm-server-certificate-info`
     /// to verify it (p. 59-61).
     DeployWbmCertificate,
+    /// Install a firmware image (`SoftwareDeployment`, p. 56-57); done when the phone starts up
+    /// with the image's version.
+    DeployFirmware {
+        /// The image.
+        image: Deployable,
+        /// Install it even on a phone that runs a newer version.
+        #[serde(default)]
+        allow_downgrade: bool,
+        /// Install it during a call (`file-priority` `immediate`, p. 56, 177); else the phone
+        /// refuses while busy and the target waits.
+        #[serde(default)]
+        immediate: bool,
+    },
+    /// Put one file on the phone (`FileDeployment`, p. 52-54); done by the phone's `status`.
+    DeployFile {
+        /// The file.
+        file: Deployable,
+    },
+    /// Put several files on the phone at once (`FileDeployment` with `index`, p. 55); no status
+    /// comes back, so the result is read with `ReadAllItems` (`file-deployment-*`, p. 245).
+    DeployFiles {
+        /// The files.
+        files: Vec<Deployable>,
+    },
+    /// Delete files from the phone (`file-action` `delete`, p. 55), verified like
+    /// [`JobKind::DeployFiles`].
+    DeleteFiles {
+        /// The files, as the phone names them.
+        files: Vec<FileOnPhone>,
+    },
+}
+
+/// A stored file or firmware image, as a deployment job carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployable {
+    /// The stored file's number.
+    pub file_id: i64,
+    /// Its content's SHA-256 (the download token names it).
+    pub sha256: String,
+    /// The `file-name` and `file-type` the phone knows it by.
+    #[serde(flatten)]
+    pub on_phone: FileOnPhone,
+    /// A firmware image's version (`V3 R5.12.0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// The model patterns an image is for; empty: any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<String>,
+}
+
+/// A file as a phone names it: `file-name` and `file-type` together identify it (guide p. 55).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileOnPhone {
+    /// `file-name`.
+    pub name: String,
+    /// `file-type`: `RINGTONE`, `LOGO`, `PIC`, `SCREENSAVER`, `MOH`, `LDAP`, or `APP` (p. 177).
+    pub file_type: String,
+}
+
+impl std::fmt::Display for FileOnPhone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.name, self.file_type)
+    }
 }
 
 impl JobKind {
@@ -39,7 +102,32 @@ impl JobKind {
             JobKind::Restart => "restart",
             JobKind::FactoryReset => "factory-reset",
             JobKind::DeployWbmCertificate => "deploy-wbm-certificate",
+            JobKind::DeployFirmware { .. } => "deploy-firmware",
+            JobKind::DeployFile { .. } => "deploy-file",
+            JobKind::DeployFiles { .. } => "deploy-files",
+            JobKind::DeleteFiles { .. } => "delete-files",
         }
+    }
+
+    /// The stored files the job hands to phones, to download from the file server.
+    pub fn downloads(&self) -> Vec<&Deployable> {
+        match self {
+            JobKind::DeployFirmware { image, .. } => vec![image],
+            JobKind::DeployFile { file } => vec![file],
+            JobKind::DeployFiles { files } => files.iter().collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Whether the work is a deployment: the phone fetches files and the interaction ends with it.
+    pub fn deploys(&self) -> bool {
+        matches!(
+            self,
+            JobKind::DeployFirmware { .. }
+                | JobKind::DeployFile { .. }
+                | JobKind::DeployFiles { .. }
+                | JobKind::DeleteFiles { .. }
+        )
     }
 
     /// Whether the phone reboots: such work goes last in an interaction, which it ends.
@@ -123,6 +211,48 @@ impl std::str::FromStr for TargetState {
     }
 }
 
+/// What a running target is doing, where its state alone does not say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The phone was given files or an image to fetch.
+    Downloading,
+    /// The phone was told to reboot (a restart, or new firmware).
+    Rebooting,
+    /// The result is read back from the phone (`ReadAllItems`).
+    Verifying,
+}
+
+impl Phase {
+    /// Every phase.
+    pub const ALL: [Phase; 3] = [Phase::Downloading, Phase::Rebooting, Phase::Verifying];
+
+    /// The phase's name, as stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Downloading => "downloading",
+            Phase::Rebooting => "rebooting",
+            Phase::Verifying => "verifying",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Phase {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Phase::ALL
+            .into_iter()
+            .find(|phase| phase.as_str() == text)
+            .ok_or_else(|| format!("unknown phase {text:?}"))
+    }
+}
+
 /// One job's unfinished work on the device the engine decides about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceTask {
@@ -134,6 +264,12 @@ pub struct DeviceTask {
     pub state: TargetState,
     /// When the job was created.
     pub created_at: Timestamp,
+    /// What a running target is doing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// When the target last changed.
+    #[serde(default)]
+    pub updated_at: Timestamp,
 }
 
 /// A change of one job target's state, decided by the engine.
@@ -153,6 +289,9 @@ pub struct TaskUpdate {
     /// For a finished `read-items` target: which requested items came back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<ReadResult>,
+    /// What a running target is doing now (none once it leaves `running`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
 }
 
 /// Which of the items a `read-items` job requested a phone returned (guide p. 45: a reply

@@ -32,16 +32,20 @@ pub mod security;
 
 pub use desired::{EffectiveDesired, devices_affected, effective_desired};
 pub use engine::{
-    BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, EngineSettings, Input, InteractionChange, Need,
-    Outcome, decide, device_mac, device_mac_of, inventory_bytes, normalize_mac,
+    BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, Download, EngineSettings, Input, InteractionChange,
+    Need, Outcome, decide, device_mac, device_mac_of, inventory_bytes, normalize_mac,
 };
-pub use jobs::{DeviceTask, JobId, JobKind, ReadResult, TargetState, TaskUpdate};
+pub use jobs::{
+    Deployable, DeviceTask, FileOnPhone, JobId, JobKind, Phase, ReadResult, TargetState, TaskUpdate,
+};
 pub use model::*;
 pub use security::{
     BootstrapMaterial, CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity,
     SecurityInput, SecurityMode, SecurityState, bootstrap_wanted,
 };
 
+#[cfg(test)]
+mod deploy_tests;
 #[cfg(test)]
 mod security_tests;
 #[cfg(test)]

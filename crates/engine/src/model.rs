@@ -357,6 +357,22 @@ pub enum Step {
         /// The job.
         job_id: crate::jobs::JobId,
     },
+    /// `SoftwareDeployment` was sent for a job (guide p. 56-57): the phone fetches the image and
+    /// reboots; a reply, if any, says busy or failed.
+    DeployingFirmware {
+        /// The job.
+        job_id: crate::jobs::JobId,
+    },
+    /// A single-file `FileDeployment` was sent (p. 52-54): the phone's `status` follows.
+    DeployingFile {
+        /// The job.
+        job_id: crate::jobs::JobId,
+    },
+    /// A multiple-file `FileDeployment` was sent (p. 55): nothing follows.
+    DeployingFiles {
+        /// The job.
+        job_id: crate::jobs::JobId,
+    },
     /// `WriteItems` was sent with `sent`; `remaining` parts follow (guide p. 71).
     Writing {
         /// The items of the message awaiting its reply.
@@ -377,6 +393,8 @@ impl Step {
             Step::Writing { .. } | Step::Bootstrapping { .. } | Step::DeployingWbmCertificate { .. } => {
                 opendls_wpi::Action::WriteItems
             }
+            Step::DeployingFirmware { .. } => opendls_wpi::Action::SoftwareDeployment,
+            Step::DeployingFile { .. } | Step::DeployingFiles { .. } => opendls_wpi::Action::FileDeployment,
         }
     }
 }

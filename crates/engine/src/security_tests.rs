@@ -260,6 +260,8 @@ fn a_secure_phone_factory_reset_by_a_job_comes_back_in_default_mode() {
         kind: JobKind::FactoryReset,
         state: TargetState::Running,
         created_at: NOW - 60,
+        phase: Some(crate::jobs::Phase::Rebooting),
+        updated_at: NOW - 30,
     };
     message.tasks = vec![reset];
     let decision = handle(message, &Default::default());

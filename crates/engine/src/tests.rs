@@ -33,6 +33,7 @@ pub(crate) fn input(message: WorkpointMessage) -> Input {
         policy: LocalChangePolicy::default(),
         tasks: Vec::new(),
         security: Default::default(),
+        downloads: None,
     }
 }
 
@@ -68,7 +69,7 @@ fn start_up_and_read(desired: Vec<DesiredEntry>, read_items: Vec<Item>) -> (Deci
     (first.clone(), handle(read, &settings))
 }
 
-fn basic_items() -> Vec<Item> {
+pub(crate) fn basic_items() -> Vec<Item> {
     guide("p33-start-up.xml").items
 }
 
@@ -398,24 +399,24 @@ fn mac_addresses_are_normalised() {
     assert_eq!(normalize_mac("ü01ae812345"), None, "no panic on multi-byte characters");
 }
 
-fn task(job_id: JobId, kind: JobKind, state: TargetState) -> DeviceTask {
-    DeviceTask { job_id, kind, state, created_at: NOW - 60 }
+pub(crate) fn task(job_id: JobId, kind: JobKind, state: TargetState) -> DeviceTask {
+    DeviceTask { job_id, kind, state, created_at: NOW - 60, phase: None, updated_at: NOW - 60 }
 }
 
 /// A known device whose inventory is fresh, contacting with `message`.
-fn known(message: WorkpointMessage) -> Input {
+pub(crate) fn known(message: WorkpointMessage) -> Input {
     let (_, after_read) = start_up_and_read(vec![], basic_items());
     Input { device: after_read.device, ..input(message) }
 }
 
-fn solicited() -> WorkpointMessage {
+pub(crate) fn solicited() -> WorkpointMessage {
     let mut message = guide("p43-solicited.xml");
     message.items.retain(|i| i.name != "mac-addr");
     message.items.push(Item::new("mac-addr", MAC));
     message
 }
 
-fn update_states(decision: &Decision) -> Vec<(JobId, TargetState, bool)> {
+pub(crate) fn update_states(decision: &Decision) -> Vec<(JobId, TargetState, bool)> {
     decision.task_updates.iter().map(|u| (u.job_id, u.state, u.claims)).collect()
 }
 

@@ -67,13 +67,15 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
         bail!("name the targets: --device MAC, --group NAME, --model / --firmware PATTERN, or --all");
     };
     let request = JobRequest {
-        kind: args.kind.clone(),
         items: args.items.clone(),
-        targets,
         contact_me: !args.no_contact_me,
         give_up_after_secs: args.give_up_after,
         confirm_factory_reset: args.confirm_factory_reset,
         allow_unknown: args.allow_unknown,
+        files: args.files.clone(),
+        allow_downgrade: args.allow_downgrade,
+        immediate: args.immediate,
+        ..JobRequest::new(&args.kind, targets)
     };
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
     let Some(job) = created else { bail!("empty answer from the server") };
@@ -93,15 +95,7 @@ pub async fn push_configuration(client: &Client, scope: &ScopeArgs, json: bool) 
         (kind, Some(name)) if kind == "group" => TargetSelector::Group { name },
         (_, Some(mac)) => TargetSelector::Devices { macs: vec![mac] },
     };
-    let request = JobRequest {
-        kind: "apply-configuration".into(),
-        items: Vec::new(),
-        targets,
-        contact_me: true,
-        give_up_after_secs: None,
-        confirm_factory_reset: false,
-        allow_unknown: false,
-    };
+    let request = JobRequest::new("apply-configuration", targets);
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
     if let Some(job) = created {
         if json {

@@ -214,7 +214,8 @@ pub(crate) enum JobCommand {
 /// `opendls job create` options.
 #[derive(Args)]
 pub(crate) struct JobCreateArgs {
-    /// apply-configuration, read-items, restart, factory-reset or deploy-wbm-certificate.
+    /// apply-configuration, read-items, restart, factory-reset, deploy-wbm-certificate,
+    /// deploy-firmware, deploy-file, deploy-files or delete-files.
     pub kind: String,
     /// For read-items: an item to read, `NAME` or `NAME[INDEX]` (repeat for more).
     #[arg(long = "item")]
@@ -246,6 +247,16 @@ pub(crate) struct JobCreateArgs {
     /// For read-items: read names the item catalog does not know.
     #[arg(long)]
     pub allow_unknown: bool,
+    /// For deployments: a stored file's number (`opendls firmware list`, `opendls file list`);
+    /// for delete-files also TYPE:NAME of a file on the phones (repeat for more).
+    #[arg(long = "file")]
+    pub files: Vec<String>,
+    /// For deploy-firmware: install on phones that run a newer version too.
+    #[arg(long)]
+    pub allow_downgrade: bool,
+    /// For deploy-firmware: install even during a call (file-priority immediate).
+    #[arg(long)]
+    pub immediate: bool,
     /// Wait until every target is finished, showing progress.
     #[arg(long)]
     pub wait: bool,

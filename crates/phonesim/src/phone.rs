@@ -409,7 +409,9 @@ impl SimPhone {
                 firmware_installed = true;
                 continue;
             }
-            let slot = job.index.unwrap_or_else(|| self.next_file_slot());
+            // The phone's own list (p. 245): a file is known by name and type (p. 55), whatever
+            // index the message gave it.
+            let slot = self.file_slot(&job.name, &job.file_type).unwrap_or_else(|| self.next_file_slot());
             let fields = [
                 ("file-deployment-name", job.name.clone()),
                 ("file-deployment-type", job.file_type.clone()),
@@ -442,6 +444,16 @@ impl SimPhone {
             }
             _ => Next::Done { send_solicited: false, reason: None },
         }
+    }
+
+    fn file_slot(&self, name: &str, file_type: &str) -> Option<u32> {
+        self.items.iter().find_map(|((item, index), value)| {
+            let same_type = |slot| self.value("file-deployment-type", Some(slot)) == Some(file_type);
+            (item == "file-deployment-name" && value == name)
+                .then_some(*index)
+                .flatten()
+                .filter(|slot| same_type(*slot))
+        })
     }
 
     fn next_file_slot(&self) -> u32 {

@@ -23,6 +23,7 @@ use crate::api::{
 };
 
 mod config;
+mod deployments;
 mod files;
 mod fleet;
 mod jobs;
@@ -68,16 +69,7 @@ pub struct AdminSettings {
     pub downloads: Result<Downloads, String>,
 }
 
-/// Where download URLs point and how their tokens are signed.
-#[derive(Debug, Clone)]
-pub struct Downloads {
-    /// `https://public_address:port` of the file server.
-    pub base: String,
-    /// Whether that address is a loopback one (only phones on this host could use it).
-    pub loopback: bool,
-    /// The key download tokens are signed with.
-    pub key: crate::file_server::TokenKey,
-}
+pub use crate::file_server::Downloads;
 
 /// The admin router over `store`, accepting `token`.
 pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore + FileStore>(

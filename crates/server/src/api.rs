@@ -254,7 +254,8 @@ pub struct ApiError {
 /// Body of `POST /api/jobs`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobRequest {
-    /// `apply-configuration`, `read-items`, `restart` or `factory-reset`.
+    /// `apply-configuration`, `read-items`, `restart`, `factory-reset`, `deploy-wbm-certificate`,
+    /// `deploy-firmware`, `deploy-file`, `deploy-files` or `delete-files`.
     pub kind: String,
     /// For `read-items`: the items, as `name` or `name[index]`.
     #[serde(default)]
@@ -273,6 +274,34 @@ pub struct JobRequest {
     /// For `read-items`: read names the catalog does not know (refused otherwise).
     #[serde(default)]
     pub allow_unknown: bool,
+    /// For deployments: the stored files (by number); for `delete-files` also `TYPE:NAME` of a
+    /// file on the phones that opendls does not store.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<String>,
+    /// For `deploy-firmware`: install on phones that run a newer version too.
+    #[serde(default)]
+    pub allow_downgrade: bool,
+    /// For `deploy-firmware`: install during a call (`file-priority` `immediate`, guide p. 56).
+    #[serde(default)]
+    pub immediate: bool,
+}
+
+impl JobRequest {
+    /// A request for `kind` on `targets`, contacting the phones, with nothing else set.
+    pub fn new(kind: &str, targets: opendls_store::TargetSelector) -> JobRequest {
+        JobRequest {
+            kind: kind.to_owned(),
+            items: Vec::new(),
+            targets,
+            contact_me: true,
+            give_up_after_secs: None,
+            confirm_factory_reset: false,
+            allow_unknown: false,
+            files: Vec::new(),
+            allow_downgrade: false,
+            immediate: false,
+        }
+    }
 }
 
 fn default_true() -> bool {

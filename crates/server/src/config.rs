@@ -172,6 +172,10 @@ pub struct Jobs {
     /// service restarted under it) is sent contact-me again. Phones send the next request of an
     /// interaction within seconds; a restart that does not come back is retried after this too.
     pub stalled_after_secs: u64,
+    /// A deployment the phone has not finished this long after it was sent ends with the reason:
+    /// a file without its `status` times out, firmware without a start-up fails, files still
+    /// missing when read back fail. Downloads and reboots take minutes.
+    pub deployment_timeout_secs: u64,
     /// The form of contact-me for phones no rule names: `post` (the guide's), `get`, or
     /// `https-web` (through the phone's web interface).
     pub contact_me_style: ContactMeStyle,
@@ -194,6 +198,7 @@ impl Default for Jobs {
             tick_millis: 1000,
             dcmp_poll_interval_secs: 300,
             stalled_after_secs: 60,
+            deployment_timeout_secs: 1800,
             contact_me_style: ContactMeStyle::Post,
             contact_me_rules: Vec::new(),
         }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use aws_lc_rs::hmac;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -67,7 +67,10 @@ fn message(grant: &Grant) -> String {
     format!("opendls-download-v1\n{}\n{}\n{}\n{}", grant.mac, grant.file_id, grant.sha256, grant.expires_at)
 }
 
-/// The path of a download for a grant: `/files/{id}/{name}?d={mac}&e={expires}&t={token}`.
+/// The path of a download for a grant: `/files/{id}/{device}/{expires}/{token}/{name}`, the
+/// device as twelve hex digits. Everything is in the path and the file's name comes last: a
+/// phone that takes the name from the URL's last segment (as a `file-https-base-url` names the
+/// file, guide p. 53) finds it, and none has to keep a query string.
 pub fn download_path(key: &TokenKey, grant: &Grant, name: &str) -> String {
     let token = key.sign(grant);
     let name: String = name
@@ -77,7 +80,64 @@ pub fn download_path(key: &TokenKey, grant: &Grant, name: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    format!("/files/{}/{name}?d={}&e={}&t={token}", grant.file_id, grant.mac, grant.expires_at)
+    let device = grant.mac.replace(':', "");
+    format!("/files/{}/{device}/{}/{token}/{name}", grant.file_id, grant.expires_at)
+}
+
+/// Where download URLs point and how their tokens are signed.
+#[derive(Debug, Clone)]
+pub struct Downloads {
+    /// `https://public_address:port` of the file server.
+    pub base: String,
+    /// Whether that address is a loopback one (only phones on this host could use it).
+    pub loopback: bool,
+    /// The key download tokens are signed with.
+    pub key: TokenKey,
+}
+
+/// How long a download URL handed to a phone in a deployment stays valid: long enough for a
+/// busy phone to fetch it later or resume it (guide p. 56: a normal-priority deployment waits
+/// for the phone to be idle).
+pub const DEPLOYMENT_URL_VALIDITY_SECS: i64 = 24 * 3600;
+
+impl Downloads {
+    /// The URL of one stored file for one device, valid until `expires_at`.
+    pub fn url(&self, mac: &str, file: &opendls_engine::Deployable, expires_at: i64) -> String {
+        let grant =
+            Grant { mac: mac.to_owned(), file_id: file.file_id, sha256: file.sha256.clone(), expires_at };
+        format!("{}{}", self.base, download_path(&self.key, &grant, &file.on_phone.name))
+    }
+
+    /// Whether a phone at `remote_addr` can reach the URLs.
+    pub fn reachable_from(&self, remote_addr: Option<&str>) -> bool {
+        let on_loopback =
+            remote_addr.and_then(|a| a.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| ip.is_loopback());
+        !self.loopback || on_loopback
+    }
+
+    /// Where the device fetches the files of its deployment tasks: a `file-https-base-url` with
+    /// a token for this device and file (guide p. 53, 57).
+    pub fn sources(
+        &self,
+        mac: &str,
+        remote_addr: &str,
+        tasks: &[opendls_engine::DeviceTask],
+        now: i64,
+    ) -> Result<Vec<opendls_engine::Download>, String> {
+        if !self.reachable_from(Some(remote_addr)) {
+            return Err(format!(
+                "public_address names this host's loopback, which the phone at {remote_addr} cannot reach: set public_address to this host's name or address as the phones see it"
+            ));
+        }
+        let expires_at = now + DEPLOYMENT_URL_VALIDITY_SECS;
+        let files = tasks.iter().flat_map(|task| task.kind.downloads());
+        Ok(files
+            .map(|file| opendls_engine::Download {
+                file_id: file.file_id,
+                source: vec![opendls_wpi::Item::new("file-https-base-url", self.url(mac, file, expires_at))],
+            })
+            .collect())
+    }
 }
 
 struct FileServerState<S> {
@@ -86,18 +146,20 @@ struct FileServerState<S> {
     key: TokenKey,
 }
 
-/// A download's query: the device, the expiry and the token.
+/// A download's path: the stored file, the device, the expiry, the token and the file's name.
 #[derive(Debug, Deserialize)]
 struct Ticket {
-    d: Option<String>,
-    e: Option<i64>,
-    t: Option<String>,
+    id: i64,
+    device: String,
+    expires: i64,
+    token: String,
+    name: String,
 }
 
 /// The file server's routes.
 pub fn router<S: FileStore>(store: Arc<S>, vault: Arc<Vault>, key: TokenKey) -> Router {
     let state = Arc::new(FileServerState { store, vault, key });
-    Router::new().route("/files/{id}/{name}", get(download::<S>)).with_state(state)
+    Router::new().route("/files/{id}/{device}/{expires}/{token}/{name}", get(download::<S>)).with_state(state)
 }
 
 fn refused(status: StatusCode, why: &'static str) -> Response {
@@ -106,13 +168,13 @@ fn refused(status: StatusCode, why: &'static str) -> Response {
 
 async fn download<S: FileStore>(
     State(state): State<Arc<FileServerState<S>>>,
-    Path((id, name)): Path<(i64, String)>,
-    Query(ticket): Query<Ticket>,
+    Path(ticket): Path<Ticket>,
     headers: HeaderMap,
 ) -> Response {
-    let (Some(mac), Some(expires_at), Some(token)) = (ticket.d, ticket.e, ticket.t) else {
-        tracing::warn!(target: "opendls::security", file = id, "download without a token refused");
-        return refused(StatusCode::FORBIDDEN, "a download needs its token\n");
+    let Ticket { id, device, expires: expires_at, token, name } = ticket;
+    let Some(mac) = opendls_engine::normalize_mac(&device) else {
+        tracing::warn!(target: "opendls::security", file = id, "download for no device refused");
+        return refused(StatusCode::FORBIDDEN, "a download names its device\n");
     };
     let file = match state.store.stored_file(id).await {
         Ok(Some(file)) if file.file.name == name => file,
@@ -231,7 +293,8 @@ mod tests {
         assert!(again.verify(&grant(), &token), "the same secret, the same tokens (after a restart)");
         assert!(!TokenKey::new(b"another secret").verify(&grant(), &token));
         let path = download_path(&key, &grant(), "OS 60.img");
-        assert!(path.starts_with("/files/3/OS%2060.img?d=00:1A:E8:00:00:01&e=2000000000&t="), "{path}");
+        assert!(path.starts_with("/files/3/001AE8000001/2000000000/"), "{path}");
+        assert!(path.ends_with(&format!("/{token}/OS%2060.img")), "{path}");
     }
 
     #[test]

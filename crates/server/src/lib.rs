@@ -211,8 +211,12 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         config.secure_mode.max_pin_retries,
         validity,
     );
-    let endpoint =
-        Arc::new(phone::PhoneEndpoint::new(store.clone(), &config).with_bootstrapper(bootstrapper));
+    let downloads = downloads(config.public_address.as_deref(), file_addr, token_key.clone());
+    let endpoint = Arc::new(
+        phone::PhoneEndpoint::new(store.clone(), &config)
+            .with_bootstrapper(bootstrapper)
+            .with_downloads(downloads.clone()),
+    );
     let limits = listener::ListenerLimits {
         gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
@@ -255,7 +259,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure_port_enabled: secure_addr.is_some(),
         pin_digits: config.secure_mode.pin_digits,
         vault: vault.clone(),
-        downloads: downloads(config.public_address.as_deref(), file_addr, token_key.clone()),
+        downloads,
         max_upload_bytes: config.limits.max_upload_bytes,
     };
     if let Some(listener) = file_listener {

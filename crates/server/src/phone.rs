@@ -36,6 +36,7 @@ pub struct PhoneEndpoint<S> {
     default_policy: opendls_engine::LocalChangePolicy,
     bootstrapper: Option<Bootstrapper>,
     renew_before_secs: i64,
+    downloads: Result<crate::file_server::Downloads, String>,
 }
 
 impl<S: PhoneStore> PhoneEndpoint<S> {
@@ -51,6 +52,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     ..Default::default()
                 },
                 max_inventory_bytes: config.limits.max_inventory_bytes,
+                deployment_timeout_secs: config.jobs.deployment_timeout_secs as i64,
                 ..EngineSettings::default()
             },
             parse_limits: ParseLimits { max_bytes: config.limits.max_body_bytes, ..ParseLimits::default() },
@@ -66,7 +68,14 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             default_policy: config.protocol.local_change_policy,
             bootstrapper: None,
             renew_before_secs: (config.secure_mode.renew_before_days * 24 * 3600) as i64,
+            downloads: Err("the file server is not set up".into()),
         }
+    }
+
+    /// Where phones download the files of deployment jobs (or why they cannot).
+    pub fn with_downloads(mut self, downloads: Result<crate::file_server::Downloads, String>) -> Self {
+        self.downloads = downloads;
+        self
     }
 
     /// Enables Secure Mode bootstraps (without it, devices stay in Default Mode).
@@ -315,6 +324,13 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                         Need::WbmCertificate => {
                             input.security.wbm_certificate = Some(self.wbm_certificate(mac, remote).await);
                         }
+                        Need::Downloads => {
+                            let sources =
+                                self.downloads.as_ref().map_err(Clone::clone).and_then(|downloads| {
+                                    downloads.sources(mac, &input.remote_addr, &input.tasks, now)
+                                });
+                            input.downloads = Some(sources);
+                        }
                     }
                     continue;
                 }
@@ -342,6 +358,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     let made = (input.security.material.take(), input.security.wbm_certificate.take());
                     input = prepare(context, input.message, input.interaction);
                     (input.security.material, input.security.wbm_certificate) = made;
+                    // The tasks may have changed: their downloads are made again if needed.
                 }
                 Err(error) => return Err(fail(error)),
             }

@@ -62,7 +62,7 @@ pub struct StoredFile {
 }
 
 /// What removing a stored file did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileRemoval {
     /// Removed; `last_copy` says the content is no longer named by any row and may be deleted.
     Removed {
@@ -71,6 +71,11 @@ pub enum FileRemoval {
     },
     /// There is no such file.
     NotFound,
+    /// Unfinished jobs hand it to phones: nothing was removed.
+    InUse {
+        /// The jobs.
+        jobs: Vec<i64>,
+    },
 }
 
 /// The catalogue of stored files.
@@ -88,6 +93,6 @@ pub trait FileStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<StoredFile>>> + Send;
     /// One stored file.
     fn stored_file(&self, id: i64) -> impl Future<Output = StoreResult<Option<StoredFile>>> + Send;
-    /// Removes a stored file's row.
+    /// Removes a stored file's row, unless an unfinished job uses it.
     fn remove_stored_file(&self, id: i64) -> impl Future<Output = StoreResult<FileRemoval>> + Send;
 }

@@ -35,6 +35,27 @@ pub enum TargetSelector {
     All,
 }
 
+impl TargetSelector {
+    /// Whether the selector chooses this device (as [`JobStore::create_job`] resolves it).
+    pub fn selects(&self, device: &crate::DeviceSummary) -> bool {
+        let matches = |pattern: &Option<String>, value: &Option<String>| match pattern {
+            None => true,
+            Some(pattern) => {
+                value.as_deref().is_some_and(|value| opendls_wpi::models::wildcard_match(pattern, value))
+            }
+        };
+        match self {
+            TargetSelector::Devices { macs } => macs.contains(&device.mac),
+            TargetSelector::Group { name } => device.group.as_deref() == Some(name),
+            TargetSelector::Query { device_type, software_version } => {
+                matches(device_type, &device.device_type)
+                    && matches(software_version, &device.software_version)
+            }
+            TargetSelector::All => true,
+        }
+    }
+}
+
 impl std::fmt::Display for TargetSelector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
@@ -117,6 +138,9 @@ pub struct JobTarget {
     pub mac: String,
     /// Where the job stands on it.
     pub state: TargetState,
+    /// What a running target is doing (downloading, rebooting, verifying).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<opendls_engine::Phase>,
     /// Last change.
     pub updated_at: Timestamp,
     /// When it reached a final state.

@@ -98,6 +98,7 @@ impl DeviceContext {
             failures: self.failures,
             policy: self.policy.unwrap_or(default_policy),
             tasks: self.tasks,
+            downloads: None,
             security: opendls_engine::SecurityInput {
                 desired: self.security_mode,
                 device: self.security,

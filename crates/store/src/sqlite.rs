@@ -28,6 +28,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0004_secrets_sealed_with.sql"),
     include_str!("../migrations/sqlite/0005_read_results.sql"),
     include_str!("../migrations/sqlite/0006_stored_files.sql"),
+    include_str!("../migrations/sqlite/0007_deployments.sql"),
 ];
 
 mod files;

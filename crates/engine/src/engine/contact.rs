@@ -3,6 +3,7 @@
 
 use opendls_wpi::{Action, DlsMessage, Reason};
 
+use super::deploy;
 use super::inventory::{apply_local_changes, merge_reported, update_identity};
 use super::next::Next;
 use super::records::{Ledger, event, protocol_error};
@@ -10,7 +11,7 @@ use super::{
     BASIC_ITEMS, Decision, EngineSettings, Input, InteractionChange, device_mac, normalize_mac, secure_flow,
 };
 use crate::desired::effective_desired;
-use crate::jobs::{DeviceTask, JobKind, TargetState};
+use crate::jobs::{DeviceTask, FileOnPhone, JobKind, TargetState};
 use crate::model::{DeviceRecord, EventKind, InteractionState, ReportedItem, Step, Timestamp};
 
 /// A phone-initiated contact: register, merge what it sent, then read or write.
@@ -35,8 +36,20 @@ pub(super) fn on_contact(input: &Input, settings: &EngineSettings) -> Decision {
         && input.message.value("configuration-attached-flag") == Some("true");
     let local_changes = merge_basic_items(input, &mut device, &mut decision, attached_changes);
     let mut tasks = input.tasks.clone();
-    if input.message.reason.reason == Reason::StartUp {
+    let start_up = input.message.reason.reason == Reason::StartUp;
+    if start_up {
         settle_reboots(&mut decision, &mut tasks, &mut device, now);
+    }
+    for task in tasks.clone() {
+        if let Some(end) =
+            deploy::settled_by_contact(&task, &device, start_up, now, settings.deployment_timeout_secs)
+        {
+            Ledger { decision: &mut decision, tasks: &mut tasks, mac: &device.mac, now }.set(
+                &task,
+                end.state,
+                &end.detail,
+            );
+        }
     }
 
     let mut desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
@@ -54,19 +67,11 @@ pub(super) fn on_contact(input: &Input, settings: &EngineSettings) -> Decision {
 
     let old_firmware_local_change = input.message.reason.reason == Reason::LocalChanges && !attached_changes;
     let changed_flag = input.message.value("configuration-changed-flag") == Some("true");
-    let stale = device.inventory_read_at.is_none_or(|at| now - at > settings.inventory_max_age_secs);
-    let state = InteractionState {
-        session_id: input.new_session_id.clone(),
-        mac: mac.clone(),
-        reason: reason.clone(),
-        remote_addr: input.remote_addr.clone(),
-        started_at: now,
-        updated_at: now,
-        max_items: input.message.max_items,
-        local_change_read: old_firmware_local_change,
-        step: Step::Reading { items: Vec::new(), fragments: 0 },
-        secure: input.security.channel.is_secure(),
-    };
+    // Files deployed several at a time are verified by reading the inventory (guide p. 55).
+    let stale = device.inventory_read_at.is_none_or(|at| now - at > settings.inventory_max_age_secs)
+        || tasks.iter().any(deploy::awaits_read_back);
+    let mut state = new_interaction(input, &mac, now);
+    state.local_change_read = old_firmware_local_change;
     if secure_flow::on_contact(input, &mut decision, &mut device, state.clone()) {
         decision.device = Some(device);
         return decision;
@@ -139,8 +144,10 @@ fn settle_reboots(
     }
 }
 
-/// RFC `status` after a file transfer (guide p. 52-54): record and end.
-pub(super) fn on_status(input: &Input) -> Decision {
+/// RFC `status` after a file transfer (guide p. 52-54): record it, finish the deployment it
+/// reports, then go on with the device's other work (or `CleanUp`). It may continue the
+/// interaction that sent the file or arrive on its own (the guide does not say).
+pub(super) fn on_status(input: &Input, settings: &EngineSettings) -> Decision {
     let now = input.now;
     let mac = device_mac(&input.message, input.interaction.as_ref())
         .or_else(|| input.interaction.as_ref().map(|s| s.mac.clone()));
@@ -151,20 +158,62 @@ pub(super) fn on_status(input: &Input) -> Decision {
     decision.interaction = InteractionChange::End(input.interaction.as_ref().map(|s| s.session_id.clone()));
     let mut device = input.device.clone().unwrap_or_else(|| DeviceRecord::new(mac.clone(), now));
     device.last_contact = now;
+    device.remote_addr = Some(input.remote_addr.clone());
     for item in &input.message.items {
         merge_reported(&mut device, ReportedItem::from(item), now, "status", &mut decision.history);
     }
     update_identity(&mut device);
     let field = |name: &str| input.message.value(name).unwrap_or("?").to_owned();
-    let detail = format!(
-        "file {} ({}) {}",
-        field("file-deployment-name"),
-        field("file-deployment-type"),
-        field("file-deployment-status")
-    );
+    let reported =
+        FileOnPhone { name: field("file-deployment-name"), file_type: field("file-deployment-type") };
+    let status = field("file-deployment-status");
+    let date = format!("{} {}", field("file-deployment-date"), field("file-deployment-time"));
+    let detail = format!("file {reported} {status}");
     decision.history.push(event(&mac, now, EventKind::FileStatus, "status", &detail));
+    let mut tasks = input.tasks.clone();
+    if let Some((task, end)) = deploy::settled_by_status(&tasks, &reported, &status, &date) {
+        Ledger { decision: &mut decision, tasks: &mut tasks, mac: &mac, now }.set(
+            &task,
+            end.state,
+            &end.detail,
+        );
+    }
+    let state = match input.interaction.clone() {
+        Some(mut state) => {
+            state.updated_at = now;
+            state
+        }
+        None => new_interaction(input, &mac, now),
+    };
+    let starts = input.interaction.is_none();
+    let desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
+    Next {
+        decision: &mut decision,
+        device: &mut device,
+        tasks: &mut tasks,
+        input,
+        desired: &desired,
+        settings,
+    }
+    .action(state, starts);
     decision.device = Some(device);
     decision
+}
+
+/// A new interaction for a phone message that starts one.
+fn new_interaction(input: &Input, mac: &str, now: Timestamp) -> InteractionState {
+    InteractionState {
+        session_id: input.new_session_id.clone(),
+        mac: mac.to_owned(),
+        reason: input.message.reason.reason.to_string(),
+        remote_addr: input.remote_addr.clone(),
+        started_at: now,
+        updated_at: now,
+        max_items: input.message.max_items,
+        local_change_read: false,
+        step: Step::Reading { items: Vec::new(), fragments: 0 },
+        secure: input.security.channel.is_secure(),
+    }
 }
 
 /// RFC `clean-up`: the phone ends the interaction itself (guide p. 83).

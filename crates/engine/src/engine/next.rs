@@ -42,15 +42,20 @@ impl TaskEnd {
     pub(super) fn done(detail: impl Into<String>) -> TaskEnd {
         TaskEnd { state: TargetState::Done, detail: detail.into(), read: None }
     }
+
+    /// The work failed.
+    pub(super) fn failed(detail: impl Into<String>) -> TaskEnd {
+        TaskEnd { state: TargetState::Failed, detail: detail.into(), read: None }
+    }
 }
 
 impl Next<'_> {
-    fn ledger(&mut self) -> Ledger<'_> {
+    pub(super) fn ledger(&mut self) -> Ledger<'_> {
         Ledger { decision: self.decision, tasks: self.tasks, mac: &self.device.mac, now: self.input.now }
     }
 
     /// Sends `reply` and keeps the interaction going in `state`.
-    fn send(&mut self, reply: DlsMessage, state: InteractionState, starts: bool) {
+    pub(super) fn send(&mut self, reply: DlsMessage, state: InteractionState, starts: bool) {
         self.decision.reply = reply;
         self.decision.interaction =
             if starts { InteractionChange::Start(state) } else { InteractionChange::Continue(state) };
@@ -84,9 +89,10 @@ impl Next<'_> {
     }
 
     /// The configuration is written: configuration jobs are done; `ReadItems` jobs run next,
-    /// then certificate deployments, then a restart or factory reset, which ends the
-    /// interaction (guide p. 50).
+    /// then certificate deployments, then a file or firmware deployment or a restart or factory
+    /// reset, which ends the interaction (guide p. 50-57).
     pub(super) fn after_writes(&mut self, state: InteractionState, starts: bool) {
+        self.verify_file_sets();
         let detail = match self.refused_values() {
             0 => "configuration applied".to_owned(),
             n => format!(
@@ -103,10 +109,13 @@ impl Next<'_> {
         if let Some(task) = self.tasks.iter().find(|t| t.kind == JobKind::DeployWbmCertificate).cloned() {
             return self.deploy_wbm_certificate(&task, state, starts);
         }
+        if self.deploy(state, starts) {
+            return;
+        }
         if let Some(task) = self.tasks.iter().find(|t| t.kind.reboots()).cloned() {
             self.decision.reply = restart_message(&self.input.message.nonce, &task.kind);
             let detail = format!("{} sent; waiting for the phone to start up again", task.kind.name());
-            self.ledger().set(&task, TargetState::Running, &detail).claims = true;
+            self.ledger().set_phase(&task, crate::jobs::Phase::Rebooting, &detail).claims = true;
             // The guide's flow ends with the Restart (p. 50-51): no reply follows.
         }
     }

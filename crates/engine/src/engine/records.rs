@@ -12,7 +12,11 @@ use crate::model::{DeviceRecord, EventKind, HistoryEvent, ItemKey, Step, Timesta
 pub(super) fn jobs_of_step(step: &Step, tasks: &[DeviceTask]) -> Vec<JobId> {
     match step {
         Step::Reading { .. } | Step::Bootstrapping { .. } | Step::CheckingTan => Vec::new(),
-        Step::DeployingWbmCertificate { job_id } | Step::VerifyingWbmCertificate { job_id } => vec![*job_id],
+        Step::DeployingWbmCertificate { job_id }
+        | Step::VerifyingWbmCertificate { job_id }
+        | Step::DeployingFirmware { job_id }
+        | Step::DeployingFile { job_id }
+        | Step::DeployingFiles { job_id } => vec![*job_id],
         Step::ReadingItems { job_id, .. } => vec![*job_id],
         Step::Writing { .. } => {
             tasks.iter().filter(|t| t.kind == JobKind::ApplyConfiguration).map(|t| t.job_id).collect()
@@ -43,6 +47,8 @@ impl Ledger<'_> {
             self.tasks.retain(|t| t.job_id != task.job_id);
         } else if let Some(kept) = self.tasks.iter_mut().find(|t| t.job_id == task.job_id) {
             kept.state = state;
+            kept.phase = None;
+            kept.updated_at = self.now;
         }
         self.decision.task_updates.push(TaskUpdate {
             job_id: task.job_id,
@@ -51,7 +57,22 @@ impl Ledger<'_> {
             detail: detail.to_owned(),
             claims: false,
             read: None,
+            phase: None,
         });
+        self.decision.task_updates.last_mut().expect("just pushed")
+    }
+
+    /// Records a running target's new phase with its state.
+    pub(super) fn set_phase(
+        &mut self,
+        task: &DeviceTask,
+        phase: crate::jobs::Phase,
+        detail: &str,
+    ) -> &mut TaskUpdate {
+        self.set(task, TargetState::Running, detail).phase = Some(phase);
+        if let Some(kept) = self.tasks.iter_mut().find(|t| t.job_id == task.job_id) {
+            kept.phase = Some(phase);
+        }
         self.decision.task_updates.last_mut().expect("just pushed")
     }
 

@@ -147,6 +147,11 @@ pub(super) fn on_reply(input: &Input, settings: &EngineSettings) -> Decision {
             turn.done()
         }
         Step::CheckingTan => tan_checked(turn, state, &desired),
+        // The guide shows no reply to a deployment (p. 52-57); one that accepts it changes
+        // nothing: the status, the start-up or the read-back says how it went.
+        Step::DeployingFirmware { .. } | Step::DeployingFile { .. } | Step::DeployingFiles { .. } => {
+            turn.done()
+        }
         Step::Writing { sent, remaining } => written(turn, state, sent, remaining, &desired),
     }
 }

@@ -116,16 +116,134 @@ async fn s3_6_6_factory_reset() {
     assert_eq!(target_state(&server, id).await, "done");
 }
 
-#[tokio::test]
-#[ignore = "needs file deployment jobs: not yet a job kind (issue 6 left file and firmware deployment for later)"]
-async fn s3_6_7_file_deployment_single_multiple_delete() {
-    unimplemented!("FileDeployment -> status (single), no status for multiple and delete (p. 52-55)");
+fn actions(done: &opendls_phonesim::interaction::Interaction) -> Vec<&str> {
+    done.steps.iter().map(|(action, _)| action.as_str()).collect()
 }
 
+async fn target_detail(server: &Server, id: i64) -> String {
+    let (_, job) = server.admin("GET", &format!("/api/jobs/{id}"), None).await;
+    job["targets"][0]["detail"].as_str().unwrap_or("").to_owned()
+}
+
+/// §3.6.7: a single file is reported with `status` (p. 52-54); several files and deletions are
+/// not (p. 55), so the service reads the phone's `file-deployment-*` items back (p. 245).
 #[tokio::test]
-#[ignore = "needs firmware deployment jobs: not yet a job kind (issue 6 left them for later)"]
+async fn s3_6_7_file_deployment_single_multiple_delete() {
+    let server = Server::start().await;
+    let mut phone = registered(&server, 4).await;
+    let mac = phone.profile.mac.clone();
+    let devices = json!({"by": "devices", "macs": [mac]});
+    let ring = server.upload("kind=file&type=RINGTONE&name=ring.wav", &[7u8; 4096]).await;
+    let logo = server.upload("kind=file&type=LOGO&name=logo.png", &[9u8; 2048]).await;
+    let moh = server.upload("kind=file&type=MOH&name=hold.wav", &[3u8; 8192]).await;
+
+    // Single: FileDeployment, the phone fetches the file and sends status, the service ends.
+    let id = job(
+        &server,
+        json!({"kind": "deploy-file", "files": [ring.to_string()], "contact_me": false, "targets": devices}),
+    )
+    .await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&done), ["FileDeployment", "CleanUp"], "the status is answered with CleanUp");
+    assert_eq!(done.files, [("ring.wav".to_owned(), true)], "fetched from the built-in file server");
+    assert_eq!(target_state(&server, id).await, "done");
+    assert!(target_detail(&server, id).await.contains("ring.wav (RINGTONE) ok"));
+
+    // Multiple: FileDeployment with index; nothing comes back, the next contact reads it.
+    let request = json!({"kind": "deploy-files", "files": [logo.to_string(), moh.to_string()],
+        "contact_me": false, "targets": devices});
+    let id = job(&server, request).await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&done), ["FileDeployment"], "no status for several files (p. 55)");
+    assert_eq!(done.files.len(), 2);
+    assert_eq!(target_state(&server, id).await, "running");
+    let (_, job_view) = server.admin("GET", &format!("/api/jobs/{id}"), None).await;
+    assert_eq!(job_view["targets"][0]["phase"], "verifying");
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&done), ["ReadAllItems", "CleanUp"]);
+    assert_eq!(target_state(&server, id).await, "done");
+    assert!(target_detail(&server, id).await.contains("2 files on the phone"));
+
+    // Delete: by stored file and by TYPE:NAME; verified the same way.
+    let request = json!({"kind": "delete-files", "files": [ring.to_string(), "LOGO:logo.png"],
+        "contact_me": false, "targets": devices});
+    let id = job(&server, request).await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&done), ["FileDeployment"]);
+    let first = phone.contact(Reason::Solicited, &[]);
+    run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(target_state(&server, id).await, "done", "{}", target_detail(&server, id).await);
+    let names: Vec<String> =
+        (1..=8).filter_map(|i| phone.value("file-deployment-name", Some(i)).map(str::to_owned)).collect();
+    assert!(names.contains(&"hold.wav".to_owned()), "{names:?}");
+    assert!(!names.iter().any(|name| name == "ring.wav" || name == "logo.png"), "deleted: {names:?}");
+    let history = history_kinds(&server.device(&mac).await);
+    assert!(history.iter().any(|kind| kind == "file-status"), "{history:?}");
+}
+
+/// §3.6.8: SoftwareDeployment; the phone fetches the image, reboots and starts up with the new
+/// `software-version` (p. 56-57). A phone in a call refuses a normal-priority deployment (p. 56)
+/// and is tried again; one that comes back with its old version fails, and is not sent the image
+/// again.
+#[tokio::test]
 async fn s3_6_8_firmware_deployment() {
-    unimplemented!("SoftwareDeployment -> reboot -> start-up with the new software-version (p. 56-57)");
+    let server = Server::start().await;
+    let mut phone = registered(&server, 3).await;
+    assert_eq!(phone.value("software-version", None), Some("V3 R5.12.0"));
+    let devices = json!({"by": "devices", "macs": [phone.profile.mac]});
+    let image = server.upload("kind=firmware&name=OS_SIP_V3_R5_13_0.img", &[1u8; 65536]).await;
+    let id = job(&server, json!({"kind": "deploy-firmware", "files": [image.to_string()], "contact_me": false, "targets": devices})).await;
+
+    phone.in_call = true;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let busy = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&busy), ["SoftwareDeployment", "CleanUp"]);
+    assert!(busy.send_solicited, "the phone is asked to call back when idle");
+    assert_eq!(target_state(&server, id).await, "waiting-busy");
+
+    phone.in_call = false;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&done), ["SoftwareDeployment"]);
+    assert!(done.rebooted && done.files == [("OS_SIP_V3_R5_13_0.img".to_owned(), true)], "{done:?}");
+    assert_eq!(target_state(&server, id).await, "running");
+    let first = phone.contact(Reason::StartUp, &[]);
+    run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(target_state(&server, id).await, "done");
+    assert_eq!(server.device(&phone.profile.mac).await["device"]["software_version"], "V3 R5.13.0");
+
+    // A second phone reboots into its old firmware: failed with the reason, never sent again.
+    let mut other = registered(&server, 6).await;
+    let old = other.value("software-version", None).unwrap().to_owned();
+    let devices = json!({"by": "devices", "macs": [other.profile.mac]});
+    let newer = server.upload("kind=firmware&name=OS_SIP_V3_R9_1_0.img", &[2u8; 4096]).await;
+    let id = job(&server, json!({"kind": "deploy-firmware", "files": [newer.to_string()], "contact_me": false, "targets": devices})).await;
+    let first = other.contact(Reason::Solicited, &[]);
+    let done = run_interaction(&mut other, &server.target(), first, &Manner::default()).await.unwrap();
+    assert!(done.rebooted);
+    other.change_item("software-version", None, &old);
+    for reason in [Reason::StartUp, Reason::Solicited] {
+        let first = other.contact(reason, &[]);
+        let again = run_interaction(&mut other, &server.target(), first, &Manner::default()).await.unwrap();
+        assert!(!actions(&again).contains(&"SoftwareDeployment"), "{:?}", again.steps);
+    }
+    assert_eq!(target_state(&server, id).await, "failed");
+    let detail = target_detail(&server, id).await;
+    assert!(detail.contains(&format!("started up again with {old}, not V3 R9.1.0")), "{detail}");
+
+    // An older image is refused unless a downgrade is allowed.
+    let older = server.upload("kind=firmware&name=OS_SIP_V3_R1_0_0.img", &[3u8; 4096]).await;
+    let request = json!({"kind": "deploy-firmware", "files": [older.to_string()], "contact_me": false, "targets": {"by": "devices", "macs": [phone.profile.mac]}});
+    let id = job(&server, request).await;
+    let first = phone.contact(Reason::Solicited, &[]);
+    let refused = run_interaction(&mut phone, &server.target(), first, &Manner::default()).await.unwrap();
+    assert_eq!(actions(&refused), ["CleanUp"]);
+    assert_eq!(target_state(&server, id).await, "failed");
+    assert!(target_detail(&server, id).await.contains("a downgrade needs --allow-downgrade"));
 }
 
 /// §3.6.9: WriteItems `wbm-server-certificate` (base64 PKCS#12), then ReadItems

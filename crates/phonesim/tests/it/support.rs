@@ -49,6 +49,19 @@ impl Server {
         (reply.status, value)
     }
 
+    /// Stores a file or firmware image (`POST /api/files?{query}`); returns its number.
+    pub async fn upload(&self, query: &str, content: &[u8]) -> i64 {
+        let headers = vec![format!("Authorization: Bearer {}", self.running.admin_token)];
+        let path = format!("/api/files?{query}");
+        let reply =
+            http_request(self.running.admin_addr, "POST", &path, &headers, content, Duration::from_secs(10))
+                .await
+                .unwrap();
+        let stored: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+        assert_eq!(reply.status, 201, "{stored}");
+        stored["id"].as_i64().unwrap()
+    }
+
     pub async fn set(&self, scope: serde_json::Value) {
         let (status, answer) = self.admin("PUT", "/api/config", Some(scope)).await;
         assert_eq!(status, 200, "{answer}");

@@ -184,6 +184,15 @@ pub(super) async fn remove<S: FileStore>(
     };
     match state.store.remove_stored_file(id).await? {
         FileRemoval::NotFound => Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}"))),
+        FileRemoval::InUse { jobs } => {
+            let jobs: Vec<String> = jobs.iter().map(i64::to_string).collect();
+            let message = format!(
+                "{} {id} is used by unfinished job {}: cancel the job (opendls job cancel ID) or let it finish first",
+                file.file.kind.as_str(),
+                jobs.join(", ")
+            );
+            Err(failure(StatusCode::CONFLICT, message))
+        }
         FileRemoval::Removed { last_copy } => {
             if last_copy && let Err(cause) = state.settings.vault.remove(&file.file.sha256).await {
                 tracing::warn!(%cause, sha256 = %file.file.sha256, "a removed file's content stays on disk");

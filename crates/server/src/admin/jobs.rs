@@ -9,8 +9,8 @@ use axum::response::IntoResponse;
 use std::collections::HashMap;
 
 use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind, effective_desired};
-use opendls_store::AdminStore;
 use opendls_store::jobs::{JobDetail, JobStore, NewJob, TargetSelector};
+use opendls_store::{AdminStore, FileStore};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use opendls_wpi::models::full_model_pattern;
@@ -61,7 +61,8 @@ fn job_kind(request: &JobRequest) -> Result<JobKind, super::Rejection> {
         }
         other => Err(bad(format!(
             "unknown job kind {other:?} (apply-configuration, read-items, restart, factory-reset, \
-             deploy-wbm-certificate)"
+             deploy-wbm-certificate, {})",
+            super::deployments::KINDS.join(", ")
         ))),
     }
 }
@@ -101,12 +102,15 @@ fn checked_targets(targets: &TargetSelector) -> Result<TargetSelector, super::Re
     }
 }
 
-pub(super) async fn create_job<S: JobStore>(
+pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
     State(state): State<Arc<AdminState<S>>>,
     Json(request): Json<JobRequest>,
 ) -> Answer {
-    let kind = job_kind(&request)?;
     let targets = checked_targets(&request.targets)?;
+    let kind = match super::deployments::KINDS.contains(&request.kind.as_str()) {
+        true => super::deployments::job_kind(&state, &request, &targets).await?,
+        false => job_kind(&request)?,
+    };
     let now = unix_now();
     let give_up = request.give_up_after_secs.unwrap_or(state.settings.give_up_after_secs).max(1);
     let job = NewJob { kind, targets, contact_me: request.contact_me, give_up_at: now + give_up as i64 };

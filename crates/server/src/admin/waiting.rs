@@ -92,6 +92,7 @@ mod tests {
         JobTarget {
             mac,
             state,
+            phase: None,
             updated_at: NOW,
             finished_at: None,
             detail: String::new(),

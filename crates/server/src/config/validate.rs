@@ -103,6 +103,12 @@ impl Config {
         if jobs.stalled_after_secs < 5 {
             return invalid("jobs.stalled_after_secs", "must be at least 5 (phones pause between steps)");
         }
+        if jobs.deployment_timeout_secs < 5 {
+            return invalid(
+                "jobs.deployment_timeout_secs",
+                "must be at least 5 (phones download and reboot)",
+            );
+        }
         for network in &jobs.allowed_networks {
             if let Err(message) = crate::contact_me::Network::parse(network) {
                 return Err(ConfigError::Invalid { field: "jobs.allowed_networks", message });

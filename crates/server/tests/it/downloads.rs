@@ -65,21 +65,28 @@ async fn misused_tokens_and_unknown_files_are_refused() {
     let path = url_for(&server, id, MAC).await;
     let tls = PhoneTls::modern();
 
+    // The path is /files/{id}/{device}/{expires}/{token}/{name}.
+    let segments: Vec<&str> = path.split('/').collect();
+    let with = |at: usize, value: &str| {
+        let mut changed = segments.clone();
+        changed[at] = value;
+        changed.join("/")
+    };
+    assert_eq!(segments[3], MAC.replace(':', ""), "{path}");
     // Another device's MAC in a valid URL: the token does not fit.
-    let other = path.replace(MAC, "00:1A:E8:00:0F:02");
-    assert_eq!(get(&server, &tls, &other, &[]).await.status, 403);
+    assert_eq!(get(&server, &tls, &with(3, "001AE8000F02"), &[]).await.status, 403);
     // The same token for another file number.
-    let another_file = path.replacen(&format!("/files/{id}/"), &format!("/files/{}/", id + 1), 1);
-    assert_eq!(get(&server, &tls, &another_file, &[]).await.status, 404);
+    assert_eq!(get(&server, &tls, &with(2, &(id + 1).to_string()), &[]).await.status, 404);
     // An expiry moved into the future: the token no longer fits.
-    let (before, after) = path.split_once("&e=").unwrap();
-    let expiry: String = after.chars().take_while(char::is_ascii_digit).collect();
-    let later = format!("{before}&e={}{}", expiry.parse::<i64>().unwrap() + 3600, &after[expiry.len()..]);
-    assert_eq!(get(&server, &tls, &later, &[]).await.status, 403);
-    // Without a token, and with a path outside the store.
-    let bare = path.split('?').next().unwrap().to_owned();
-    assert_eq!(get(&server, &tls, &bare, &[]).await.status, 403);
-    assert_eq!(get(&server, &tls, "/files/1/..%2F..%2Fopendls.db", &[]).await.status, 403);
+    let later = (segments[4].parse::<i64>().unwrap() + 3600).to_string();
+    assert_eq!(get(&server, &tls, &with(4, &later), &[]).await.status, 403);
+    // Another token, no token at all, and a path outside the store.
+    assert_eq!(get(&server, &tls, &with(5, &"0".repeat(64)), &[]).await.status, 403);
+    assert_eq!(get(&server, &tls, &format!("/files/{id}/ring.wav"), &[]).await.status, 404);
+    let traversal =
+        format!("/files/{id}/{}/{}/{}/..%2F..%2Fopendls.db", segments[3], segments[4], segments[5]);
+    assert_eq!(get(&server, &tls, &traversal, &[]).await.status, 404);
+    assert_eq!(get(&server, &tls, "/files/1/..%2F..%2Fopendls.db", &[]).await.status, 404);
     assert_eq!(get(&server, &tls, "/opendls.db", &[]).await.status, 404);
     // The right URL still works.
     assert_eq!(get(&server, &tls, &path, &[]).await.status, 200);

@@ -93,6 +93,18 @@ impl FileStore for SqliteStore {
     async fn remove_stored_file(&self, id: i64) -> StoreResult<FileRemoval> {
         self.write(move |connection| {
             let tx = connection.transaction()?;
+            let sql = format!(
+                "SELECT DISTINCT f.job_id FROM job_files f JOIN job_targets t ON t.job_id = f.job_id \
+                 WHERE f.file_id = ?1 AND t.state IN {} ORDER BY f.job_id",
+                super::jobs::ACTIVE
+            );
+            let jobs = tx
+                .prepare(&sql)?
+                .query_map(params![id], |row| row.get::<_, i64>(0))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if !jobs.is_empty() {
+                return Ok(FileRemoval::InUse { jobs });
+            }
             let sha: Option<String> = tx
                 .query_row("DELETE FROM stored_files WHERE id = ?1 RETURNING sha256", params![id], |r| {
                     r.get(0)

@@ -2,7 +2,7 @@
 
 use std::str::FromStr;
 
-use opendls_engine::{DeviceTask, JobId, TargetState, TaskUpdate, Timestamp};
+use opendls_engine::{DeviceTask, JobId, Phase, TargetState, TaskUpdate, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::{SqliteStore, from_json, to_json};
@@ -20,21 +20,36 @@ fn state_from(text: &str) -> StoreResult<TargetState> {
     TargetState::from_str(text).map_err(StoreError::Corrupt)
 }
 
+fn phase_from(text: Option<&str>) -> StoreResult<Option<Phase>> {
+    text.map(|text| Phase::from_str(text).map_err(StoreError::Corrupt)).transpose()
+}
+
 /// The device's unfinished work, oldest job first.
 pub(super) fn device_tasks(connection: &Connection, mac: &str) -> StoreResult<Vec<DeviceTask>> {
     let sql = format!(
-        "SELECT t.job_id, j.kind, t.state, j.created_at FROM job_targets t JOIN jobs j ON j.id = t.job_id \
+        "SELECT t.job_id, j.kind, t.state, j.created_at, t.phase, t.updated_at \
+         FROM job_targets t JOIN jobs j ON j.id = t.job_id \
          WHERE t.mac = ?1 AND t.state IN {ACTIVE} ORDER BY t.job_id"
     );
     let rows = connection
         .prepare_cached(&sql)?
         .query_map(params![mac], |row| {
-            Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get(3)?))
+            Ok((
+                (row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get(3)?),
+                (row.get::<_, Option<String>>(4)?, row.get(5)?),
+            ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter()
-        .map(|(job_id, kind, state, created_at)| {
-            Ok(DeviceTask { job_id, kind: from_json(&kind)?, state: state_from(&state)?, created_at })
+        .map(|((job_id, kind, state, created_at), (phase, updated_at))| {
+            Ok(DeviceTask {
+                job_id,
+                kind: from_json(&kind)?,
+                state: state_from(&state)?,
+                created_at,
+                phase: phase_from(phase.as_deref())?,
+                updated_at,
+            })
         })
         .collect()
 }
@@ -52,8 +67,8 @@ pub(super) fn apply_task_updates(
     }
     let sql = format!(
         "UPDATE job_targets SET state = ?1, detail = ?2, updated_at = ?3, \
-         finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END, read_result = COALESCE(?7, read_result) \
-         WHERE job_id = ?5 AND mac = ?6 AND state IN {ACTIVE}"
+         finished_at = CASE WHEN ?4 THEN ?3 ELSE NULL END, read_result = COALESCE(?7, read_result), \
+         phase = ?8 WHERE job_id = ?5 AND mac = ?6 AND state IN {ACTIVE}"
     );
     let mut update = tx.prepare_cached(&sql)?;
     for change in updates {
@@ -65,7 +80,8 @@ pub(super) fn apply_task_updates(
             change.state.is_final(),
             change.job_id,
             change.mac,
-            read
+            read,
+            change.phase.map(Phase::as_str)
         ])?;
         if changed == 0 && change.claims {
             return Err(StoreError::Conflict(format!(
@@ -162,6 +178,12 @@ impl JobStore for SqliteStore {
                 params![to_json(&job.kind)?, to_json(&job.targets)?, job.contact_me, now, job.give_up_at],
             )?;
             let id = tx.last_insert_rowid();
+            for file in job.kind.downloads() {
+                tx.execute(
+                    "INSERT OR IGNORE INTO job_files (job_id, file_id) VALUES (?1, ?2)",
+                    params![id, file.file_id],
+                )?;
+            }
             let (condition, values) = selector_condition(&job.targets);
             let sql = format!(
                 "INSERT INTO job_targets (job_id, mac, state, updated_at) \
@@ -189,7 +211,7 @@ impl JobStore for SqliteStore {
             let rows = connection
                 .prepare_cached(
                     "SELECT t.mac, t.state, t.updated_at, t.finished_at, t.detail, \
-                     s.next_at, s.last_answered_at, s.last_result, t.read_result \
+                     s.next_at, s.last_answered_at, s.last_result, t.read_result, t.phase \
                      FROM job_targets t LEFT JOIN contact_schedule s ON s.mac = t.mac \
                      WHERE t.job_id = ?1 ORDER BY t.mac",
                 )?
@@ -210,18 +232,19 @@ impl JobStore for SqliteStore {
                         row.get(3)?,
                         row.get(4)?,
                         schedule,
-                        row.get::<_, Option<String>>(8)?,
+                        (row.get::<_, Option<String>>(8)?, row.get::<_, Option<String>>(9)?),
                     ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let targets = rows
                 .into_iter()
-                .map(|(mac, state, updated_at, finished_at, detail, schedule, read)| {
+                .map(|(mac, state, updated_at, finished_at, detail, schedule, (read, phase))| {
                     let state = state_from(&state)?;
                     let read = read.as_deref().map(from_json).transpose()?;
                     Ok(JobTarget {
                         mac,
                         state,
+                        phase: phase_from(phase.as_deref())?,
                         updated_at,
                         finished_at,
                         detail,

@@ -66,7 +66,14 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
     let tasks = store.device_context(mac).await.unwrap().tasks;
     assert_eq!(
         tasks,
-        vec![DeviceTask { job_id: id, kind: JobKind::Restart, state: TargetState::Queued, created_at: 200 }]
+        vec![DeviceTask {
+            job_id: id,
+            kind: JobKind::Restart,
+            state: TargetState::Queued,
+            created_at: 200,
+            phase: None,
+            updated_at: 200
+        }]
     );
 
     let claim = |claims| TaskUpdate {
@@ -76,6 +83,7 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
         detail: "sent".into(),
         claims,
         read: None,
+        phase: Some(opendls_engine::Phase::Rebooting),
     };
     let decision = |update| {
         let mut decision = opendls_engine::decide(
@@ -97,6 +105,7 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
                 policy: Default::default(),
                 tasks: vec![],
                 security: Default::default(),
+                downloads: None,
             },
             &Default::default(),
         )
@@ -106,6 +115,12 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
         decision
     };
     store.apply(decision(claim(true)), 300).await.unwrap();
+    let running = store.device_context(mac).await.unwrap().tasks;
+    assert_eq!((running[0].phase, running[0].updated_at), (Some(opendls_engine::Phase::Rebooting), 300));
+    assert_eq!(
+        store.job(id).await.unwrap().unwrap().targets[0].phase,
+        Some(opendls_engine::Phase::Rebooting)
+    );
     assert_eq!(store.cancel_job(id, 400).await.unwrap(), Some(1));
     assert_eq!(store.cancel_job(999, 400).await.unwrap(), None);
     assert!(store.device_context(mac).await.unwrap().tasks.is_empty());
