@@ -156,11 +156,14 @@ pub enum TargetState {
     Cancelled,
     /// The device did not call in before the job's give-up time.
     TimedOut,
+    /// A staged rollout has not reached this target yet (a later batch, or the job is paused).
+    Held,
 }
 
 impl TargetState {
     /// Every state, in the order listings show them.
-    pub const ALL: [TargetState; 8] = [
+    pub const ALL: [TargetState; 9] = [
+        TargetState::Held,
         TargetState::Queued,
         TargetState::Contacting,
         TargetState::Running,
@@ -177,7 +180,12 @@ impl TargetState {
 
     /// Whether the state is final: nothing changes it any more.
     pub fn is_final(self) -> bool {
-        !TargetState::ACTIVE.contains(&self)
+        !TargetState::ACTIVE.contains(&self) && self != TargetState::Held
+    }
+
+    /// Whether the work ended without success.
+    pub fn is_failure(self) -> bool {
+        matches!(self, TargetState::Failed | TargetState::TimedOut)
     }
 
     /// The state's name, as stored and shown.
@@ -191,6 +199,7 @@ impl TargetState {
             TargetState::Failed => "failed",
             TargetState::Cancelled => "cancelled",
             TargetState::TimedOut => "timed-out",
+            TargetState::Held => "held",
         }
     }
 }

@@ -22,7 +22,7 @@ pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
         let client = Client::new(&connection)?;
         let json = connection.json;
         match command {
-            JobCommand::Create(args) => create(&client, args, json).await,
+            JobCommand::Create(args) => create(&client, *args, json).await,
             JobCommand::List { limit } => {
                 let jobs: Vec<JobSummary> = client.get(&format!("/api/jobs?limit={limit}")).await?;
                 if json {
@@ -38,6 +38,16 @@ pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
                     println!("{}", serde_json::to_string_pretty(&job)?);
                 } else {
                     print_job(&job);
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            JobCommand::Pause { id } | JobCommand::Resume { id } => {
+                let verb = if matches!(command, JobCommand::Pause { .. }) { "pause" } else { "resume" };
+                let job: Option<JobDetail> =
+                    client.send(Method::POST, &format!("/api/jobs/{id}/{verb}"), &()).await?;
+                if let Some(job) = job {
+                    let held = job.summary.count(TargetState::Held);
+                    println!("job {id} {verb}d: {held} targets held; {}", counts(&job.summary));
                 }
                 Ok(ExitCode::SUCCESS)
             }
@@ -75,6 +85,9 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
         files: args.files.clone(),
         allow_downgrade: args.allow_downgrade,
         immediate: args.immediate,
+        canary: args.canary.clone(),
+        batch_size: args.batch_size,
+        max_failures: args.max_failures.clone(),
         ..JobRequest::new(&args.kind, targets)
     };
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
@@ -223,17 +236,38 @@ fn print_job(job: &JobDetail) {
     if let Some(at) = summary.cancelled_at {
         println!("cancelled {}", utc_text(at));
     }
+    if let Some(rollout) = &summary.rollout {
+        let part = |name: &str, value: Option<String>| value.map(|v| format!("{name} {v}"));
+        let parts: Vec<String> = [
+            part("canary", rollout.canary.map(|c| c.to_string())),
+            part("batches of", rollout.batch_size.map(|b| b.to_string())),
+            part("max-failures", rollout.max_failures.map(|m| m.to_string())),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        println!("rollout: {}", parts.join(", "));
+    }
+    if let Some(at) = summary.paused_at {
+        let reason = summary.paused_reason.as_deref().unwrap_or("paused");
+        println!("paused {}: {reason}", utc_text(at));
+    }
     println!("targets: {}", counts(summary));
     println!();
-    println!("{:<17}  {:<12}  {:<20}  DETAIL", "MAC", "STATE", "UPDATED");
+    println!("{:<17}  {:<24}  {:<20}  DETAIL", "MAC", "STATE", "UPDATED");
     for target in &job.targets {
         // An unfinished target says why it waits; a finished one what happened.
-        let detail = target.waiting.as_ref().map_or(target.detail.as_str(), |w| w.why.as_str());
-        println!(
-            "{:<17}  {:<12}  {:<20}  {detail}",
-            target.mac,
-            target.state.as_str(),
-            utc_text(target.updated_at),
-        );
+        let detail = match (&target.waiting, target.state.is_final()) {
+            (Some(waiting), _) if !target.detail.is_empty() && target.state == TargetState::Running => {
+                format!("{} ({})", target.detail, waiting.why)
+            }
+            (Some(waiting), _) => waiting.why.clone(),
+            (None, _) => target.detail.clone(),
+        };
+        let state = match target.phase {
+            Some(phase) => format!("{} ({phase})", target.state),
+            None => target.state.to_string(),
+        };
+        println!("{:<17}  {state:<24}  {:<20}  {detail}", target.mac, utc_text(target.updated_at));
     }
 }

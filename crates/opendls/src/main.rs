@@ -190,9 +190,9 @@ pub(crate) struct DeviceListArgs {
 
 #[derive(Subcommand)]
 pub(crate) enum JobCommand {
-    /// Create a job: KIND is apply-configuration, read-items, restart, factory-reset or
-    /// deploy-wbm-certificate.
-    Create(JobCreateArgs),
+    /// Create a job: KIND is apply-configuration, read-items, restart, factory-reset,
+    /// deploy-wbm-certificate, deploy-firmware, deploy-file, deploy-files or delete-files.
+    Create(Box<JobCreateArgs>),
     /// The latest jobs with their targets counted by state.
     List {
         /// How many.
@@ -206,6 +206,16 @@ pub(crate) enum JobCommand {
     },
     /// Cancel a job's unfinished targets.
     Cancel {
+        /// Job number.
+        id: i64,
+    },
+    /// Pause a job: targets not yet contacted are held, no more are released.
+    Pause {
+        /// Job number.
+        id: i64,
+    },
+    /// Resume a paused job; the failures so far no longer count against --max-failures.
+    Resume {
         /// Job number.
         id: i64,
     },
@@ -257,6 +267,17 @@ pub(crate) struct JobCreateArgs {
     /// For deploy-firmware: install even during a call (file-priority immediate).
     #[arg(long)]
     pub immediate: bool,
+    /// Staged rollout: the first wave, a number of phones (5) or a share (10%); the rest waits
+    /// until it is finished.
+    #[arg(long)]
+    pub canary: Option<String>,
+    /// Staged rollout: phones per wave after the canary.
+    #[arg(long)]
+    pub batch_size: Option<u32>,
+    /// Staged rollout: pause the job when more than N targets failed, or more than P% of those
+    /// finished (checked when a wave is finished).
+    #[arg(long)]
+    pub max_failures: Option<String>,
     /// Wait until every target is finished, showing progress.
     #[arg(long)]
     pub wait: bool,

@@ -229,6 +229,7 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
         keep_alive: picked(config.keep_alive_fraction),
         network_delay: if picked(config.slow_fraction) { config.slow_delay } else { Duration::ZERO },
         vanish_after: picked(config.vanish_fraction).then_some(1),
+        fail_downloads: false,
     };
     let mut target = target.clone();
     if picked(config.legacy_tls_fraction) {

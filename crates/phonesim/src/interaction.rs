@@ -19,6 +19,9 @@ pub struct Manner {
     pub network_delay: Duration,
     /// Disappear after this many requests, never sending the next one.
     pub vanish_after: Option<usize>,
+    /// Every file transfer fails (a broken download path): a single file or firmware image is
+    /// then reported `failed` in a `status` (p. 54).
+    pub fail_downloads: bool,
 }
 
 /// Where and how phones reach the service.
@@ -144,7 +147,7 @@ pub async fn run_interaction(
         if let Next::Files(jobs) = next {
             let mut results = Vec::new();
             for job in jobs {
-                let ok = job.delete || fetch(job.url.as_deref(), target).await;
+                let ok = job.delete || (!manner.fail_downloads && fetch(job.url.as_deref(), target).await);
                 outcome.files.push((job.name.clone(), ok));
                 results.push((job, ok));
             }

@@ -98,6 +98,8 @@ pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore
         .route("/api/files/{id}/url", post(files::download_url::<S>))
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
+        .route("/api/jobs/{id}/pause", post(jobs::pause_job::<S>))
+        .route("/api/jobs/{id}/resume", post(jobs::resume_job::<S>))
         .route("/api/behind-nat", put(jobs::behind_nat::<S>))
         .route("/api/security/mode", put(security::set_mode::<S>))
         .route("/api/security/modes", get(security::list_modes::<S>))

@@ -284,6 +284,15 @@ pub struct JobRequest {
     /// For `deploy-firmware`: install during a call (`file-priority` `immediate`, guide p. 56).
     #[serde(default)]
     pub immediate: bool,
+    /// Staged rollout: the first wave, `5` phones or `10%`; the rest waits until it is finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub canary: Option<String>,
+    /// Staged rollout: phones per wave after the canary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_size: Option<u32>,
+    /// Staged rollout: pause when more than `N` targets failed, or more than `P%` of those finished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_failures: Option<String>,
 }
 
 impl JobRequest {
@@ -300,6 +309,9 @@ impl JobRequest {
             files: Vec::new(),
             allow_downgrade: false,
             immediate: false,
+            canary: None,
+            batch_size: None,
+            max_failures: None,
         }
     }
 }

@@ -105,6 +105,14 @@ impl<S: JobStore> Scheduler<S> {
         if expired > 0 {
             tracing::info!(expired, "job targets timed out: the devices did not call in in time");
         }
+        for step in self.store.advance_rollouts(now).await? {
+            match step.paused {
+                Some(reason) => tracing::warn!(job = step.job_id, reason, "rollout paused itself"),
+                None => {
+                    tracing::info!(job = step.job_id, released = step.released, "rollout released a wave")
+                }
+            }
+        }
         let per_tick =
             f64::from(self.settings.max_contacts_per_sec) * self.settings.tick_millis as f64 / 1000.0;
         let budget = per_tick.ceil().max(1.0) as u32;

@@ -89,6 +89,9 @@ pub struct NewJob {
     pub contact_me: bool,
     /// Targets not done by then end `timed-out`.
     pub give_up_at: Timestamp,
+    /// Release the targets in stages; `None`: all at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::Rollout>,
 }
 
 /// A job with its targets counted by state.
@@ -108,6 +111,15 @@ pub struct JobSummary {
     pub give_up_at: Timestamp,
     /// When it was cancelled, if it was.
     pub cancelled_at: Option<Timestamp>,
+    /// How its targets are released, when in stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<crate::Rollout>,
+    /// When it was paused (no more targets are released), if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<Timestamp>,
+    /// Why it is paused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_reason: Option<String>,
     /// Targets per state, in [`TargetState::ALL`] order, states without targets left out; an
     /// object (`{"done": 2}`) in JSON.
     #[serde(with = "counts_as_object")]
@@ -263,6 +275,23 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Ends unfinished targets of jobs past their give-up time; returns how many.
     fn expire_targets(&self, now: Timestamp) -> impl Future<Output = StoreResult<u32>> + Send;
+    /// Releases the next wave of staged jobs whose released targets are finished, and pauses
+    /// those whose failures passed their threshold.
+    fn advance_rollouts(
+        &self,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Vec<crate::RolloutStep>>> + Send;
+    /// Pauses a job: targets not yet contacted are held. `None` when there is no such job, else
+    /// whether it was running (not finished, cancelled or paused already).
+    fn pause_job(
+        &self,
+        id: JobId,
+        now: Timestamp,
+        reason: String,
+    ) -> impl Future<Output = StoreResult<Option<bool>>> + Send;
+    /// Resumes a paused job; failures so far no longer count against its threshold. `None` when
+    /// there is no such job, else whether it was paused.
+    fn resume_job(&self, id: JobId) -> impl Future<Output = StoreResult<Option<bool>>> + Send;
     /// Whether a device has work waiting for it to call in (DCMP, guide p. 15, 24).
     fn pending_work(&self, mac: &str) -> impl Future<Output = StoreResult<bool>> + Send;
     /// The distinct addresses phones connected from (the default contact-me allow-list).

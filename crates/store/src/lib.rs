@@ -20,6 +20,7 @@ use opendls_engine::{
 pub mod files;
 pub mod fleet;
 pub mod jobs;
+pub mod rollout;
 pub mod secrets;
 pub mod security;
 mod sqlite;
@@ -27,6 +28,7 @@ mod sqlite;
 pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
+pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use sqlite::{SqliteStore, Synchronous};
 

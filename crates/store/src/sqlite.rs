@@ -29,12 +29,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0005_read_results.sql"),
     include_str!("../migrations/sqlite/0006_stored_files.sql"),
     include_str!("../migrations/sqlite/0007_deployments.sql"),
+    include_str!("../migrations/sqlite/0008_rollouts.sql"),
 ];
 
 mod files;
 mod fleet;
 mod jobs;
 mod phone;
+mod rollouts;
 mod sealing;
 mod security;
 

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind, effective_desired};
 use opendls_store::jobs::{JobDetail, JobStore, NewJob, TargetSelector};
-use opendls_store::{AdminStore, FileStore};
+use opendls_store::{AdminStore, FileStore, Rollout, Share};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use opendls_wpi::models::full_model_pattern;
@@ -113,7 +113,9 @@ pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
     };
     let now = unix_now();
     let give_up = request.give_up_after_secs.unwrap_or(state.settings.give_up_after_secs).max(1);
-    let job = NewJob { kind, targets, contact_me: request.contact_me, give_up_at: now + give_up as i64 };
+    let rollout = rollout(&request)?;
+    let give_up_at = now + give_up as i64;
+    let job = NewJob { kind, targets, contact_me: request.contact_me, give_up_at, rollout };
     let Some(summary) = state.store.create_job(&job, now).await? else {
         return Err(failure(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -129,6 +131,55 @@ pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
     );
     state.settings.wake.notify_one();
     Ok((StatusCode::CREATED, Json(summary)).into_response())
+}
+
+/// The staged rollout a request asks for, if any.
+fn rollout(request: &JobRequest) -> Result<Option<Rollout>, super::Rejection> {
+    let bad = |message: String| failure(StatusCode::BAD_REQUEST, message);
+    let share = |text: &Option<String>, what: &str| {
+        text.as_deref().map(Share::parse).transpose().map_err(|why| bad(format!("{what}: {why}")))
+    };
+    if request.batch_size == Some(0) {
+        return Err(bad("batch_size: a wave has at least one phone".into()));
+    }
+    let rollout = Rollout {
+        canary: share(&request.canary, "canary")?,
+        batch_size: request.batch_size,
+        max_failures: share(&request.max_failures, "max_failures")?,
+    };
+    Ok((rollout != Rollout::default()).then_some(rollout))
+}
+
+pub(super) async fn pause_job<S: JobStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(id): Path<JobId>,
+) -> Answer {
+    let reason = "paused by an administrator".to_owned();
+    match state.store.pause_job(id, unix_now(), reason).await? {
+        None => Err(failure(StatusCode::NOT_FOUND, format!("no job {id}"))),
+        Some(false) => {
+            Err(failure(StatusCode::CONFLICT, format!("job {id} is finished, cancelled or paused already")))
+        }
+        Some(true) => {
+            tracing::info!(job = id, "job paused");
+            Ok(Json(state.store.job(id).await?).into_response())
+        }
+    }
+}
+
+pub(super) async fn resume_job<S: JobStore>(
+    State(state): State<Arc<AdminState<S>>>,
+    Path(id): Path<JobId>,
+) -> Answer {
+    match state.store.resume_job(id).await? {
+        None => Err(failure(StatusCode::NOT_FOUND, format!("no job {id}"))),
+        Some(false) => Err(failure(StatusCode::CONFLICT, format!("job {id} is not paused"))),
+        Some(true) => {
+            tracing::info!(job = id, "job resumed");
+            state.settings.wake.notify_one();
+            Ok(Json(state.store.job(id).await?).into_response())
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -22,7 +22,29 @@ pub fn explain(job: &JobSummary, target: &JobTarget, context: WaitContext) -> Op
     match target.state {
         state if state.is_final() => return None,
         TargetState::Running => {
-            return waiting("in an interaction with the phone now".into(), None);
+            let why = match target.phase {
+                Some(opendls_engine::Phase::Downloading) => {
+                    "the phone is downloading; its status or start-up says how it went"
+                }
+                Some(opendls_engine::Phase::Rebooting) => {
+                    "the phone is rebooting; its start-up finishes the work"
+                }
+                Some(opendls_engine::Phase::Verifying) => {
+                    "the files are read back from the phone at its next contact"
+                }
+                None => "in an interaction with the phone now",
+            };
+            return waiting(why.into(), None);
+        }
+        TargetState::Held => {
+            let why = match (&job.paused_at, &job.paused_reason) {
+                (Some(_), Some(reason)) => format!("held: the job is paused ({reason})"),
+                (Some(_), None) => "held: the job is paused (opendls job resume ID)".to_owned(),
+                (None, _) => {
+                    "held by the rollout until the targets released before it are finished".to_owned()
+                }
+            };
+            return waiting(why, None);
         }
         _ => {}
     }
@@ -83,6 +105,9 @@ mod tests {
             created_at: NOW,
             give_up_at: NOW + 3600,
             cancelled_at: None,
+            rollout: None,
+            paused_at: None,
+            paused_reason: None,
             counts: vec![(TargetState::Queued, 1)],
         }
     }

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::support::{TestServer, quick_jobs, until_finished};
 
-fn behaviour() -> Behaviour {
+pub(crate) fn behaviour() -> Behaviour {
     Behaviour {
         contact_gap: Duration::from_secs(3),
         call_duration: Duration::from_secs(3),
@@ -20,13 +20,13 @@ fn behaviour() -> Behaviour {
     }
 }
 
-fn target(server: &TestServer) -> Target {
+pub(crate) fn target(server: &TestServer) -> Target {
     let mut target = Target::default_mode(server.phone_addr());
     target.timeout = Duration::from_secs(20);
     target
 }
 
-async fn spawn_phones(
+pub(crate) async fn spawn_phones(
     server: &TestServer,
     numbers: std::ops::Range<u32>,
     behaviour: &Behaviour,
@@ -40,7 +40,7 @@ async fn spawn_phones(
 }
 
 /// Waits until every phone has finished its first interaction (registered and configured).
-async fn until_booted(phones: &[LivePhone]) {
+pub(crate) async fn until_booted(phones: &[LivePhone]) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while phones.iter().any(|p| LiveStats::get(&p.stats.interactions) == 0) {
         assert!(Instant::now() < deadline, "phones did not boot");

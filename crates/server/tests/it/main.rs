@@ -12,4 +12,5 @@ mod hardening;
 mod interop;
 mod jobs;
 mod restart;
+mod rollouts;
 mod secure;

@@ -254,7 +254,10 @@ pub async fn until_finished(server: &TestServer, id: i64, within: Duration) -> V
     loop {
         let job = server.admin_json("GET", &format!("/api/jobs/{id}"), None, 200).await;
         let finished = job["targets"].as_array().unwrap().iter().all(|t| {
-            !matches!(t["state"].as_str().unwrap(), "queued" | "contacting" | "running" | "waiting-busy")
+            !matches!(
+                t["state"].as_str().unwrap(),
+                "queued" | "contacting" | "running" | "waiting-busy" | "held"
+            )
         });
         if finished {
             return job;

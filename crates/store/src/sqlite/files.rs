@@ -96,7 +96,7 @@ impl FileStore for SqliteStore {
             let sql = format!(
                 "SELECT DISTINCT f.job_id FROM job_files f JOIN job_targets t ON t.job_id = f.job_id \
                  WHERE f.file_id = ?1 AND t.state IN {} ORDER BY f.job_id",
-                super::jobs::ACTIVE
+                super::rollouts::UNFINISHED
             );
             let jobs = tx
                 .prepare(&sql)?

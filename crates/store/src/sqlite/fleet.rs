@@ -4,7 +4,7 @@ use opendls_engine::Timestamp;
 use rusqlite::types::Value;
 use rusqlite::{OptionalExtension, params, params_from_iter};
 
-use super::jobs::ACTIVE;
+use super::rollouts::UNFINISHED;
 use super::{SqliteStore, summary_row};
 use crate::fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 use crate::{StoreError, StoreResult};
@@ -166,7 +166,7 @@ impl FleetStore for SqliteStore {
             let cancelled = tx.execute(
                 &format!(
                     "UPDATE job_targets SET state = 'cancelled', updated_at = ?2, finished_at = ?2, \
-                     detail = 'the device was removed' WHERE mac = ?1 AND state IN {ACTIVE}"
+                     detail = 'the device was removed' WHERE mac = ?1 AND state IN {UNFINISHED}"
                 ),
                 params![mac, now],
             )?;

@@ -5,6 +5,7 @@ use std::str::FromStr;
 use opendls_engine::{DeviceTask, JobId, Phase, TargetState, TaskUpdate, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
+use super::rollouts::UNFINISHED;
 use super::{SqliteStore, from_json, to_json};
 use crate::jobs::{
     ContactCandidate, ContactRecord, ContactSchedule, JobDetail, JobStore, JobSummary, JobTarget, NewJob,
@@ -126,7 +127,8 @@ fn selector_condition(selector: &TargetSelector) -> (String, Vec<String>) {
 
 fn summaries(connection: &Connection, condition: &str, value: i64) -> StoreResult<Vec<JobSummary>> {
     let sql = format!(
-        "SELECT id, kind, targets, contact_me, created_at, give_up_at, cancelled_at FROM jobs {condition}"
+        "SELECT id, kind, targets, contact_me, created_at, give_up_at, cancelled_at, rollout, paused_at, \
+         paused_reason FROM jobs {condition}"
     );
     let rows = connection
         .prepare_cached(&sql)?
@@ -139,13 +141,28 @@ fn summaries(connection: &Connection, condition: &str, value: i64) -> StoreResul
                 row.get::<_, i64>(4)?,
                 row.get::<_, i64>(5)?,
                 row.get::<_, Option<i64>>(6)?,
+                (
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, Option<i64>>(8)?,
+                    row.get::<_, Option<String>>(9)?,
+                ),
             ))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut counting = connection
         .prepare_cached("SELECT state, COUNT(*) FROM job_targets WHERE job_id = ?1 GROUP BY state")?;
     let mut jobs = Vec::with_capacity(rows.len());
-    for (id, kind, targets, contact_me, created_at, give_up_at, cancelled_at) in rows {
+    for (
+        id,
+        kind,
+        targets,
+        contact_me,
+        created_at,
+        give_up_at,
+        cancelled_at,
+        (rollout, paused_at, paused_reason),
+    ) in rows
+    {
         let mut counts = Vec::new();
         for row in
             counting.query_map(params![id], |row| Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?)))?
@@ -162,6 +179,9 @@ fn summaries(connection: &Connection, condition: &str, value: i64) -> StoreResul
             created_at,
             give_up_at,
             cancelled_at,
+            rollout: rollout.as_deref().map(from_json).transpose()?,
+            paused_at,
+            paused_reason,
             counts,
         });
     }
@@ -174,8 +194,16 @@ impl JobStore for SqliteStore {
         self.write(move |connection| {
             let tx = connection.transaction()?;
             tx.execute(
-                "INSERT INTO jobs (kind, targets, contact_me, created_at, give_up_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![to_json(&job.kind)?, to_json(&job.targets)?, job.contact_me, now, job.give_up_at],
+                "INSERT INTO jobs (kind, targets, contact_me, created_at, give_up_at, rollout) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    to_json(&job.kind)?,
+                    to_json(&job.targets)?,
+                    job.contact_me,
+                    now,
+                    job.give_up_at,
+                    job.rollout.as_ref().map(to_json).transpose()?
+                ],
             )?;
             let id = tx.last_insert_rowid();
             for file in job.kind.downloads() {
@@ -192,6 +220,9 @@ impl JobStore for SqliteStore {
             let added = tx.execute(&sql, params_from_iter(values.iter()))?;
             if added == 0 {
                 return Ok(None);
+            }
+            if let Some(rollout) = job.rollout.as_ref().filter(|r| r.is_staged()) {
+                super::rollouts::assign_waves(&tx, id, rollout)?;
             }
             let summary = summaries(&tx, "WHERE id = ?1", id)?.pop();
             tx.commit()?;
@@ -275,7 +306,7 @@ impl JobStore for SqliteStore {
             )?;
             let sql = format!(
                 "UPDATE job_targets SET state = 'cancelled', updated_at = ?2, finished_at = ?2, \
-                 detail = 'cancelled by an administrator' WHERE job_id = ?1 AND state IN {ACTIVE}"
+                 detail = 'cancelled by an administrator' WHERE job_id = ?1 AND state IN {UNFINISHED}"
             );
             let cancelled = tx.execute(&sql, params![id, now])?;
             tx.commit()?;
@@ -361,9 +392,39 @@ impl JobStore for SqliteStore {
                 "UPDATE job_targets SET state = 'timed-out', updated_at = ?1, finished_at = ?1, \
                  detail = CASE WHEN detail = '' THEN 'the device did not call in in time' \
                  ELSE 'gave up; last: ' || detail END \
-                 WHERE state IN {ACTIVE} AND job_id IN (SELECT id FROM jobs WHERE give_up_at <= ?1)"
+                 WHERE state IN {UNFINISHED} AND job_id IN (SELECT id FROM jobs WHERE give_up_at <= ?1)"
             );
             Ok(connection.execute(&sql, params![now])? as u32)
+        })
+        .await
+    }
+
+    async fn advance_rollouts(&self, now: Timestamp) -> StoreResult<Vec<crate::RolloutStep>> {
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let steps = super::rollouts::advance(&tx, now)?;
+            tx.commit()?;
+            Ok(steps)
+        })
+        .await
+    }
+
+    async fn pause_job(&self, id: JobId, now: Timestamp, reason: String) -> StoreResult<Option<bool>> {
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let paused = super::rollouts::pause(&tx, id, now, &reason)?;
+            tx.commit()?;
+            Ok(paused)
+        })
+        .await
+    }
+
+    async fn resume_job(&self, id: JobId) -> StoreResult<Option<bool>> {
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let resumed = super::rollouts::resume(&tx, id)?;
+            tx.commit()?;
+            Ok(resumed)
         })
         .await
     }

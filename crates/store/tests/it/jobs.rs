@@ -24,7 +24,7 @@ async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
 }
 
 fn job(targets: TargetSelector, kind: JobKind) -> NewJob {
-    NewJob { kind, targets, contact_me: true, give_up_at: 10_000 }
+    NewJob { kind, targets, contact_me: true, give_up_at: 10_000, rollout: None }
 }
 
 #[tokio::test]
