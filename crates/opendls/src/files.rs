@@ -32,6 +32,14 @@ pub(crate) enum FirmwareCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Pin the firmware of a model (and group): phones of it that start up with another
+    /// version get this one (no downgrade unless allowed; a failed phone waits out
+    /// jobs.deployment_hold_off_secs; at most jobs.max_concurrent_deployments at once).
+    Pin(crate::pins::PinArgs),
+    /// Remove a model's (or group's) firmware pin.
+    Unpin(crate::pins::PinScope),
+    /// The firmware pins in force.
+    Pins,
     #[command(flatten)]
     Stored(StoredCommand),
 }
@@ -112,6 +120,9 @@ pub fn run_firmware(connection: Connection, command: FirmwareCommand) -> Result<
                 };
                 add(&client, upload, json).await
             }
+            FirmwareCommand::Pin(args) => crate::pins::pin(&client, args, json).await,
+            FirmwareCommand::Unpin(scope) => crate::pins::unpin(&client, scope).await,
+            FirmwareCommand::Pins => crate::pins::list(&client, json).await,
             FirmwareCommand::Stored(command) => stored(&client, FileKind::Firmware, command, json).await,
         }
     })

@@ -22,6 +22,7 @@ mod inspect;
 mod jobs;
 mod output;
 mod phonesim;
+mod pins;
 mod secret_input;
 mod security;
 mod serve;

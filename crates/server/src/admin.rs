@@ -27,6 +27,8 @@ mod deployments;
 mod files;
 mod fleet;
 mod jobs;
+mod pins;
+pub use pins::PinRequest;
 mod security;
 pub mod waiting;
 
@@ -96,6 +98,7 @@ pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore
         )
         .route("/api/files/{id}", get(files::show::<S>).delete(files::remove::<S>))
         .route("/api/files/{id}/url", post(files::download_url::<S>))
+        .route("/api/firmware/pins", get(pins::list::<S>).put(pins::set::<S>).delete(pins::remove::<S>))
         .route("/api/jobs/{id}", get(jobs::show_job::<S>))
         .route("/api/jobs/{id}/cancel", post(jobs::cancel_job::<S>))
         .route("/api/jobs/{id}/pause", post(jobs::pause_job::<S>))

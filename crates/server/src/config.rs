@@ -176,6 +176,11 @@ pub struct Jobs {
     /// a file without its `status` times out, firmware without a start-up fails, files still
     /// missing when read back fail. Downloads and reboots take minutes.
     pub deployment_timeout_secs: u64,
+    /// Firmware pins (`opendls firmware pin`): deployments in flight at once over all pins, so a
+    /// boot storm does not become a download storm.
+    pub max_concurrent_deployments: u32,
+    /// Firmware pins: a phone whose pinned deployment failed is not tried again for this long.
+    pub deployment_hold_off_secs: u64,
     /// The form of contact-me for phones no rule names: `post` (the guide's), `get`, or
     /// `https-web` (through the phone's web interface).
     pub contact_me_style: ContactMeStyle,
@@ -199,6 +204,8 @@ impl Default for Jobs {
             dcmp_poll_interval_secs: 300,
             stalled_after_secs: 60,
             deployment_timeout_secs: 1800,
+            max_concurrent_deployments: 50,
+            deployment_hold_off_secs: 3600,
             contact_me_style: ContactMeStyle::Post,
             contact_me_rules: Vec::new(),
         }

@@ -42,7 +42,12 @@ pub struct Scheduler<S> {
     learned_networks: Mutex<Option<(Instant, Vec<Network>)>>,
     /// Where phones may report a contact-me address other than the one they connect from.
     trusted_contact_networks: Vec<Network>,
+    /// When firmware pins were last applied.
+    pins_applied: Mutex<Option<Instant>>,
 }
+
+/// Firmware pins are applied this often (each pass reads the pinned models' devices).
+const PIN_PERIOD: Duration = Duration::from_secs(2);
 
 enum Plan {
     Send(ContactMeUri),
@@ -74,7 +79,28 @@ impl<S: JobStore> Scheduler<S> {
             in_flight: Arc::default(),
             sending,
             learned_networks: Mutex::new(None),
+            pins_applied: Mutex::new(None),
         }
+    }
+
+    /// Gives phones that run another version than their firmware pin a target in its job.
+    async fn apply_pins(&self, now: Timestamp) -> StoreResult<()> {
+        {
+            let mut last = self.pins_applied.lock().expect("not poisoned");
+            if last.is_some_and(|at| at.elapsed() < PIN_PERIOD) {
+                return Ok(());
+            }
+            *last = Some(Instant::now());
+        }
+        let limits = opendls_store::PinLimits {
+            max_concurrent: self.settings.max_concurrent_deployments,
+            hold_off_secs: self.settings.deployment_hold_off_secs as i64,
+        };
+        let added = self.store.apply_firmware_pins(now, limits).await?;
+        if added > 0 {
+            tracing::info!(added, "firmware pins: phones with another version get the pinned image");
+        }
+        Ok(())
     }
 
     /// Calls phones in Secure Mode back to this port (`dls_ip_port`, guide p. 14, 65).
@@ -105,6 +131,7 @@ impl<S: JobStore> Scheduler<S> {
         if expired > 0 {
             tracing::info!(expired, "job targets timed out: the devices did not call in in time");
         }
+        self.apply_pins(now).await?;
         for step in self.store.advance_rollouts(now).await? {
             match step.paused {
                 Some(reason) => tracing::warn!(job = step.job_id, reason, "rollout paused itself"),

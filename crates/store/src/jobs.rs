@@ -292,6 +292,29 @@ pub trait JobStore: Send + Sync + 'static {
     /// Resumes a paused job; failures so far no longer count against its threshold. `None` when
     /// there is no such job, else whether it was paused.
     fn resume_job(&self, id: JobId) -> impl Future<Output = StoreResult<Option<bool>>> + Send;
+    /// Sets the firmware pin of a model (and group), replacing one there was: its standing job
+    /// is cancelled and a new one made.
+    fn set_firmware_pin(
+        &self,
+        pin: crate::NewPin,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<crate::FirmwarePin>> + Send;
+    /// The pins in force.
+    fn firmware_pins(&self) -> impl Future<Output = StoreResult<Vec<crate::FirmwarePin>>> + Send;
+    /// Removes a pin and cancels its job; `None` when there was none.
+    fn remove_firmware_pin(
+        &self,
+        model: String,
+        group: Option<String>,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<Option<crate::FirmwarePin>>> + Send;
+    /// Gives phones that run another version than their pin a target in the pin's job, within
+    /// the limits; returns how many.
+    fn apply_firmware_pins(
+        &self,
+        now: Timestamp,
+        limits: crate::PinLimits,
+    ) -> impl Future<Output = StoreResult<u32>> + Send;
     /// Whether a device has work waiting for it to call in (DCMP, guide p. 15, 24).
     fn pending_work(&self, mac: &str) -> impl Future<Output = StoreResult<bool>> + Send;
     /// The distinct addresses phones connected from (the default contact-me allow-list).

@@ -20,6 +20,7 @@ use opendls_engine::{
 pub mod files;
 pub mod fleet;
 pub mod jobs;
+pub mod pins;
 pub mod rollout;
 pub mod secrets;
 pub mod security;
@@ -28,6 +29,7 @@ mod sqlite;
 pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
+pub use pins::{FirmwarePin, NewPin, PinLimits};
 pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use sqlite::{SqliteStore, Synchronous};

@@ -30,12 +30,14 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0006_stored_files.sql"),
     include_str!("../migrations/sqlite/0007_deployments.sql"),
     include_str!("../migrations/sqlite/0008_rollouts.sql"),
+    include_str!("../migrations/sqlite/0009_firmware_pins.sql"),
 ];
 
 mod files;
 mod fleet;
 mod jobs;
 mod phone;
+mod pins;
 mod rollouts;
 mod sealing;
 mod security;

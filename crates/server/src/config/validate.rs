@@ -109,6 +109,9 @@ impl Config {
                 "must be at least 5 (phones download and reboot)",
             );
         }
+        if jobs.max_concurrent_deployments == 0 {
+            return invalid("jobs.max_concurrent_deployments", "must be at least 1");
+        }
         for network in &jobs.allowed_networks {
             if let Err(message) = crate::contact_me::Network::parse(network) {
                 return Err(ConfigError::Invalid { field: "jobs.allowed_networks", message });

@@ -116,3 +116,68 @@ async fn a_stored_file_used_by_an_unfinished_job_is_not_removed() {
     server.admin_json("POST", &format!("/api/jobs/{id}/cancel"), None, 200).await;
     server.admin_json("DELETE", &format!("/api/files/{file}"), None, 200).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_firmware_pin_brings_its_models_phones_to_the_version_one_at_a_time_without_loops() {
+    let server = TestServer::start_with(|config| {
+        quick_jobs(config);
+        config.jobs.max_concurrent_deployments = 1;
+    })
+    .await;
+    // Numbered phones cycle over five models: 3, 8, 13 and 18 are OpenStage 60s.
+    let mut phones = spawn_phones(&server, 1..19, &behaviour()).await;
+    let broken = Behaviour {
+        manner: opendls_phonesim::interaction::Manner { fail_downloads: true, ..Default::default() },
+        ..behaviour()
+    };
+    phones
+        .push(live::spawn(SimPhone::new(PhoneProfile::numbered(23)), target(&server), broken).await.unwrap());
+    until_booted(&phones).await;
+    let image = "f".repeat(100_000);
+    let path = "/api/files?kind=firmware&name=OS_60_SIP_V3_R6_0_0.img&models=OpenStage%2060";
+    server.admin_json("POST", path, Some(&image), 201).await;
+    let refused = server
+        .admin(
+            "PUT",
+            "/api/firmware/pins",
+            Some(&json!({"model": "OpenStage 80", "version": "V3R6.0.0"}).to_string()),
+        )
+        .await;
+    assert_eq!(refused.status, 404, "no image of that version for the model: {}", refused.text());
+    let pin = json!({"model": "OpenStage 60", "version": "V3R6.0.0"}).to_string();
+    let pinned = server.admin_json("PUT", "/api/firmware/pins", Some(&pin), 200).await;
+    let id = pinned["job_id"].as_i64().unwrap();
+
+    // One deployment in flight at a time; the four good OpenStage 60s end on the version.
+    let done = until(&server, id, Duration::from_secs(90), |job| {
+        let active =
+            ["queued", "contacting", "running", "waiting-busy"].iter().map(|s| count(job, s)).sum::<u64>();
+        assert!(active <= 1, "max_concurrent_deployments = 1: {job:#}");
+        count(job, "done") == 4 && count(job, "failed") == 1
+    })
+    .await;
+    let macs: Vec<&str> =
+        done["targets"].as_array().unwrap().iter().map(|t| t["mac"].as_str().unwrap()).collect();
+    for n in [3, 8, 13, 18] {
+        let mac = PhoneProfile::numbered(n).mac;
+        assert!(macs.contains(&mac.as_str()), "{mac} in {macs:?}");
+        let view = server.admin_json("GET", &format!("/api/devices/{mac}"), None, 200).await;
+        assert_eq!(view["device"]["software_version"], "V3 R6.0.0");
+    }
+    assert_eq!(macs.len(), 5, "only the OpenStage 60s: {macs:?}");
+    // The failed phone waits out the hold-off: it is not sent the image again.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let later = job(&server, id).await;
+    let failed = later["targets"].as_array().unwrap().iter().find(|t| t["state"] == "failed").unwrap();
+    assert_eq!(failed["mac"], PhoneProfile::numbered(23).mac.as_str());
+    assert_eq!(
+        failed["updated_at"],
+        done["targets"].as_array().unwrap().iter().find(|t| t["state"] == "failed").unwrap()["updated_at"]
+    );
+
+    let pins = server.admin_json("GET", "/api/firmware/pins", None, 200).await;
+    assert_eq!(pins[0]["version"], "V3 R6.0.0");
+    server.admin_json("DELETE", "/api/firmware/pins?model=OpenStage%2060", None, 200).await;
+    let removed = job(&server, id).await;
+    assert!(!removed["summary"]["cancelled_at"].is_null());
+}

@@ -429,6 +429,46 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn set_firmware_pin(&self, pin: crate::NewPin, now: Timestamp) -> StoreResult<crate::FirmwarePin> {
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let pin = super::pins::set(&tx, pin, now)?;
+            tx.commit()?;
+            Ok(pin)
+        })
+        .await
+    }
+
+    async fn firmware_pins(&self) -> StoreResult<Vec<crate::FirmwarePin>> {
+        self.read(super::pins::pins).await
+    }
+
+    async fn remove_firmware_pin(
+        &self,
+        model: String,
+        group: Option<String>,
+        now: Timestamp,
+    ) -> StoreResult<Option<crate::FirmwarePin>> {
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let removed =
+                super::pins::remove(&tx, &model, group.as_deref(), now, "the firmware pin was removed")?;
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
+    }
+
+    async fn apply_firmware_pins(&self, now: Timestamp, limits: crate::PinLimits) -> StoreResult<u32> {
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            let added = super::pins::apply(&tx, now, limits)?;
+            tx.commit()?;
+            Ok(added)
+        })
+        .await
+    }
+
     async fn pending_work(&self, mac: &str) -> StoreResult<bool> {
         let mac = mac.to_owned();
         self.read(move |connection| {
