@@ -97,7 +97,7 @@ fn by_version(images: Vec<StoredFile>, text: &str, models: &[String]) -> Result<
     let mut matching: Vec<StoredFile> = images
         .into_iter()
         .filter(|image| {
-            image.file.version.as_deref().and_then(FirmwareVersion::parse) == Some(version.clone())
+            image.file.version.as_deref().and_then(FirmwareVersion::parse) == Some(version)
         })
         .filter(fits)
         .collect();
