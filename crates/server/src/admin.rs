@@ -67,8 +67,10 @@ pub struct AdminSettings {
     pub vault: Arc<crate::vault::Vault>,
     /// Largest upload (`limits.max_upload_bytes`).
     pub max_upload_bytes: u64,
-    /// Where phones download, or why they cannot.
+    /// Where phones download from the built-in file server, or why they cannot.
     pub downloads: Result<Downloads, String>,
+    /// The site's own file server, when phones fetch deployed files there.
+    pub external_files: Option<crate::config::ExternalSource>,
 }
 
 pub use crate::file_server::Downloads;

@@ -9,11 +9,13 @@ use opendls_engine::LocalChangePolicy;
 use serde::{Deserialize, Serialize};
 
 mod contact;
+mod external;
 mod limits;
 mod validate;
 
 pub use contact::{ContactMeManner, ContactMeRule, ContactMeStyle, DEFAULT_WEB_PORT, contact_me_manner};
 
+pub use external::{ExternalFiles, ExternalSource};
 pub use limits::Limits;
 
 /// `opendls.example.toml`: every field with its default and a line on what it does (a test keeps
@@ -82,6 +84,8 @@ pub struct Config {
     pub secure_mode: SecureMode,
     /// The database.
     pub database: Database,
+    /// An FTP or HTTPS server of the site's own that phones fetch deployed files from.
+    pub external_files: ExternalFiles,
 }
 
 /// The database.
@@ -254,6 +258,7 @@ impl Default for Config {
             jobs: Jobs::default(),
             secure_mode: SecureMode::default(),
             database: Database::default(),
+            external_files: ExternalFiles::default(),
         }
     }
 }

@@ -73,13 +73,7 @@ fn message(grant: &Grant) -> String {
 /// file, guide p. 53) finds it, and none has to keep a query string.
 pub fn download_path(key: &TokenKey, grant: &Grant, name: &str) -> String {
     let token = key.sign(grant);
-    let name: String = name
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let name = path_segment(name);
     let device = grant.mac.replace(':', "");
     format!("/files/{}/{device}/{}/{token}/{name}", grant.file_id, grant.expires_at)
 }
@@ -135,6 +129,48 @@ impl Downloads {
             .map(|file| opendls_engine::Download {
                 file_id: file.file_id,
                 source: vec![opendls_wpi::Item::new("file-https-base-url", self.url(mac, file, expires_at))],
+            })
+            .collect())
+    }
+}
+
+/// A file name as one URL path segment (everything but unreserved characters escaped).
+pub fn path_segment(name: &str) -> String {
+    name.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where phones fetch the files of their deployments: the site's own server when one is
+/// configured (`[external_files]`), else the built-in file server.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    /// The built-in file server, or why phones cannot use it.
+    pub builtin: Result<Downloads, String>,
+    /// The site's own FTP or HTTPS server.
+    pub external: Option<crate::config::ExternalSource>,
+}
+
+impl Sources {
+    /// Where the device fetches the files of its deployment tasks.
+    pub fn for_device(
+        &self,
+        mac: &str,
+        remote_addr: &str,
+        tasks: &[opendls_engine::DeviceTask],
+        now: i64,
+    ) -> Result<Vec<opendls_engine::Download>, String> {
+        let Some(external) = &self.external else {
+            return self.builtin.as_ref().map_err(Clone::clone)?.sources(mac, remote_addr, tasks, now);
+        };
+        let files = tasks.iter().flat_map(|task| task.kind.downloads());
+        Ok(files
+            .map(|file| opendls_engine::Download {
+                file_id: file.file_id,
+                source: external.items(&file.on_phone.name),
             })
             .collect())
     }

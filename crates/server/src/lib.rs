@@ -212,10 +212,15 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         validity,
     );
     let downloads = downloads(config.public_address.as_deref(), file_addr, token_key.clone());
+    let external = config
+        .external_files
+        .source(std::env::var("OPENDLS_FTP_PASSWORD").ok())
+        .map_err(|message| config::ConfigError::Invalid { field: "external_files", message })?;
+    let sources = file_server::Sources { builtin: downloads.clone(), external: external.clone() };
     let endpoint = Arc::new(
         phone::PhoneEndpoint::new(store.clone(), &config)
             .with_bootstrapper(bootstrapper)
-            .with_downloads(downloads.clone()),
+            .with_downloads(sources),
     );
     let limits = listener::ListenerLimits {
         gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
@@ -260,6 +265,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         pin_digits: config.secure_mode.pin_digits,
         vault: vault.clone(),
         downloads,
+        external_files: external,
         max_upload_bytes: config.limits.max_upload_bytes,
     };
     if let Some(listener) = file_listener {

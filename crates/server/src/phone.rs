@@ -36,7 +36,7 @@ pub struct PhoneEndpoint<S> {
     default_policy: opendls_engine::LocalChangePolicy,
     bootstrapper: Option<Bootstrapper>,
     renew_before_secs: i64,
-    downloads: Result<crate::file_server::Downloads, String>,
+    downloads: crate::file_server::Sources,
 }
 
 impl<S: PhoneStore> PhoneEndpoint<S> {
@@ -68,12 +68,15 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             default_policy: config.protocol.local_change_policy,
             bootstrapper: None,
             renew_before_secs: (config.secure_mode.renew_before_days * 24 * 3600) as i64,
-            downloads: Err("the file server is not set up".into()),
+            downloads: crate::file_server::Sources {
+                builtin: Err("the file server is not set up".into()),
+                external: None,
+            },
         }
     }
 
     /// Where phones download the files of deployment jobs (or why they cannot).
-    pub fn with_downloads(mut self, downloads: Result<crate::file_server::Downloads, String>) -> Self {
+    pub fn with_downloads(mut self, downloads: crate::file_server::Sources) -> Self {
         self.downloads = downloads;
         self
     }
@@ -326,9 +329,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                         }
                         Need::Downloads => {
                             let sources =
-                                self.downloads.as_ref().map_err(Clone::clone).and_then(|downloads| {
-                                    downloads.sources(mac, &input.remote_addr, &input.tasks, now)
-                                });
+                                self.downloads.for_device(mac, &input.remote_addr, &input.tasks, now);
                             input.downloads = Some(sources);
                         }
                     }

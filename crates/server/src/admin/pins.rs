@@ -53,7 +53,9 @@ pub(super) async fn set<S: JobStore + FileStore>(
     let bad = |message: String| failure(StatusCode::BAD_REQUEST, message);
     let (model, known) = models_matching(&request.model).map_err(|why| bad(format!("model {why}")))?;
     let group = request.group.as_deref().map(super::parse_group).transpose()?;
-    state.settings.downloads.as_ref().map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
+    if state.settings.external_files.is_none() {
+        state.settings.downloads.as_ref().map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
+    }
     let images = state.store.stored_files(Some(FileKind::Firmware)).await?;
     let image = match (request.file, request.version.as_deref()) {
         (Some(id), _) => images
@@ -96,9 +98,7 @@ fn by_version(images: Vec<StoredFile>, text: &str, models: &[String]) -> Result<
     };
     let mut matching: Vec<StoredFile> = images
         .into_iter()
-        .filter(|image| {
-            image.file.version.as_deref().and_then(FirmwareVersion::parse) == Some(version)
-        })
+        .filter(|image| image.file.version.as_deref().and_then(FirmwareVersion::parse) == Some(version))
         .filter(fits)
         .collect();
     match matching.len() {

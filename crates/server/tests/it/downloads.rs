@@ -129,3 +129,44 @@ async fn without_a_reachable_public_address_no_url_is_made() {
     assert_eq!(refused.status, 409);
     assert!(refused.text().contains("set public_address"), "{}", refused.text());
 }
+
+/// A site's own FTP server: phones are given its items (guide p. 53, 57) with the password from
+/// its file, and the built-in file server is not needed.
+#[tokio::test]
+async fn an_external_ftp_server_is_handed_to_phones_with_its_password_from_a_file() {
+    let secret_dir = tempfile::tempdir().unwrap();
+    let password_file = secret_dir.path().join("ftp-password");
+    std::fs::write(&password_file, "dlsftp5\n").unwrap();
+    let server = TestServer::start_with(|config| {
+        config.file_listen = None;
+        config.external_files.ftp_server = Some("192.0.2.150".into());
+        config.external_files.ftp_username = Some("dls".into());
+        config.external_files.ftp_path = Some("/media".into());
+        config.external_files.ftp_password_file = Some(password_file.clone());
+    })
+    .await;
+    let id = ringtone(&server).await;
+    let request = json!({"kind": "deploy-file", "files": [id.to_string()], "contact_me": false,
+        "targets": {"by": "devices", "macs": [MAC]}});
+    server.admin_json("POST", "/api/jobs", Some(&request.to_string()), 201).await;
+    // The phone calls in again and is read in full; the deployment follows.
+    let first = phone_post(server.phone_addr(), start_up(MAC).as_bytes(), None).await;
+    assert_eq!(first.dls().action, opendls_wpi::Action::ReadAllItems);
+    let items = crate::support::inventory(MAC, &[]);
+    let items: Vec<(&str, &str)> = items.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+    let read = crate::support::reply_to("ReadAllItems", "accepted", "final", "0A0B", &items);
+    let reply = phone_post(server.phone_addr(), read.as_bytes(), first.session().as_deref()).await.dls();
+    assert_eq!(reply.action, opendls_wpi::Action::FileDeployment, "{reply:?}");
+    let value = |name: &str| reply.items.iter().find(|i| i.name == name).map(|i| i.value.as_str());
+    assert_eq!(value("file-server"), Some("192.0.2.150"));
+    assert_eq!(value("file-port"), Some("21"));
+    assert_eq!(value("file-username"), Some("dls"));
+    assert_eq!(value("file-pwd"), Some("dlsftp5"));
+    assert_eq!(value("file-path"), Some("/media"));
+    assert_eq!(value("file-name"), Some("ring.wav"));
+    assert_eq!(value("file-type"), Some("RINGTONE"));
+    // The password is in no answer of the admin API.
+    let job = server.admin("GET", "/api/jobs/1", None).await.text();
+    let device = server.admin("GET", &format!("/api/devices/{MAC}?history=100"), None).await.text();
+    assert!(!job.contains("dlsftp5") && !device.contains("dlsftp5"));
+}
