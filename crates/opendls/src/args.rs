@@ -48,6 +48,9 @@ pub(crate) enum BenchCommand {
     /// A boot storm against a local server process, the machine's TLS ceiling measured in the
     /// same run, and a steady state with a large seeded inventory.
     Storm(StormArgs),
+    /// Many phones downloading one firmware image from the built-in file server at once, against
+    /// one phone alone in the same run; the server's memory and CPU.
+    Downloads(DownloadsArgs),
     /// The trivial TLS server the storm measures the ceiling against (used by `storm`).
     #[command(hide = true)]
     TlsServer {
@@ -55,6 +58,20 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+}
+
+/// `opendls bench downloads` options.
+#[derive(Args)]
+pub(crate) struct DownloadsArgs {
+    /// Phones downloading at once.
+    #[arg(long, default_value_t = 1000)]
+    pub phones: u32,
+    /// The image's size in MiB.
+    #[arg(long, default_value_t = 20.0)]
+    pub size_mib: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `opendls bench storm` options.

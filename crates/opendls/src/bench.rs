@@ -27,6 +27,9 @@ use serde::Serialize;
 use crate::admin::Client;
 use crate::{Connection, StormArgs};
 
+mod downloads;
+pub use downloads::downloads;
+
 /// Requests of one first-contact interaction: start-up -> ReadAllItems, reply -> WriteItems,
 /// reply -> CleanUp. Each is a new TLS connection, as phones send `Connection: close`.
 const HANDSHAKES_PER_INTERACTION: f64 = 3.0;
@@ -387,10 +390,32 @@ struct ServerProcess {
     child: Child,
     phone_addr: SocketAddr,
     admin_addr: SocketAddr,
+    /// The built-in file server, when it serves.
+    file_addr: Option<SocketAddr>,
+}
+
+/// Seconds since the Unix epoch.
+fn unix_secs() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
 impl ServerProcess {
     fn start(data_dir: &Path, max_in_flight: Option<usize>, synchronous: &str) -> Result<ServerProcess> {
+        Self::spawn(data_dir, max_in_flight, synchronous, false)
+    }
+
+    /// A server whose built-in file server serves on loopback, with 127.0.0.1 as the public
+    /// address.
+    fn start_serving_files(data_dir: &Path) -> Result<ServerProcess> {
+        Self::spawn(data_dir, None, "mixed", true)
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        max_in_flight: Option<usize>,
+        synchronous: &str,
+        files: bool,
+    ) -> Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command
             .args([
@@ -404,7 +429,7 @@ impl ServerProcess {
                 "--secure-listen",
                 "off",
                 "--file-listen",
-                "off",
+                if files { "127.0.0.1:0" } else { "off" },
                 "--data-dir",
             ])
             .arg(data_dir)
@@ -423,9 +448,16 @@ impl ServerProcess {
         let config = data_dir.with_extension("toml");
         std::fs::write(&config, limits)?;
         command.arg("--config").arg(config);
+        if files {
+            command.args(["--public-address", "127.0.0.1"]);
+        }
         let mut child = command.spawn().context("cannot start opendls serve")?;
-        let lines =
-            read_lines_with(&mut child, &["opendls is serving phones on https://", "admin API on http://"])?;
+        const FILES: &str = "firmware and file downloads on https://";
+        let mut prefixes = vec!["opendls is serving phones on https://", "admin API on http://"];
+        if files {
+            prefixes.push(FILES);
+        }
+        let lines = read_lines_with(&mut child, &prefixes)?;
         let (phones, admin) = (&lines[0], &lines[1]);
         let phone_addr = phones
             .trim_start_matches("opendls is serving phones on https://")
@@ -439,7 +471,11 @@ impl ServerProcess {
             .next()
             .unwrap_or_default()
             .parse()?;
-        Ok(ServerProcess { child, phone_addr, admin_addr })
+        let file_addr = match lines.get(2) {
+            Some(line) => Some(line.trim_start_matches(FILES).split('/').next().unwrap_or_default().parse()?),
+            None => None,
+        };
+        Ok(ServerProcess { child, phone_addr, admin_addr, file_addr })
     }
 
     fn proc_file(&self, name: &str) -> Result<String> {
@@ -459,13 +495,22 @@ impl ServerProcess {
 
     /// The server's peak resident memory (VmHWM).
     fn peak_rss_mib(&self) -> Result<f64> {
+        self.memory_mib("VmHWM:")
+    }
+
+    /// The server's resident memory now (VmRSS).
+    fn rss_mib(&self) -> Result<f64> {
+        self.memory_mib("VmRSS:")
+    }
+
+    fn memory_mib(&self, field: &str) -> Result<f64> {
         let status = self.proc_file("status")?;
         let kib = status
             .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| anyhow!("no VmHWM in /proc status"))?;
+            .ok_or_else(|| anyhow!("no {field} in /proc status"))?;
         Ok(kib / 1024.0)
     }
 }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-pub(crate) use args::{BenchCommand, DemoArgs, PhonesimArgs, ServeArgs, StormArgs};
+pub(crate) use args::{BenchCommand, DemoArgs, DownloadsArgs, PhonesimArgs, ServeArgs, StormArgs};
 use clap::{Args, Parser, Subcommand};
 pub(crate) use connection::Connection;
 
@@ -534,6 +534,7 @@ fn main() -> ExitCode {
         Command::Phonesim(args) => phonesim::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Bench { command: BenchCommand::Storm(args) } => bench::storm(args),
+        Command::Bench { command: BenchCommand::Downloads(args) } => bench::downloads(args),
         Command::Bench { command: BenchCommand::TlsServer { data_dir } } => bench::tls_server(&data_dir),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))
