@@ -36,6 +36,7 @@ fuzz_target!(|bytes: &[u8]| {
             policy: LocalChangePolicy::default(),
             tasks: Vec::new(),
             security: Default::default(),
+            downloads: None,
         };
         // Without Secure Mode or jobs the engine never needs outside work.
         let decision = decide(&input, &settings).decision().expect("no outside needs");

@@ -82,8 +82,13 @@ async fn a_canary_with_failed_downloads_pauses_the_rollout_and_resume_finishes_i
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(count(&job(&server, id).await, "held"), 45, "nothing is released while paused");
 
-    // Resume: the failures so far are accepted; batches of 20 finish the job.
+    // Resume: the failures so far are accepted; batches of 20 finish the job. Five phones of
+    // the next batch are in a call: they refuse (busy, p. 56), wait, and are tried again.
+    for phone in &phones[5..10] {
+        phone.start_call(Duration::from_secs(4)).await;
+    }
     server.admin_json("POST", &format!("/api/jobs/{id}/resume"), None, 200).await;
+    until(&server, id, Duration::from_secs(20), |job| count(job, "waiting-busy") > 0).await;
     let finished = until_finished(&server, id, Duration::from_secs(120)).await;
     assert_eq!((count(&finished, "done"), count(&finished, "failed")), (47, 3), "{finished:#}");
     // A done phone runs the image; a failed one was not sent it again.
