@@ -103,7 +103,9 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
     println!("  opendls job create apply-configuration --group sales --wait   # contact-me, done in seconds");
     println!("  opendls device show {first_mac}");
     println!("  opendls job create read-items --item sntp-tz-offset --device {first_mac} --wait");
-    println!("  head -c 2000000 /dev/urandom > OS_SIP_V3_R9_0_0.img && opendls firmware add OS_SIP_V3_R9_0_0.img");
+    println!(
+        "  head -c 2000000 /dev/urandom > OS_SIP_V3_R9_0_0.img && opendls firmware add OS_SIP_V3_R9_0_0.img"
+    );
     println!("  opendls job create deploy-firmware --file 1 --all --canary 10% --max-failures 2 --wait");
     println!("  opendls security mode secure --global --push     # every phone moves to Secure Mode now");
     println!(

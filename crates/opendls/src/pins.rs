@@ -56,7 +56,7 @@ pub(crate) async fn pin(client: &Client, args: PinArgs, json: bool) -> Result<Ex
             println!("{}", serde_json::to_string_pretty(&pin)?);
         }
         eprintln!(
-            "{} pinned to {} (image {}); phones that run another version get it at their next contact \
+            "{} pinned to {} (image {}); its phones that run another version are called in for it \
              (opendls job show {})",
             scope_text(&pin),
             pin.version,

@@ -71,10 +71,12 @@ pub enum FileRemoval {
     },
     /// There is no such file.
     NotFound,
-    /// Unfinished jobs hand it to phones: nothing was removed.
+    /// Unfinished jobs hand it to phones, or a firmware pin names it: nothing was removed.
     InUse {
-        /// The jobs.
+        /// The unfinished jobs.
         jobs: Vec<i64>,
+        /// The model patterns (and groups) whose firmware pin names it.
+        pins: Vec<String>,
     },
 }
 

@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0007_deployments.sql"),
     include_str!("../migrations/sqlite/0008_rollouts.sql"),
     include_str!("../migrations/sqlite/0009_firmware_pins.sql"),
+    include_str!("../migrations/sqlite/0010_stored_file_ids_never_reused.sql"),
 ];
 
 mod files;

@@ -184,13 +184,21 @@ pub(super) async fn remove<S: FileStore>(
     };
     match state.store.remove_stored_file(id).await? {
         FileRemoval::NotFound => Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}"))),
-        FileRemoval::InUse { jobs } => {
-            let jobs: Vec<String> = jobs.iter().map(i64::to_string).collect();
-            let message = format!(
-                "{} {id} is used by unfinished job {}: cancel the job (opendls job cancel ID) or let it finish first",
-                file.file.kind.as_str(),
-                jobs.join(", ")
-            );
+        FileRemoval::InUse { jobs, pins } => {
+            let kind = file.file.kind.as_str();
+            let message = match pins.is_empty() {
+                true => {
+                    let jobs: Vec<String> = jobs.iter().map(i64::to_string).collect();
+                    format!(
+                        "{kind} {id} is used by unfinished job {}: cancel the job (opendls job cancel ID) or let it finish first",
+                        jobs.join(", ")
+                    )
+                }
+                false => format!(
+                    "{kind} {id} is pinned for {}: unpin it first (opendls firmware unpin --model …)",
+                    pins.join(", ")
+                ),
+            };
             Err(failure(StatusCode::CONFLICT, message))
         }
         FileRemoval::Removed { last_copy } => {

@@ -182,6 +182,10 @@ async fn a_firmware_pin_brings_its_models_phones_to_the_version_one_at_a_time_wi
 
     let pins = server.admin_json("GET", "/api/firmware/pins", None, 200).await;
     assert_eq!(pins[0]["version"], "V3 R6.0.0");
+    let image = pins[0]["file_id"].as_i64().unwrap();
+    let refused = server.admin("DELETE", &format!("/api/files/{image}"), None).await;
+    assert_eq!(refused.status, 409, "a pinned image stays");
+    assert!(refused.text().contains("pinned for OpenStage 60"), "{}", refused.text());
     server.admin_json("DELETE", "/api/firmware/pins?model=OpenStage%2060", None, 200).await;
     let removed = job(&server, id).await;
     assert!(!removed["summary"]["cancelled_at"].is_null());

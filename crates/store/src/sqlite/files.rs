@@ -102,8 +102,15 @@ impl FileStore for SqliteStore {
                 .prepare(&sql)?
                 .query_map(params![id], |row| row.get::<_, i64>(0))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            if !jobs.is_empty() {
-                return Ok(FileRemoval::InUse { jobs });
+            let pins = tx
+                .prepare("SELECT model, group_name FROM firmware_pins WHERE file_id = ?1 ORDER BY model")?
+                .query_map(params![id], |row| {
+                    let (model, group): (String, String) = (row.get(0)?, row.get(1)?);
+                    Ok(if group.is_empty() { model } else { format!("{model} in group {group}") })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            if !jobs.is_empty() || !pins.is_empty() {
+                return Ok(FileRemoval::InUse { jobs, pins });
             }
             let sha: Option<String> = tx
                 .query_row("DELETE FROM stored_files WHERE id = ?1 RETURNING sha256", params![id], |r| {

@@ -53,3 +53,18 @@ async fn files_are_added_once_per_name_listed_and_removed() {
     assert_eq!(store.remove_stored_file(copy.id).await.unwrap(), FileRemoval::NotFound);
     assert!(store.stored_file(image.id).await.unwrap().is_none());
 }
+
+#[tokio::test]
+async fn a_removed_files_number_is_never_given_again() {
+    let (store, _dir) = open().await;
+    let first = store.add_stored_file(firmware("a.img", "aa"), 100).await.unwrap();
+    let second = store.add_stored_file(firmware("b.img", "bb"), 100).await.unwrap();
+    store.remove_stored_file(second.id).await.unwrap();
+    let third = store.add_stored_file(firmware("c.img", "cc"), 100).await.unwrap();
+    assert!(
+        third.id > second.id,
+        "jobs, pins and URLs that named {} must not come to name another file",
+        second.id
+    );
+    assert!(first.id < second.id);
+}
