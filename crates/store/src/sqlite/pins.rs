@@ -146,7 +146,8 @@ pub(super) fn apply(tx: &Transaction<'_>, now: Timestamp, limits: PinLimits) -> 
 }
 
 /// Devices of a pin's model (and group) that run another version and have no target in its job
-/// still to do or held off, with the version they run.
+/// still to do or held off, nor an unfinished target of another firmware deployment (an
+/// administrator's job or another pin goes first), with the version they run.
 fn candidates(
     tx: &Connection,
     pin: &FirmwarePin,
@@ -161,8 +162,9 @@ fn candidates(
               OR (t.state IN ('failed', 'timed-out') AND t.finished_at <= ?5)) \
          AND (?3 != '' OR NOT EXISTS (SELECT 1 FROM firmware_pins g WHERE g.group_name != '' \
               AND g.group_name = d.group_name AND lower(d.device_type) GLOB lower(g.model))) \
-         AND NOT EXISTS (SELECT 1 FROM job_targets o JOIN firmware_pins q ON q.job_id = o.job_id \
-              WHERE o.mac = d.mac AND o.job_id != ?1 AND o.state IN {ACTIVE}) \
+         AND NOT EXISTS (SELECT 1 FROM job_targets o JOIN jobs oj ON oj.id = o.job_id \
+              WHERE o.mac = d.mac AND o.job_id != ?1 AND o.state IN {UNFINISHED} \
+              AND json_extract(oj.kind, '$.kind') = 'deploy-firmware') \
          ORDER BY d.mac LIMIT 1000"
     );
     let group = pin.group.clone().unwrap_or_default();

@@ -5,7 +5,7 @@ use opendls_engine::{DeviceRecord, DeviceTask, JobKind, TargetState, TaskUpdate}
 use opendls_store::jobs::{ContactRecord, JobStore, NewJob, TargetSelector};
 use opendls_store::{AdminStore, PhoneStore, SqliteStore, StoreError};
 
-async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
+pub(crate) async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("jobs.db")).await.unwrap();
     let devices: Vec<DeviceRecord> = (1..=4)

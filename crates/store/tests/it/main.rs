@@ -3,5 +3,6 @@
 mod files;
 mod fleet;
 mod jobs;
+mod pins;
 mod security;
 mod sqlite;
