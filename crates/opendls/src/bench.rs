@@ -3,15 +3,14 @@
 //! phones boot against it; the same run measures the machine's TLS ceiling against a trivial
 //! rustls server with the same certificate, and a steady state with a large seeded inventory.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, anyhow};
 use opendls_engine::{DeviceRecord, ItemKey, ReportedItem};
 use opendls_phonesim::fleet::{FleetConfig, FleetReport, Percentiles, run_fleet};
 use opendls_phonesim::interaction::Target;
@@ -28,7 +27,9 @@ use crate::admin::Client;
 use crate::{Connection, StormArgs};
 
 mod downloads;
+mod process;
 pub use downloads::downloads;
+use process::{ServerProcess, cpu_seconds, read_lines_with};
 
 /// Requests of one first-contact interaction: start-up -> ReadAllItems, reply -> WriteItems,
 /// reply -> CleanUp. Each is a new TLS connection, as phones send `Connection: close`.
@@ -383,178 +384,6 @@ fn database_mib(data_dir: &Path) -> f64 {
     let size = |name: &str| std::fs::metadata(data_dir.join(name)).map(|m| m.len()).unwrap_or(0);
     let database = opendls_server::DATABASE_FILE;
     (size(database) + size(&format!("{database}-wal"))) as f64 / (1024.0 * 1024.0)
-}
-
-/// `opendls serve` as a child process.
-struct ServerProcess {
-    child: Child,
-    phone_addr: SocketAddr,
-    admin_addr: SocketAddr,
-    /// The built-in file server, when it serves.
-    file_addr: Option<SocketAddr>,
-}
-
-/// Seconds since the Unix epoch.
-fn unix_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
-}
-
-impl ServerProcess {
-    fn start(data_dir: &Path, max_in_flight: Option<usize>, synchronous: &str) -> Result<ServerProcess> {
-        Self::spawn(data_dir, max_in_flight, synchronous, false)
-    }
-
-    /// A server whose built-in file server serves on loopback, with 127.0.0.1 as the public
-    /// address.
-    fn start_serving_files(data_dir: &Path) -> Result<ServerProcess> {
-        Self::spawn(data_dir, None, "mixed", true)
-    }
-
-    fn spawn(
-        data_dir: &Path,
-        max_in_flight: Option<usize>,
-        synchronous: &str,
-        files: bool,
-    ) -> Result<ServerProcess> {
-        let mut command = Command::new(std::env::current_exe()?);
-        command
-            .args([
-                "serve",
-                "--phone-listen",
-                "127.0.0.1:0",
-                "--admin-listen",
-                "127.0.0.1:0",
-                "--dcmp-listen",
-                "off",
-                "--secure-listen",
-                "off",
-                "--file-listen",
-                if files { "127.0.0.1:0" } else { "off" },
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null());
-        // Every simulated phone connects from 127.0.0.1: that one address may use every connection.
-        let (in_flight, connections) = match max_in_flight {
-            Some(limit) => (format!("max_interactions_in_flight = {limit}\n"), 4096),
-            None => (String::new(), 1024),
-        };
-        let limits = format!(
-            "[database]\nsynchronous = \"{synchronous}\"\n[limits]\n{in_flight}max_connections = {connections}\n\
-             max_connections_per_address = {connections}\ninteractions_per_address_percent = 100\n"
-        );
-        let config = data_dir.with_extension("toml");
-        std::fs::write(&config, limits)?;
-        command.arg("--config").arg(config);
-        if files {
-            command.args(["--public-address", "127.0.0.1"]);
-        }
-        let mut child = command.spawn().context("cannot start opendls serve")?;
-        const FILES: &str = "firmware and file downloads on https://";
-        let mut prefixes = vec!["opendls is serving phones on https://", "admin API on http://"];
-        if files {
-            prefixes.push(FILES);
-        }
-        let lines = read_lines_with(&mut child, &prefixes)?;
-        let (phones, admin) = (&lines[0], &lines[1]);
-        let phone_addr = phones
-            .trim_start_matches("opendls is serving phones on https://")
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .parse()?;
-        let admin_addr = admin
-            .trim_start_matches("admin API on http://")
-            .split_whitespace()
-            .next()
-            .unwrap_or_default()
-            .parse()?;
-        let file_addr = match lines.get(2) {
-            Some(line) => Some(line.trim_start_matches(FILES).split('/').next().unwrap_or_default().parse()?),
-            None => None,
-        };
-        Ok(ServerProcess { child, phone_addr, admin_addr, file_addr })
-    }
-
-    fn proc_file(&self, name: &str) -> Result<String> {
-        Ok(std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id()))?)
-    }
-
-    /// User plus system CPU seconds of the server so far.
-    fn cpu_seconds(&self) -> Result<f64> {
-        let stat = self.proc_file("stat")?;
-        // Fields after the command name (which may contain spaces) start at the last ')'.
-        let fields: Vec<&str> =
-            stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-        let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-        Ok((ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND)
-    }
-
-    /// The server's peak resident memory (VmHWM).
-    fn peak_rss_mib(&self) -> Result<f64> {
-        self.memory_mib("VmHWM:")
-    }
-
-    /// The server's resident memory now (VmRSS).
-    fn rss_mib(&self) -> Result<f64> {
-        self.memory_mib("VmRSS:")
-    }
-
-    fn memory_mib(&self, field: &str) -> Result<f64> {
-        let status = self.proc_file("status")?;
-        let kib = status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse::<f64>().ok())
-            .ok_or_else(|| anyhow!("no {field} in /proc status"))?;
-        Ok(kib / 1024.0)
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// User plus system CPU seconds a process has used so far.
-fn cpu_seconds(pid: u32) -> Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may contain spaces) start at the last ')'.
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("").split_whitespace().collect();
-    let ticks = |at: usize| fields.get(at).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    Ok((ticks(11) + ticks(12)) / CLOCK_TICKS_PER_SECOND)
-}
-
-/// Reads the child's standard output until it printed a line starting with each prefix, in
-/// order (one reader for all of them: a buffered reader may hold more than one line).
-fn read_lines_with(child: &mut Child, prefixes: &[&str]) -> Result<Vec<String>> {
-    let stdout = child.stdout.as_mut().ok_or_else(|| anyhow!("no standard output"))?;
-    let mut reader = BufReader::new(stdout);
-    let mut found = Vec::new();
-    let mut line = String::new();
-    for _ in 0..50 {
-        let Some(prefix) = prefixes.get(found.len()) else { return Ok(found) };
-        line.clear();
-        if reader.read_line(&mut line)? == 0 {
-            bail!("the child process ended before printing {prefix:?}");
-        }
-        if line.starts_with(prefix) {
-            found.push(line.trim_end().to_owned());
-        }
-    }
-    if found.len() == prefixes.len() {
-        Ok(found)
-    } else {
-        bail!("the child process never printed {prefixes:?}")
-    }
 }
 
 fn print_report(report: &StormReport) {

@@ -14,6 +14,10 @@ use opendls_wpi::models::{Family, PhoneModel};
 
 use crate::items::{basic_item_names, realistic_items};
 
+mod files;
+use files::file_jobs;
+pub use files::{FileJob, dotted_to_software_version};
+
 /// Who a simulated phone is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PhoneProfile {
@@ -94,24 +98,6 @@ pub enum Next {
     /// The phone fetches (or deletes) files (p. 52-57); the driver downloads them and calls
     /// [`SimPhone::files_done`].
     Files(Vec<FileJob>),
-}
-
-/// One file of a `FileDeployment` or `SoftwareDeployment` (p. 52-57, item list p. 177).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileJob {
-    /// The file index of a multiple deployment (p. 55); `None` for a single file.
-    pub index: Option<u32>,
-    /// `deploy` or `delete` (p. 55).
-    pub delete: bool,
-    /// Where to fetch it over HTTPS (`file-https-base-url`, the full URL, p. 53); `None` for FTP,
-    /// which the simulator does not speak (the transfer then fails).
-    pub url: Option<String>,
-    /// `file-name` (or the URL's last segment).
-    pub name: String,
-    /// `file-type` (`RINGTONE`, `LOGO`, ..., `APP` for firmware).
-    pub file_type: String,
-    /// `file-sw-version` of a firmware image (dotted, p. 57), when this is firmware.
-    pub firmware_version: Option<String>,
 }
 
 /// What a bootstrap `WriteItems` gave the phone (guide p. 62-65): its own certificate and key, the
@@ -396,76 +382,6 @@ impl SimPhone {
         }
     }
 
-    /// Records the outcome of file transfers. A single file is reported with `status` (p. 54);
-    /// multiple files and deletions are not (p. 55). New firmware is installed and the phone
-    /// reboots (p. 56).
-    pub fn files_done(&mut self, results: &[(FileJob, bool)], day: &str, time: &str) -> Next {
-        let mut firmware_installed = false;
-        for (job, ok) in results {
-            if let (Some(version), true) = (&job.firmware_version, ok) {
-                let version = dotted_to_software_version(version);
-                self.items.insert(("software-version".into(), None), version.clone());
-                self.items.insert(("related-software-version".into(), None), version);
-                firmware_installed = true;
-                continue;
-            }
-            // The phone's own list (p. 245): a file is known by name and type (p. 55), whatever
-            // index the message gave it.
-            let slot = self.file_slot(&job.name, &job.file_type).unwrap_or_else(|| self.next_file_slot());
-            let fields = [
-                ("file-deployment-name", job.name.clone()),
-                ("file-deployment-type", job.file_type.clone()),
-                ("file-deployment-status", if *ok { "ok" } else { "failed" }.to_owned()),
-                ("file-deployment-date", day.to_owned()),
-                ("file-deployment-time", time.to_owned()),
-            ];
-            for (name, value) in fields {
-                if job.delete && *ok {
-                    self.items.remove(&(name.to_owned(), Some(slot)));
-                } else {
-                    self.items.insert((name.to_owned(), Some(slot)), value);
-                }
-            }
-        }
-        if firmware_installed {
-            return Next::Reboot { factory_reset: false };
-        }
-        match results {
-            [(job, ok)] if job.index.is_none() && !job.delete => {
-                let mut items = self.basic_items();
-                items.extend([
-                    Item::new("file-deployment-date", day),
-                    Item::new("file-deployment-time", time),
-                    Item::new("file-deployment-name", &job.name),
-                    Item::new("file-deployment-type", &job.file_type),
-                    Item::new("file-deployment-status", if *ok { "ok" } else { "failed" }),
-                ]);
-                Next::Reply(self.message(ReasonForContact::new(Reason::Status), None, items))
-            }
-            _ => Next::Done { send_solicited: false, reason: None },
-        }
-    }
-
-    fn file_slot(&self, name: &str, file_type: &str) -> Option<u32> {
-        self.items.iter().find_map(|((item, index), value)| {
-            let same_type = |slot| self.value("file-deployment-type", Some(slot)) == Some(file_type);
-            (item == "file-deployment-name" && value == name)
-                .then_some(*index)
-                .flatten()
-                .filter(|slot| same_type(*slot))
-        })
-    }
-
-    fn next_file_slot(&self) -> u32 {
-        self.items
-            .keys()
-            .filter(|(name, _)| name == "file-deployment-name")
-            .filter_map(|(_, i)| *i)
-            .max()
-            .unwrap_or(0)
-            + 1
-    }
-
     /// Applies written items; returns the refused ones with their status (p. 77-83).
     fn write(&mut self, items: &[Item]) -> Vec<Item> {
         let catalog = Catalog::builtin();
@@ -681,216 +597,10 @@ fn wbm_certificate_info(base64: &str) -> Option<String> {
     ))
 }
 
-/// The files a deployment message asks for: one job per index, or one for the whole message.
-fn file_jobs(items: &[Item], firmware: bool) -> Vec<FileJob> {
-    let mut indexes: Vec<Option<u32>> = items.iter().map(|i| i.index).collect();
-    indexes.sort();
-    indexes.dedup();
-    if indexes.iter().any(Option::is_some) {
-        indexes.retain(Option::is_some);
-    }
-    indexes
-        .into_iter()
-        .map(|index| {
-            // Items without an index describe every file (server, credentials).
-            let value = |name: &str| {
-                items
-                    .iter()
-                    .find(|i| i.name == name && i.index == index)
-                    .or_else(|| items.iter().find(|i| i.name == name && i.index.is_none()))
-                    .map(|i| i.value.clone())
-            };
-            let url = value("file-https-base-url");
-            let name = value("file-name")
-                .or_else(|| url.as_deref().and_then(|u| u.rsplit('/').next()).map(str::to_owned))
-                .unwrap_or_default();
-            FileJob {
-                index,
-                delete: value("file-action").as_deref() == Some("delete"),
-                url,
-                name,
-                file_type: value("file-type").unwrap_or_default(),
-                firmware_version: if firmware { value("file-sw-version") } else { None },
-            }
-        })
-        .collect()
-}
-
-/// `3.5.12.0` (file-sw-version, p. 57) as the phone reports it: `V3 R5.12.0`.
-pub fn dotted_to_software_version(dotted: &str) -> String {
-    match dotted.split_once('.') {
-        Some((major, rest)) => format!("V{major} R{rest}"),
-        None => dotted.to_owned(),
-    }
-}
-
 /// Serializes a phone message for the wire.
 pub fn to_wire(message: &WorkpointMessage) -> Vec<u8> {
     write_workpoint_message(message).into_bytes()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn service(phone: &SimPhone, action: Action, items: Vec<Item>) -> DlsMessage {
-        DlsMessage::with_items(phone.last_nonce.clone(), action, items)
-    }
-
-    fn reply(next: Next) -> WorkpointMessage {
-        match next {
-            Next::Reply(message) => message,
-            other => panic!("expected a reply, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn start_up_carries_the_basic_items() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(7));
-        let message = phone.contact(Reason::StartUp, &[]);
-        assert_eq!(message.value("mac-addr"), Some("00:1A:E8:00:00:07"));
-        assert_eq!(message.value("configuration-changed-flag"), Some("false"));
-        assert!(message.items.len() >= 12);
-        assert_eq!(message.nonce.len(), 32);
-        assert!(phone.item_count() >= 300, "{} items", phone.item_count());
-    }
-
-    #[test]
-    fn read_all_items_is_fragmented_when_asked() {
-        let mut profile = PhoneProfile::numbered(1);
-        profile.fragment_items = Some(100);
-        let mut phone = SimPhone::new(profile);
-        phone.contact(Reason::StartUp, &[]);
-        let total = phone.item_count();
-        let mut received = 0;
-        let mut message = reply(phone.answer(&service(&phone, Action::ReadAllItems, vec![])));
-        while message.fragment == Some(Fragment::Next) {
-            received += message.items.len();
-            message = reply(phone.answer(&service(&phone, Action::GetNextFragment, vec![])));
-        }
-        received += message.items.len();
-        assert_eq!(received, total);
-    }
-
-    #[test]
-    fn writes_apply_or_report_per_item_status() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(1));
-        phone.contact(Reason::StartUp, &[]);
-        let items = vec![
-            Item::new("sntp-addr", "time.nist.gov"),
-            Item::new("socketed-headset-mode-x", "0"),
-            Item::new("device-type", "OpenStage 80"),
-            Item::new("transaction-timer", "5"),
-        ];
-        let answer = reply(phone.answer(&service(&phone, Action::WriteItems, items)));
-        assert_eq!(answer.reason.status, Some(ReplyStatus::Accepted));
-        let statuses: Vec<_> =
-            answer.items.iter().map(|i| (i.name.as_str(), i.status.clone().unwrap())).collect();
-        assert_eq!(
-            statuses,
-            [
-                ("socketed-headset-mode-x", ItemStatus::UnknownItem),
-                ("device-type", ItemStatus::ReadOnly),
-                ("transaction-timer", ItemStatus::Failed)
-            ]
-        );
-        assert_eq!(phone.value("sntp-addr", None), Some("time.nist.gov"));
-    }
-
-    #[test]
-    fn busy_phones_refuse_writes_and_honour_send_solicited() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(1));
-        phone.in_call = true;
-        phone.contact(Reason::StartUp, &[]);
-        let answer =
-            reply(phone.answer(&service(&phone, Action::WriteItems, vec![Item::new("sntp-addr", "x")])));
-        assert_eq!(answer.reason.status, Some(ReplyStatus::Busy));
-        assert!(answer.items.is_empty());
-        let done = phone.answer(&service(&phone, Action::CleanUp, vec![Item::new("send-solicited", "true")]));
-        assert_eq!(done, Next::Done { send_solicited: true, reason: None });
-    }
-
-    #[test]
-    fn single_file_deployment_reports_status_multiple_do_not() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(1));
-        phone.contact(Reason::StartUp, &[]);
-        let items = vec![
-            Item::new("file-type", "RINGTONE"),
-            Item::new("file-https-base-url", "https://127.0.0.1:1/media/ring.wav"),
-        ];
-        let Next::Files(jobs) = phone.answer(&service(&phone, Action::FileDeployment, items)) else {
-            panic!()
-        };
-        assert_eq!(jobs.len(), 1);
-        assert_eq!((jobs[0].name.as_str(), jobs[0].file_type.as_str()), ("ring.wav", "RINGTONE"));
-        let status = reply(phone.files_done(&[(jobs[0].clone(), true)], "26:11:2026", "10:00:00"));
-        assert_eq!(status.reason.reason, Reason::Status);
-        assert_eq!(status.value("file-deployment-status"), Some("ok"));
-        assert_eq!(status.value("file-deployment-name"), Some("ring.wav"));
-
-        let items = vec![
-            Item::indexed("file-https-base-url", 1, "https://127.0.0.1:1/a.png"),
-            Item::indexed("file-type", 1, "LOGO"),
-            Item::indexed("file-action", 1, "deploy"),
-            Item::indexed("file-name", 2, "ring.wav"),
-            Item::indexed("file-type", 2, "RINGTONE"),
-            Item::indexed("file-action", 2, "delete"),
-        ];
-        phone.contact(Reason::StartUp, &[]);
-        let Next::Files(jobs) = phone.answer(&service(&phone, Action::FileDeployment, items)) else {
-            panic!()
-        };
-        assert_eq!(
-            jobs.iter().map(|j| (j.index, j.delete)).collect::<Vec<_>>(),
-            [(Some(1), false), (Some(2), true)]
-        );
-        let results: Vec<_> = jobs.into_iter().map(|j| (j, true)).collect();
-        assert_eq!(phone.files_done(&results, "d", "t"), Next::Done { send_solicited: false, reason: None });
-    }
-
-    #[test]
-    fn firmware_deployment_installs_and_reboots() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(1));
-        phone.contact(Reason::StartUp, &[]);
-        let items = vec![
-            Item::new("file-https-base-url", "https://127.0.0.1:1/OS40_SIP_V3_R5_13_0.img"),
-            Item::new("file-type", "APP"),
-            Item::new("file-sw-version", "3.5.13.0"),
-            Item::new("file-priority", "immediate"),
-        ];
-        let Next::Files(jobs) = phone.answer(&service(&phone, Action::SoftwareDeployment, items)) else {
-            panic!()
-        };
-        assert_eq!(
-            phone.files_done(&[(jobs[0].clone(), true)], "d", "t"),
-            Next::Reboot { factory_reset: false }
-        );
-        assert_eq!(phone.value("software-version", None), Some("V3 R5.13.0"));
-    }
-
-    #[test]
-    fn a_wrong_nonce_is_refused() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(1));
-        phone.contact(Reason::StartUp, &[]);
-        let answer = reply(phone.answer(&DlsMessage::new("WRONG", Action::ReadAllItems)));
-        assert_eq!(answer.reason.reason, Reason::CleanUp);
-    }
-
-    #[test]
-    fn factory_reset_needs_the_password() {
-        let mut phone = SimPhone::new(PhoneProfile::numbered(1));
-        phone.change_locally("sntp-addr", None, "changed");
-        phone.contact(Reason::StartUp, &[]);
-        let plain =
-            phone.answer(&service(&phone, Action::Restart, vec![Item::new("restart-type", "FactoryReset")]));
-        assert_eq!(plain, Next::Reboot { factory_reset: false });
-        assert_eq!(phone.value("sntp-addr", None), Some("changed"));
-        phone.contact(Reason::StartUp, &[]);
-        let items = vec![Item::new("restart-password", "124816"), Item::new("restart-type", "FactoryReset")];
-        assert_eq!(
-            phone.answer(&service(&phone, Action::Restart, items)),
-            Next::Reboot { factory_reset: true }
-        );
-        assert_ne!(phone.value("sntp-addr", None), Some("changed"));
-    }
-}
+mod tests;

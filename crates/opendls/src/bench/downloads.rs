@@ -64,7 +64,7 @@ async fn run(args: &DownloadsArgs) -> Result<DownloadsReport> {
     let (id, sha256) = store_image(&server, &data_dir, work.path(), size).await?;
     let secret = std::fs::read_to_string(data_dir.join(opendls_server::file_server::TOKEN_KEY_FILE))?;
     let key = TokenKey::new(secret.trim().as_bytes());
-    let expires_at = super::unix_secs() + 3600;
+    let expires_at = super::process::unix_secs() + 3600;
     let path = |n: u32| {
         let mac = format!("00:1A:E8:{:02X}:{:02X}:{:02X}", (n >> 16) & 0xff, (n >> 8) & 0xff, n & 0xff);
         let grant = Grant { mac, file_id: id, sha256: sha256.clone(), expires_at };

@@ -40,7 +40,7 @@ async fn a_pin_targets_its_models_older_phones_within_the_limit() {
     assert_eq!(store.apply_firmware_pins(210, limited).await.unwrap(), 1, "newer phone 2 is left alone");
     assert_eq!(targets(&store, pinned.job_id).await, [("00:1A:E8:00:00:01".to_owned(), TargetState::Queued)]);
     assert_eq!(store.apply_firmware_pins(220, LIMITS).await.unwrap(), 0, "nothing more to do");
-    assert_eq!(store.firmware_pins().await.unwrap(), [pinned.clone()]);
+    assert_eq!(store.firmware_pins().await.unwrap(), std::slice::from_ref(&pinned));
 
     // Setting the pin again replaces its job; removing it cancels the job.
     let again = store.set_firmware_pin(pin("OpenStage 60", None, "V3 R9.0.0"), 300).await.unwrap();
