@@ -74,8 +74,9 @@ fn firmware_and_files_are_stored_by_content_listed_and_removed() {
 
     let logo = dir.path().join("logo.png");
     std::fs::write(&logo, bytes(5000, 3)).unwrap();
-    let file = service.opendls(&["file", "add", logo.to_str().unwrap(), "--type", "logo"]);
+    let file = service.opendls(&["file", "add", logo.to_str().unwrap(), "--type", "logo", "--json"]);
     assert!(file.status.success(), "{}", stderr(&file));
+    let logo_id = serde_json::from_slice::<serde_json::Value>(&file.stdout).unwrap()["id"].to_string();
     let untyped =
         service.opendls(&["file", "add", logo.to_str().unwrap(), "--type", "WALLPAPER", "--name", "w.png"]);
     assert_eq!(untyped.status.code(), Some(1));
@@ -108,7 +109,7 @@ fn firmware_and_files_are_stored_by_content_listed_and_removed() {
     let unfit = service.opendls(&["firmware", "url", &id, "--device", &mac]);
     assert_eq!(unfit.status.code(), Some(1));
     assert!(stderr(&unfit).contains(&format!("is for OpenStage 6*; {mac} is {model}")), "{}", stderr(&unfit));
-    let logo_url = service.opendls(&["file", "url", "3", "--device", &mac]);
+    let logo_url = service.opendls(&["file", "url", &logo_id, "--device", &mac]);
     assert!(
         stdout(&logo_url).starts_with("https://127.0.0.1:"),
         "{}{}",
