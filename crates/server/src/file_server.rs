@@ -195,7 +195,18 @@ struct Ticket {
 /// The file server's routes.
 pub fn router<S: FileStore>(store: Arc<S>, vault: Arc<Vault>, key: TokenKey) -> Router {
     let state = Arc::new(FileServerState { store, vault, key });
-    Router::new().route("/files/{id}/{device}/{expires}/{token}/{name}", get(download::<S>)).with_state(state)
+    Router::new()
+        .route("/files/{id}/{device}/{expires}/{token}/{name}", get(download::<S>))
+        .fallback(outside_the_store)
+        .with_state(state)
+}
+
+/// Any other path: nothing is served, and the attempt is logged (its first two segments only:
+/// the rest could hold a token).
+async fn outside_the_store(uri: axum::http::Uri) -> Response {
+    let start: Vec<&str> = uri.path().split('/').take(3).collect();
+    tracing::warn!(target: "opendls::security", path_start = %start.join("/"), "download of a path outside the store refused");
+    refused(StatusCode::NOT_FOUND, "no such file\n")
 }
 
 fn refused(status: StatusCode, why: &'static str) -> Response {
