@@ -41,7 +41,14 @@ impl FileStore for SqliteStore {
         self.write(move |connection| {
             let models =
                 serde_json::to_string(&file.models).map_err(|e| StoreError::Internal(e.to_string()))?;
-            let inserted = connection.execute(
+            // Looked for first: an insert that does nothing would still use up a number.
+            let taken = connection
+                .prepare_cached("SELECT 1 FROM stored_files WHERE kind = ?1 AND name = ?2")?
+                .exists(params![file.kind.as_str(), file.name])?;
+            let inserted = if taken {
+                0
+            } else {
+                connection.execute(
                 "INSERT INTO stored_files (kind, file_type, name, sha256, size, version, models, added_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (kind, name) DO NOTHING",
                 params![
@@ -54,7 +61,8 @@ impl FileStore for SqliteStore {
                     models,
                     now
                 ],
-            )?;
+            )?
+            };
             if inserted == 0 {
                 return Err(StoreError::Conflict(format!(
                     "a {} named {} is stored already (remove it first, or give another --name)",

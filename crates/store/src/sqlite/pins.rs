@@ -114,22 +114,43 @@ pub(super) fn apply(tx: &Transaction<'_>, now: Timestamp, limits: PinLimits) -> 
         if budget == 0 {
             break;
         }
-        let Some(target) = FirmwareVersion::parse(&pin.version) else { continue };
         // An administrator who cancels a pin's job stops the pin (until it is set again).
         let cancelled: Option<Timestamp> =
             tx.query_row("SELECT cancelled_at FROM jobs WHERE id = ?1", params![pin.job_id], |row| {
                 row.get(0)
             })?;
-        if cancelled.is_some() {
-            continue;
+        if cancelled.is_none() {
+            let given = target_pin(tx, &pin, now, limits.hold_off_secs, budget)?;
+            budget -= given;
+            added += given;
         }
-        for (mac, running) in candidates(tx, &pin, now - limits.hold_off_secs)? {
-            if budget == 0 {
+    }
+    Ok(added)
+}
+
+/// Gives up to `budget` phones of one pin a target in its job; returns how many.
+fn target_pin(
+    tx: &Transaction<'_>,
+    pin: &FirmwarePin,
+    now: Timestamp,
+    hold_off: i64,
+    budget: u32,
+) -> StoreResult<u32> {
+    let Some(target) = FirmwareVersion::parse(&pin.version) else { return Ok(0) };
+    let wanted = |running: &str| match FirmwareVersion::parse(running) {
+        Some(current) => current < target || (current > target && pin.allow_downgrade),
+        None => false,
+    };
+    let mut given = 0;
+    // Page by MAC: phones skipped here (newer, unreadable version) never crowd out the rest.
+    let mut after = String::new();
+    while given < budget {
+        let page = candidates(tx, pin, now - hold_off, &after)?;
+        let Some((last, _)) = page.last() else { break };
+        after = last.clone();
+        for (mac, running) in page.into_iter().filter(|(_, running)| wanted(running)) {
+            if given == budget {
                 break;
-            }
-            let Some(current) = FirmwareVersion::parse(&running) else { continue };
-            if current == target || (current > target && !pin.allow_downgrade) {
-                continue;
             }
             let detail = format!("the phone runs {running}; the pin for {} wants {}", pin.model, pin.version);
             tx.prepare_cached(
@@ -138,11 +159,10 @@ pub(super) fn apply(tx: &Transaction<'_>, now: Timestamp, limits: PinLimits) -> 
                  detail = ?4, phase = NULL, read_result = NULL",
             )?
             .execute(params![pin.job_id, mac, now, detail])?;
-            budget -= 1;
-            added += 1;
+            given += 1;
         }
     }
-    Ok(added)
+    Ok(given)
 }
 
 /// Devices of a pin's model (and group) that run another version and have no target in its job
@@ -152,11 +172,12 @@ fn candidates(
     tx: &Connection,
     pin: &FirmwarePin,
     failed_before: Timestamp,
+    after_mac: &str,
 ) -> StoreResult<Vec<(String, String)>> {
     let sql = format!(
         "SELECT d.mac, d.software_version FROM devices d \
          LEFT JOIN job_targets t ON t.job_id = ?1 AND t.mac = d.mac \
-         WHERE lower(d.device_type) GLOB lower(?2) AND (?3 = '' OR d.group_name = ?3) \
+         WHERE d.mac > ?6 AND lower(d.device_type) GLOB lower(?2) AND (?3 = '' OR d.group_name = ?3) \
          AND d.software_version IS NOT NULL AND d.software_version != ?4 \
          AND (t.state IS NULL OR t.state IN ('done', 'cancelled') \
               OR (t.state IN ('failed', 'timed-out') AND t.finished_at <= ?5)) \
@@ -165,12 +186,12 @@ fn candidates(
          AND NOT EXISTS (SELECT 1 FROM job_targets o JOIN jobs oj ON oj.id = o.job_id \
               WHERE o.mac = d.mac AND o.job_id != ?1 AND o.state IN {UNFINISHED} \
               AND json_extract(oj.kind, '$.kind') = 'deploy-firmware') \
-         ORDER BY d.mac LIMIT 1000"
+         ORDER BY d.mac LIMIT 500"
     );
     let group = pin.group.clone().unwrap_or_default();
     let rows = tx
         .prepare_cached(&sql)?
-        .query_map(params![pin.job_id, pin.model, group, pin.version, failed_before], |row| {
+        .query_map(params![pin.job_id, pin.model, group, pin.version, failed_before, after_mac], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

@@ -74,3 +74,26 @@ async fn a_group_pin_wins_and_another_firmware_job_goes_first() {
     );
     assert_eq!(targets(&store, lobby.job_id).await, [("00:1A:E8:00:00:04".to_owned(), TargetState::Queued)]);
 }
+
+#[tokio::test]
+async fn phones_newer_than_the_pin_never_crowd_out_older_ones() {
+    use opendls_store::AdminStore;
+    let dir = tempfile::tempdir().unwrap();
+    let store = opendls_store::SqliteStore::open(&dir.path().join("pins.db")).await.unwrap();
+    // 600 newer phones sort first by MAC; 3 older ones come last.
+    let devices: Vec<opendls_engine::DeviceRecord> = (0..603u32)
+        .map(|n| {
+            let mut device = opendls_engine::DeviceRecord::new(
+                format!("00:1A:E8:00:{:02X}:{:02X}", n >> 8, n & 0xff),
+                100,
+            );
+            device.device_type = Some("OpenStage 60".into());
+            device.software_version = Some(if n < 600 { "V3 R9.0.0" } else { "V3 R1.0.0" }.into());
+            device
+        })
+        .collect();
+    store.import_devices(&devices).await.unwrap();
+    let pinned = store.set_firmware_pin(pin("OpenStage 60", None, "V3 R5.0.0"), 200).await.unwrap();
+    assert_eq!(store.apply_firmware_pins(210, LIMITS).await.unwrap(), 3);
+    assert_eq!(targets(&store, pinned.job_id).await.len(), 3);
+}
