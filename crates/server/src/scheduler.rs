@@ -143,7 +143,11 @@ impl<S: JobStore> Scheduler<S> {
         let per_tick =
             f64::from(self.settings.max_contacts_per_sec) * self.settings.tick_millis as f64 / 1000.0;
         let budget = per_tick.ceil().max(1.0) as u32;
-        let candidates = self.store.contact_candidates(now, now - self.stall_secs, budget * 4).await?;
+        let stalled = opendls_store::jobs::Stalled {
+            before: now - self.stall_secs,
+            downloading_before: now - self.settings.deployment_timeout_secs as i64,
+        };
+        let candidates = self.store.contact_candidates(now, stalled, budget * 4).await?;
         if candidates.is_empty() {
             return Ok(());
         }

@@ -229,6 +229,24 @@ pub struct ContactCandidate {
     pub group: Option<String>,
 }
 
+/// When a running target counts as stalled and its phone is contacted again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stalled {
+    /// Running targets unchanged since then.
+    pub before: Timestamp,
+    /// Running targets whose phone is downloading, unchanged since then: a download and the
+    /// reboot after it take minutes, and only a start-up, a status or the deployment timeout
+    /// ends them.
+    pub downloading_before: Timestamp,
+}
+
+impl Stalled {
+    /// Every running target unchanged since `before`.
+    pub fn since(before: Timestamp) -> Stalled {
+        Stalled { before, downloading_before: before }
+    }
+}
+
 /// What the scheduler did about one candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactRecord {
@@ -259,12 +277,12 @@ pub trait JobStore: Send + Sync + 'static {
     /// Cancels a job's unfinished targets; `None` when there is no such job, else how many.
     fn cancel_job(&self, id: JobId, now: Timestamp) -> impl Future<Output = StoreResult<Option<u32>>> + Send;
     /// Devices due for a contact-me at `now`, most overdue first. Running targets count only
-    /// when stalled (no change since `stalled_before`: the phone vanished mid-interaction, or a
-    /// restart never came back).
+    /// when stalled ([`Stalled`]: the phone vanished mid-interaction, a restart never came back,
+    /// a download was never reported).
     fn contact_candidates(
         &self,
         now: Timestamp,
-        stalled_before: Timestamp,
+        stalled: Stalled,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<ContactCandidate>>> + Send;
     /// Records a contact-me sent or deferred.

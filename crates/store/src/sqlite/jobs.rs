@@ -9,7 +9,7 @@ use super::rollouts::UNFINISHED;
 use super::{SqliteStore, from_json, to_json};
 use crate::jobs::{
     ContactCandidate, ContactRecord, ContactSchedule, JobDetail, JobStore, JobSummary, JobTarget, NewJob,
-    TargetSelector,
+    Stalled, TargetSelector,
 };
 use crate::{StoreError, StoreResult};
 
@@ -318,7 +318,7 @@ impl JobStore for SqliteStore {
     async fn contact_candidates(
         &self,
         now: Timestamp,
-        stalled_before: Timestamp,
+        stalled: Stalled,
         limit: u32,
     ) -> StoreResult<Vec<ContactCandidate>> {
         self.read(move |connection| {
@@ -331,13 +331,13 @@ impl JobStore for SqliteStore {
                  LEFT JOIN contact_schedule s ON s.mac = t.mac \
                  LEFT JOIN device_security ds ON ds.mac = t.mac \
                  WHERE t.state IN {ACTIVE} AND j.contact_me = 1 \
-                 AND (t.state != 'running' OR t.updated_at < ?2) \
+                 AND (t.state != 'running' OR t.updated_at < CASE t.phase WHEN 'downloading' THEN ?4 ELSE ?2 END) \
                  AND (s.next_at IS NULL OR s.next_at <= ?1) \
                  GROUP BY t.mac ORDER BY COALESCE(MAX(s.next_at), 0), t.mac LIMIT ?3"
             );
             let candidates = connection
                 .prepare_cached(&sql)?
-                .query_map(params![now, stalled_before, limit], |row| {
+                .query_map(params![now, stalled.before, limit, stalled.downloading_before], |row| {
                     let only_busy: bool = row.get(4)?;
                     Ok(ContactCandidate {
                         mac: row.get(0)?,

@@ -2,7 +2,7 @@
 //! claims refused for finished work, contact-me scheduling and expiry.
 
 use opendls_engine::{DeviceRecord, DeviceTask, JobKind, TargetState, TaskUpdate};
-use opendls_store::jobs::{ContactRecord, JobStore, NewJob, TargetSelector};
+use opendls_store::jobs::{ContactRecord, JobStore, NewJob, Stalled, TargetSelector};
 use opendls_store::{AdminStore, PhoneStore, SqliteStore, StoreError};
 
 pub(crate) async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
@@ -121,6 +121,19 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
         store.job(id).await.unwrap().unwrap().targets[0].phase,
         Some(opendls_engine::Phase::Rebooting)
     );
+    // A running target is contacted again once stalled; a downloading one only after the
+    // deployment timeout (a download and its reboot take minutes).
+    let due = |before, downloading_before| {
+        let store = store.clone();
+        async move {
+            store.contact_candidates(400, Stalled { before, downloading_before }, 10).await.unwrap().len()
+        }
+    };
+    assert_eq!((due(301, 0).await, due(300, 0).await), (1, 0), "rebooting: the ordinary stall");
+    let mut downloading = claim(false);
+    downloading.phase = Some(opendls_engine::Phase::Downloading);
+    store.apply(decision(downloading), 310).await.unwrap();
+    assert_eq!((due(400, 0).await, due(400, 311).await), (0, 1), "downloading: the deployment timeout");
     assert_eq!(store.cancel_job(id, 400).await.unwrap(), Some(1));
     assert_eq!(store.cancel_job(999, 400).await.unwrap(), None);
     assert!(store.device_context(mac).await.unwrap().tasks.is_empty());
@@ -146,7 +159,7 @@ async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
     waiting.contact_me = false;
     store.create_job(&waiting, 200).await.unwrap();
 
-    let due = store.contact_candidates(200, 0, 100).await.unwrap();
+    let due = store.contact_candidates(200, Stalled::since(0), 100).await.unwrap();
     assert_eq!(due.len(), 4, "one candidate per device, whatever its number of jobs");
     assert!(store.pending_work("00:1A:E8:00:00:01").await.unwrap());
 
@@ -158,9 +171,9 @@ async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
         result: "contact-me answered 204".into(),
     };
     store.record_contact(record, 200).await.unwrap();
-    let due = store.contact_candidates(210, 0, 100).await.unwrap();
+    let due = store.contact_candidates(210, Stalled::since(0), 100).await.unwrap();
     assert_eq!(due.len(), 3, "not again before next_at");
-    let again = store.contact_candidates(260, 0, 100).await.unwrap();
+    let again = store.contact_candidates(260, Stalled::since(0), 100).await.unwrap();
     let first = again.iter().find(|c| c.mac == "00:1A:E8:00:00:01").unwrap();
     assert_eq!((first.attempts, first.last_answered_at), (1, Some(200)));
     let detail = store.job(id).await.unwrap().unwrap();
