@@ -67,10 +67,9 @@ pub struct AdminSettings {
     pub vault: Arc<crate::vault::Vault>,
     /// Largest upload (`limits.max_upload_bytes`).
     pub max_upload_bytes: u64,
-    /// Where phones download from the built-in file server, or why they cannot.
-    pub downloads: Result<Downloads, String>,
-    /// The site's own file server, when phones fetch deployed files there.
-    pub external_files: Option<crate::config::ExternalSource>,
+    /// Where phones download deployed files: the built-in file server (or why they cannot), or
+    /// the site's own.
+    pub downloads: crate::file_server::Sources,
 }
 
 pub use crate::file_server::Downloads;

@@ -108,30 +108,6 @@ impl Downloads {
             remote_addr.and_then(|a| a.parse::<std::net::IpAddr>().ok()).is_some_and(|ip| ip.is_loopback());
         !self.loopback || on_loopback
     }
-
-    /// Where the device fetches the files of its deployment tasks: a `file-https-base-url` with
-    /// a token for this device and file (guide p. 53, 57).
-    pub fn sources(
-        &self,
-        mac: &str,
-        remote_addr: &str,
-        tasks: &[opendls_engine::DeviceTask],
-        now: i64,
-    ) -> Result<Vec<opendls_engine::Download>, String> {
-        if !self.reachable_from(Some(remote_addr)) {
-            return Err(format!(
-                "public_address names this host's loopback, which the phone at {remote_addr} cannot reach: set public_address to this host's name or address as the phones see it"
-            ));
-        }
-        let expires_at = now + DEPLOYMENT_URL_VALIDITY_SECS;
-        let files = tasks.iter().flat_map(|task| task.kind.downloads());
-        Ok(files
-            .map(|file| opendls_engine::Download {
-                file_id: file.file_id,
-                source: vec![opendls_wpi::Item::new("file-https-base-url", self.url(mac, file, expires_at))],
-            })
-            .collect())
-    }
 }
 
 /// A file name as one URL path segment (everything but unreserved characters escaped).
@@ -155,7 +131,17 @@ pub struct Sources {
 }
 
 impl Sources {
-    /// Where the device fetches the files of its deployment tasks.
+    /// The built-in file server when phones fetch from it (`None`: from the site's own), or why
+    /// they cannot fetch at all.
+    pub fn usable(&self) -> Result<Option<&Downloads>, String> {
+        match &self.external {
+            Some(_) => Ok(None),
+            None => self.builtin.as_ref().map(Some).map_err(Clone::clone),
+        }
+    }
+
+    /// Where the device at `remote_addr` fetches the files of its deployment tasks: the site's
+    /// own server, or the built-in one with a token for this device and file (guide p. 53, 57).
     pub fn for_device(
         &self,
         mac: &str,
@@ -163,15 +149,23 @@ impl Sources {
         tasks: &[opendls_engine::DeviceTask],
         now: i64,
     ) -> Result<Vec<opendls_engine::Download>, String> {
-        let Some(external) = &self.external else {
-            return self.builtin.as_ref().map_err(Clone::clone)?.sources(mac, remote_addr, tasks, now);
+        let builtin = self.usable()?;
+        if builtin.is_some_and(|downloads| !downloads.reachable_from(Some(remote_addr))) {
+            return Err(format!(
+                "public_address names this host's loopback, which the phone at {remote_addr} cannot reach: set public_address to this host's name or address as the phones see it"
+            ));
+        }
+        let expires_at = now + DEPLOYMENT_URL_VALIDITY_SECS;
+        let source = |file: &opendls_engine::Deployable| match (builtin, &self.external) {
+            (Some(downloads), _) => {
+                vec![opendls_wpi::Item::new("file-https-base-url", downloads.url(mac, file, expires_at))]
+            }
+            (None, Some(external)) => external.items(&file.on_phone.name),
+            (None, None) => unreachable!("usable() names one of the two"),
         };
         let files = tasks.iter().flat_map(|task| task.kind.downloads());
         Ok(files
-            .map(|file| opendls_engine::Download {
-                file_id: file.file_id,
-                source: external.items(&file.on_phone.name),
-            })
+            .map(|file| opendls_engine::Download { file_id: file.file_id, source: source(file) })
             .collect())
     }
 }

@@ -216,11 +216,11 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         .external_files
         .source(std::env::var("OPENDLS_FTP_PASSWORD").ok())
         .map_err(|message| config::ConfigError::Invalid { field: "external_files", message })?;
-    let sources = file_server::Sources { builtin: downloads.clone(), external: external.clone() };
+    let sources = file_server::Sources { builtin: downloads, external };
     let endpoint = Arc::new(
         phone::PhoneEndpoint::new(store.clone(), &config)
             .with_bootstrapper(bootstrapper)
-            .with_downloads(sources),
+            .with_downloads(sources.clone()),
     );
     let limits = listener::ListenerLimits {
         gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
@@ -264,8 +264,7 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
         secure_port_enabled: secure_addr.is_some(),
         pin_digits: config.secure_mode.pin_digits,
         vault: vault.clone(),
-        downloads,
-        external_files: external,
+        downloads: sources,
         max_upload_bytes: config.limits.max_upload_bytes,
     };
     if let Some(listener) = file_listener {

@@ -110,14 +110,8 @@ async fn file_to_delete<S: FileStore>(state: &AdminState<S>, text: &str) -> Resu
 /// Refuses a deployment no phone could download: no file server or public address, or a
 /// loopback public address for phones elsewhere.
 async fn reachable<S: AdminStore>(state: &AdminState<S>, targets: &TargetSelector) -> Result<(), Rejection> {
-    if state.settings.external_files.is_some() {
-        return Ok(());
-    }
-    let downloads =
-        state.settings.downloads.as_ref().map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
-    if !downloads.loopback {
-        return Ok(());
-    }
+    let usable = state.settings.downloads.usable().map_err(|why| failure(StatusCode::CONFLICT, why))?;
+    let Some(downloads) = usable.filter(|downloads| downloads.loopback) else { return Ok(()) };
     let devices = state.store.list_devices().await?;
     let far: Vec<String> = devices
         .into_iter()

@@ -14,7 +14,6 @@ use opendls_wpi::models::{models_matching, wildcard_match};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, Answer, Rejection, failure};
-use crate::file_server::{Grant, download_path};
 use crate::vault::VaultError;
 
 /// How long a download URL is valid unless asked otherwise.
@@ -217,8 +216,12 @@ pub(super) async fn download_url<S: FileStore + AdminStore>(
     Path(id): Path<i64>,
     Json(request): Json<UrlRequest>,
 ) -> Answer {
-    let downloads =
-        state.settings.downloads.as_ref().map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
+    let downloads = state
+        .settings
+        .downloads
+        .builtin
+        .as_ref()
+        .map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
     let mac = super::parse_mac(&request.mac)?;
     let Some(file) = state.store.stored_file(id).await? else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}")));
@@ -226,12 +229,7 @@ pub(super) async fn download_url<S: FileStore + AdminStore>(
     let Some(device) = state.store.device(&mac).await? else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac} is known")));
     };
-    let device_on_loopback = device
-        .remote_addr
-        .as_deref()
-        .and_then(|a| a.parse::<std::net::IpAddr>().ok())
-        .is_some_and(|ip| ip.is_loopback());
-    if downloads.loopback && !device_on_loopback {
+    if !downloads.reachable_from(device.remote_addr.as_deref()) {
         let message = format!(
             "public_address is a loopback address, which {mac} cannot reach: set it to this host's name or address as the phones see it"
         );
@@ -250,8 +248,7 @@ pub(super) async fn download_url<S: FileStore + AdminStore>(
     }
     let valid = request.valid_secs.unwrap_or(DEFAULT_URL_VALIDITY_SECS).clamp(60, 30 * 24 * 3600);
     let expires_at = crate::phone::unix_now() + valid as i64;
-    let grant = Grant { mac, file_id: id, sha256: file.file.sha256.clone(), expires_at };
-    let url = format!("{}{}", downloads.base, download_path(&downloads.key, &grant, &file.file.name));
+    let url = downloads.url(&mac, &super::deployments::deployable(file), expires_at);
     Ok(Json(DownloadUrl { url, expires_at }).into_response())
 }
 

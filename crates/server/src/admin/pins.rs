@@ -53,9 +53,7 @@ pub(super) async fn set<S: JobStore + FileStore>(
     let bad = |message: String| failure(StatusCode::BAD_REQUEST, message);
     let (model, known) = models_matching(&request.model).map_err(|why| bad(format!("model {why}")))?;
     let group = request.group.as_deref().map(super::parse_group).transpose()?;
-    if state.settings.external_files.is_none() {
-        state.settings.downloads.as_ref().map_err(|why| failure(StatusCode::CONFLICT, why.clone()))?;
-    }
+    state.settings.downloads.usable().map_err(|why| failure(StatusCode::CONFLICT, why))?;
     let images = state.store.stored_files(Some(FileKind::Firmware)).await?;
     let image = match (request.file, request.version.as_deref()) {
         (Some(id), _) => images
