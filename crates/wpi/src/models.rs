@@ -134,6 +134,12 @@ pub fn models_matching(pattern: &str) -> Result<(String, Vec<&'static PhoneModel
     Ok((full, matching))
 }
 
+/// Whether a stored file made for the model patterns `made_for` (none: any model) fits a phone
+/// whose `device-type` is `model`.
+pub fn fits_model(made_for: &[String], model: &str) -> bool {
+    made_for.is_empty() || made_for.iter().any(|pattern| wildcard_match(pattern, model))
+}
+
 /// `*` (any run) and `?` (one character) wildcards, ignoring ASCII case.
 pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().map(|c| c.to_ascii_lowercase()).collect();
@@ -191,6 +197,14 @@ mod tests {
         assert!(
             models_matching("T46").unwrap_err().starts_with("\"T46\" matches no known model; known: 15, 20E")
         );
+    }
+
+    #[test]
+    fn files_fit_the_models_they_are_made_for_or_any() {
+        assert!(fits_model(&[], "OpenStage 60"));
+        let cp4 = ["OpenScape Desk Phone CP4*".to_owned()];
+        assert!(fits_model(&cp4, "OpenScape Desk Phone CP410"));
+        assert!(!fits_model(&cp4, "OpenStage 60"));
     }
 
     #[test]

@@ -3,7 +3,6 @@
 //! `status`; several files or deletions, verified with `ReadAllItems` (p. 55, 245).
 
 use opendls_wpi::firmware::FirmwareVersion;
-use opendls_wpi::models::wildcard_match;
 use opendls_wpi::{Action, DlsMessage, Item};
 
 use super::next::{Next, TaskEnd};
@@ -164,11 +163,8 @@ fn source_of(sources: &[Download], file: &Deployable) -> Result<Vec<Item>, TaskE
 }
 
 fn fits_model(file: &Deployable, device: &DeviceRecord) -> Result<(), TaskEnd> {
-    if file.models.is_empty() {
-        return Ok(());
-    }
     let model = device.device_type.as_deref().unwrap_or_default();
-    if file.models.iter().any(|pattern| wildcard_match(pattern, model)) {
+    if opendls_wpi::models::fits_model(&file.models, model) {
         return Ok(());
     }
     let model = if model.is_empty() { "of an unknown model" } else { model };

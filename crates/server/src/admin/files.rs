@@ -10,7 +10,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use opendls_store::{AdminStore, FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
 use opendls_wpi::firmware::FirmwareVersion;
-use opendls_wpi::models::{models_matching, wildcard_match};
+use opendls_wpi::models::{fits_model, models_matching};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, Answer, Rejection, failure};
@@ -236,8 +236,7 @@ pub(super) async fn download_url<S: FileStore + AdminStore>(
         return Err(failure(StatusCode::CONFLICT, message));
     }
     let model = device.device_type.as_deref().unwrap_or("an unknown model");
-    let fits =
-        file.file.models.is_empty() || file.file.models.iter().any(|pattern| wildcard_match(pattern, model));
+    let fits = fits_model(&file.file.models, model);
     if !fits {
         let message = format!(
             "{} {id} is for {}; {mac} is {model}",

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use opendls_store::{FileKind, FileStore, JobStore, NewPin, StoredFile};
 use opendls_wpi::firmware::FirmwareVersion;
-use opendls_wpi::models::{models_matching, wildcard_match};
+use opendls_wpi::models::{fits_model, models_matching};
 use serde::{Deserialize, Serialize};
 
 use super::{AdminState, Answer, Rejection, failure};
@@ -88,12 +88,7 @@ fn by_version(images: Vec<StoredFile>, text: &str, models: &[String]) -> Result<
             format!("{text:?} is not a firmware version like V3 R5.12.0"),
         ));
     };
-    let fits = |image: &StoredFile| {
-        image.file.models.is_empty()
-            || models
-                .iter()
-                .all(|model| image.file.models.iter().any(|pattern| wildcard_match(pattern, model)))
-    };
+    let fits = |image: &StoredFile| models.iter().all(|model| fits_model(&image.file.models, model));
     let mut matching: Vec<StoredFile> = images
         .into_iter()
         .filter(|image| image.file.version.as_deref().and_then(FirmwareVersion::parse) == Some(version))
