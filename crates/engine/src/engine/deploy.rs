@@ -207,18 +207,19 @@ fn read_back(kind: &JobKind, device: &DeviceRecord, overdue: bool) -> Option<Tas
     let status_of = |file: &FileOnPhone| {
         on_phone
             .iter()
-            .find(|(name, kind, _)| *name == file.name && *kind == file.file_type)
+            .find(|(name, file_type, _)| *name == file.name && *file_type == file.file_type)
             .map(|(.., s)| s.clone())
     };
     let mut problems = Vec::new();
-    let mut missing = 0;
+    // Problems that may still go away: a file not there yet, a deleted one still listed.
+    let mut pending = 0;
     let count = match kind {
         JobKind::DeployFiles { files } => {
             for file in files {
                 match status_of(&file.on_phone).as_deref() {
                     Some("ok") => {}
                     None => {
-                        missing += 1;
+                        pending += 1;
                         problems.push(format!("{} is not on the phone", file.on_phone));
                     }
                     Some(status) => {
@@ -232,7 +233,7 @@ fn read_back(kind: &JobKind, device: &DeviceRecord, overdue: bool) -> Option<Tas
             for file in files.iter().filter(|file| status_of(file).is_some()) {
                 problems.push(format!("{file} is still on the phone"));
             }
-            missing = problems.len();
+            pending = problems.len();
             files.len()
         }
         _ => return None,
@@ -242,7 +243,7 @@ fn read_back(kind: &JobKind, device: &DeviceRecord, overdue: bool) -> Option<Tas
         let verb = if matches!(kind, JobKind::DeleteFiles { .. }) { "deleted" } else { "on the phone" };
         return Some(TaskEnd::done(format!("{files} {verb}, read back with ReadAllItems")));
     }
-    if missing == problems.len() && !overdue {
+    if pending == problems.len() && !overdue {
         return None;
     }
     Some(TaskEnd::failed(format!("{files} sent; {}", problems.join("; "))))
@@ -301,11 +302,10 @@ pub(super) fn settled_by_contact(
         }
         JobKind::DeployFile { file } if overdue => Some(TaskEnd {
             state: TargetState::TimedOut,
-            detail: format!(
+            ..TaskEnd::failed(format!(
                 "no status for {} within {timeout_secs} s of the FileDeployment (guide p. 54)",
                 file.on_phone
-            ),
-            read: None,
+            ))
         }),
         _ => None,
     }

@@ -58,11 +58,12 @@ fn progress(tx: &Connection, job_id: i64, failures_accepted: u32) -> StoreResult
     Ok(progress)
 }
 
-/// Holds a job's targets not yet contacted, with a detail that says why.
-fn hold_queued(tx: &Transaction<'_>, job_id: i64, now: Timestamp, why: &str) -> StoreResult<()> {
+/// Holds a job's targets not yet contacted; every held one says why.
+fn hold(tx: &Transaction<'_>, job_id: i64, now: Timestamp, why: &str) -> StoreResult<()> {
     tx.prepare_cached(
-        "UPDATE job_targets SET state = 'held', detail = ?3, updated_at = ?2 \
-         WHERE job_id = ?1 AND state = 'queued'",
+        "UPDATE job_targets SET state = 'held', detail = ?3, \
+         updated_at = CASE WHEN state = 'queued' THEN ?2 ELSE updated_at END \
+         WHERE job_id = ?1 AND state IN ('queued', 'held')",
     )?
     .execute(params![job_id, now, why])?;
     Ok(())
@@ -89,11 +90,7 @@ pub(super) fn advance(tx: &Transaction<'_>, now: Timestamp) -> StoreResult<Vec<R
                 "UPDATE jobs SET paused_at = ?2, paused_reason = ?3 WHERE id = ?1",
                 params![job_id, now, reason],
             )?;
-            hold_queued(tx, job_id, now, "held: the job paused itself")?;
-            tx.execute(
-                "UPDATE job_targets SET detail = 'held: the job paused itself' WHERE job_id = ?1 AND state = 'held'",
-                params![job_id],
-            )?;
+            hold(tx, job_id, now, "held: the job paused itself")?;
             steps.push(RolloutStep { job_id, released: 0, paused: Some(reason) });
             continue;
         }
@@ -128,7 +125,7 @@ pub(super) fn pause(
     );
     let paused = tx.execute(&sql, params![job_id, now, reason])? > 0;
     if paused {
-        hold_queued(tx, job_id, now, "held: the job is paused")?;
+        hold(tx, job_id, now, "held: the job is paused")?;
     }
     Ok(Some(paused))
 }
