@@ -240,13 +240,6 @@ pub struct Stalled {
     pub downloading_before: Timestamp,
 }
 
-impl Stalled {
-    /// Every running target unchanged since `before`.
-    pub fn since(before: Timestamp) -> Stalled {
-        Stalled { before, downloading_before: before }
-    }
-}
-
 /// What the scheduler did about one candidate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContactRecord {

@@ -149,6 +149,9 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
     assert!(detail.summary.is_finished());
 }
 
+/// No running target counts as stalled.
+const NEVER_STALLED: Stalled = Stalled { before: 0, downloading_before: 0 };
+
 #[tokio::test]
 async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
     let (store, _dir) = store_with_devices().await;
@@ -159,7 +162,7 @@ async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
     waiting.contact_me = false;
     store.create_job(&waiting, 200).await.unwrap();
 
-    let due = store.contact_candidates(200, Stalled::since(0), 100).await.unwrap();
+    let due = store.contact_candidates(200, NEVER_STALLED, 100).await.unwrap();
     assert_eq!(due.len(), 4, "one candidate per device, whatever its number of jobs");
     assert!(store.pending_work("00:1A:E8:00:00:01").await.unwrap());
 
@@ -171,9 +174,9 @@ async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
         result: "contact-me answered 204".into(),
     };
     store.record_contact(record, 200).await.unwrap();
-    let due = store.contact_candidates(210, Stalled::since(0), 100).await.unwrap();
+    let due = store.contact_candidates(210, NEVER_STALLED, 100).await.unwrap();
     assert_eq!(due.len(), 3, "not again before next_at");
-    let again = store.contact_candidates(260, Stalled::since(0), 100).await.unwrap();
+    let again = store.contact_candidates(260, NEVER_STALLED, 100).await.unwrap();
     let first = again.iter().find(|c| c.mac == "00:1A:E8:00:00:01").unwrap();
     assert_eq!((first.attempts, first.last_answered_at), (1, Some(200)));
     let detail = store.job(id).await.unwrap().unwrap();
