@@ -32,6 +32,7 @@ fuzz_target!(|bytes: &[u8]| {
             device: device.clone(),
             interaction: interaction.clone(),
             desired: desired.clone(),
+            variables: Vec::new(),
             failures: Vec::new(),
             policy: LocalChangePolicy::default(),
             tasks: Vec::new(),

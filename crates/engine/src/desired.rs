@@ -1,130 +1,230 @@
-//! Resolving the desired configuration of one device: device beats group beats global.
+//! Resolving the desired configuration of one device: device beats group beats model beats
+//! global, and templates are rendered with the device's facts and variables ([`crate::template`]).
+//!
+//! The phone endpoint and every administrator preview (`config effective`, `config check`,
+//! `config diff`, a dry run) resolve through [`Configuration`]: what an administrator is shown
+//! is what the phone is sent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
-use crate::model::{DesiredEntry, ItemKey, Scope};
+use opendls_wpi::Catalog;
+use opendls_wpi::models::wildcard_match;
+
+use crate::model::{DesiredEntry, DeviceRecord, ItemKey, Scope};
+use crate::template::{DeviceFacts, Template, Variable, VariableUse, Variables, is_template};
 
 /// The value each item should have, and the scope that decided it.
 pub type EffectiveDesired = BTreeMap<ItemKey, (String, Scope)>;
 
-/// Merges the entries that apply to a device (entries for other devices or groups are ignored).
-pub fn effective_desired(entries: &[DesiredEntry], mac: &str, group: Option<&str>) -> EffectiveDesired {
-    let mut effective: EffectiveDesired = BTreeMap::new();
-    let applies = |scope: &Scope| match scope {
-        Scope::Global => true,
-        Scope::Group(name) => Some(name.as_str()) == group,
-        Scope::Device(device) => device == mac,
-    };
-    for entry in entries.iter().filter(|e| applies(&e.scope)) {
-        let wins =
-            effective.get(&entry.key).is_none_or(|(_, scope)| entry.scope.precedence() >= scope.precedence());
-        if wins {
-            effective.insert(entry.key.clone(), (entry.value.clone(), entry.scope.clone()));
-        }
-    }
-    effective
+/// One item's resolved value for a device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// The value the device is sent.
+    pub value: String,
+    /// The scope whose entry decided it.
+    pub scope: Scope,
+    /// The template it was rendered from, if it was one.
+    pub template: Option<String>,
+    /// The variables the template used, and where each was set.
+    pub variables: Vec<VariableUse>,
+    /// Whether a secret variable went into the value (it is then masked wherever it is shown).
+    pub secret_variable: bool,
 }
 
-/// How many of `devices` (MAC and group) a `change` gives a different effective value of at
-/// least one item: a device is touched when no narrower scope overrides the changed entry and the
-/// value it gets differs from the one it has now. Costs one pass over `devices` per changed item.
-pub fn devices_affected<'a>(
-    entries: &[DesiredEntry],
-    change: &[DesiredEntry],
-    devices: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
-) -> usize {
-    let keys: Vec<&ItemKey> = change.iter().map(|c| &c.key).collect();
-    let current = ScopedValues::of(entries.iter().filter(|e| keys.contains(&&e.key)));
-    let mut after = current.clone();
-    for entry in change {
-        after.insert(entry);
+/// An item whose winning entry is a template that cannot be rendered for the device: nothing
+/// is written for it (a lower scope's value is not used instead, so a mistake never sends an
+/// unintended value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unrenderable {
+    /// The scope whose entry is the template.
+    pub scope: Scope,
+    /// The template.
+    pub template: String,
+    /// Why it cannot be rendered: a missing variable or fact, or the rendered value refused by
+    /// the item catalog.
+    pub reason: String,
+}
+
+/// A device's resolved configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Resolution {
+    /// Items with a value to send.
+    pub values: BTreeMap<ItemKey, Resolved>,
+    /// Items whose template cannot be rendered for this device.
+    pub unrenderable: BTreeMap<ItemKey, Unrenderable>,
+}
+
+impl Resolution {
+    /// The values only, as the engine uses them.
+    pub fn effective(self) -> EffectiveDesired {
+        self.values.into_iter().map(|(key, resolved)| (key, (resolved.value, resolved.scope))).collect()
     }
+}
+
+/// Desired entries and variables, indexed by scope to resolve any number of devices.
+#[derive(Debug, Clone, Default)]
+pub struct Configuration {
+    global: BTreeMap<ItemKey, String>,
+    /// Model patterns, least specific first (see [`model_specificity`]).
+    models: Vec<(String, BTreeMap<ItemKey, String>)>,
+    groups: HashMap<String, BTreeMap<ItemKey, String>>,
+    devices: HashMap<String, BTreeMap<ItemKey, String>>,
+    variables: Variables,
+}
+
+/// How specific a model pattern is: its characters that are not wildcards. Where several model
+/// scopes match a device, the most specific wins (`OpenStage 60` over `OpenStage*`), then the
+/// later name.
+pub fn model_specificity(pattern: &str) -> usize {
+    pattern.chars().filter(|c| !matches!(c, '*' | '?')).count()
+}
+
+impl Configuration {
+    /// Indexes `entries` and `variables`.
+    pub fn new(
+        entries: impl IntoIterator<Item = DesiredEntry>,
+        variables: impl IntoIterator<Item = Variable>,
+    ) -> Self {
+        let mut configuration = Configuration { variables: Variables::new(variables), ..Default::default() };
+        let mut models: BTreeMap<String, BTreeMap<ItemKey, String>> = BTreeMap::new();
+        for entry in entries {
+            let DesiredEntry { scope, key, value } = entry;
+            let values = match scope {
+                Scope::Global => &mut configuration.global,
+                Scope::Model(pattern) => models.entry(pattern).or_default(),
+                Scope::Group(name) => configuration.groups.entry(name).or_default(),
+                Scope::Device(mac) => configuration.devices.entry(mac).or_default(),
+            };
+            values.insert(key, value);
+        }
+        configuration.models = models.into_iter().collect();
+        configuration.models.sort_by_key(|(pattern, _)| model_specificity(pattern));
+        configuration
+    }
+
+    /// The winning entry of every item for `device`, lowest scope first so narrower ones replace.
+    fn winners(&self, device: &DeviceFacts<'_>) -> BTreeMap<&ItemKey, (&str, Scope)> {
+        let mut winners = BTreeMap::new();
+        layer(&mut winners, &self.global, Scope::Global);
+        for (pattern, values) in &self.models {
+            if device.model.is_some_and(|model| wildcard_match(pattern, model)) {
+                layer(&mut winners, values, Scope::Model(pattern.clone()));
+            }
+        }
+        if let Some((name, values)) = device.group.and_then(|g| self.groups.get_key_value(g)) {
+            layer(&mut winners, values, Scope::Group(name.clone()));
+        }
+        if let Some((mac, values)) = self.devices.get_key_value(device.mac) {
+            layer(&mut winners, values, Scope::Device(mac.clone()));
+        }
+        winners
+    }
+
+    /// Every item `device` should have.
+    pub fn resolve(&self, device: &DeviceFacts<'_>) -> Resolution {
+        self.resolve_only(device, |_| true)
+    }
+
+    /// The items `wanted` accepts, for `device`.
+    pub fn resolve_only(&self, device: &DeviceFacts<'_>, wanted: impl Fn(&ItemKey) -> bool) -> Resolution {
+        let mut resolution = Resolution::default();
+        for (key, (value, scope)) in self.winners(device).into_iter().filter(|(key, _)| wanted(key)) {
+            if !is_template(value) {
+                let resolved = Resolved {
+                    value: value.to_owned(),
+                    scope,
+                    template: None,
+                    variables: Vec::new(),
+                    secret_variable: false,
+                };
+                resolution.values.insert(key.clone(), resolved);
+                continue;
+            }
+            match render_checked(key, value, device, &self.variables) {
+                Ok(rendered) => {
+                    let resolved = Resolved {
+                        value: rendered.value,
+                        scope,
+                        template: Some(value.to_owned()),
+                        variables: rendered.variables,
+                        secret_variable: rendered.secret,
+                    };
+                    resolution.values.insert(key.clone(), resolved);
+                }
+                Err(reason) => {
+                    let unrenderable = Unrenderable { scope, template: value.to_owned(), reason };
+                    resolution.unrenderable.insert(key.clone(), unrenderable);
+                }
+            }
+        }
+        resolution
+    }
+}
+
+/// Lays one scope's values over the narrower-scope-free winners so far.
+fn layer<'c>(
+    winners: &mut BTreeMap<&'c ItemKey, (&'c str, Scope)>,
+    values: &'c BTreeMap<ItemKey, String>,
+    scope: Scope,
+) {
+    for (key, value) in values {
+        winners.insert(key, (value.as_str(), scope.clone()));
+    }
+}
+
+/// Renders a template for an item and checks the result against the catalog as a value set by
+/// hand is checked.
+fn render_checked(
+    key: &ItemKey,
+    template: &str,
+    device: &DeviceFacts<'_>,
+    variables: &Variables,
+) -> Result<crate::template::Rendered, String> {
+    let rendered = Template::parse(template)?.render(device, variables)?;
+    let check = Catalog::builtin().check_write(&key.name, key.index, &rendered.value);
+    match check.refusal_reason() {
+        // The reason never quotes the value: it may be secret.
+        Some(reason) => Err(format!("the rendered value is refused: {reason}")),
+        None => Ok(rendered),
+    }
+}
+
+/// The values `device` should have (templates rendered; unrenderable items left out).
+pub fn effective_desired(
+    entries: &[DesiredEntry],
+    variables: &[Variable],
+    device: &DeviceRecord,
+) -> EffectiveDesired {
+    Configuration::new(entries.iter().cloned(), variables.iter().cloned())
+        .resolve(&DeviceFacts::of(device))
+        .effective()
+}
+
+/// How many of `devices` resolve differently under `after` than under `before`, looking only
+/// at the items `keys` names (`None`: every item). A device is touched when a value it would be
+/// sent changes, appears or disappears, or a template starts or stops rendering.
+pub fn devices_affected<'a>(
+    before: &Configuration,
+    after: &Configuration,
+    keys: Option<&[ItemKey]>,
+    devices: impl IntoIterator<Item = DeviceFacts<'a>>,
+) -> usize {
+    let wanted = |key: &ItemKey| keys.is_none_or(|keys| keys.contains(key));
     devices
         .into_iter()
-        .filter(|(mac, group)| {
-            keys.iter().any(|key| current.value(key, mac, *group) != after.value(key, mac, *group))
+        .filter(|device| {
+            let (old, new) = (before.resolve_only(device, wanted), after.resolve_only(device, wanted));
+            comparable(&old) != comparable(&new)
         })
         .count()
 }
 
-/// Desired values of a few items, indexed by scope for per-device lookups.
-#[derive(Clone, Default)]
-struct ScopedValues<'e> {
-    global: BTreeMap<&'e ItemKey, &'e str>,
-    groups: BTreeMap<(&'e ItemKey, &'e str), &'e str>,
-    devices: BTreeMap<(&'e ItemKey, &'e str), &'e str>,
-}
-
-impl<'e> ScopedValues<'e> {
-    fn of(entries: impl Iterator<Item = &'e DesiredEntry>) -> Self {
-        let mut values = ScopedValues::default();
-        for entry in entries {
-            values.insert(entry);
-        }
-        values
-    }
-
-    fn insert(&mut self, entry: &'e DesiredEntry) {
-        let value = entry.value.as_str();
-        match &entry.scope {
-            Scope::Global => _ = self.global.insert(&entry.key, value),
-            Scope::Group(name) => _ = self.groups.insert((&entry.key, name), value),
-            Scope::Device(mac) => _ = self.devices.insert((&entry.key, mac), value),
-        }
-    }
-
-    fn value(&self, key: &'e ItemKey, mac: &str, group: Option<&str>) -> Option<&'e str> {
-        self.devices
-            .get(&(key, mac))
-            .or_else(|| group.and_then(|group| self.groups.get(&(key, group))))
-            .or_else(|| self.global.get(key))
-            .copied()
-    }
+/// What a device is sent and what is held back: the scope a value comes from does not matter.
+fn comparable(resolution: &Resolution) -> (BTreeMap<&ItemKey, &str>, Vec<&ItemKey>) {
+    let values = resolution.values.iter().map(|(key, r)| (key, r.value.as_str())).collect();
+    (values, resolution.unrenderable.keys().collect())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(scope: Scope, name: &str, value: &str) -> DesiredEntry {
-        DesiredEntry { scope, key: ItemKey::new(name, None), value: value.into() }
-    }
-
-    #[test]
-    fn a_change_touches_only_devices_it_reaches() {
-        let sales = Some("sales");
-        let devices = [("A", sales), ("B", sales), ("C", None), ("D", Some("lobby"))];
-        let entries = vec![
-            entry(Scope::Global, "a", "old"),
-            entry(Scope::Group("sales".into()), "a", "sales"),
-            entry(Scope::Device("B".into()), "a", "mine"),
-        ];
-        let global = [entry(Scope::Global, "a", "new")];
-        assert_eq!(devices_affected(&entries, &global, devices), 2, "C and D; A and B are overridden");
-        let group = [entry(Scope::Group("sales".into()), "a", "sales2")];
-        assert_eq!(devices_affected(&entries, &group, devices), 1, "A; B has its own");
-        let same = [entry(Scope::Group("sales".into()), "a", "sales")];
-        assert_eq!(devices_affected(&entries, &same, devices), 0, "nothing differs");
-        let fresh = [entry(Scope::Device("C".into()), "b", "x")];
-        assert_eq!(devices_affected(&entries, &fresh, devices), 1);
-    }
-
-    #[test]
-    fn device_beats_group_beats_global() {
-        let entries = vec![
-            entry(Scope::Device("AA:BB:CC:DD:EE:FF".into()), "a", "device"),
-            entry(Scope::Global, "a", "global"),
-            entry(Scope::Group("sales".into()), "a", "group"),
-            entry(Scope::Group("sales".into()), "b", "group"),
-            entry(Scope::Global, "b", "global"),
-            entry(Scope::Global, "c", "global"),
-            entry(Scope::Group("other".into()), "c", "other group"),
-            entry(Scope::Device("00:00:00:00:00:01".into()), "c", "other device"),
-        ];
-        let effective = effective_desired(&entries, "AA:BB:CC:DD:EE:FF", Some("sales"));
-        let value = |name: &str| effective[&ItemKey::new(name, None)].0.as_str();
-        assert_eq!((value("a"), value("b"), value("c")), ("device", "group", "global"));
-        let ungrouped = effective_desired(&entries, "AA:BB:CC:DD:EE:FF", None);
-        assert_eq!(ungrouped[&ItemKey::new("b", None)].0, "global");
-    }
-}
+#[path = "desired_tests.rs"]
+mod tests;

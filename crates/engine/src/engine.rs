@@ -76,8 +76,11 @@ pub struct Input {
     pub device: Option<DeviceRecord>,
     /// The interaction this message belongs to, if it is a `reply-to` and one was found.
     pub interaction: Option<InteractionState>,
-    /// Desired entries for this device: global, its group's and its own.
+    /// Desired entries for this device: global, every model scope (the engine matches them), its
+    /// group's and its own.
     pub desired: Vec<DesiredEntry>,
+    /// Variables its templates may use: global, its group's and its own.
+    pub variables: Vec<crate::template::Variable>,
     /// Values the phone refused earlier.
     pub failures: Vec<WriteFailure>,
     /// The local-change policy in force for the device.

@@ -24,13 +24,16 @@
 //! secure gets the bootstrap `WriteItems` instead of the usual flow, a PIN bootstrap is
 //! completed by checking `bootstrapping-tan`; see [`security`].
 
-mod desired;
+pub mod desired;
 mod engine;
 pub mod jobs;
 pub mod model;
 pub mod security;
+pub mod template;
 
-pub use desired::{EffectiveDesired, devices_affected, effective_desired};
+pub use desired::{
+    Configuration, EffectiveDesired, Resolution, Resolved, Unrenderable, devices_affected, effective_desired,
+};
 pub use engine::{
     BASIC_ITEMS, DEFAULT_MAX_INVENTORY_BYTES, Decision, Download, EngineSettings, Input, InteractionChange,
     Need, Outcome, decide, device_mac, device_mac_of, inventory_bytes, normalize_mac,
@@ -43,6 +46,7 @@ pub use security::{
     BootstrapMaterial, CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity,
     SecurityInput, SecurityMode, SecurityState, bootstrap_wanted,
 };
+pub use template::{DeviceFacts, Variable, Variables, check_variable_name};
 
 #[cfg(test)]
 mod deploy_tests;

@@ -142,12 +142,16 @@ impl DeviceRecord {
     }
 }
 
-/// Where a desired value is configured. Device beats group beats global.
+/// Where a desired value is configured. Device beats group beats model beats global.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(tag = "scope", content = "key", rename_all = "lowercase")]
 pub enum Scope {
     /// Every device.
     Global,
+    /// Devices whose reported `device-type` matches the pattern (`*` and `?` wildcards, any
+    /// case; stored in full form, `OpenScape Desk Phone CP210` for `CP210`). Where several match,
+    /// the most specific wins ([`crate::desired::model_specificity`]).
+    Model(String),
     /// Devices assigned to the named group.
     Group(String),
     /// One device, by MAC.
@@ -159,8 +163,9 @@ impl Scope {
     pub fn precedence(&self) -> u8 {
         match self {
             Scope::Global => 0,
-            Scope::Group(_) => 1,
-            Scope::Device(_) => 2,
+            Scope::Model(_) => 1,
+            Scope::Group(_) => 2,
+            Scope::Device(_) => 3,
         }
     }
 }
@@ -169,6 +174,7 @@ impl std::fmt::Display for Scope {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Scope::Global => f.write_str("global"),
+            Scope::Model(pattern) => write!(f, "model {pattern}"),
             Scope::Group(name) => write!(f, "group {name}"),
             Scope::Device(mac) => write!(f, "device {mac}"),
         }

@@ -29,6 +29,7 @@ pub(crate) fn input(message: WorkpointMessage) -> Input {
         device: None,
         interaction: None,
         desired: Vec::new(),
+        variables: Vec::new(),
         failures: Vec::new(),
         policy: LocalChangePolicy::default(),
         tasks: Vec::new(),

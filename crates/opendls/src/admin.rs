@@ -14,7 +14,10 @@ use crate::secret_input::{FROM_STDIN, read_secret, warn_visible};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ConfigCommand, Connection, DeviceCommand, GroupCommand, PolicyCommand, Refused, ScopeArgs};
+use crate::{
+    ConfigCommand, ConfigScopeArgs, Connection, DeviceCommand, GroupCommand, PolicyCommand, Refused,
+    ScopeArgs,
+};
 
 /// One administration request.
 pub enum Request {
@@ -57,9 +60,15 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
                 let options = SetOptions { allow_unknown, dry_run };
                 let code = set_config(&client, &scope, &items, options, connection.json).await?;
                 if push && !dry_run {
-                    crate::jobs::push_configuration(&client, &scope, connection.json).await?;
+                    crate::jobs::push_configuration(&client, scope.query(), connection.json).await?;
                 }
                 Ok(code)
+            }
+            Request::Config(ConfigCommand::Effective { mac }) => {
+                crate::templates::effective(&client, &mac, connection.json).await
+            }
+            Request::Config(ConfigCommand::Check { limit }) => {
+                crate::templates::check(&client, limit, connection.json).await
             }
             Request::Device(DeviceCommand::BehindNat { scope, off, interval }) => {
                 let (scope, target) = explicit_scope(&scope, "device behind-nat")?;
@@ -300,13 +309,13 @@ pub(crate) struct SetOptions {
 
 async fn set_config(
     client: &Client,
-    scope: &ScopeArgs,
+    scope: &ConfigScopeArgs,
     items: &[String],
     options: SetOptions,
     json: bool,
 ) -> Result<ExitCode> {
     let explicit = scope.is_named();
-    let (scope_name, target) = scope_query(scope);
+    let (scope_name, target) = scope.query();
     let values = read_values(items)?;
     let mut change = ConfigChange {
         scope: scope_name,
@@ -341,6 +350,7 @@ async fn set_config(
         }
         println!("{} {}", if result.applied { "set" } else { "would set" }, value.item);
     }
+    crate::templates::warn_unrenderable(&result.cannot_render, result.cannot_render_total);
     let at = scope_label(&change.scope, change.target.as_deref());
     let devices = crate::output::plural(result.devices_affected, "device");
     match result.applied {
@@ -390,8 +400,12 @@ fn read_values(items: &[String]) -> Result<Vec<ConfigValue>> {
     Ok(entries.into_iter().map(|(name, index, value)| ConfigValue { name, index, value }).collect())
 }
 
-async fn unset_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> Result<ExitCode> {
-    let (scope, target) = explicit_scope(scope, "config unset")?;
+async fn unset_config(client: &Client, scope: &ConfigScopeArgs, items: &[String]) -> Result<ExitCode> {
+    if !scope.is_named() {
+        let hint = "config unset needs a scope: --global, --model PATTERN, --group NAME or --device MAC";
+        return Err(Refused(hint.into()).into());
+    }
+    let (scope, target) = scope.query();
     for spec in items {
         let (name, index, _) = parse_item(spec, false)?;
         let entry = ConfigEntry {
@@ -407,9 +421,9 @@ async fn unset_config(client: &Client, scope: &ScopeArgs, items: &[String]) -> R
     Ok(ExitCode::SUCCESS)
 }
 
-async fn show_config(client: &Client, scope: &ScopeArgs, json: bool) -> Result<ExitCode> {
+async fn show_config(client: &Client, scope: &ConfigScopeArgs, json: bool) -> Result<ExitCode> {
     let path = if scope.is_named() {
-        let (scope, target) = scope_query(scope);
+        let (scope, target) = scope.query();
         match target {
             Some(target) => format!("/api/config?scope={scope}&target={}", encode(&target)),
             None => format!("/api/config?scope={scope}"),

@@ -12,8 +12,8 @@ use opendls_store::TargetSelector;
 use opendls_store::jobs::{JobDetail, JobSummary, Waiting};
 use reqwest::Method;
 
-use crate::admin::{Client, scope_query};
-use crate::{Connection, JobCommand, JobCreateArgs, ScopeArgs};
+use crate::admin::Client;
+use crate::{Connection, JobCommand, JobCreateArgs};
 
 /// Runs one job command.
 pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
@@ -102,10 +102,15 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
 }
 
 /// `config set --push`: an apply-configuration job with contact-me for the scope's devices.
-pub async fn push_configuration(client: &Client, scope: &ScopeArgs, json: bool) -> Result<()> {
-    let targets = match scope_query(scope) {
+/// Pushes a configuration change made at `scope` (as [`crate::ConfigScopeArgs::query`] names
+/// it) to its devices now.
+pub async fn push_configuration(client: &Client, scope: (String, Option<String>), json: bool) -> Result<()> {
+    let targets = match scope {
         (_, None) => TargetSelector::All,
         (kind, Some(name)) if kind == "group" => TargetSelector::Group { name },
+        (kind, Some(pattern)) if kind == "model" => {
+            TargetSelector::Query { device_type: Some(pattern), software_version: None }
+        }
         (_, Some(mac)) => TargetSelector::Devices { macs: vec![mac] },
     };
     let request = JobRequest::new("apply-configuration", targets);

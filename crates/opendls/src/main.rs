@@ -26,6 +26,7 @@ mod pins;
 mod secret_input;
 mod security;
 mod serve;
+mod templates;
 
 /// Provisioning service for OpenStage / OpenScape Desk Phone IP phones (WorkPoint Interface).
 #[derive(Parser)]
@@ -47,7 +48,8 @@ enum Command {
         #[command(flatten)]
         connection: Connection,
     },
-    /// Desired configuration at global, group or device scope.
+    /// Desired configuration at global, model, group or device scope; templates; what a
+    /// device gets and why.
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
@@ -68,6 +70,13 @@ enum Command {
     Security {
         #[command(subcommand)]
         command: SecurityCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Template variables per device, group or globally (`{{device.var.NAME}}` …).
+    Var {
+        #[command(subcommand)]
+        command: templates::VarCommand,
         #[command(flatten)]
         connection: Connection,
     },
@@ -306,12 +315,49 @@ impl ScopeArgs {
     }
 }
 
+/// Where a desired value applies: the scopes of [`ScopeArgs`] and models.
+#[derive(Args, Clone)]
+#[group(multiple = false)]
+pub(crate) struct ConfigScopeArgs {
+    /// Every device (required by `config set`, which otherwise asks on a terminal).
+    #[arg(long)]
+    pub global: bool,
+    /// The devices of a model: `OpenStage 60`, `CP4*` (wildcards; the most specific pattern
+    /// wins). Beats global; a group or device value beats it.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The devices of a group.
+    #[arg(long)]
+    pub group: Option<String>,
+    /// One device, by MAC address.
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+impl ConfigScopeArgs {
+    /// Whether a scope was named at all.
+    pub fn is_named(&self) -> bool {
+        self.global || self.model.is_some() || self.group.is_some() || self.device.is_some()
+    }
+
+    /// The scope and target as the admin API takes them.
+    pub fn query(&self) -> (String, Option<String>) {
+        match (&self.model, &self.group, &self.device) {
+            (Some(model), _, _) => ("model".into(), Some(model.clone())),
+            (_, Some(group), _) => ("group".into(), Some(group.clone())),
+            (_, _, Some(mac)) => ("device".into(), Some(mac.clone())),
+            _ => ("global".into(), None),
+        }
+    }
+}
+
 #[derive(Subcommand)]
 pub(crate) enum ConfigCommand {
-    /// Set values: `NAME=VALUE` or `NAME[INDEX]=VALUE`, checked against the item catalog.
+    /// Set values: `NAME=VALUE` or `NAME[INDEX]=VALUE`, checked against the item catalog. A
+    /// value with `{{...}}` is a template rendered per device: `sip-user-id={{device.e164}}`.
     Set {
         #[command(flatten)]
-        scope: ScopeArgs,
+        scope: ConfigScopeArgs,
         /// One or more `NAME=VALUE` / `NAME[INDEX]=VALUE`. `NAME=-` reads the value from
         /// standard input (asked for without echo on a terminal): for passwords, which would
         /// otherwise be visible in the process list.
@@ -332,7 +378,7 @@ pub(crate) enum ConfigCommand {
     /// Remove values: `NAME` or `NAME[INDEX]`.
     Unset {
         #[command(flatten)]
-        scope: ScopeArgs,
+        scope: ConfigScopeArgs,
         /// One or more `NAME` / `NAME[INDEX]`.
         #[arg(required = true)]
         items: Vec<String>,
@@ -340,7 +386,20 @@ pub(crate) enum ConfigCommand {
     /// Show the values at one scope, or at every scope when none is given.
     Show {
         #[command(flatten)]
-        scope: ScopeArgs,
+        scope: ConfigScopeArgs,
+    },
+    /// Every value a device should have, and where each came from (scope, template,
+    /// variables), computed as the phone endpoint computes it.
+    Effective {
+        /// The device's MAC address.
+        mac: String,
+    },
+    /// Render every template for every known device and list what cannot be rendered (a
+    /// missing variable, a value out of the item's range): those items are not written.
+    Check {
+        /// The most problems listed.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
     },
 }
 
@@ -544,6 +603,7 @@ fn main() -> ExitCode {
         Command::Config { command, connection } => admin::run(connection, admin::Request::Config(command)),
         Command::Job { command, connection } => jobs::run(connection, command),
         Command::Security { command, connection } => security::run(connection, command),
+        Command::Var { command, connection } => templates::run_var(connection, command),
         Command::Group { command, connection } => admin::run(connection, admin::Request::Group(command)),
         Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
         Command::Firmware { command, connection } => files::run_firmware(connection, command),

@@ -48,7 +48,7 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                     None => eprintln!("security mode unset"),
                 }
                 if push {
-                    crate::jobs::push_configuration(&client, &scope, json).await?;
+                    crate::jobs::push_configuration(&client, crate::admin::scope_query(&scope), json).await?;
                 }
                 Ok(ExitCode::SUCCESS)
             }

@@ -9,11 +9,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use opendls_engine::{
-    DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, effective_desired,
-    normalize_mac,
+use opendls_engine::{DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, normalize_mac};
+use opendls_store::{
+    AdminStore, FileStore, FleetStore, JobStore, PhoneStore, SecurityStore, StoreError, VariableStore,
 };
-use opendls_store::{AdminStore, FileStore, FleetStore, JobStore, PhoneStore, SecurityStore, StoreError};
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
@@ -30,6 +29,7 @@ mod jobs;
 mod pins;
 pub use pins::PinRequest;
 mod security;
+mod templates;
 pub mod waiting;
 
 pub use files::DownloadUrl;
@@ -75,7 +75,9 @@ pub struct AdminSettings {
 pub use crate::file_server::Downloads;
 
 /// The admin router over `store`, accepting `token`.
-pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore + FileStore>(
+pub fn router<
+    S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore + FileStore + VariableStore,
+>(
     store: Arc<S>,
     token: String,
     settings: AdminSettings,
@@ -90,6 +92,14 @@ pub fn router<S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore
         .route(
             "/api/config",
             get(config::show_config::<S>).put(config::set_config::<S>).delete(config::unset_config::<S>),
+        )
+        .route("/api/config/effective/{mac}", get(templates::effective::<S>))
+        .route("/api/config/check", get(templates::check::<S>))
+        .route(
+            "/api/variables",
+            get(templates::list_variables::<S>)
+                .put(templates::set_variables::<S>)
+                .delete(templates::unset_variable::<S>),
         )
         .route("/api/policy", get(fleet::list_policies::<S>).put(set_policy::<S>))
         .route("/api/jobs", get(jobs::list_jobs::<S>).post(jobs::create_job::<S>))
@@ -186,7 +196,20 @@ fn parse_group(text: &str) -> Result<String, Rejection> {
     check_group_name(text).map(str::to_owned).map_err(|message| failure(StatusCode::BAD_REQUEST, message))
 }
 
+/// A scope of security modes, variables, DCMP polling: global, a group or a device.
 fn parse_scope(scope: &str, target: Option<&str>) -> Result<Scope, Rejection> {
+    match parse_config_scope(scope, target)? {
+        Scope::Model(_) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            "a model scope holds configuration values only; use global, a group or a device here",
+        )),
+        scope => Ok(scope),
+    }
+}
+
+/// A scope of desired values: global, a model pattern (kept in its full form), a group or a
+/// device.
+fn parse_config_scope(scope: &str, target: Option<&str>) -> Result<Scope, Rejection> {
     let need = |what: &str| failure(StatusCode::BAD_REQUEST, format!("scope {scope} needs a {what}"));
     match (scope, target) {
         ("global", None | Some("")) => Ok(Scope::Global),
@@ -194,16 +217,22 @@ fn parse_scope(scope: &str, target: Option<&str>) -> Result<Scope, Rejection> {
         ("group", None) => Err(need("group name")),
         ("device", Some(mac)) => parse_mac(mac).map(Scope::Device),
         ("device", None) => Err(need("MAC address")),
+        ("model", Some(pattern)) => opendls_wpi::models::models_matching(pattern)
+            .map(|(full, _)| Scope::Model(full))
+            .map_err(|why| failure(StatusCode::BAD_REQUEST, format!("model {why}"))),
+        ("model", None) => Err(need("model pattern (OpenStage 60, CP4*)")),
         ("global", Some(_)) => Err(failure(StatusCode::BAD_REQUEST, "scope global takes no target")),
-        (other, _) => {
-            Err(failure(StatusCode::BAD_REQUEST, format!("unknown scope {other:?} (global, group, device)")))
-        }
+        (other, _) => Err(failure(
+            StatusCode::BAD_REQUEST,
+            format!("unknown scope {other:?} (global, model, group, device)"),
+        )),
     }
 }
 
 fn scope_parts(scope: &Scope) -> (String, Option<String>) {
     match scope {
         Scope::Global => ("global".into(), None),
+        Scope::Model(pattern) => ("model".into(), Some(pattern.clone())),
         Scope::Group(name) => ("group".into(), Some(name.clone())),
         Scope::Device(mac) => ("device".into(), Some(mac.clone())),
     }
@@ -252,7 +281,8 @@ async fn show_device<S: AdminStore + PhoneStore>(
     let mut history = state.store.history(&mac, history_offset, history_limit + 1).await?;
     let history_more = history.len() > history_limit as usize;
     history.truncate(history_limit as usize);
-    let mut view = device_view(device, &context.desired, &context.failures, history);
+    let configuration = opendls_engine::Configuration::new(context.desired, context.variables);
+    let mut view = device_view(device, &configuration, &context.failures, history);
     view.history_more = history_more;
     let (items_offset, items) =
         (query.items_offset.unwrap_or(0), query.items.unwrap_or(MAX_ITEMS_PAGE).min(MAX_ITEMS_PAGE));
@@ -263,7 +293,7 @@ async fn show_device<S: AdminStore + PhoneStore>(
 
 fn device_view(
     device: DeviceRecord,
-    desired: &[DesiredEntry],
+    configuration: &opendls_engine::Configuration,
     failures: &[opendls_engine::WriteFailure],
     history: Vec<opendls_engine::HistoryEvent>,
 ) -> DeviceView {
@@ -279,11 +309,13 @@ fn device_view(
             status: item.status.clone(),
         })
         .collect();
-    let effective = effective_desired(desired, &device.mac, device.group.as_deref());
-    let pending = effective
+    let resolution = configuration.resolve(&opendls_engine::DeviceFacts::of(&device));
+    let mut pending: Vec<PendingChange> = resolution
+        .values
         .iter()
-        .filter(|(key, (value, _))| device.reported_value(key) != Some(value.as_str()))
-        .map(|(key, (value, scope))| {
+        .filter(|(key, resolved)| device.reported_value(key) != Some(resolved.value.as_str()))
+        .map(|(key, resolved)| {
+            let value = &resolved.value;
             let held = failures
                 .iter()
                 .find(|f| &f.key == key && &f.value == value)
@@ -294,13 +326,21 @@ fn device_view(
             PendingChange {
                 name: key.name.clone(),
                 index: key.index,
-                desired: mask(&key.name, value),
+                desired: templates::shown_value(key, resolved),
                 reported: device.reported_value(key).map(|v| mask(&key.name, v)),
-                scope: scope.to_string(),
+                scope: resolved.scope.to_string(),
                 held,
             }
         })
         .collect();
+    pending.extend(resolution.unrenderable.iter().map(|(key, problem)| PendingChange {
+        name: key.name.clone(),
+        index: key.index,
+        desired: mask(&key.name, &problem.template),
+        reported: device.reported_value(key).map(|v| mask(&key.name, v)),
+        scope: problem.scope.to_string(),
+        held: Some(format!("the template cannot be rendered: {}", problem.reason)),
+    }));
     let history = history
         .into_iter()
         .map(|event| HistoryView {

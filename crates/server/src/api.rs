@@ -3,6 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod templates;
+pub use templates::*;
+
 /// A device in `GET /api/devices`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceListEntry {
@@ -135,7 +138,7 @@ pub const MAX_ITEMS_PAGE: usize = 5000;
 /// A desired value, in `GET /api/config` and as the body of `PUT` / `DELETE /api/config`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigEntry {
-    /// `global`, `group` or `device`.
+    /// `global`, `model`, `group` or `device`.
     pub scope: String,
     /// The group name or MAC; absent for global.
     #[serde(default)]
@@ -165,9 +168,9 @@ pub struct ConfigValue {
 /// Body of `PUT /api/config`: values set at one scope together, all of them or none.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConfigChange {
-    /// `global`, `group` or `device`.
+    /// `global`, `model`, `group` or `device`.
     pub scope: String,
-    /// The group name or MAC; absent for global.
+    /// The model pattern, group name or MAC; absent for global.
     #[serde(default)]
     pub target: Option<String>,
     /// The values.
@@ -197,8 +200,14 @@ pub struct ConfigChangeResult {
     /// Whether the values were stored (false for a dry run).
     pub applied: bool,
     /// Known devices whose effective value of at least one item changes (those in the scope
-    /// that no narrower scope overrides, and whose value differs).
+    /// that no narrower scope overrides, and whose value differs, templates rendered).
     pub devices_affected: usize,
+    /// Templates among the values that cannot be rendered for a device (the first ones).
+    #[serde(default)]
+    pub cannot_render: Vec<RenderProblem>,
+    /// How many (device, item) pairs of the change cannot be rendered, in all.
+    #[serde(default)]
+    pub cannot_render_total: usize,
     /// Per value, in the order given.
     pub values: Vec<ConfigValueResult>,
 }

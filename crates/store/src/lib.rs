@@ -25,6 +25,7 @@ pub mod rollout;
 pub mod secrets;
 pub mod security;
 mod sqlite;
+pub mod variables;
 
 pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
@@ -33,6 +34,7 @@ pub use pins::{FirmwarePin, NewPin, PinLimits};
 pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use sqlite::{SqliteStore, Synchronous};
+pub use variables::VariableStore;
 
 /// A storage failure. The phone endpoint answers it with `CleanUp` (`cleanup-reason` `overload`
 /// or a storage error), never with an HTTP error.
@@ -65,8 +67,11 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct DeviceContext {
     /// The record, if the device is known.
     pub device: Option<DeviceRecord>,
-    /// Desired entries that may apply: global, the device's group and the device itself.
+    /// Desired entries that may apply: global, every model scope (the engine matches models),
+    /// the device's group and the device itself.
     pub desired: Vec<DesiredEntry>,
+    /// Variables its templates may use: global, its group's and its own.
+    pub variables: Vec<opendls_engine::Variable>,
     /// Values the phone refused earlier.
     pub failures: Vec<WriteFailure>,
     /// The local-change policy stored for the device's group, else the global one; `None` when
@@ -99,6 +104,7 @@ impl DeviceContext {
             device: self.device,
             interaction,
             desired: self.desired,
+            variables: self.variables,
             failures: self.failures,
             policy: self.policy.unwrap_or(default_policy),
             tasks: self.tasks,

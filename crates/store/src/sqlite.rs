@@ -32,6 +32,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0008_rollouts.sql"),
     include_str!("../migrations/sqlite/0009_firmware_pins.sql"),
     include_str!("../migrations/sqlite/0010_stored_file_ids_never_reused.sql"),
+    include_str!("../migrations/sqlite/0011_variables.sql"),
 ];
 
 mod files;
@@ -42,6 +43,7 @@ mod pins;
 mod rollouts;
 mod sealing;
 mod security;
+mod variables;
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` in WAL mode).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -278,6 +280,7 @@ fn summary_row(row: &Row<'_>) -> rusqlite::Result<DeviceSummary> {
 fn scope_columns(scope: &Scope) -> (&'static str, &str) {
     match scope {
         Scope::Global => ("global", ""),
+        Scope::Model(pattern) => ("model", pattern),
         Scope::Group(name) => ("group", name),
         Scope::Device(mac) => ("device", mac),
     }
@@ -286,6 +289,7 @@ fn scope_columns(scope: &Scope) -> (&'static str, &str) {
 fn scope_from_columns(scope: &str, key: String) -> StoreResult<Scope> {
     match scope {
         "global" => Ok(Scope::Global),
+        "model" => Ok(Scope::Model(key)),
         "group" => Ok(Scope::Group(key)),
         "device" => Ok(Scope::Device(key)),
         other => Err(StoreError::Corrupt(format!("unknown scope {other:?}"))),

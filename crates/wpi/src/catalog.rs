@@ -384,6 +384,23 @@ impl Catalog {
         ItemCheck { entry: Some(entry), findings }
     }
 
+    /// Checks where a template will be written, before any value exists: the name, the index
+    /// and whether the phone lets it be written. The rendered values are checked per device.
+    pub fn check_template_target(&self, name: &str, index: Option<u32>) -> ItemCheck<'_> {
+        let Some(entry) = self.get(name) else {
+            return ItemCheck { entry: None, findings: Vec::new() };
+        };
+        let strictness = if entry.provenance.is_verified() { Severity::Refusal } else { Severity::Warning };
+        let mut findings = Vec::new();
+        check_index(entry, index, strictness, &mut findings);
+        if entry.access == Access::ReadOnly {
+            findings
+                .push(Finding { severity: strictness, message: format!("{name} is read-only on the phone") });
+        }
+        findings.sort_by_key(|f| std::cmp::Reverse(f.severity));
+        ItemCheck { entry: Some(entry), findings }
+    }
+
     /// Checks a value the service intends to write: as [`Catalog::check`], plus a refusal for
     /// items only the phone reports (`device-type` is answered `read only`, p. 83).
     pub fn check_write(&self, name: &str, index: Option<u32>, value: &str) -> ItemCheck<'_> {

@@ -52,7 +52,7 @@ pub(super) fn on_contact(input: &Input, settings: &EngineSettings) -> Decision {
         }
     }
 
-    let mut desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
+    let mut desired = effective_desired(&input.desired, &input.variables, &device);
     if !local_changes.is_empty() {
         apply_local_changes(
             &mut device,
@@ -186,7 +186,7 @@ pub(super) fn on_status(input: &Input, settings: &EngineSettings) -> Decision {
         None => new_interaction(input, &mac, now),
     };
     let starts = input.interaction.is_none();
-    let desired = effective_desired(&input.desired, &device.mac, device.group.as_deref());
+    let desired = effective_desired(&input.desired, &input.variables, &device);
     Next {
         decision: &mut decision,
         device: &mut device,

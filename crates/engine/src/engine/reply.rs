@@ -131,7 +131,7 @@ pub(super) fn on_reply(input: &Input, settings: &EngineSettings) -> Decision {
         Ok(turn) => turn,
         Err(ended) => return *ended,
     };
-    let desired = effective_desired(&input.desired, &turn.device.mac, turn.device.group.as_deref());
+    let desired = effective_desired(&input.desired, &input.variables, &turn.device);
     let step = std::mem::replace(&mut state.step, Step::Reading { items: Vec::new(), fragments: 0 });
     match step {
         Step::Reading { items, fragments } => reading::inventory(turn, state, items, fragments, desired),

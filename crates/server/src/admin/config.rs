@@ -7,14 +7,15 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_engine::{DesiredEntry, ItemKey, devices_affected};
-use opendls_store::AdminStore;
+use opendls_engine::template::{Template, is_template};
+use opendls_engine::{Configuration, DesiredEntry, ItemKey, devices_affected};
+use opendls_store::{AdminStore, VariableStore};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::did_you_mean;
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
-use super::{AdminState, Answer, Rejection, failure, parse_scope, scope_parts};
+use super::{AdminState, Answer, Rejection, failure, parse_config_scope, scope_parts};
 use crate::api::{
     ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, ConfigValueResult, ConfigWrite,
 };
@@ -22,8 +23,8 @@ use crate::phone::unix_now;
 
 #[derive(Deserialize)]
 pub(super) struct ScopeQuery {
-    scope: Option<String>,
-    target: Option<String>,
+    pub(super) scope: Option<String>,
+    pub(super) target: Option<String>,
 }
 
 pub(super) async fn show_config<S: AdminStore>(
@@ -31,7 +32,7 @@ pub(super) async fn show_config<S: AdminStore>(
     Query(query): Query<ScopeQuery>,
 ) -> Answer {
     let scope = match &query.scope {
-        Some(scope) => Some(parse_scope(scope, query.target.as_deref())?),
+        Some(scope) => Some(parse_config_scope(scope, query.target.as_deref())?),
         None => None,
     };
     let entries = state.store.desired(scope.as_ref()).await?;
@@ -65,12 +66,12 @@ fn into_change(write: ConfigWrite) -> ConfigChange {
     }
 }
 
-pub(super) async fn set_config<S: AdminStore>(
+pub(super) async fn set_config<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
     Json(body): Json<ConfigWrite>,
 ) -> Answer {
     let change = into_change(body);
-    let scope = parse_scope(&change.scope, change.target.as_deref())?;
+    let scope = parse_config_scope(&change.scope, change.target.as_deref())?;
     if change.values.is_empty() {
         return Err(failure(StatusCode::BAD_REQUEST, "no values given"));
     }
@@ -93,16 +94,31 @@ pub(super) async fn set_config<S: AdminStore>(
         return Err(Rejection(StatusCode::UNPROCESSABLE_ENTITY, message, problems));
     }
     let devices = state.store.list_devices().await?;
-    let current = state.store.desired(None).await?;
-    let affected =
-        devices_affected(&current, &entries, devices.iter().map(|d| (d.mac.as_str(), d.group.as_deref())));
+    let (current, variables) = super::templates::stored_configuration(&*state.store).await?;
+    let before = Configuration::new(current.iter().cloned(), variables.iter().cloned());
+    let after = Configuration::new(current.into_iter().chain(entries.iter().cloned()), variables);
+    let keys: Vec<ItemKey> = entries.iter().map(|e| e.key.clone()).collect();
+    let facts = devices.iter().map(super::templates::facts);
+    let affected = devices_affected(&before, &after, Some(&keys), facts);
+    let templated: Vec<ItemKey> =
+        entries.iter().filter(|e| is_template(&e.value)).map(|e| e.key.clone()).collect();
+    let (cannot_render, cannot_render_total) = match templated.is_empty() {
+        true => (Vec::new(), 0),
+        false => super::templates::unrenderable(&after, Some(&templated), &devices, 100),
+    };
     if !change.dry_run {
         state.store.set_desired(&entries, unix_now()).await?;
         let items: Vec<String> = entries.iter().map(|e| e.key.to_string()).collect();
         tracing::info!(scope = %scope, items = items.join(" "), devices_affected = affected, "desired values set");
     }
-    Ok(Json(ConfigChangeResult { applied: !change.dry_run, devices_affected: affected, values: results })
-        .into_response())
+    let result = ConfigChangeResult {
+        applied: !change.dry_run,
+        devices_affected: affected,
+        cannot_render,
+        cannot_render_total,
+        values: results,
+    };
+    Ok(Json(result).into_response())
 }
 
 /// Checks one value against the catalog; the refusal never contains the value (it may be secret).
@@ -118,7 +134,15 @@ fn check_value(key: &ItemKey, value: &str, allow_unknown: bool) -> Result<Config
         return Err("certificates are deployed by a job (opendls job create deploy-wbm-certificate)".into());
     }
     let catalog = Catalog::builtin();
-    let check = catalog.check_write(name, key.index, value);
+    let template = is_template(value);
+    let check = match template {
+        // Rendered values are checked per device, when they are resolved.
+        true => {
+            Template::parse(value).map_err(|why| format!("the template is not valid: {why}"))?;
+            catalog.check_template_target(name, key.index)
+        }
+        false => catalog.check_write(name, key.index, value),
+    };
     if let Some(reason) = check.refusal_reason() {
         return Err(reason);
     }
@@ -144,7 +168,7 @@ pub(super) async fn unset_config<S: AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     Json(body): Json<ConfigEntry>,
 ) -> Answer {
-    let scope = parse_scope(&body.scope, body.target.as_deref())?;
+    let scope = parse_config_scope(&body.scope, body.target.as_deref())?;
     let key = ItemKey::new(body.name.trim(), body.index);
     if state.store.unset_desired(&scope, &key).await? {
         tracing::info!(scope = %scope, item = %key, "desired value unset");

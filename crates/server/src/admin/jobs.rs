@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use std::collections::HashMap;
 
-use opendls_engine::{DesiredEntry, ItemKey, JobId, JobKind, effective_desired};
+use opendls_engine::{Configuration, DesiredEntry, DeviceFacts, ItemKey, JobId, JobKind};
 use opendls_store::jobs::{JobDetail, JobStore, NewJob, TargetSelector};
-use opendls_store::{AdminStore, FileStore, Rollout, Share};
+use opendls_store::{AdminStore, DeviceSummary, FileStore, Rollout, Share};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use opendls_wpi::models::full_model_pattern;
@@ -229,26 +229,28 @@ async fn explain_waits<S: AdminStore>(
 
 /// Which devices were told to poll DCMP (behind NAT) and how often.
 struct PollingDevices {
-    entries: Vec<DesiredEntry>,
-    groups: HashMap<String, Option<String>>,
+    configuration: Option<Configuration>,
+    devices: HashMap<String, DeviceSummary>,
 }
 
 impl PollingDevices {
     async fn read<S: AdminStore>(store: &S) -> Result<Self, super::Rejection> {
         let entries = store.desired_named(&[DCMP_URL_ITEM, DCMP_INTERVAL_ITEM]).await?;
-        let groups = match entries.is_empty() {
-            true => HashMap::new(),
-            false => store.list_devices().await?.into_iter().map(|d| (d.mac, d.group)).collect(),
-        };
-        Ok(PollingDevices { entries, groups })
+        if entries.is_empty() {
+            return Ok(PollingDevices { configuration: None, devices: HashMap::new() });
+        }
+        let devices = store.list_devices().await?.into_iter().map(|d| (d.mac.clone(), d)).collect();
+        // The DCMP items are set by `behind-nat` only, never as templates: no variables needed.
+        Ok(PollingDevices { configuration: Some(Configuration::new(entries, [])), devices })
     }
 
     fn interval_of(&self, mac: &str) -> Option<u64> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let group = self.groups.get(mac).and_then(Option::as_deref);
-        let effective = effective_desired(&self.entries, mac, group);
+        let configuration = self.configuration.as_ref()?;
+        let facts = match self.devices.get(mac) {
+            Some(device) => super::templates::facts(device),
+            None => DeviceFacts { mac, e164: None, model: None, group: None },
+        };
+        let effective = configuration.resolve(&facts).effective();
         let url = effective.get(&ItemKey::new(DCMP_URL_ITEM, None)).map(|(v, _)| v.as_str());
         let interval =
             effective.get(&ItemKey::new(DCMP_INTERVAL_ITEM, None)).and_then(|(v, _)| v.parse().ok());

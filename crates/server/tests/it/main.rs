@@ -14,3 +14,4 @@ mod jobs;
 mod restart;
 mod rollouts;
 mod secure;
+mod templates;

@@ -81,7 +81,8 @@ impl FleetStore for SqliteStore {
                        UNION SELECT scope_key FROM desired_items WHERE scope = 'group' \
                        UNION SELECT scope_key FROM policies WHERE scope = 'group' \
                        UNION SELECT scope_key FROM security_modes WHERE scope = 'group' \
-                       UNION SELECT scope_key FROM pins WHERE scope = 'group') \
+                       UNION SELECT scope_key FROM pins WHERE scope = 'group' \
+                       UNION SELECT scope_key FROM variables WHERE scope = 'group') \
                      SELECT n.name, \
                        (SELECT count(*) FROM devices d WHERE d.group_name = n.name), \
                        (SELECT count(*) FROM desired_items v WHERE v.scope = 'group' AND v.scope_key = n.name), \
@@ -117,7 +118,7 @@ impl FleetStore for SqliteStore {
                 params![name],
             )?;
             let mut others = 0;
-            for table in ["policies", "security_modes", "pins"] {
+            for table in ["policies", "security_modes", "pins", "variables"] {
                 others += tx.execute(
                     &format!("DELETE FROM {table} WHERE scope = 'group' AND scope_key = ?1"),
                     params![name],
@@ -184,7 +185,12 @@ impl FleetStore for SqliteStore {
             ] {
                 tx.execute(&format!("DELETE FROM {table} WHERE mac = ?1"), params![mac])?;
             }
-            tx.execute("DELETE FROM pins WHERE scope = 'device' AND scope_key = ?1", params![mac])?;
+            for table in ["pins", "variables"] {
+                tx.execute(
+                    &format!("DELETE FROM {table} WHERE scope = 'device' AND scope_key = ?1"),
+                    params![mac],
+                )?;
+            }
             tx.commit()?;
             Ok(Removal {
                 found: true,

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
     SqliteStore, desired_entry, desired_row, failure_from_row, from_json, index_column, jobs, kind_name,
-    load_device, open_failures, scope_columns, security, stored_value, to_json,
+    load_device, open_failures, scope_columns, security, stored_value, to_json, variables,
 };
 use crate::secrets::SecretKeys;
 use crate::{DeviceContext, InteractionLookup, PhoneStore, RequestContext, StoreError, StoreResult};
@@ -26,14 +26,15 @@ pub(super) fn load_context(
     let device = load_device(connection, mac, secrets)?;
     let group = device.as_ref().and_then(|d| d.group.clone()).unwrap_or_default();
     let desired = connection
-            .prepare_cached(
-                "SELECT scope, scope_key, name, item_index, value FROM desired_items \
-                 WHERE scope = 'global' OR (scope = 'group' AND scope_key = ?1) OR (scope = 'device' AND scope_key = ?2) \
+        .prepare_cached(
+            "SELECT scope, scope_key, name, item_index, value FROM desired_items \
+                 WHERE scope IN ('global', 'model') OR (scope = 'group' AND scope_key = ?1) \
+                 OR (scope = 'device' AND scope_key = ?2) \
                  ORDER BY name, item_index",
-            )?
-            .query_map(params![group, mac], desired_row)?
-            .map(|row| desired_entry(row?, secrets))
-            .collect::<StoreResult<Vec<_>>>()?;
+        )?
+        .query_map(params![group, mac], desired_row)?
+        .map(|row| desired_entry(row?, secrets))
+        .collect::<StoreResult<Vec<_>>>()?;
     let failures = connection
         .prepare_cached("SELECT name, item_index, value, status, at FROM write_failures WHERE mac = ?1")?
         .query_map(params![mac], failure_from_row)?
@@ -56,7 +57,8 @@ pub(super) fn load_context(
     }
     let tasks = jobs::device_tasks(connection, mac)?;
     let (security_mode, security) = security::device_security(connection, mac, &group)?;
-    Ok(DeviceContext { device, desired, failures, policy, tasks, security_mode, security })
+    let variables = variables::device_variables(connection, mac, &group, secrets)?;
+    Ok(DeviceContext { device, desired, variables, failures, policy, tasks, security_mode, security })
 }
 
 /// The interaction a `reply-to` belongs to: by session cookie, else the single recent one from

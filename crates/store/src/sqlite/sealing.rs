@@ -19,11 +19,12 @@ impl SqliteStore {
             let tx = connection.transaction()?;
             let mut count = 0;
             for table in ["desired_items", "write_failures"] {
-                count += reseal_column(&tx, &secrets, table, "value", true)?;
+                count += reseal_column(&tx, &secrets, table, "value", Rows::OfSecretItems)?;
             }
-            count += reseal_column(&tx, &secrets, "pins", "pin", false)?;
+            count += reseal_column(&tx, &secrets, "variables", "value", Rows::Where("secret = 1"))?;
+            count += reseal_column(&tx, &secrets, "pins", "pin", Rows::All)?;
             // Interaction states carry the items being read or written: sealed whole.
-            count += reseal_column(&tx, &secrets, "interactions", "state", false)?;
+            count += reseal_column(&tx, &secrets, "interactions", "state", Rows::All)?;
             count += reseal_devices(&tx, &secrets)?;
             tx.execute("DELETE FROM secrets_sealed_with", [])?;
             tx.execute(
@@ -54,17 +55,33 @@ impl SqliteStore {
     }
 }
 
-/// Re-seals `column` of `table` where needed; `by_name`: only rows of secret items.
+/// Which rows of a table hold sealed values.
+#[derive(Clone, Copy)]
+enum Rows {
+    /// Every row.
+    All,
+    /// Rows whose `name` is a secret item.
+    OfSecretItems,
+    /// Rows matching an SQL condition.
+    Where(&'static str),
+}
+
+/// Re-seals `column` of `table` in the rows `which` names, where needed.
 fn reseal_column(
     tx: &Transaction<'_>,
     secrets: &SecretKeys,
     table: &str,
     column: &str,
-    by_name: bool,
+    which: Rows,
 ) -> StoreResult<usize> {
+    let by_name = matches!(which, Rows::OfSecretItems);
     let name_column = if by_name { "name" } else { "''" };
+    let condition = match which {
+        Rows::Where(condition) => condition,
+        Rows::All | Rows::OfSecretItems => "1",
+    };
     let rows = tx
-        .prepare(&format!("SELECT rowid, {name_column}, {column} FROM {table}"))?
+        .prepare(&format!("SELECT rowid, {name_column}, {column} FROM {table} WHERE {condition}"))?
         .query_map([], |row| Ok((row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut update = tx.prepare(&format!("UPDATE {table} SET {column} = ?1 WHERE rowid = ?2"))?;

@@ -101,6 +101,7 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
                 device: None,
                 interaction: None,
                 desired: vec![],
+                variables: vec![],
                 failures: vec![],
                 policy: Default::default(),
                 tasks: vec![],

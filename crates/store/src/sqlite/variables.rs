@@ -1,0 +1,108 @@
+//! Template variables on SQLite; secret values sealed at rest.
+
+use opendls_engine::{Scope, Timestamp, Variable};
+use rusqlite::{Connection, Row, Transaction, params};
+
+use super::{SqliteStore, scope_columns, scope_from_columns};
+use crate::secrets::SecretKeys;
+use crate::{StoreResult, VariableStore};
+
+const COLUMNS: &str = "scope, scope_key, name, value, secret";
+
+fn variable_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, String, bool)> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+}
+
+fn opened(
+    (scope, key, name, value, secret): (String, String, String, String, bool),
+    secrets: &SecretKeys,
+) -> StoreResult<Variable> {
+    let value = if secret { secrets.open(&value)? } else { value };
+    Ok(Variable { scope: scope_from_columns(&scope, key)?, name, value, secret })
+}
+
+/// The variables a device's templates may use: global, its group's and its own.
+pub(super) fn device_variables(
+    connection: &Connection,
+    mac: &str,
+    group: &str,
+    secrets: &SecretKeys,
+) -> StoreResult<Vec<Variable>> {
+    let rows = connection
+        .prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM variables WHERE scope = 'global' \
+             OR (scope = 'group' AND scope_key = ?1) OR (scope = 'device' AND scope_key = ?2)"
+        ))?
+        .query_map(params![group, mac], variable_row)?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter().map(|row| opened(row, secrets)).collect()
+}
+
+/// Writes one variable in `tx`.
+pub(super) fn upsert_variable(
+    tx: &Transaction<'_>,
+    variable: &Variable,
+    now: Timestamp,
+    secrets: &SecretKeys,
+) -> StoreResult<()> {
+    let (scope, key) = scope_columns(&variable.scope);
+    let value = if variable.secret { secrets.seal(&variable.value) } else { variable.value.clone() };
+    tx.prepare_cached(
+        "INSERT INTO variables (scope, scope_key, name, value, secret, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+         ON CONFLICT (scope, scope_key, name) DO UPDATE SET value = excluded.value, secret = excluded.secret, \
+         updated_at = excluded.updated_at",
+    )?
+    .execute(params![scope, key, variable.name, value, variable.secret, now])?;
+    Ok(())
+}
+
+impl VariableStore for SqliteStore {
+    async fn set_variables(&self, variables: &[Variable], now: Timestamp) -> StoreResult<()> {
+        let (variables, secrets) = (variables.to_vec(), self.secrets.clone());
+        self.write(move |connection| {
+            let tx = connection.transaction()?;
+            for variable in &variables {
+                upsert_variable(&tx, variable, now, &secrets)?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unset_variable(&self, scope: &Scope, name: &str) -> StoreResult<bool> {
+        let (scope, name) = (scope.clone(), name.to_owned());
+        self.write(move |connection| {
+            let (scope, key) = scope_columns(&scope);
+            let done = connection
+                .prepare_cached("DELETE FROM variables WHERE scope = ?1 AND scope_key = ?2 AND name = ?3")?
+                .execute(params![scope, key, name])?;
+            Ok(done > 0)
+        })
+        .await
+    }
+
+    async fn variables(&self, scope: Option<&Scope>) -> StoreResult<Vec<Variable>> {
+        let (scope, secrets) = (scope.cloned(), self.secrets.clone());
+        self.read(move |connection| {
+            let order = "ORDER BY scope != 'global', scope, scope_key, name";
+            let rows = match &scope {
+                None => connection
+                    .prepare_cached(&format!("SELECT {COLUMNS} FROM variables {order}"))?
+                    .query_map([], variable_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?,
+                Some(scope) => {
+                    let (scope, key) = scope_columns(scope);
+                    connection
+                        .prepare_cached(&format!(
+                            "SELECT {COLUMNS} FROM variables WHERE scope = ?1 AND scope_key = ?2 {order}"
+                        ))?
+                        .query_map(params![scope, key], variable_row)?
+                        .collect::<rusqlite::Result<Vec<_>>>()?
+                }
+            };
+            rows.into_iter().map(|row| opened(row, &secrets)).collect()
+        })
+        .await
+    }
+}
