@@ -37,6 +37,8 @@ fuzz_target!(|bytes: &[u8]| {
             policy: LocalChangePolicy::default(),
             tasks: Vec::new(),
             security: Default::default(),
+            provisioned: None,
+            newcomers: Default::default(),
             downloads: None,
         };
         // Without Secure Mode or jobs the engine never needs outside work.

@@ -128,7 +128,14 @@ impl Configuration {
     /// The items `wanted` accepts, for `device`.
     pub fn resolve_only(&self, device: &DeviceFacts<'_>, wanted: impl Fn(&ItemKey) -> bool) -> Resolution {
         let mut resolution = Resolution::default();
-        for (key, (value, scope)) in self.winners(device).into_iter().filter(|(key, _)| wanted(key)) {
+        let winners = self.winners(device);
+        // A number configured for the device (a provisioned device's) is its number from now on,
+        // also for the values written together with it.
+        let e164_key = ItemKey::new("e164", None);
+        let configured = winners.get(&e164_key).map(|(value, _)| *value).filter(|value| !is_template(value));
+        let facts = DeviceFacts { e164: configured.or(device.e164), ..*device };
+        let device = &facts;
+        for (key, (value, scope)) in winners.into_iter().filter(|(key, _)| wanted(key)) {
             if !is_template(value) {
                 let resolved = Resolved {
                     value: value.to_owned(),

@@ -89,6 +89,11 @@ pub struct Input {
     pub tasks: Vec<DeviceTask>,
     /// The channel the message came on and the device's Secure Mode state.
     pub security: crate::security::SecurityInput,
+    /// For a device not yet known: the provisioned device prepared for its MAC or its reported
+    /// E.164, if any.
+    pub provisioned: Option<crate::newcomers::Provisioned>,
+    /// How devices not yet known are admitted.
+    pub newcomers: crate::newcomers::Newcomers,
     /// Where the phone fetches the files of its deployment jobs, once asked for
     /// ([`Need::Downloads`]; `Err` when they cannot be served).
     pub downloads: Option<Result<Vec<Download>, String>>,
@@ -141,8 +146,12 @@ pub struct Decision {
     pub failures_added: Vec<WriteFailure>,
     /// Items whose earlier refusals are cleared (the phone accepted a value since).
     pub failures_cleared: Vec<ItemKey>,
-    /// Device-scope desired values to set (accepted local changes).
+    /// Device-scope desired values to set (accepted local changes, a provisioned E.164).
     pub desired_set: Vec<DesiredEntry>,
+    /// A provisioned device to bind to this phone.
+    pub binding: Option<crate::newcomers::Binding>,
+    /// A phone's claim on a provisioned device bound to another one, to record.
+    pub binding_conflict: Option<crate::newcomers::BindingConflict>,
     /// Job targets whose state changes.
     pub task_updates: Vec<TaskUpdate>,
     /// The device's new Secure Mode record, when it changed.
@@ -168,6 +177,8 @@ impl Decision {
             failures_added: Vec::new(),
             failures_cleared: Vec::new(),
             desired_set: Vec::new(),
+            binding: None,
+            binding_conflict: None,
             task_updates: Vec::new(),
             security: None,
             certificates: Vec::new(),
@@ -262,6 +273,31 @@ impl Outcome {
 
 /// Decides how to answer one phone message, or says what it needs first.
 pub fn decide(input: &Input, settings: &EngineSettings) -> Outcome {
+    let mac = device_mac(&input.message, input.interaction.as_ref());
+    let approval = crate::newcomers::approval_of(
+        input.device.as_ref(),
+        mac.as_deref(),
+        input.provisioned.as_ref(),
+        &input.newcomers,
+    );
+    let unconfigured;
+    let input = match approval {
+        crate::newcomers::Approval::Approved => input,
+        // Quarantined or rejected: read, never written, no job, no bootstrap.
+        _ => {
+            unconfigured = Input {
+                desired: Vec::new(),
+                variables: Vec::new(),
+                tasks: Vec::new(),
+                security: crate::security::SecurityInput {
+                    desired: crate::security::SecurityMode::Default,
+                    ..input.security.clone()
+                },
+                ..input.clone()
+            };
+            &unconfigured
+        }
+    };
     let bootstrap =
         crate::security::bootstrap_wanted(&input.message.reason.reason, &input.security, input.now);
     if let Some(with_pin) = bootstrap

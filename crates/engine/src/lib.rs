@@ -28,6 +28,7 @@ pub mod desired;
 mod engine;
 pub mod jobs;
 pub mod model;
+pub mod newcomers;
 pub mod security;
 pub mod template;
 
@@ -42,6 +43,9 @@ pub use jobs::{
     Deployable, DeviceTask, FileOnPhone, JobId, JobKind, Phase, ReadResult, TargetState, TaskUpdate,
 };
 pub use model::*;
+pub use newcomers::{
+    Approval, Binding, BindingConflict, Newcomers, Provisioned, REJECTED_REASON, UnknownDevicePolicy, approval_of,
+};
 pub use security::{
     BootstrapMaterial, CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity,
     SecurityInput, SecurityMode, SecurityState, bootstrap_wanted,
@@ -50,6 +54,8 @@ pub use template::{DeviceFacts, Variable, Variables, check_variable_name};
 
 #[cfg(test)]
 mod deploy_tests;
+#[cfg(test)]
+mod newcomers_tests;
 #[cfg(test)]
 mod security_tests;
 #[cfg(test)]

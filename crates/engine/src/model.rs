@@ -113,6 +113,10 @@ pub struct DeviceRecord {
     /// administrator sees which phones still need legacy TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_offer: Option<String>,
+    /// Whether the service configures it: a device that called in unknown under the
+    /// `quarantine` or `reject` policy waits for an administrator's approval.
+    #[serde(default)]
+    pub approval: crate::newcomers::Approval,
 }
 
 impl DeviceRecord {
@@ -133,6 +137,7 @@ impl DeviceRecord {
             reported: BTreeMap::new(),
             flagged: Vec::new(),
             tls_offer: None,
+            approval: crate::newcomers::Approval::Approved,
         }
     }
 

@@ -61,7 +61,8 @@ pub fn check_variable_name(name: &str) -> Result<(), String> {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
 pub enum Placeholder {
-    /// `{{device.e164}}`: the number the phone reports, or the one given to its virtual device.
+    /// `{{device.e164}}`: the number configured for the device (a desired `e164`, as a
+    /// provisioned device sets it), else the one it reports.
     DeviceE164,
     /// `{{device.mac}}`: `00:1A:E8:00:00:01`.
     DeviceMac,

@@ -34,6 +34,8 @@ pub(crate) fn input(message: WorkpointMessage) -> Input {
         policy: LocalChangePolicy::default(),
         tasks: Vec::new(),
         security: Default::default(),
+        provisioned: None,
+        newcomers: Default::default(),
         downloads: None,
     }
 }

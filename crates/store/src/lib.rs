@@ -108,6 +108,8 @@ impl DeviceContext {
             failures: self.failures,
             policy: self.policy.unwrap_or(default_policy),
             tasks: self.tasks,
+            provisioned: None,
+            newcomers: Default::default(),
             downloads: None,
             security: opendls_engine::SecurityInput {
                 desired: self.security_mode,

@@ -11,6 +11,7 @@ use super::{
     BASIC_ITEMS, Decision, EngineSettings, Input, InteractionChange, device_mac, normalize_mac, secure_flow,
 };
 use crate::desired::effective_desired;
+use crate::newcomers::{self, Approval, REJECTED_REASON};
 use crate::jobs::{DeviceTask, FileOnPhone, JobKind, TargetState};
 use crate::model::{DeviceRecord, EventKind, InteractionState, ReportedItem, Step, Timestamp};
 
@@ -24,14 +25,30 @@ pub(super) fn on_contact(input: &Input, settings: &EngineSettings) -> Decision {
     let mut decision = Decision::new(DlsMessage::new(&input.message.nonce, Action::CleanUp));
     decision.supersedes_interactions_of = Some(mac.clone());
 
-    let mut device = input.device.clone().unwrap_or_else(|| {
-        decision.history.push(event(&mac, now, EventKind::Registered, &reason, "first contact"));
-        DeviceRecord::new(mac.clone(), now)
-    });
+    let mut device = match input.device.clone() {
+        Some(device) => device,
+        None => {
+            let mut device = DeviceRecord::new(mac.clone(), now);
+            let admission = newcomers::admit(&mut device, input.provisioned.as_ref(), &input.newcomers);
+            let note = format!("first contact; {}", admission.note);
+            decision.history.push(event(&mac, now, EventKind::Registered, &reason, &note));
+            decision.binding = admission.binding;
+            decision.binding_conflict = admission.conflict;
+            decision.desired_set.extend(admission.e164);
+            device
+        }
+    };
     device.last_contact = now;
     device.last_reason = reason.clone();
     device.remote_addr = Some(input.remote_addr.clone());
 
+    if device.approval == Approval::Rejected {
+        // Recorded (last contact, address), so an administrator sees it and can approve it.
+        merge_basic_items(input, &mut device, &mut decision, false);
+        decision.reply = DlsMessage::clean_up_because(&input.message.nonce, REJECTED_REASON);
+        decision.device = Some(device);
+        return decision;
+    }
     let attached_changes = input.message.reason.reason == Reason::LocalChanges
         && input.message.value("configuration-attached-flag") == Some("true");
     let local_changes = merge_basic_items(input, &mut device, &mut decision, attached_changes);

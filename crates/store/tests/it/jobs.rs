@@ -106,6 +106,8 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
                 policy: Default::default(),
                 tasks: vec![],
                 security: Default::default(),
+                provisioned: None,
+                newcomers: Default::default(),
                 downloads: None,
             },
             &Default::default(),
