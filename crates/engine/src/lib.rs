@@ -44,7 +44,8 @@ pub use jobs::{
 };
 pub use model::*;
 pub use newcomers::{
-    Approval, Binding, BindingConflict, Newcomers, Provisioned, REJECTED_REASON, UnknownDevicePolicy, approval_of,
+    Approval, Binding, BindingConflict, Newcomers, Provisioned, REJECTED_REASON, UnknownDevicePolicy,
+    approval_of,
 };
 pub use security::{
     BootstrapMaterial, CertificateChange, CertificateRecord, CertificateState, Channel, DeviceSecurity,

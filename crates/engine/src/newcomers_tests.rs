@@ -15,7 +15,12 @@ fn provisioned(mac: Option<&str>, e164: &str) -> Provisioned {
         mac: mac.map(str::to_owned),
         e164: Some(e164.to_owned()),
         group: Some("berlin".into()),
-        variables: vec![Variable { scope: Scope::Global, name: "name".into(), value: "Alice".into(), secret: false }],
+        variables: vec![Variable {
+            scope: Scope::Global,
+            name: "name".into(),
+            value: "Alice".into(),
+            secret: false,
+        }],
         bound_mac: None,
     }
 }
@@ -29,7 +34,8 @@ fn global(name: &str, value: &str) -> DesiredEntry {
 fn first_contact(newcomers: Newcomers, provisioned: Option<Provisioned>) -> (Decision, Decision) {
     let settings = EngineSettings::default();
     let desired = vec![global("sntp-addr", "time.example")];
-    let start = Input { desired: desired.clone(), provisioned, newcomers, ..input(guide("p33-start-up.xml")) };
+    let start =
+        Input { desired: desired.clone(), provisioned, newcomers, ..input(guide("p33-start-up.xml")) };
     let first = handle(start, &settings);
     if first.reply.action != Action::ReadAllItems {
         return (first.clone(), first);
@@ -52,8 +58,19 @@ fn a_provisioned_device_is_bound_by_mac_with_its_group_number_and_variables() {
     let binding = first.binding.clone().unwrap();
     assert_eq!((binding.provisioned_id, binding.mac.as_str()), (7, MAC));
     assert_eq!(binding.variables[0].scope, Scope::Device(MAC.into()), "variables move to device scope");
-    assert_eq!(first.desired_set, vec![DesiredEntry { scope: Scope::Device(MAC.into()), key: ItemKey::new("e164", None), value: "4930555".into() }]);
-    assert!(first.history[0].detail.contains("bound to provisioned device 7 by MAC"), "{}", first.history[0].detail);
+    assert_eq!(
+        first.desired_set,
+        vec![DesiredEntry {
+            scope: Scope::Device(MAC.into()),
+            key: ItemKey::new("e164", None),
+            value: "4930555".into()
+        }]
+    );
+    assert!(
+        first.history[0].detail.contains("bound to provisioned device 7 by MAC"),
+        "{}",
+        first.history[0].detail
+    );
     assert_eq!(after_read.reply.action, Action::WriteItems);
 }
 

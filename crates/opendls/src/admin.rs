@@ -40,6 +40,21 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Device(DeviceCommand::List(args)) => {
                 crate::fleet::list_devices(&client, args, connection.json).await
             }
+            Request::Device(DeviceCommand::Add(args)) => {
+                crate::provisioning::add(&client, args, connection.json).await
+            }
+            Request::Device(DeviceCommand::Import(args)) => {
+                crate::provisioning::import(&client, args, connection.json).await
+            }
+            Request::Device(DeviceCommand::Provisioned) => {
+                crate::provisioning::list(&client, connection.json).await
+            }
+            Request::Device(DeviceCommand::Unprovision { id }) => {
+                crate::provisioning::remove(&client, id).await
+            }
+            Request::Device(DeviceCommand::Approve(args)) => {
+                crate::provisioning::approve(&client, args, connection.json).await
+            }
             Request::Device(DeviceCommand::Remove { mac }) => {
                 crate::fleet::remove_device(&client, &mac).await
             }
@@ -177,6 +192,27 @@ impl Client {
         body: &B,
     ) -> Result<Option<T>> {
         let response = self.request(method, path).json(body).send().await.map_err(|e| self.unreachable(e))?;
+        read(response).await
+    }
+
+    /// As [`Client::send`], but a refusal (422) that carries a JSON answer of type `T` (the
+    /// per-entry refusals of a batch) is returned as that answer.
+    pub(crate) async fn send_lenient<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<Option<T>> {
+        let response = self.request(method, path).json(body).send().await.map_err(|e| self.unreachable(e))?;
+        if response.status() == StatusCode::UNPROCESSABLE_ENTITY {
+            let bytes = response.bytes().await?;
+            if let Ok(answer) = serde_json::from_slice(&bytes) {
+                return Ok(Some(answer));
+            }
+            let error: ApiError =
+                serde_json::from_slice(&bytes).context("unexpected answer from the server")?;
+            return Err(Refused(error.error).into());
+        }
         read(response).await
     }
 

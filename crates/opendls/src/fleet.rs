@@ -22,6 +22,12 @@ pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bo
             query.push(format!("{name}={}", encode(value)));
         }
     }
+    let approval = if args.pending { Some("pending".to_owned()) } else { args.approval.clone() };
+    for (name, value) in [("approval", &approval)] {
+        if let Some(value) = value {
+            query.push(format!("{name}={}", encode(value)));
+        }
+    }
     if let Some(since) = &args.seen_since {
         query.push(format!("seen_since={}", parse_since(since, opendls_server::phone::unix_now())?));
     }
@@ -63,10 +69,22 @@ fn print_devices(devices: &[DeviceListEntry]) {
                 d.last_reason.clone(),
                 d.security_state.clone().unwrap_or_default(),
                 tls_kind(d.tls_offer.as_deref()).to_owned(),
+                d.approval.clone().unwrap_or_default(),
             ]
         })
         .collect();
-    let headers = ["MAC", "E164", "MODEL", "FIRMWARE", "GROUP", "LAST CONTACT", "REASON", "SECURITY", "TLS"];
+    let headers = [
+        "MAC",
+        "E164",
+        "MODEL",
+        "FIRMWARE",
+        "GROUP",
+        "LAST CONTACT",
+        "REASON",
+        "SECURITY",
+        "TLS",
+        "APPROVAL",
+    ];
     print_table(&headers, rows);
 }
 

@@ -113,6 +113,12 @@ pub async fn push_configuration(client: &Client, scope: (String, Option<String>)
         }
         (_, Some(mac)) => TargetSelector::Devices { macs: vec![mac] },
     };
+    push_job(client, targets, json).await
+}
+
+/// Creates an apply-configuration job for `targets`: contact-me now instead of waiting for
+/// their next contact.
+pub async fn push_job(client: &Client, targets: TargetSelector, json: bool) -> Result<()> {
     let request = JobRequest::new("apply-configuration", targets);
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
     if let Some(job) = created {

@@ -23,6 +23,7 @@ mod jobs;
 mod output;
 mod phonesim;
 mod pins;
+mod provisioning;
 mod secret_input;
 mod security;
 mod serve;
@@ -140,6 +141,21 @@ enum Command {
 pub(crate) enum DeviceCommand {
     /// Known devices, filtered and a page at a time.
     List(DeviceListArgs),
+    /// Prepare a device before the phone exists: it is bound at its first contact by MAC, else
+    /// by the E.164 number it reports, and gets the group, the number and the variables.
+    Add(provisioning::DeviceAddArgs),
+    /// Prepare many devices from a CSV file (mac,e164,group,var.NAME…): all or none.
+    Import(provisioning::ImportArgs),
+    /// The prepared devices: which are bound to a phone, and refused claims.
+    Provisioned,
+    /// Remove a prepared device by its number (a phone bound to it keeps what it got).
+    Unprovision {
+        /// Its number (`opendls device provisioned`).
+        id: i64,
+    },
+    /// Approve devices the unknown-device policy held back (quarantined or rejected): they are
+    /// configured from their next contact on (`--push`: now).
+    Approve(provisioning::ApproveArgs),
     /// Forget a device: its record, history and device-scope values; its unfinished job
     /// targets are cancelled. It registers anew if it calls in again. Devices in Secure Mode
     /// must be reset first.
@@ -187,6 +203,12 @@ pub(crate) struct DeviceListArgs {
     /// Secure Mode state: default, bootstrapping, awaiting-tan, secure or locked.
     #[arg(long)]
     pub state: Option<String>,
+    /// Approval: approved, pending (quarantined) or rejected.
+    #[arg(long)]
+    pub approval: Option<String>,
+    /// Devices waiting for approval (quarantined): `--approval pending`.
+    #[arg(long, conflicts_with = "approval")]
+    pub pending: bool,
     /// Devices seen since: a time (2026-12-01T08:00:00Z) or an age (90s, 30m, 24h, 7d).
     #[arg(long)]
     pub seen_since: Option<String>,

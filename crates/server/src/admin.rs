@@ -11,7 +11,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use opendls_engine::{DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, normalize_mac};
 use opendls_store::{
-    AdminStore, FileStore, FleetStore, JobStore, PhoneStore, SecurityStore, StoreError, VariableStore,
+    AdminStore, FileStore, FleetStore, JobStore, PhoneStore, ProvisioningStore, SecurityStore, StoreError,
+    VariableStore,
 };
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
@@ -28,6 +29,8 @@ mod fleet;
 mod jobs;
 mod pins;
 pub use pins::PinRequest;
+mod provisioning;
+pub use provisioning::MAX_PROVISION_BATCH;
 mod security;
 mod templates;
 pub mod waiting;
@@ -76,7 +79,14 @@ pub use crate::file_server::Downloads;
 
 /// The admin router over `store`, accepting `token`.
 pub fn router<
-    S: AdminStore + PhoneStore + JobStore + SecurityStore + FleetStore + FileStore + VariableStore,
+    S: AdminStore
+        + PhoneStore
+        + JobStore
+        + SecurityStore
+        + FleetStore
+        + FileStore
+        + VariableStore
+        + ProvisioningStore,
 >(
     store: Arc<S>,
     token: String,
@@ -93,6 +103,14 @@ pub fn router<
             "/api/config",
             get(config::show_config::<S>).put(config::set_config::<S>).delete(config::unset_config::<S>),
         )
+        .route(
+            "/api/provisioned",
+            get(provisioning::list::<S>)
+                .post(provisioning::add::<S>)
+                .layer(axum::extract::DefaultBodyLimit::max(provisioning::MAX_PROVISION_BODY)),
+        )
+        .route("/api/provisioned/{id}", axum::routing::delete(provisioning::remove::<S>))
+        .route("/api/devices/approve", post(provisioning::approve::<S>))
         .route("/api/config/effective/{mac}", get(templates::effective::<S>))
         .route("/api/config/check", get(templates::check::<S>))
         .route(
@@ -250,6 +268,7 @@ fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
         remote_addr: device.remote_addr.clone(),
         security_state: None,
         tls_offer: device.tls_offer.clone(),
+        approval: Some(device.approval.as_str().to_owned()),
     }
 }
 

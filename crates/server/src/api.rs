@@ -3,7 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod provisioning;
 mod templates;
+pub use provisioning::*;
 pub use templates::*;
 
 /// A device in `GET /api/devices`.
@@ -31,6 +33,9 @@ pub struct DeviceListEntry {
     /// What the phone's TLS client last offered (`... legacy only` when only legacy TLS).
     #[serde(default)]
     pub tls_offer: Option<String>,
+    /// `approved`, or `pending` / `rejected` while it waits for an administrator's approval.
+    #[serde(default)]
+    pub approval: Option<String>,
 }
 
 impl From<opendls_store::DeviceSummary> for DeviceListEntry {
@@ -46,6 +51,7 @@ impl From<opendls_store::DeviceSummary> for DeviceListEntry {
             remote_addr: d.remote_addr,
             security_state: Some(d.security_state),
             tls_offer: d.tls_offer,
+            approval: Some(d.approval),
         }
     }
 }

@@ -237,6 +237,12 @@ pub struct Protocol {
     pub interaction_timeout_secs: i64,
     /// What happens to local changes where no group or global policy is stored.
     pub local_change_policy: LocalChangePolicy,
+    /// What happens to a phone that calls in unknown and matches no prepared device
+    /// (`opendls device add`): `accept` (configured), `quarantine` (read, nothing written until
+    /// `opendls device approve`) or `reject` (answered `CleanUp` with the reason).
+    pub unknown_devices: opendls_engine::UnknownDevicePolicy,
+    /// The group accepted and quarantined unknown devices are put in, if any.
+    pub unknown_device_group: Option<String>,
 }
 
 impl Default for Config {
@@ -269,6 +275,8 @@ impl Default for Protocol {
             inventory_max_age_secs: 24 * 3600,
             interaction_timeout_secs: 300,
             local_change_policy: LocalChangePolicy::AcceptUnmanaged,
+            unknown_devices: opendls_engine::UnknownDevicePolicy::Accept,
+            unknown_device_group: None,
         }
     }
 }

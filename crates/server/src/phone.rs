@@ -37,6 +37,7 @@ pub struct PhoneEndpoint<S> {
     bootstrapper: Option<Bootstrapper>,
     renew_before_secs: i64,
     downloads: crate::file_server::Sources,
+    newcomers: opendls_engine::Newcomers,
 }
 
 impl<S: PhoneStore> PhoneEndpoint<S> {
@@ -68,6 +69,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             default_policy: config.protocol.local_change_policy,
             bootstrapper: None,
             renew_before_secs: (config.secure_mode.renew_before_days * 24 * 3600) as i64,
+            newcomers: opendls_engine::Newcomers {
+                policy: config.protocol.unknown_devices,
+                default_group: config.protocol.unknown_device_group.clone(),
+            },
             downloads: crate::file_server::Sources {
                 builtin: Err("the file server is not set up".into()),
                 external: None,
@@ -302,9 +307,19 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             input.security.channel = channel.clone();
             input.security.tls_offer = connection.tls_offer.clone();
             input.security.renew_before_secs = self.renew_before_secs;
+            input.newcomers = self.newcomers.clone();
             input
         };
+        // A device's first contact: the device prepared for it, if any (one more read, for
+        // unknown phones only).
+        let provisioned = match (&request.context.device, &mac, &message.reason.reason) {
+            (None, Some(mac), reason) if *reason != opendls_wpi::Reason::ReplyTo => {
+                self.store.provisioned_for(mac, message.value("e164")).await.map_err(fail)?
+            }
+            _ => None,
+        };
         let mut input = prepare(request.context, message, interaction);
+        input.provisioned = provisioned;
         let mut needs_met = 0;
         // A decision that would send job work finished meanwhile (cancelled, or done by another
         // interaction of the same phone) is refused by the store: decide once more on fresh state.
@@ -358,6 +373,13 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     };
                     let made = (input.security.material.take(), input.security.wbm_certificate.take());
                     input = prepare(context, input.message, input.interaction);
+                    // A binding refused meanwhile is looked up again: the phone is then unknown.
+                    if input.device.is_none()
+                        && let Some(mac) = &mac
+                    {
+                        let e164 = input.message.value("e164");
+                        input.provisioned = self.store.provisioned_for(mac, e164).await.map_err(fail)?;
+                    }
                     (input.security.material, input.security.wbm_certificate) = made;
                     // The tasks may have changed: their downloads are made again if needed.
                 }

@@ -23,6 +23,9 @@ pub struct DeviceFilter {
     /// Secure Mode state (`default`, `bootstrapping`, `awaiting-tan`, `secure`, `locked`).
     #[serde(default)]
     pub state: Option<String>,
+    /// Approval state (`approved`, `pending`, `rejected`).
+    #[serde(default)]
+    pub approval: Option<String>,
     /// Only devices whose latest contact is at or after this time.
     #[serde(default)]
     pub seen_since: Option<Timestamp>,

@@ -21,6 +21,7 @@ pub mod files;
 pub mod fleet;
 pub mod jobs;
 pub mod pins;
+pub mod provisioning;
 pub mod rollout;
 pub mod secrets;
 pub mod security;
@@ -31,6 +32,7 @@ pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use pins::{FirmwarePin, NewPin, PinLimits};
+pub use provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use sqlite::{SqliteStore, Synchronous};
@@ -162,6 +164,14 @@ pub trait PhoneStore: Send + Sync + 'static {
         device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> impl Future<Output = StoreResult<RequestContext>> + Send;
 
+    /// For the first contact of a device not yet known: the prepared device
+    /// ([`ProvisioningStore::add_provisioned`]) it matches, by MAC, else by the E.164 it reports.
+    fn provisioned_for(
+        &self,
+        mac: &str,
+        e164: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Option<opendls_engine::Provisioned>>> + Send;
+
     /// The PIN a PIN bootstrap of this device uses: its individual PIN, else its group's default.
     fn bootstrap_pin(&self, mac: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
 
@@ -193,6 +203,8 @@ pub struct DeviceSummary {
     pub security_state: String,
     /// What its TLS client last offered (ends in `legacy only` when only legacy TLS).
     pub tls_offer: Option<String>,
+    /// `approved`, or `pending` / `rejected` for a device waiting for approval.
+    pub approval: String,
 }
 
 /// The administration API's storage.

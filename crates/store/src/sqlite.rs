@@ -33,6 +33,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0009_firmware_pins.sql"),
     include_str!("../migrations/sqlite/0010_stored_file_ids_never_reused.sql"),
     include_str!("../migrations/sqlite/0011_variables.sql"),
+    include_str!("../migrations/sqlite/0012_provisioning.sql"),
 ];
 
 mod files;
@@ -40,6 +41,7 @@ mod fleet;
 mod jobs;
 mod phone;
 mod pins;
+mod provisioning;
 mod rollouts;
 mod sealing;
 mod security;
@@ -274,6 +276,7 @@ fn summary_row(row: &Row<'_>) -> rusqlite::Result<DeviceSummary> {
         remote_addr: row.get("remote_addr")?,
         security_state: row.get("security_state")?,
         tls_offer: row.get("tls_offer")?,
+        approval: row.get("approval")?,
     })
 }
 
@@ -317,7 +320,7 @@ fn kind_name(kind: EventKind) -> String {
 }
 
 const DEVICE_COLUMNS: &str = "mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-     last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer";
+     last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval";
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, String)> {
     let mut device = DeviceRecord::new(row.get("mac")?, row.get("first_seen")?);
@@ -331,6 +334,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, Str
     device.remote_addr = row.get("remote_addr")?;
     device.inventory_read_at = row.get("inventory_read_at")?;
     device.tls_offer = row.get("tls_offer")?;
+    device.approval = row.get::<_, String>("approval")?.parse().unwrap_or_default();
     Ok((device, row.get("reported")?, row.get("flagged")?))
 }
 
@@ -411,7 +415,7 @@ impl AdminStore for SqliteStore {
             let rows = connection
                 .prepare_cached(
                     "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.last_contact, \
-                     d.last_reason, d.remote_addr, d.tls_offer, COALESCE(s.state, 'default') AS security_state \
+                     d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
                      FROM devices d LEFT JOIN device_security s ON s.mac = d.mac ORDER BY d.mac",
                 )?
                 .query_map([], summary_row)?

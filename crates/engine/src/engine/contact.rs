@@ -11,9 +11,9 @@ use super::{
     BASIC_ITEMS, Decision, EngineSettings, Input, InteractionChange, device_mac, normalize_mac, secure_flow,
 };
 use crate::desired::effective_desired;
-use crate::newcomers::{self, Approval, REJECTED_REASON};
 use crate::jobs::{DeviceTask, FileOnPhone, JobKind, TargetState};
 use crate::model::{DeviceRecord, EventKind, InteractionState, ReportedItem, Step, Timestamp};
+use crate::newcomers::{self, Approval, REJECTED_REASON};
 
 /// A phone-initiated contact: register, merge what it sent, then read or write.
 pub(super) fn on_contact(input: &Input, settings: &EngineSettings) -> Decision {

@@ -30,6 +30,7 @@ pub(super) struct DeviceQuery {
     firmware: Option<String>,
     group: Option<String>,
     state: Option<String>,
+    approval: Option<String>,
     seen_since: Option<i64>,
     offset: Option<u32>,
     limit: Option<u32>,
@@ -49,6 +50,7 @@ pub(super) async fn list_devices<S: FleetStore>(
         firmware: query.firmware,
         group,
         state: query.state,
+        approval: query.approval,
         seen_since: query.seen_since,
     };
     let limit = query.limit.unwrap_or(DEFAULT_DEVICE_PAGE).min(MAX_DEVICE_PAGE);

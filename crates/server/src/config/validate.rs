@@ -155,6 +155,11 @@ impl Config {
         if self.protocol.inventory_max_age_secs <= 0 || self.protocol.interaction_timeout_secs <= 0 {
             return invalid("protocol", "ages and timeouts must be positive");
         }
+        if let Some(group) = &self.protocol.unknown_device_group
+            && let Err(why) = opendls_engine::check_group_name(group)
+        {
+            return invalid("protocol.unknown_device_group", &why);
+        }
         Ok(())
     }
 }

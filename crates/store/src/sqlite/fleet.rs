@@ -27,6 +27,9 @@ fn filter_clause(filter: &DeviceFilter) -> (String, Vec<Value>) {
     if let Some(state) = &filter.state {
         wanted.push(("COALESCE(s.state, 'default') = ?", Some(Value::Text(state.clone()))));
     }
+    if let Some(approval) = &filter.approval {
+        wanted.push(("d.approval = ?", Some(Value::Text(approval.clone()))));
+    }
     if let Some(since) = filter.seen_since {
         wanted.push(("d.last_contact >= ?", Some(Value::Integer(since))));
     }
@@ -57,7 +60,7 @@ impl FleetStore for SqliteStore {
                     .query_row(&format!("SELECT count(*) {from}"), params_from_iter(&values), |r| r.get(0))?;
             let page = format!(
                 "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.last_contact, \
-                 d.last_reason, d.remote_addr, d.tls_offer, COALESCE(s.state, 'default') AS security_state \
+                 d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
                  {from} ORDER BY d.mac LIMIT ?{} OFFSET ?{}",
                 values.len() + 1,
                 values.len() + 2

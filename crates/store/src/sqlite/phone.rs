@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
     SqliteStore, desired_entry, desired_row, failure_from_row, from_json, index_column, jobs, kind_name,
-    load_device, open_failures, scope_columns, security, stored_value, to_json, variables,
+    load_device, open_failures, provisioning, scope_columns, security, stored_value, to_json, variables,
 };
 use crate::secrets::SecretKeys;
 use crate::{DeviceContext, InteractionLookup, PhoneStore, RequestContext, StoreError, StoreResult};
@@ -121,6 +121,14 @@ impl PhoneStore for SqliteStore {
         .await
     }
 
+    async fn provisioned_for(
+        &self,
+        mac: &str,
+        e164: Option<&str>,
+    ) -> StoreResult<Option<opendls_engine::Provisioned>> {
+        self.find_provisioned(mac, e164).await
+    }
+
     async fn bootstrap_pin(&self, mac: &str) -> StoreResult<Option<String>> {
         let (mac, secrets) = (mac.to_owned(), self.secrets.clone());
         self.read_here(move |connection| security::bootstrap_pin(connection, &mac, &secrets)).await
@@ -155,6 +163,8 @@ impl PhoneStore for SqliteStore {
 /// certificate, no configuration taken from the phone.
 pub(super) fn only_phone_state(decision: &Decision) -> bool {
     decision.task_updates.is_empty()
+        && decision.binding.is_none()
+        && decision.binding_conflict.is_none()
         && decision.security.is_none()
         && decision.certificates.is_empty()
         && decision.desired_set.is_empty()
@@ -168,6 +178,7 @@ pub(super) fn apply_decision(
 ) -> StoreResult<()> {
     // First, so a conflict refuses the decision before anything else is written.
     jobs::apply_task_updates(tx, &decision.task_updates, now)?;
+    provisioning::apply_binding(tx, decision, now, secrets)?;
     security::apply_security(tx, decision, now)?;
     if let Some(mac) = &decision.supersedes_interactions_of {
         tx.prepare_cached("DELETE FROM interactions WHERE mac = ?1")?.execute(params![mac])?;
@@ -242,7 +253,8 @@ pub(super) fn apply_decision(
     Ok(())
 }
 
-/// Inserts or updates a device; its group is left alone (only an administrator changes it).
+/// Inserts or updates a device; its group and approval are left alone (only an administrator
+/// changes them once it is known).
 pub(super) fn upsert_device(
     tx: &Transaction<'_>,
     device: &DeviceRecord,
@@ -271,8 +283,8 @@ pub(super) fn upsert_device(
         .collect();
     tx.prepare_cached(
         "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
          ON CONFLICT (mac) DO UPDATE SET e164 = excluded.e164, device_type = excluded.device_type, \
          software_version = excluded.software_version, contact_me_uri = excluded.contact_me_uri, \
          last_contact = excluded.last_contact, last_reason = excluded.last_reason, \
@@ -294,6 +306,7 @@ pub(super) fn upsert_device(
         to_json(&reported)?,
         to_json(&flagged)?,
         device.tls_offer,
+        device.approval.as_str(),
     ])?;
     Ok(())
 }

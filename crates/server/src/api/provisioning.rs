@@ -1,0 +1,90 @@
+//! The admin API's documents for plug & play: devices prepared before the phone exists, and
+//! approving devices that called in unknown.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One device to prepare.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionEntry {
+    /// Its MAC, if known: the phone is bound by it.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// Its E.164 number: configured on the phone, and what it is bound by without a MAC.
+    #[serde(default)]
+    pub e164: Option<String>,
+    /// The group the phone joins.
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Its variables (device scope once bound).
+    #[serde(default)]
+    pub variables: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ProvisionEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Variable values may be secrets: names only.
+        let names: Vec<&String> = self.variables.keys().collect();
+        f.debug_struct("ProvisionEntry")
+            .field("mac", &self.mac)
+            .field("e164", &self.e164)
+            .field("group", &self.group)
+            .field("variables", &names)
+            .finish()
+    }
+}
+
+/// Body of `POST /api/provisioned`: devices prepared together, all or none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionRequest {
+    /// The devices.
+    pub devices: Vec<ProvisionEntry>,
+    /// Check everything, store nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// A refused entry of a [`ProvisionRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionRefusal {
+    /// Its position in the request, from 0.
+    pub index: usize,
+    /// Why.
+    pub reason: String,
+}
+
+/// Answer to `POST /api/provisioned` (422 with the refusals when any entry is refused: nothing
+/// is then stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionResult {
+    /// Whether anything was stored (false for a dry run or a refusal).
+    pub applied: bool,
+    /// The numbers of the prepared devices, in the order given (empty unless applied).
+    pub ids: Vec<i64>,
+    /// How many entries were accepted.
+    pub accepted: usize,
+    /// The refused entries.
+    pub refused: Vec<ProvisionRefusal>,
+}
+
+/// Body of `POST /api/devices/approve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// These devices (pending or rejected).
+    #[serde(default)]
+    pub macs: Vec<String>,
+    /// Every pending device (rejected ones are approved only by MAC).
+    #[serde(default)]
+    pub all_pending: bool,
+}
+
+/// Answer to `POST /api/devices/approve`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalResult {
+    /// The devices approved.
+    pub approved: Vec<String>,
+    /// Devices named that were not waiting for approval (unknown, or approved already).
+    #[serde(default)]
+    pub not_waiting: Vec<String>,
+}
