@@ -80,7 +80,12 @@ async fn send(
     let result: ProvisionResult = response.ok_or_else(|| anyhow!("empty answer"))?;
     if !result.refused.is_empty() {
         for refusal in &result.refused {
-            eprintln!("{}: {}", label(refusal.index), refusal.reason);
+            match refusal.same_as {
+                Some(first) => {
+                    eprintln!("{}: {} (also {})", label(refusal.index), refusal.reason, label(first))
+                }
+                None => eprintln!("{}: {}", label(refusal.index), refusal.reason),
+            }
         }
         let rows = crate::output::plural(result.refused.len(), "problem");
         return Err(Refused(format!("{rows}; nothing stored")).into());
@@ -104,7 +109,9 @@ pub(crate) async fn add(client: &Client, args: DeviceAddArgs, json: bool) -> Res
     }
     let entry = &request.devices[0];
     let by = match (&entry.mac, &entry.e164) {
-        (Some(mac), _) => format!("MAC {mac}"),
+        (Some(mac), _) => {
+            format!("MAC {}", opendls_engine::normalize_mac(mac).unwrap_or_else(|| mac.clone()))
+        }
         (None, Some(number)) => format!("the E.164 number {number} it reports"),
         (None, None) => unreachable!("the server refuses an entry with neither"),
     };
@@ -147,10 +154,12 @@ fn checked_headers(reader: &mut csv::Reader<Box<dyn std::io::Read>>) -> Result<V
         .collect();
     let known = |h: &String| matches!(h.as_str(), "mac" | "e164" | "group") || h.starts_with("var.");
     if let Some(unknown) = headers.iter().find(|h| !known(h)) {
-        bail!("line 1: unknown column {unknown:?} (mac, e164, group, var.NAME)");
+        return Err(
+            Refused(format!("line 1: unknown column {unknown:?} (mac, e164, group, var.NAME)")).into()
+        );
     }
     if !headers.iter().any(|h| h == "mac" || h == "e164") {
-        bail!("line 1: a mac or e164 column is needed to recognise the phones");
+        return Err(Refused("line 1: a mac or e164 column is needed to recognise the phones".into()).into());
     }
     Ok(headers)
 }

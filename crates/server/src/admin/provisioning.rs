@@ -89,10 +89,8 @@ fn duplicates(devices: &[NewProvisioned]) -> Vec<ProvisionRefusal> {
         ];
         for key in keys.into_iter().flatten() {
             if let Some(first) = seen.insert(key.clone(), index) {
-                refused.push(ProvisionRefusal {
-                    index,
-                    reason: format!("{key} is given twice (also entry {first})"),
-                });
+                let reason = format!("{key} is given twice");
+                refused.push(ProvisionRefusal { index, reason, same_as: Some(first) });
             }
         }
     }
@@ -114,16 +112,20 @@ pub(super) async fn add<S: ProvisioningStore>(
     for (index, entry) in request.devices.iter().enumerate() {
         match checked(entry) {
             Ok(device) => devices.push((index, device)),
-            Err(problems) => {
-                refused.extend(problems.into_iter().map(|reason| ProvisionRefusal { index, reason }))
-            }
+            Err(problems) => refused.extend(problems.into_iter().map(|reason| ProvisionRefusal {
+                index,
+                reason,
+                same_as: None,
+            })),
         }
     }
     let positions: Vec<usize> = devices.iter().map(|(index, _)| *index).collect();
     let devices: Vec<NewProvisioned> = devices.into_iter().map(|(_, device)| device).collect();
-    refused.extend(
-        duplicates(&devices).into_iter().map(|r| ProvisionRefusal { index: positions[r.index], ..r }),
-    );
+    refused.extend(duplicates(&devices).into_iter().map(|r| ProvisionRefusal {
+        index: positions[r.index],
+        same_as: r.same_as.map(|first| positions[first]),
+        ..r
+    }));
     let accepted = request.devices.len()
         - refused.iter().map(|r| r.index).collect::<std::collections::BTreeSet<_>>().len();
     if !refused.is_empty() {
@@ -137,7 +139,7 @@ pub(super) async fn add<S: ProvisioningStore>(
         let refusals = state.store.check_provisioned(&devices).await?;
         let refused: Vec<ProvisionRefusal> = refusals
             .into_iter()
-            .map(|r| ProvisionRefusal { index: positions[r.index], reason: r.reason })
+            .map(|r| ProvisionRefusal { index: positions[r.index], reason: r.reason, same_as: None })
             .collect();
         let status = if refused.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
         let result = ProvisionResult {
@@ -157,7 +159,7 @@ pub(super) async fn add<S: ProvisioningStore>(
         Err(refusals) => {
             let refused: Vec<ProvisionRefusal> = refusals
                 .into_iter()
-                .map(|r| ProvisionRefusal { index: positions[r.index], reason: r.reason })
+                .map(|r| ProvisionRefusal { index: positions[r.index], reason: r.reason, same_as: None })
                 .collect();
             let result = ProvisionResult {
                 applied: false,

@@ -52,6 +52,9 @@ pub struct ProvisionRefusal {
     pub index: usize,
     /// Why.
     pub reason: String,
+    /// For an entry naming a MAC or number given before in the request: that entry.
+    #[serde(default)]
+    pub same_as: Option<usize>,
 }
 
 /// Answer to `POST /api/provisioned` (422 with the refusals when any entry is refused: nothing
