@@ -67,9 +67,9 @@ fn print_devices(devices: &[DeviceListEntry]) {
                 d.group.clone().unwrap_or_default(),
                 utc_text(d.last_contact),
                 d.last_reason.clone(),
+                d.approval.clone().unwrap_or_default(),
                 d.security_state.clone().unwrap_or_default(),
                 tls_kind(d.tls_offer.as_deref()).to_owned(),
-                d.approval.clone().unwrap_or_default(),
             ]
         })
         .collect();

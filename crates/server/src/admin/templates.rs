@@ -94,16 +94,12 @@ fn variable_view(variable: Variable) -> VariableView {
     VariableView { scope, target, name: variable.name, value, secret: variable.secret }
 }
 
-fn variable_scope(scope: &str, target: Option<&str>) -> Result<Scope, Rejection> {
-    parse_scope(scope, target)
-}
-
 pub(super) async fn list_variables<S: VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
     Query(query): Query<ScopeQuery>,
 ) -> Answer {
     let scope = match &query.scope {
-        Some(scope) => Some(variable_scope(scope, query.target.as_deref())?),
+        Some(scope) => Some(parse_scope(scope, query.target.as_deref())?),
         None => None,
     };
     let variables = state.store.variables(scope.as_ref()).await?;
@@ -114,7 +110,7 @@ pub(super) async fn set_variables<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
     Json(change): Json<VariableChange>,
 ) -> Answer {
-    let scope = variable_scope(&change.scope, change.target.as_deref())?;
+    let scope = parse_scope(&change.scope, change.target.as_deref())?;
     if change.values.is_empty() {
         return Err(failure(StatusCode::BAD_REQUEST, "no variables given"));
     }
@@ -153,7 +149,7 @@ pub(super) async fn unset_variable<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
     Json(removal): Json<VariableRemoval>,
 ) -> Answer {
-    let scope = variable_scope(&removal.scope, removal.target.as_deref())?;
+    let scope = parse_scope(&removal.scope, removal.target.as_deref())?;
     let name = removal.name.trim().to_owned();
     let gone = |stored: Vec<Variable>| stored.into_iter().filter(|v| !(v.scope == scope && v.name == name));
     let result = preview_variables(&*state.store, gone, true).await?;
