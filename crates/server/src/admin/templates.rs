@@ -9,8 +9,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use opendls_engine::{
-    Configuration, DesiredEntry, DeviceFacts, ItemKey, Resolved, Scope, Unrenderable, Variable,
-    check_variable_name, devices_affected, template::MAX_VARIABLE_VALUE,
+    Configuration, DesiredEntry, DeviceFacts, ItemKey, Resolved, Unrenderable, Variable, check_variable_name,
+    devices_affected, template::MAX_VARIABLE_VALUE,
 };
 use opendls_store::{AdminStore, DeviceSummary, PhoneStore, VariableStore};
 use opendls_wpi::secrets::displayable_value;
