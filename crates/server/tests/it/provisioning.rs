@@ -131,10 +131,8 @@ async fn preparing_devices_is_all_or_nothing_with_every_problem_named() {
     let indexes: Vec<u64> =
         result["refused"].as_array().unwrap().iter().map(|r| r["index"].as_u64().unwrap()).collect();
     assert_eq!(indexes, [1, 2, 3, 4, 5], "{result:#}");
-    assert!(
-        result["refused"][3]["reason"].as_str().unwrap().contains("given twice (also entry 0)"),
-        "{result:#}"
-    );
+    assert_eq!(result["refused"][3]["reason"], "MAC 00:1A:E8:00:01:01 is given twice", "{result:#}");
+    assert_eq!(result["refused"][3]["same_as"], 0, "{result:#}");
     assert_eq!(
         server.admin_json("GET", "/api/provisioned", None, 200).await,
         json!([]),
