@@ -168,7 +168,7 @@ impl Configuration {
     }
 }
 
-/// Lays one scope's values over the narrower-scope-free winners so far.
+/// Lays one scope's values over the winners so far (wider scopes are laid first).
 fn layer<'c>(
     winners: &mut BTreeMap<&'c ItemKey, (&'c str, Scope)>,
     values: &'c BTreeMap<ItemKey, String>,

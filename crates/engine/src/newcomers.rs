@@ -68,6 +68,17 @@ impl std::str::FromStr for UnknownDevicePolicy {
     }
 }
 
+impl UnknownDevicePolicy {
+    /// The approval a device it admits gets.
+    pub fn approval(self) -> Approval {
+        match self {
+            UnknownDevicePolicy::Accept => Approval::Approved,
+            UnknownDevicePolicy::Quarantine => Approval::Pending,
+            UnknownDevicePolicy::Reject => Approval::Rejected,
+        }
+    }
+}
+
 impl std::fmt::Display for UnknownDevicePolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -102,6 +113,13 @@ pub struct Provisioned {
     pub variables: Vec<Variable>,
     /// The phone it is bound to, once bound.
     pub bound_mac: Option<String>,
+}
+
+impl Provisioned {
+    /// Whether the phone `mac` may be bound to it: it is bound to no phone yet, or to this one.
+    pub fn bindable_by(&self, mac: &str) -> bool {
+        self.bound_mac.as_deref().is_none_or(|bound| bound == mac)
+    }
 }
 
 impl std::fmt::Debug for Provisioned {
@@ -162,11 +180,9 @@ pub fn approval_of(
     if let Some(device) = device {
         return device.approval;
     }
-    let bindable = provisioned.is_some_and(|p| p.bound_mac.is_none() || p.bound_mac.as_deref() == mac);
-    match (bindable, newcomers.policy) {
-        (true, _) | (false, UnknownDevicePolicy::Accept) => Approval::Approved,
-        (false, UnknownDevicePolicy::Quarantine) => Approval::Pending,
-        (false, UnknownDevicePolicy::Reject) => Approval::Rejected,
+    match provisioned.zip(mac).is_some_and(|(p, mac)| p.bindable_by(mac)) {
+        true => Approval::Approved,
+        false => newcomers.policy.approval(),
     }
 }
 
@@ -178,41 +194,37 @@ pub(crate) fn admit(
     newcomers: &Newcomers,
 ) -> Admission {
     let mut admission = Admission { binding: None, conflict: None, e164: None, note: String::new() };
-    if let Some(p) = provisioned {
+    if let Some(p) = provisioned.filter(|p| p.bindable_by(&device.mac)) {
         let by = if p.mac.as_deref() == Some(device.mac.as_str()) { "MAC" } else { "E.164" };
-        match &p.bound_mac {
-            Some(other) if other != &device.mac => {
-                let number = p.e164.as_deref().unwrap_or("?");
-                let detail = format!(
-                    "{} claims provisioned device {} (E.164 {number}), which is bound to {other}: not bound",
-                    device.mac, p.id
-                );
-                admission.conflict = Some(BindingConflict { provisioned_id: p.id, detail: detail.clone() });
-                admission.note = format!("{detail}; ");
-            }
-            _ => {
-                device.group = p.group.clone();
-                device.approval = Approval::Approved;
-                admission.binding = Some(Binding {
-                    provisioned_id: p.id,
-                    mac: device.mac.clone(),
-                    variables: p
-                        .variables
-                        .iter()
-                        .map(|v| Variable { scope: Scope::Device(device.mac.clone()), ..v.clone() })
-                        .collect(),
-                });
-                admission.e164 = p.e164.clone().map(|number| DesiredEntry {
-                    scope: Scope::Device(device.mac.clone()),
-                    key: ItemKey::new("e164", None),
-                    value: number,
-                });
-                admission.note = format!("bound to provisioned device {} by {by}", p.id);
-                return admission;
-            }
-        }
+        device.group = p.group.clone();
+        device.approval = Approval::Approved;
+        admission.binding = Some(Binding {
+            provisioned_id: p.id,
+            mac: device.mac.clone(),
+            variables: p
+                .variables
+                .iter()
+                .map(|v| Variable { scope: Scope::Device(device.mac.clone()), ..v.clone() })
+                .collect(),
+        });
+        admission.e164 = p.e164.clone().map(|number| DesiredEntry {
+            scope: Scope::Device(device.mac.clone()),
+            key: ItemKey::new("e164", None),
+            value: number,
+        });
+        admission.note = format!("bound to provisioned device {} by {by}", p.id);
+        return admission;
     }
-    device.approval = approval_of(None, None, None, newcomers);
+    if let Some(p) = provisioned {
+        let (number, other) = (p.e164.as_deref().unwrap_or("?"), p.bound_mac.as_deref().unwrap_or("?"));
+        let detail = format!(
+            "{} claims provisioned device {} (E.164 {number}), which is bound to {other}: not bound",
+            device.mac, p.id
+        );
+        admission.note = format!("{detail}; ");
+        admission.conflict = Some(BindingConflict { provisioned_id: p.id, detail });
+    }
+    device.approval = newcomers.policy.approval();
     if newcomers.policy != UnknownDevicePolicy::Reject {
         device.group = newcomers.default_group.clone();
     }

@@ -164,14 +164,6 @@ impl Template {
         Ok(Template { parts })
     }
 
-    /// The placeholders it uses, in order.
-    pub fn placeholders(&self) -> impl Iterator<Item = &Placeholder> {
-        self.parts.iter().filter_map(|part| match part {
-            Part::Slot(placeholder) => Some(placeholder),
-            Part::Text(_) => None,
-        })
-    }
-
     /// Renders the template for one device.
     pub fn render(&self, device: &DeviceFacts<'_>, variables: &Variables) -> Result<Rendered, String> {
         let mut rendered = Rendered::default();
