@@ -334,7 +334,10 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, Str
     device.remote_addr = row.get("remote_addr")?;
     device.inventory_read_at = row.get("inventory_read_at")?;
     device.tls_offer = row.get("tls_offer")?;
-    device.approval = row.get::<_, String>("approval")?.parse().unwrap_or_default();
+    // A value that does not read is an error, never `approved`: approval gates configuration.
+    device.approval = row.get::<_, String>("approval")?.parse().map_err(|why: String| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, why.into())
+    })?;
     Ok((device, row.get("reported")?, row.get("flagged")?))
 }
 

@@ -133,40 +133,35 @@ pub(super) async fn add<S: ProvisioningStore>(
         let result = ProvisionResult { applied: false, ids: Vec::new(), accepted, refused };
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(result)).into_response());
     }
-    if request.dry_run {
-        // The store's own checks (known MACs, numbers prepared already) run in a transaction
-        // that a dry run rolls back.
-        let refusals = state.store.check_provisioned(&devices).await?;
-        let refused: Vec<ProvisionRefusal> = refusals
-            .into_iter()
-            .map(|r| ProvisionRefusal { index: positions[r.index], reason: r.reason, same_as: None })
-            .collect();
-        let status = if refused.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-        let result = ProvisionResult {
-            applied: false,
-            ids: Vec::new(),
-            accepted: devices.len() - refused.len(),
-            refused,
-        };
-        return Ok((status, Json(result)).into_response());
-    }
-    match state.store.add_provisioned(&devices, unix_now()).await? {
+    // Every entry passed the checks above: from here on, indexes are the request's own. The
+    // store's checks (known MACs, prepared already) run in a transaction a dry run rolls back.
+    let stored = match request.dry_run {
+        true => match state.store.check_provisioned(&devices).await? {
+            refusals if refusals.is_empty() => Ok(Vec::new()),
+            refusals => Err(refusals),
+        },
+        false => state.store.add_provisioned(&devices, unix_now()).await?,
+    };
+    match stored {
         Ok(ids) => {
-            tracing::info!(devices = ids.len(), "devices prepared");
-            Ok(Json(ProvisionResult { applied: true, accepted: ids.len(), ids, refused: Vec::new() })
-                .into_response())
+            if !request.dry_run {
+                tracing::info!(devices = ids.len(), "devices prepared");
+            }
+            let result = ProvisionResult {
+                applied: !request.dry_run,
+                ids,
+                accepted: devices.len(),
+                refused: Vec::new(),
+            };
+            Ok(Json(result).into_response())
         }
         Err(refusals) => {
-            let refused: Vec<ProvisionRefusal> = refusals
+            let accepted = devices.len() - refusals.len();
+            let refused = refusals
                 .into_iter()
-                .map(|r| ProvisionRefusal { index: positions[r.index], reason: r.reason, same_as: None })
+                .map(|r| ProvisionRefusal { index: r.index, reason: r.reason, same_as: None })
                 .collect();
-            let result = ProvisionResult {
-                applied: false,
-                ids: Vec::new(),
-                accepted: devices.len() - refused.len(),
-                refused,
-            };
+            let result = ProvisionResult { applied: false, ids: Vec::new(), accepted, refused };
             Ok((StatusCode::UNPROCESSABLE_ENTITY, Json(result)).into_response())
         }
     }

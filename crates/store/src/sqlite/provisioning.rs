@@ -3,7 +3,7 @@
 use opendls_engine::{Decision, Provisioned, Scope, Timestamp, Variable};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
-use super::variables::upsert_variable;
+use super::variables::{Existing, upsert_variable};
 use super::{SqliteStore, from_json, to_json};
 use crate::provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 use crate::secrets::SecretKeys;
@@ -66,16 +66,9 @@ pub(super) fn apply_binding(
                 binding.provisioned_id
             )));
         }
+        // A variable set for the MAC by hand since it was prepared wins over the prepared one.
         for variable in &binding.variables {
-            let (scope, key) = super::scope_columns(&variable.scope);
-            let exists = tx
-                .prepare_cached("SELECT 1 FROM variables WHERE scope = ?1 AND scope_key = ?2 AND name = ?3")?
-                .query_row(params![scope, key, variable.name], |_| Ok(()))
-                .optional()?;
-            // A variable set for the MAC by hand since wins over the prepared one.
-            if exists.is_none() {
-                upsert_variable(tx, variable, now, secrets)?;
-            }
+            upsert_variable(tx, variable, now, secrets, Existing::Keep)?;
         }
     }
     if let Some(conflict) = &decision.binding_conflict {

@@ -38,20 +38,35 @@ pub(super) fn device_variables(
     rows.into_iter().map(|row| opened(row, secrets)).collect()
 }
 
+/// What writing a variable does to one of the same scope and name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Existing {
+    /// It is replaced.
+    Replace,
+    /// It is kept, and nothing is written.
+    Keep,
+}
+
 /// Writes one variable in `tx`.
 pub(super) fn upsert_variable(
     tx: &Transaction<'_>,
     variable: &Variable,
     now: Timestamp,
     secrets: &SecretKeys,
+    existing: Existing,
 ) -> StoreResult<()> {
     let (scope, key) = scope_columns(&variable.scope);
     let value = if variable.secret { secrets.seal(&variable.value) } else { variable.value.clone() };
-    tx.prepare_cached(
+    let on_conflict = match existing {
+        Existing::Replace => {
+            "DO UPDATE SET value = excluded.value, secret = excluded.secret, updated_at = excluded.updated_at"
+        }
+        Existing::Keep => "DO NOTHING",
+    };
+    tx.prepare_cached(&format!(
         "INSERT INTO variables (scope, scope_key, name, value, secret, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-         ON CONFLICT (scope, scope_key, name) DO UPDATE SET value = excluded.value, secret = excluded.secret, \
-         updated_at = excluded.updated_at",
-    )?
+         ON CONFLICT (scope, scope_key, name) {on_conflict}"
+    ))?
     .execute(params![scope, key, variable.name, value, variable.secret, now])?;
     Ok(())
 }
@@ -62,7 +77,7 @@ impl VariableStore for SqliteStore {
         self.write(move |connection| {
             let tx = connection.transaction()?;
             for variable in &variables {
-                upsert_variable(&tx, variable, now, &secrets)?;
+                upsert_variable(&tx, variable, now, &secrets, Existing::Replace)?;
             }
             tx.commit()?;
             Ok(())
