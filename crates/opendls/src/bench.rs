@@ -23,7 +23,7 @@ use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{Access, Indexing, ValueRule};
 use serde::Serialize;
 
-use crate::admin::Client;
+use crate::client::Client;
 use crate::{Connection, StormArgs};
 
 mod downloads;

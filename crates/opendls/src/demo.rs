@@ -11,7 +11,7 @@ use opendls_phonesim::{PhoneProfile, SimPhone};
 use opendls_server::Config;
 use opendls_server::api::{ConfigEntry, DeviceListEntry, DeviceView};
 
-use crate::admin::Client;
+use crate::client::Client;
 use crate::{Connection, DemoArgs};
 
 /// The simulated phones' contact gap (a real phone's is 300 s).

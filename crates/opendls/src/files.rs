@@ -12,7 +12,8 @@ use opendls_store::{FileKind, StoredFile};
 use reqwest::Method;
 
 use crate::Connection;
-use crate::admin::{Client, encode, print_table};
+use crate::admin::{encode, print_table};
+use crate::client::Client;
 
 /// Firmware images.
 #[derive(Subcommand)]

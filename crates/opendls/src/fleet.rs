@@ -10,7 +10,8 @@ use opendls_store::{GroupSummary, PolicyEntry, Removal};
 use reqwest::Method;
 
 use crate::DeviceListArgs;
-use crate::admin::{Client, encode, item_label, print_table};
+use crate::admin::{encode, item_label, print_table};
+use crate::client::Client;
 use crate::output::plural;
 
 pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bool) -> Result<ExitCode> {

@@ -12,7 +12,7 @@ use opendls_store::TargetSelector;
 use opendls_store::jobs::{JobDetail, JobSummary, Waiting};
 use reqwest::Method;
 
-use crate::admin::Client;
+use crate::client::Client;
 use crate::{Connection, JobCommand, JobCreateArgs};
 
 /// Runs one job command.

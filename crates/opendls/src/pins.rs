@@ -11,7 +11,8 @@ use opendls_server::admin::PinRequest;
 use opendls_store::FirmwarePin;
 use reqwest::Method;
 
-use crate::admin::{Client, encode, print_table};
+use crate::admin::{encode, print_table};
+use crate::client::Client;
 
 /// Which pin: a model, and optionally a group.
 #[derive(Args, Clone)]

@@ -14,7 +14,8 @@ use opendls_store::ProvisionedView;
 use reqwest::Method;
 
 use crate::Refused;
-use crate::admin::{Client, print_table};
+use crate::admin::print_table;
+use crate::client::Client;
 
 /// `opendls device add` options.
 #[derive(Args)]

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use opendls_engine::utc_text;
 
-use crate::admin::{Client, explicit_scope, print_table};
+use crate::admin::{explicit_scope, print_table};
+use crate::client::Client;
 use crate::{Connection, PinCommand, SecurityCommand};
 
 /// Runs one security command.

@@ -11,7 +11,8 @@ use opendls_server::api::{
 };
 use reqwest::Method;
 
-use crate::admin::{Client, encode, explicit_scope, item_label, print_table, scope_query};
+use crate::admin::{encode, explicit_scope, item_label, print_table, scope_query};
+use crate::client::Client;
 use crate::secret_input::{FROM_STDIN, read_secret};
 use crate::{Connection, Refused, ScopeArgs};
 

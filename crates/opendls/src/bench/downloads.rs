@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::ServerProcess;
-use crate::admin::Client;
+use crate::client::Client;
 use crate::{Connection, DownloadsArgs};
 
 /// What `opendls bench downloads` reports.
