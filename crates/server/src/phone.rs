@@ -310,16 +310,8 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             input.newcomers = self.newcomers.clone();
             input
         };
-        // A device's first contact: the device prepared for it, if any (one more read, for
-        // unknown phones only).
-        let provisioned = match (&request.context.device, &mac, &message.reason.reason) {
-            (None, Some(mac), reason) if *reason != opendls_wpi::Reason::ReplyTo => {
-                self.store.provisioned_for(mac, message.value("e164")).await.map_err(fail)?
-            }
-            _ => None,
-        };
         let mut input = prepare(request.context, message, interaction);
-        input.provisioned = provisioned;
+        input.provisioned = self.provisioned_for(&input, mac.as_deref()).await.map_err(fail)?;
         let mut needs_met = 0;
         // A decision that would send job work finished meanwhile (cancelled, or done by another
         // interaction of the same phone) is refused by the store: decide once more on fresh state.
@@ -374,17 +366,29 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     let made = (input.security.material.take(), input.security.wbm_certificate.take());
                     input = prepare(context, input.message, input.interaction);
                     // A binding refused meanwhile is looked up again: the phone is then unknown.
-                    if input.device.is_none()
-                        && let Some(mac) = &mac
-                    {
-                        let e164 = input.message.value("e164");
-                        input.provisioned = self.store.provisioned_for(mac, e164).await.map_err(fail)?;
-                    }
+                    input.provisioned = self.provisioned_for(&input, mac.as_deref()).await.map_err(fail)?;
                     (input.security.material, input.security.wbm_certificate) = made;
                     // The tasks may have changed: their downloads are made again if needed.
                 }
                 Err(error) => return Err(fail(error)),
             }
+        }
+    }
+}
+
+impl<S: PhoneStore> PhoneEndpoint<S> {
+    /// For a device's first contact, the device prepared for it, if any: one more read, for
+    /// phones not yet known only.
+    async fn provisioned_for(
+        &self,
+        input: &opendls_engine::Input,
+        mac: Option<&str>,
+    ) -> Result<Option<opendls_engine::Provisioned>, StoreError> {
+        match (&input.device, mac) {
+            (None, Some(mac)) if input.message.reason.reason != opendls_wpi::Reason::ReplyTo => {
+                self.store.provisioned_for(mac, input.message.value("e164")).await
+            }
+            _ => Ok(None),
         }
     }
 }

@@ -221,7 +221,7 @@ impl SqliteStore {
         e164: Option<&str>,
     ) -> StoreResult<Option<Provisioned>> {
         let (mac, e164, secrets) = (mac.to_owned(), e164.map(str::to_owned), self.secrets.clone());
-        self.read(move |connection| {
+        self.read_here(move |connection| {
             let Some((mut provisioned, variables)) = find(connection, &mac, e164.as_deref())? else {
                 return Ok(None);
             };
