@@ -36,7 +36,7 @@ pub struct Variable {
 
 impl fmt::Debug for Variable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let value = if self.secret { "********" } else { self.value.as_str() };
+        let value = if self.secret { opendls_wpi::secrets::MASK } else { self.value.as_str() };
         f.debug_struct("Variable")
             .field("scope", &self.scope)
             .field("name", &self.name)

@@ -55,9 +55,12 @@ pub fn looks_secret(name: &str) -> bool {
         && !has(b"mapping")
 }
 
+/// What a secret value shows in its place.
+pub const MASK: &str = "******";
+
 /// The value as it may be shown: masked for secret items.
 pub fn displayable_value<'a>(name: &str, value: &'a str) -> &'a str {
-    if is_secret_item(name) && !value.is_empty() { "******" } else { value }
+    if is_secret_item(name) && !value.is_empty() { MASK } else { value }
 }
 
 #[cfg(test)]

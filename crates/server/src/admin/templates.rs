@@ -13,7 +13,7 @@ use opendls_engine::{
     devices_affected, template::MAX_VARIABLE_VALUE,
 };
 use opendls_store::{AdminStore, DeviceSummary, PhoneStore, VariableStore};
-use opendls_wpi::secrets::displayable_value;
+use opendls_wpi::secrets::{MASK, displayable_value};
 use serde::Deserialize;
 
 use super::config::ScopeQuery;
@@ -23,9 +23,6 @@ use crate::api::{
     VariableRemoval, VariableView,
 };
 use crate::phone::unix_now;
-
-/// What a masked value shows.
-const MASK: &str = "******";
 
 /// The most problems an answer lists unless asked for more.
 const DEFAULT_PROBLEMS: usize = 100;
