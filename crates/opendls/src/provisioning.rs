@@ -121,48 +121,62 @@ pub(crate) async fn add(client: &Client, args: DeviceAddArgs, json: bool) -> Res
     Ok(ExitCode::SUCCESS)
 }
 
-/// One CSV row as a device; `line` for messages.
-fn row_entry(headers: &[String], record: &csv::StringRecord, line: u64) -> Result<ProvisionEntry> {
+/// A column of the CSV file.
+enum Column {
+    Mac,
+    E164,
+    Group,
+    /// `var.NAME` (the prefix in any case; the name as written: names are case-sensitive).
+    Variable(String),
+}
+
+impl Column {
+    fn parse(header: &str) -> Option<Column> {
+        let header = header.trim();
+        match header.to_ascii_lowercase().as_str() {
+            "mac" => Some(Column::Mac),
+            "e164" => Some(Column::E164),
+            "group" => Some(Column::Group),
+            lower if lower.starts_with("var.") => Some(Column::Variable(header["var.".len()..].to_owned())),
+            _ => None,
+        }
+    }
+}
+
+/// One CSV row as a device.
+fn row_entry(columns: &[Column], record: &csv::StringRecord) -> ProvisionEntry {
     let mut entry = ProvisionEntry::default();
-    for (header, value) in headers.iter().zip(record.iter()) {
+    for (column, value) in columns.iter().zip(record.iter()) {
         let value = value.trim();
         let field = (!value.is_empty()).then(|| value.to_owned());
-        match header.as_str() {
-            "mac" => entry.mac = field,
-            "e164" => entry.e164 = field,
-            "group" => entry.group = field,
-            name => {
-                let variable = name
-                    .strip_prefix("var.")
-                    .ok_or_else(|| anyhow!("line {line}: unknown column {name:?}"))?;
-                // An empty cell sets nothing: a template using it then reports the device.
+        match column {
+            Column::Mac => entry.mac = field,
+            Column::E164 => entry.e164 = field,
+            Column::Group => entry.group = field,
+            // An empty cell sets nothing: a template using it then reports the device.
+            Column::Variable(name) => {
                 if let Some(value) = field {
-                    entry.variables.insert(variable.to_owned(), value);
+                    entry.variables.insert(name.clone(), value);
                 }
             }
         }
     }
-    Ok(entry)
+    entry
 }
 
 /// The columns of a CSV file, checked.
-fn checked_headers(reader: &mut csv::Reader<Box<dyn std::io::Read>>) -> Result<Vec<String>> {
-    let headers: Vec<String> = reader
-        .headers()
-        .context("cannot read the header line")?
-        .iter()
-        .map(|h| h.trim().to_ascii_lowercase())
-        .collect();
-    let known = |h: &String| matches!(h.as_str(), "mac" | "e164" | "group") || h.starts_with("var.");
-    if let Some(unknown) = headers.iter().find(|h| !known(h)) {
-        return Err(
-            Refused(format!("line 1: unknown column {unknown:?} (mac, e164, group, var.NAME)")).into()
-        );
+fn checked_headers(reader: &mut csv::Reader<Box<dyn std::io::Read>>) -> Result<Vec<Column>> {
+    let mut columns = Vec::new();
+    for header in reader.headers().context("cannot read the header line")? {
+        let column = Column::parse(header).ok_or_else(|| {
+            Refused(format!("line 1: unknown column {:?} (mac, e164, group, var.NAME)", header.trim()))
+        })?;
+        columns.push(column);
     }
-    if !headers.iter().any(|h| h == "mac" || h == "e164") {
+    if !columns.iter().any(|c| matches!(c, Column::Mac | Column::E164)) {
         return Err(Refused("line 1: a mac or e164 column is needed to recognise the phones".into()).into());
     }
-    Ok(headers)
+    Ok(columns)
 }
 
 /// `opendls device import FILE.csv`.
@@ -190,13 +204,8 @@ pub(crate) async fn import(client: &Client, args: ImportArgs, json: bool) -> Res
         if record.iter().all(|field| field.trim().is_empty()) {
             continue;
         }
-        match row_entry(&headers, &record, line) {
-            Ok(entry) => {
-                devices.push(entry);
-                lines.push(line);
-            }
-            Err(problem) => problems.push(problem.to_string()),
-        }
+        devices.push(row_entry(&headers, &record));
+        lines.push(line);
     }
     if !problems.is_empty() {
         for problem in &problems {

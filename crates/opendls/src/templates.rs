@@ -84,7 +84,7 @@ async fn set(
         };
         values.push(VariableValue { name: name.trim().to_owned(), value });
     }
-    if values.iter().filter(|v| v.value.is_empty()).count() > 0 && !dry_run {
+    if values.iter().any(|v| v.value.is_empty()) && !dry_run {
         eprintln!("note: an empty variable renders as nothing: {{{{device.var.NAME}}}} becomes ''");
     }
     let change = VariableChange { scope: scope_name, target, values, secret, dry_run };

@@ -6,4 +6,5 @@ mod descriptors;
 mod files;
 mod first_hour;
 mod interop;
+mod site;
 mod support;

@@ -1,0 +1,96 @@
+//! A site described once (issue 16) through the command line: a CSV imported all or nothing with
+//! problems by line, templates checked per device, variables, model scopes.
+
+use crate::support::{service, stderr, stdout};
+
+fn write(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_string_lossy().into_owned()
+}
+
+#[test]
+fn a_csv_is_imported_all_or_nothing_with_problems_by_line() {
+    let service = service();
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        &dir,
+        "bad.csv",
+        "mac,e164,group,var.Name\n\
+         00:1A:E8:00:00:01,4930111,berlin,Alice\n\
+         ,4930112,berlin,\"Müller, Anna\"\n\
+         zz,4930113,,x\n\
+         00:1A:E8:00:00:01,4930114,,y\n\
+         ,,,\n\
+         00:1A:E8:00:00:09,12ab,,\n",
+    );
+    let refused = service.opendls(&["device", "import", &bad]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    let said = stderr(&refused);
+    assert!(said.contains("line 4: \"zz\" is not a MAC address"), "{said}");
+    assert!(said.contains("line 5: MAC 00:1A:E8:00:00:01 is given twice (also line 2)"), "{said}");
+    assert!(said.contains("line 7: \"12ab\" is not an E.164 number"), "{said}");
+    assert!(said.contains("3 problems; nothing stored"), "{said}");
+    let listed = service.opendls(&["device", "provisioned", "--json"]);
+    assert_eq!(stdout(&listed).trim(), "[]", "nothing half-imported");
+
+    let columns = write(&dir, "columns.csv", "mac,phone\n00:1A:E8:00:00:01,1\n");
+    let refused = service.opendls(&["device", "import", &columns]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("line 1: unknown column \"phone\""), "{}", stderr(&refused));
+
+    let good = write(
+        &dir,
+        "site.csv",
+        "mac,e164,group,var.Name\n00:1A:E8:00:00:01,4930111,berlin,Alice\n,4930112,berlin,\"Müller, Anna\"\n",
+    );
+    let dry = service.opendls(&["device", "import", &good, "--dry-run"]);
+    assert!(stderr(&dry).contains("dry run: 2 devices would be prepared"), "{}", stderr(&dry));
+    let imported = service.opendls(&["device", "import", &good]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout(&service.opendls(&["device", "provisioned", "--json"]))).unwrap();
+    let names: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|d| d["variables"][0].as_str().unwrap()).collect();
+    assert_eq!(names, ["Name", "Name"], "a variable's name keeps its case");
+    assert_eq!(listed[1]["e164"], "4930112");
+    let again = service.opendls(&["device", "import", &good]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        stderr(&again).contains("line 2: MAC 00:1A:E8:00:00:01 is prepared already"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn templates_are_checked_and_explained_from_the_command_line() {
+    let service = service();
+    let refused = service.opendls(&["config", "set", "--global", "sntp-addr={{device.nope}}"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("unknown placeholder {{device.nope}}"), "{}", stderr(&refused));
+    let unknown_model = service.opendls(&["config", "set", "--model", "CP9*", "sntp-tz-offset=60"]);
+    assert_eq!(unknown_model.status.code(), Some(1));
+    assert!(stderr(&unknown_model).contains("matches no known model"), "{}", stderr(&unknown_model));
+    let set = service.opendls(&["config", "set", "--model", "CP210", "sntp-addr={{global.var.ntp}}"]);
+    assert!(set.status.success(), "{}", stderr(&set));
+    let shown = stdout(&service.opendls(&["config", "show", "--model", "CP210"]));
+    assert!(
+        shown.contains("model OpenScape Desk Phone CP210") && shown.contains("{{global.var.ntp}}"),
+        "{shown}"
+    );
+
+    let secret = service.opendls(&["var", "set", "--global", "--secret", "ntp=hunter2"]);
+    assert!(secret.status.success(), "{}", stderr(&secret));
+    let listed = stdout(&service.opendls(&["var", "list"]));
+    assert!(listed.contains("ntp") && !listed.contains("hunter2"), "{listed}");
+    let no_scope = service.opendls(&["var", "set", "x=1"]);
+    assert_eq!(no_scope.status.code(), Some(1), "a variable for every device must be meant");
+    let checked = service.opendls(&["config", "check"]);
+    assert!(checked.status.success(), "no device, no problem: {}", stderr(&checked));
+    assert!(
+        stderr(&checked).contains("checked 1 template against 0 devices: 0 problems"),
+        "{}",
+        stderr(&checked)
+    );
+}
