@@ -57,35 +57,22 @@ pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bo
 }
 
 fn print_devices(devices: &[DeviceListEntry]) {
-    let rows = devices
-        .iter()
-        .map(|d| {
-            vec![
-                d.mac.clone(),
-                d.e164.clone().unwrap_or_default(),
-                d.device_type.clone().unwrap_or_default(),
-                d.software_version.clone().unwrap_or_default(),
-                d.group.clone().unwrap_or_default(),
-                utc_text(d.last_contact),
-                d.last_reason.clone(),
-                d.approval.clone().unwrap_or_default(),
-                d.security_state.clone().unwrap_or_default(),
-                tls_kind(d.tls_offer.as_deref()).to_owned(),
-            ]
-        })
-        .collect();
-    let headers = [
-        "MAC",
-        "E164",
-        "MODEL",
-        "FIRMWARE",
-        "GROUP",
-        "LAST CONTACT",
-        "REASON",
-        "SECURITY",
-        "TLS",
-        "APPROVAL",
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    // Each heading with its cell, so the two cannot drift apart.
+    let columns: [(&str, &dyn Fn(&DeviceListEntry) -> String); 10] = [
+        ("MAC", &|d| d.mac.clone()),
+        ("E164", &|d| text(&d.e164)),
+        ("MODEL", &|d| text(&d.device_type)),
+        ("FIRMWARE", &|d| text(&d.software_version)),
+        ("GROUP", &|d| text(&d.group)),
+        ("LAST CONTACT", &|d| utc_text(d.last_contact)),
+        ("REASON", &|d| d.last_reason.clone()),
+        ("APPROVAL", &|d| text(&d.approval)),
+        ("SECURITY", &|d| text(&d.security_state)),
+        ("TLS", &|d| tls_kind(d.tls_offer.as_deref()).to_owned()),
     ];
+    let rows = devices.iter().map(|d| columns.iter().map(|(_, cell)| cell(d)).collect()).collect();
+    let headers: Vec<&str> = columns.iter().map(|(heading, _)| *heading).collect();
     print_table(&headers, rows);
 }
 

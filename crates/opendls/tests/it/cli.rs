@@ -371,6 +371,14 @@ fn secure_mode_is_administered_from_the_command_line() {
     let listed = stdout(&service.opendls(&["device", "list"]));
     let row = listed.lines().find(|line| line.starts_with(&mac)).unwrap_or_default().to_owned();
     assert!(row.contains("bootstrapping") && row.ends_with("modern"), "{listed}");
+    // Each heading stands over its own cell.
+    let heading = listed.lines().next().unwrap_or_default();
+    let cell = |name: &str| row[heading.find(name).unwrap()..].split_whitespace().next().unwrap_or_default();
+    assert_eq!(
+        (cell("APPROVAL"), cell("SECURITY"), cell("TLS")),
+        ("approved", "bootstrapping", "modern"),
+        "{listed}"
+    );
 
     let revoked = service.opendls(&["security", "revoke", &mac, "--reason", "lost"]);
     assert!(revoked.status.success(), "{}", stderr(&revoked));
