@@ -86,6 +86,13 @@ fn templates_are_checked_and_explained_from_the_command_line() {
     assert!(listed.contains("ntp") && !listed.contains("hunter2"), "{listed}");
     let no_scope = service.opendls(&["var", "set", "x=1"]);
     assert_eq!(no_scope.status.code(), Some(1), "a variable for every device must be meant");
+    let unknown_state = service.opendls(&["device", "list", "--approval", "maybe"]);
+    assert_eq!(unknown_state.status.code(), Some(1));
+    assert!(
+        stderr(&unknown_state).contains("unknown approval state \"maybe\""),
+        "{}",
+        stderr(&unknown_state)
+    );
     let checked = service.opendls(&["config", "check"]);
     assert!(checked.status.success(), "no device, no problem: {}", stderr(&checked));
     assert!(

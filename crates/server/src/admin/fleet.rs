@@ -44,6 +44,9 @@ pub(super) async fn list_devices<S: FleetStore>(
         Some("-") | None => query.group.clone(),
         Some(group) => Some(parse_group(group)?),
     };
+    if let Some(approval) = &query.approval {
+        approval.parse::<opendls_engine::Approval>().map_err(|why| failure(StatusCode::BAD_REQUEST, why))?;
+    }
     let filter = DeviceFilter {
         // `--model CP210` finds `OpenScape Desk Phone CP210`, as job targets do.
         model: query.model.as_deref().map(opendls_wpi::models::full_model_pattern),
