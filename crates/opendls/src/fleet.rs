@@ -56,10 +56,13 @@ pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bo
     Ok(ExitCode::SUCCESS)
 }
 
+/// How one column of the device list reads its cell.
+type Cell<'a> = dyn Fn(&DeviceListEntry) -> String + 'a;
+
 fn print_devices(devices: &[DeviceListEntry]) {
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
     // Each heading with its cell, so the two cannot drift apart.
-    let columns: [(&str, &dyn Fn(&DeviceListEntry) -> String); 10] = [
+    let columns: [(&str, &Cell<'_>); 10] = [
         ("MAC", &|d| d.mac.clone()),
         ("E164", &|d| text(&d.e164)),
         ("MODEL", &|d| text(&d.device_type)),
