@@ -111,7 +111,9 @@ impl Configuration {
                 layer(&mut winners, values, Scope::Model(pattern.clone()));
             }
         }
-        if let Some((name, values)) = device.group.and_then(|g| self.groups.get_key_value(g)) {
+        // The first group wins, so the groups are laid last to first.
+        let groups: Vec<&str> = device.groups().collect();
+        for (name, values) in groups.into_iter().rev().filter_map(|g| self.groups.get_key_value(g)) {
             layer(&mut winners, values, Scope::Group(name.clone()));
         }
         if let Some((mac, values)) = self.devices.get_key_value(device.mac) {

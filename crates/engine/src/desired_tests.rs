@@ -10,7 +10,7 @@ fn variable(scope: Scope, name: &str, value: &str) -> Variable {
 }
 
 fn facts<'a>(mac: &'a str, group: Option<&'a str>) -> DeviceFacts<'a> {
-    DeviceFacts { mac, e164: Some("4930123"), model: Some("OpenStage 60"), group }
+    DeviceFacts { mac, e164: Some("4930123"), model: Some("OpenStage 60"), group, other_groups: &[] }
 }
 
 fn group(name: &str) -> Scope {
@@ -51,6 +51,47 @@ fn device_beats_group_beats_model_beats_global() {
     assert_eq!((value("b"), value("d")), ("global", "OpenStage 60"), "the most specific model pattern wins");
     let unknown_model = DeviceFacts { model: None, ..facts("00:00:00:00:00:09", None) };
     assert_eq!(configuration.resolve(&unknown_model).values[&ItemKey::new("c", None)].value, "global");
+}
+
+#[test]
+fn in_several_groups_the_first_wins_item_by_item_and_variable_by_variable() {
+    let entries = vec![
+        entry(Scope::Global, "a", "global"),
+        entry(group("berlin"), "a", "berlin"),
+        entry(group("sales"), "a", "sales"),
+        entry(group("berlin"), "b", "berlin"),
+        entry(group("lobby"), "c", "lobby"),
+        entry(group("unrelated"), "d", "unrelated"),
+        entry(Scope::Model("OpenStage 60".into()), "b", "model"),
+        entry(Scope::Global, "label", "{{group.var.site}}/{{var.floor}}"),
+    ];
+    let variables = vec![
+        variable(group("berlin"), "site", "BER"),
+        variable(group("lobby"), "site", "LOBBY"),
+        variable(group("lobby"), "floor", "0"),
+        variable(Scope::Global, "floor", "global floor"),
+    ];
+    let configuration = Configuration::new(entries, variables);
+    let others = ["berlin".to_owned(), "lobby".to_owned()];
+    let device = DeviceFacts { other_groups: &others, ..facts("AA:BB:CC:DD:EE:FF", Some("sales")) };
+    let resolved = configuration.resolve(&device);
+    let got = |name: &str| {
+        resolved.values.get(&ItemKey::new(name, None)).map(|r| (r.value.as_str(), r.scope.to_string()))
+    };
+    assert_eq!(got("a"), Some(("sales", "group sales".to_owned())), "the first group beats the others");
+    assert_eq!(got("b"), Some(("berlin", "group berlin".to_owned())), "any group beats the model scope");
+    assert_eq!(got("c"), Some(("lobby", "group lobby".to_owned())));
+    assert_eq!(got("d"), None, "a group the device is not in never applies");
+    assert_eq!(
+        got("label"),
+        Some(("BER/0", "global".to_owned())),
+        "group variables come from the first group that has them, before global ones"
+    );
+    let reversed = ["berlin".to_owned()];
+    let device = DeviceFacts { other_groups: &reversed, ..facts("AA:BB:CC:DD:EE:FF", Some("lobby")) };
+    let resolved = configuration.resolve(&device);
+    assert_eq!(resolved.values[&ItemKey::new("a", None)].value, "berlin");
+    assert_eq!(resolved.values[&ItemKey::new("label", None)].value, "LOBBY/0");
 }
 
 #[test]

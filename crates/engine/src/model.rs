@@ -92,8 +92,14 @@ pub struct DeviceRecord {
     pub software_version: Option<String>,
     /// Where contact-me goes (p. 27).
     pub contact_me_uri: Option<String>,
-    /// The group the device belongs to, if an admin assigned one.
+    /// The group the device belongs to, if an admin assigned one: its first group, which beats
+    /// the others and alone decides the group settings that are not item values (local-change
+    /// policy, Secure Mode, PIN, firmware pin).
     pub group: Option<String>,
+    /// Further groups, in precedence order after [`DeviceRecord::group`]: their values and
+    /// variables apply where no earlier group sets the item (docs/provisioning.md).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_groups: Vec<String>,
     /// First contact.
     pub first_seen: Timestamp,
     /// Latest contact.
@@ -129,6 +135,7 @@ impl DeviceRecord {
             software_version: None,
             contact_me_uri: None,
             group: None,
+            other_groups: Vec::new(),
             first_seen: now,
             last_contact: now,
             last_reason: String::new(),
@@ -139,6 +146,16 @@ impl DeviceRecord {
             tls_offer: None,
             approval: crate::newcomers::Approval::Approved,
         }
+    }
+
+    /// Every group the device is in, the winning one first.
+    pub fn groups(&self) -> impl Iterator<Item = &str> {
+        self.group.iter().chain(&self.other_groups).map(String::as_str)
+    }
+
+    /// Whether the device is in group `name` (as its first group or another).
+    pub fn in_group(&self, name: &str) -> bool {
+        self.groups().any(|group| group == name)
     }
 
     /// The reported value of an item, when the phone reported one without an error status.

@@ -107,8 +107,11 @@ pub struct Provisioned {
     pub mac: Option<String>,
     /// The E.164 number it is bound by (when no MAC is given) and given to the phone.
     pub e164: Option<String>,
-    /// The group the phone joins.
+    /// The group the phone joins (its first group).
     pub group: Option<String>,
+    /// Further groups it joins, in precedence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_groups: Vec<String>,
     /// Device-scope variables the phone gets.
     pub variables: Vec<Variable>,
     /// The phone it is bound to, once bound.
@@ -130,6 +133,7 @@ impl std::fmt::Debug for Provisioned {
             .field("mac", &self.mac)
             .field("e164", &self.e164)
             .field("group", &self.group)
+            .field("other_groups", &self.other_groups)
             .field("variables", &self.variables)
             .field("bound_mac", &self.bound_mac)
             .finish()
@@ -197,6 +201,7 @@ pub(crate) fn admit(
     if let Some(p) = provisioned.filter(|p| p.bindable_by(&device.mac)) {
         let by = if p.mac.as_deref() == Some(device.mac.as_str()) { "MAC" } else { "E.164" };
         device.group = p.group.clone();
+        device.other_groups = p.other_groups.clone();
         device.approval = Approval::Approved;
         admission.binding = Some(Binding {
             provisioned_id: p.id,

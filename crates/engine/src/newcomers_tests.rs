@@ -15,6 +15,7 @@ fn provisioned(mac: Option<&str>, e164: &str) -> Provisioned {
         mac: mac.map(str::to_owned),
         e164: Some(e164.to_owned()),
         group: Some("berlin".into()),
+        other_groups: vec!["lobby".into()],
         variables: vec![Variable {
             scope: Scope::Global,
             name: "name".into(),
@@ -54,6 +55,7 @@ fn a_provisioned_device_is_bound_by_mac_with_its_group_number_and_variables() {
     let (first, after_read) = first_contact(Newcomers::default(), Some(provisioned(Some(MAC), "4930555")));
     let device = first.device.clone().unwrap();
     assert_eq!((device.group.as_deref(), device.approval), (Some("berlin"), Approval::Approved));
+    assert_eq!(device.other_groups, ["lobby"], "every group of the provisioned device, in order");
     assert_eq!(device.e164.as_deref(), Some(NUMBER), "what the phone reports, until the number is written");
     let binding = first.binding.clone().unwrap();
     assert_eq!((binding.provisioned_id, binding.mac.as_str()), (7, MAC));

@@ -216,8 +216,10 @@ pub struct DeviceFacts<'a> {
     pub e164: Option<&'a str>,
     /// Reported `device-type`, if known.
     pub model: Option<&'a str>,
-    /// Its group, if any.
+    /// Its first group, if any: it beats the others.
     pub group: Option<&'a str>,
+    /// Its further groups, in precedence order.
+    pub other_groups: &'a [String],
 }
 
 impl<'a> DeviceFacts<'a> {
@@ -228,7 +230,18 @@ impl<'a> DeviceFacts<'a> {
             e164: device.e164.as_deref(),
             model: device.device_type.as_deref(),
             group: device.group.as_deref(),
+            other_groups: &device.other_groups,
         }
+    }
+
+    /// A device known by its MAC only.
+    pub fn mac_only(mac: &'a str) -> Self {
+        DeviceFacts { mac, e164: None, model: None, group: None, other_groups: &[] }
+    }
+
+    /// Every group the device is in, the winning one first.
+    pub fn groups(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+        self.group.into_iter().chain(self.other_groups.iter().map(String::as_str))
     }
 }
 
@@ -282,25 +295,33 @@ fn lookup<'v>(
             .map(found)
             .ok_or_else(|| format!("the device has no variable {name}")),
         Placeholder::GroupVar(name) => {
-            let Some(group) = device.group else {
+            if device.group.is_none() {
                 return Err(format!("the device is in no group, so {{{{group.var.{name}}}}} has no value"));
-            };
-            variables
-                .get(&Scope::Group(group.to_owned()), name)
+            }
+            // The first of its groups that sets the variable, as for item values.
+            device
+                .groups()
+                .find_map(|group| variables.get(&Scope::Group(group.to_owned()), name))
                 .map(found)
-                .ok_or_else(|| format!("group {group} has no variable {name}"))
+                .ok_or_else(|| {
+                    format!("none of the device's groups ({}) has a variable {name}", group_list(device))
+                })
         }
         Placeholder::GlobalVar(name) => {
             variables.get(&Scope::Global, name).map(found).ok_or_else(|| format!("no global variable {name}"))
         }
         Placeholder::NearestVar(name) => {
-            let group = device.group.map(|g| Scope::Group(g.to_owned()));
-            [Some(device_scope()), group, Some(Scope::Global)]
-                .into_iter()
-                .flatten()
+            let groups = device.groups().map(|g| Scope::Group(g.to_owned()));
+            std::iter::once(device_scope())
+                .chain(groups)
+                .chain([Scope::Global])
                 .find_map(|scope| variables.get(&scope, name))
                 .map(found)
-                .ok_or_else(|| format!("no variable {name} for the device, its group or global"))
+                .ok_or_else(|| format!("no variable {name} for the device, its groups or global"))
         }
     }
+}
+
+fn group_list(device: &DeviceFacts<'_>) -> String {
+    device.groups().collect::<Vec<_>>().join(", ")
 }

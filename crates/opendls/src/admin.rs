@@ -97,19 +97,16 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Config(ConfigCommand::Show { scope }) => {
                 show_config(&client, &scope, connection.json).await
             }
-            Request::Group(GroupCommand::Assign { mac, group, none }) => {
-                let group = if none { None } else { group };
-                let said = match &group {
-                    Some(group) => format!("{mac} is in group {group}"),
-                    None => format!("{mac} is in no group"),
+            Request::Group(GroupCommand::Assign { mac, groups, none }) => {
+                let groups = if none { Vec::new() } else { groups };
+                let said = match groups.as_slice() {
+                    [] => format!("{mac} is in no group"),
+                    [group] => format!("{mac} is in group {group}"),
+                    [first, ..] => format!("{mac} is in groups {} ({first} wins)", groups.join(", ")),
                 };
-                client
-                    .send::<_, ()>(
-                        Method::PUT,
-                        &format!("/api/devices/{mac}/group"),
-                        &GroupAssignment { group },
-                    )
-                    .await?;
+                let mut names = groups.into_iter();
+                let assignment = GroupAssignment { group: names.next(), other_groups: names.collect() };
+                client.send::<_, ()>(Method::PUT, &format!("/api/devices/{mac}/group"), &assignment).await?;
                 eprintln!("done: {said}; it gets the group's configuration at its next contact");
                 Ok(ExitCode::SUCCESS)
             }
@@ -327,7 +324,7 @@ async fn show_device(client: &Client, mac: &str, page: (u32, u32), json: bool) -
     println!("e164          {}", field(&d.e164));
     println!("model         {}", field(&d.device_type));
     println!("firmware      {}", field(&d.software_version));
-    println!("group         {}", field(&d.group));
+    println!("group         {}", crate::output::groups_text(&d.group, &d.other_groups, "-"));
     println!("address       {}", field(&d.remote_addr));
     println!("contact-me    {}", field(&view.contact_me_uri));
     println!("TLS offered   {}", field(&view.tls_offer));

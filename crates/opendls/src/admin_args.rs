@@ -428,23 +428,25 @@ pub(crate) enum GroupCommand {
         name: String,
     },
     /// Remove a group: its values, policy, security mode and PIN. Refused while devices are in
-    /// it, unless --force puts them in no group.
+    /// it, unless --force takes them out of it.
     Remove {
         /// Group name.
         name: String,
-        /// Put its devices in no group.
+        /// Take its devices out of it (a device in other groups stays in those).
         #[arg(long)]
         force: bool,
     },
-    /// Put a device in a group (its group's configuration applies), or take it out with --none.
+    /// Put a device in one or more groups (replacing the ones it is in), or take it out of every
+    /// group with --none. Where two of its groups set the same item, the first named wins; the
+    /// first group alone decides the policy, Secure Mode, PIN and firmware pin.
     Assign {
         /// MAC address.
         mac: String,
-        /// Group name.
+        /// Group names, the winning one first.
         #[arg(required_unless_present = "none")]
-        group: Option<String>,
-        /// Remove the device from its group.
-        #[arg(long, conflicts_with = "group")]
+        groups: Vec<String>,
+        /// Remove the device from every group.
+        #[arg(long, conflicts_with = "groups")]
         none: bool,
     },
 }

@@ -67,7 +67,7 @@ fn print_devices(devices: &[DeviceListEntry]) {
         ("E164", &|d| text(&d.e164)),
         ("MODEL", &|d| text(&d.device_type)),
         ("FIRMWARE", &|d| text(&d.software_version)),
-        ("GROUP", &|d| text(&d.group)),
+        ("GROUP", &|d| crate::output::groups_text(&d.group, &d.other_groups, "")),
         ("LAST CONTACT", &|d| utc_text(d.last_contact)),
         ("REASON", &|d| d.last_reason.clone()),
         ("APPROVAL", &|d| text(&d.approval)),
@@ -167,7 +167,7 @@ pub(crate) async fn remove_group(client: &Client, name: &str, force: bool) -> Re
     let path = format!("/api/groups/{}?force={force}", encode(name));
     let removal: Removal = client.send(Method::DELETE, &path, &()).await?.unwrap_or_default();
     eprintln!(
-        "removed group {name}: {} removed, {} put in no group",
+        "removed group {name}: {} removed, {} taken out of it",
         plural(removal.values_removed as usize, "value"),
         plural(removal.devices_ungrouped as usize, "device")
     );

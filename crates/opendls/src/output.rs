@@ -21,3 +21,11 @@ pub(crate) fn exit_quietly_when_stdout_closes() {
         default(info);
     }));
 }
+
+/// A device's groups as listed: `sales;berlin` (the first wins), `none` when in no group (`-` in a listing).
+pub(crate) fn groups_text(first: &Option<String>, others: &[String], none: &str) -> String {
+    match first {
+        None => none.to_owned(),
+        Some(first) => std::iter::once(first).chain(others).cloned().collect::<Vec<_>>().join(";"),
+    }
+}

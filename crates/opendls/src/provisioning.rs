@@ -26,9 +26,9 @@ pub(crate) struct DeviceAddArgs {
     /// The phone's MAC address, if known: it is recognised by it.
     #[arg(long)]
     pub mac: Option<String>,
-    /// The group it joins.
+    /// The group it joins; repeat for several groups, the first winning where two set an item.
     #[arg(long)]
-    pub group: Option<String>,
+    pub group: Vec<String>,
     /// A variable for its templates, `NAME=VALUE` (`{{device.var.NAME}}`); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
@@ -37,8 +37,9 @@ pub(crate) struct DeviceAddArgs {
 /// `opendls device import` options.
 #[derive(Args)]
 pub(crate) struct ImportArgs {
-    /// A CSV file with a header line naming its columns: `mac`, `e164`, `group` and one
-    /// `var.NAME` per variable (e.g. `mac,e164,group,var.name`). `-` reads standard input.
+    /// A CSV file with a header line naming its columns: `mac`, `e164`, `group` (several
+    /// separated by `;`, the first winning) and one `var.NAME` per variable (e.g.
+    /// `mac,e164,group,var.name`). `-` reads standard input.
     pub file: PathBuf,
     /// Check every row, store nothing.
     #[arg(long)]
@@ -96,10 +97,12 @@ async fn send(
 
 /// `opendls device add`.
 pub(crate) async fn add(client: &Client, args: DeviceAddArgs, json: bool) -> Result<ExitCode> {
+    let mut groups = args.group.into_iter();
     let entry = ProvisionEntry {
         mac: args.mac,
         e164: args.e164,
-        group: args.group,
+        group: groups.next(),
+        other_groups: groups.collect(),
         variables: variables(&args.variables)?,
     };
     let request = ProvisionRequest { devices: vec![entry], dry_run: false };
@@ -152,7 +155,12 @@ fn row_entry(columns: &[Column], record: &csv::StringRecord) -> ProvisionEntry {
         match column {
             Column::Mac => entry.mac = field,
             Column::E164 => entry.e164 = field,
-            Column::Group => entry.group = field,
+            // Several groups are separated by `;`, the first winning: `sales;berlin`.
+            Column::Group => {
+                let mut groups = value.split(';').map(str::trim).filter(|g| !g.is_empty()).map(str::to_owned);
+                entry.group = groups.next();
+                entry.other_groups = groups.collect();
+            }
             // An empty cell sets nothing: a template using it then reports the device.
             Column::Variable(name) => {
                 if let Some(value) = field {
@@ -253,7 +261,7 @@ pub(crate) async fn list(client: &Client, json: bool) -> Result<ExitCode> {
                 d.id.to_string(),
                 dash(&d.mac),
                 dash(&d.e164),
-                dash(&d.group),
+                crate::output::groups_text(&d.group, &d.other_groups, "-"),
                 d.variables.join(" "),
                 bound,
                 dash(&d.conflict),

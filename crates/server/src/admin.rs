@@ -263,6 +263,7 @@ fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
         device_type: device.device_type.clone(),
         software_version: device.software_version.clone(),
         group: device.group.clone(),
+        other_groups: device.other_groups.clone(),
         last_contact: device.last_contact,
         last_reason: device.last_reason.clone(),
         remote_addr: device.remote_addr.clone(),
@@ -396,16 +397,35 @@ async fn assign_group<S: AdminStore>(
     Json(body): Json<GroupAssignment>,
 ) -> Answer {
     let mac = parse_mac(&mac)?;
-    let group = match body.group.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(name) => Some(parse_group(name)?),
+    let groups = match body.group.as_deref().map(str::trim) {
+        None | Some("") if body.other_groups.is_empty() => Vec::new(),
+        None | Some("") => return Err(failure(StatusCode::BAD_REQUEST, "further groups need a first group")),
+        Some(name) => {
+            let first = parse_group(name)?;
+            let others = check_groups(&first, &body.other_groups)
+                .map_err(|why| failure(StatusCode::BAD_REQUEST, why))?;
+            std::iter::once(first).chain(others).collect()
+        }
     };
-    if state.store.assign_group(&mac, group.as_deref()).await? {
-        tracing::info!(mac, group = group.as_deref().unwrap_or("(none)"), "group assigned");
+    if state.store.assign_group(&mac, &groups).await? {
+        tracing::info!(mac, groups = %groups.join(", "), "groups assigned");
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")))
     }
+}
+
+/// Checks further groups after `first`: valid names, none given twice.
+pub(crate) fn check_groups(first: &str, others: &[String]) -> Result<Vec<String>, String> {
+    let mut checked: Vec<String> = Vec::with_capacity(others.len());
+    for name in others {
+        let name = check_group_name(name)?.to_owned();
+        if name == first || checked.contains(&name) {
+            return Err(format!("group {name} is given twice"));
+        }
+        checked.push(name);
+    }
+    Ok(checked)
 }
 
 async fn set_policy<S: AdminStore>(

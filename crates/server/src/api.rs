@@ -19,8 +19,11 @@ pub struct DeviceListEntry {
     pub device_type: Option<String>,
     /// Firmware.
     pub software_version: Option<String>,
-    /// Group.
+    /// Its first group: it wins over the others.
     pub group: Option<String>,
+    /// Its further groups, in precedence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_groups: Vec<String>,
     /// Latest contact (Unix seconds).
     pub last_contact: i64,
     /// Reason of the latest contact.
@@ -46,6 +49,7 @@ impl From<opendls_store::DeviceSummary> for DeviceListEntry {
             device_type: d.device_type,
             software_version: d.software_version,
             group: d.group,
+            other_groups: d.other_groups,
             last_contact: d.last_contact,
             last_reason: d.last_reason,
             remote_addr: d.remote_addr,
@@ -243,8 +247,11 @@ pub struct GroupView {
 /// Body of `PUT /api/devices/{mac}/group`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupAssignment {
-    /// The group, or none to remove the device from its group.
+    /// The group, or none to remove the device from every group. It wins over the others.
     pub group: Option<String>,
+    /// Further groups, in precedence order (only with `group`).
+    #[serde(default)]
+    pub other_groups: Vec<String>,
 }
 
 /// Body of `PUT /api/policy`.

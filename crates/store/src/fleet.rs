@@ -90,7 +90,7 @@ pub trait FleetStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<DevicePage>> + Send;
     /// Every group, by name.
     fn groups(&self) -> impl Future<Output = StoreResult<Vec<GroupSummary>>> + Send;
-    /// Removes a group: its values, policy, mode and PIN; its devices are put in no group.
+    /// Removes a group: its values, policy, mode and PIN; its devices leave it (one whose first group it was moves up its next).
     fn remove_group(&self, name: &str) -> impl Future<Output = StoreResult<Removal>> + Send;
     /// The stored local-change policies, global first.
     fn policies(&self) -> impl Future<Output = StoreResult<Vec<PolicyEntry>>> + Send;

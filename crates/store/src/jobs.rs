@@ -46,7 +46,9 @@ impl TargetSelector {
         };
         match self {
             TargetSelector::Devices { macs } => macs.contains(&device.mac),
-            TargetSelector::Group { name } => device.group.as_deref() == Some(name),
+            TargetSelector::Group { name } => {
+                device.group.as_deref() == Some(name) || device.other_groups.contains(name)
+            }
             TargetSelector::Query { device_type, software_version } => {
                 matches(device_type, &device.device_type)
                     && matches(software_version, &device.software_version)

@@ -191,8 +191,10 @@ pub struct DeviceSummary {
     pub device_type: Option<String>,
     /// Firmware.
     pub software_version: Option<String>,
-    /// Group.
+    /// Its first group (it wins).
     pub group: Option<String>,
+    /// Its further groups, in precedence order.
+    pub other_groups: Vec<String>,
     /// Latest contact.
     pub last_contact: Timestamp,
     /// Reason of the latest contact.
@@ -236,7 +238,7 @@ pub trait AdminStore: Send + Sync + 'static {
     /// Desired values of these items, at every scope.
     fn desired_named(&self, names: &[&str]) -> impl Future<Output = StoreResult<Vec<DesiredEntry>>> + Send;
     /// Assigns a device to a group (or none); false when the device is unknown.
-    fn assign_group(&self, mac: &str, group: Option<&str>) -> impl Future<Output = StoreResult<bool>> + Send;
+    fn assign_group(&self, mac: &str, groups: &[String]) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Imports device records in bulk (migration from another provisioning service, test
     /// fleets); existing devices are updated, their groups kept.
     fn import_devices(&self, devices: &[DeviceRecord]) -> impl Future<Output = StoreResult<()>> + Send;

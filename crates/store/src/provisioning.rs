@@ -15,8 +15,10 @@ pub struct NewProvisioned {
     pub mac: Option<String>,
     /// The E.164 number (required without a MAC).
     pub e164: Option<String>,
-    /// The group the phone joins.
+    /// The group the phone joins (its first group).
     pub group: Option<String>,
+    /// Further groups it joins, in precedence order.
+    pub other_groups: Vec<String>,
     /// Its variables (device scope once bound).
     pub variables: Vec<Variable>,
 }
@@ -27,6 +29,7 @@ impl std::fmt::Debug for NewProvisioned {
             .field("mac", &self.mac)
             .field("e164", &self.e164)
             .field("group", &self.group)
+            .field("other_groups", &self.other_groups)
             .field("variables", &self.variables)
             .finish()
     }
@@ -41,8 +44,11 @@ pub struct ProvisionedView {
     pub mac: Option<String>,
     /// Its E.164 number, if given.
     pub e164: Option<String>,
-    /// Its group.
+    /// Its group (its first group).
     pub group: Option<String>,
+    /// Further groups, in precedence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_groups: Vec<String>,
     /// Its variables' names (values stay on the server; `var list` shows them once bound).
     pub variables: Vec<String>,
     /// When it was prepared.

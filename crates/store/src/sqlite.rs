@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0010_stored_file_ids_never_reused.sql"),
     include_str!("../migrations/sqlite/0011_variables.sql"),
     include_str!("../migrations/sqlite/0012_provisioning.sql"),
+    include_str!("../migrations/sqlite/0013_several_groups.sql"),
 ];
 
 mod admin;
@@ -268,6 +269,7 @@ fn summary_row(row: &Row<'_>) -> rusqlite::Result<DeviceSummary> {
         device_type: row.get("device_type")?,
         software_version: row.get("software_version")?,
         group: row.get("group_name")?,
+        other_groups: split_groups(&row.get::<_, String>("other_groups")?),
         last_contact: row.get("last_contact")?,
         last_reason: row.get("last_reason")?,
         remote_addr: row.get("remote_addr")?,
@@ -312,12 +314,27 @@ fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The stored form of a device's further groups: comma-separated (group names hold no comma).
+pub(crate) fn join_groups(groups: &[String]) -> String {
+    groups.join(",")
+}
+
+/// The further groups as stored by [`join_groups`].
+pub(crate) fn split_groups(text: &str) -> Vec<String> {
+    text.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect()
+}
+
+/// The stored further groups as one `instr` haystack: `,a,b,` (`''` for none).
+pub(crate) fn group_haystack(groups: &[String]) -> String {
+    if groups.is_empty() { String::new() } else { format!(",{},", join_groups(groups)) }
+}
+
 fn kind_name(kind: EventKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-const DEVICE_COLUMNS: &str = "mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-     last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval";
+const DEVICE_COLUMNS: &str = "mac, e164, device_type, software_version, contact_me_uri, group_name, other_groups, \
+     first_seen, last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval";
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, String)> {
     let mut device = DeviceRecord::new(row.get("mac")?, row.get("first_seen")?);
@@ -326,6 +343,7 @@ fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, Str
     device.software_version = row.get("software_version")?;
     device.contact_me_uri = row.get("contact_me_uri")?;
     device.group = row.get("group_name")?;
+    device.other_groups = split_groups(&row.get::<_, String>("other_groups")?);
     device.last_contact = row.get("last_contact")?;
     device.last_reason = row.get("last_reason")?;
     device.remote_addr = row.get("remote_addr")?;

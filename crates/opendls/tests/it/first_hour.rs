@@ -316,7 +316,7 @@ fn the_fleet_is_browsed_by_filter_and_page_and_cleaned_up() {
     assert_eq!(refused.status.code(), Some(1));
     assert!(stderr(&refused).contains("group sales still has 1 device"), "{}", stderr(&refused));
     let forced = service.opendls(&["group", "remove", "sales", "--force"]);
-    assert!(stderr(&forced).contains("1 device put in no group"), "{}", stderr(&forced));
+    assert!(stderr(&forced).contains("1 device taken out of it"), "{}", stderr(&forced));
     assert!(service.opendls(&["group", "remove", "lobby"]).status.success());
     assert_eq!(service.opendls(&["group", "show", "lobby"]).status.code(), Some(1));
     let bad_name = service.opendls(&["group", "assign", &mac(1), "a/b"]);

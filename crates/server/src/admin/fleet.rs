@@ -132,7 +132,7 @@ pub(super) async fn remove_group<S: FleetStore>(
         return Err(failure(
             StatusCode::CONFLICT,
             format!(
-                "group {name} still has {devices}: move them first, or force (--force) to put them in no group"
+                "group {name} still has {devices}: move them first, or force (--force) to take them out of it"
             ),
         ));
     }

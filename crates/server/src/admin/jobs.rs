@@ -248,7 +248,7 @@ impl PollingDevices {
         let configuration = self.configuration.as_ref()?;
         let facts = match self.devices.get(mac) {
             Some(device) => super::templates::facts(device),
-            None => DeviceFacts { mac, e164: None, model: None, group: None },
+            None => DeviceFacts::mac_only(mac),
         };
         let effective = configuration.resolve(&facts).effective();
         let url = effective.get(&ItemKey::new(DCMP_URL_ITEM, None)).map(|(v, _)| v.as_str());

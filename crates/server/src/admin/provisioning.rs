@@ -57,6 +57,20 @@ fn checked(entry: &ProvisionEntry) -> Result<NewProvisioned, Vec<String>> {
             None
         }
     });
+    let other_groups = match (&group, entry.other_groups.as_slice()) {
+        (_, []) => Vec::new(),
+        (None, _) => {
+            problems.push("further groups need a first group".into());
+            Vec::new()
+        }
+        (Some(first), others) => {
+            let checked = super::check_groups(first, others);
+            checked.unwrap_or_else(|why| {
+                problems.push(why);
+                Vec::new()
+            })
+        }
+    };
     let mut variables = Vec::with_capacity(entry.variables.len());
     for (name, value) in &entry.variables {
         match check_variable_name(name) {
@@ -73,7 +87,7 @@ fn checked(entry: &ProvisionEntry) -> Result<NewProvisioned, Vec<String>> {
         }
     }
     match problems.is_empty() {
-        true => Ok(NewProvisioned { mac, e164, group, variables }),
+        true => Ok(NewProvisioned { mac, e164, group, other_groups, variables }),
         false => Err(problems),
     }
 }

@@ -42,6 +42,7 @@ pub(super) fn facts(device: &DeviceSummary) -> DeviceFacts<'_> {
         e164: device.e164.as_deref(),
         model: device.device_type.as_deref(),
         group: device.group.as_deref(),
+        other_groups: &device.other_groups,
     }
 }
 

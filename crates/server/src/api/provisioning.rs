@@ -14,9 +14,12 @@ pub struct ProvisionEntry {
     /// Its E.164 number: configured on the phone, and what it is bound by without a MAC.
     #[serde(default)]
     pub e164: Option<String>,
-    /// The group the phone joins.
+    /// The group the phone joins (its first group, which wins).
     #[serde(default)]
     pub group: Option<String>,
+    /// Further groups it joins, in precedence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_groups: Vec<String>,
     /// Its variables (device scope once bound).
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
@@ -30,6 +33,7 @@ impl std::fmt::Debug for ProvisionEntry {
             .field("mac", &self.mac)
             .field("e164", &self.e164)
             .field("group", &self.group)
+            .field("other_groups", &self.other_groups)
             .field("variables", &names)
             .finish()
     }

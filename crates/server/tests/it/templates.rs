@@ -185,3 +185,85 @@ async fn secret_variables_are_sealed_and_masked() {
     assert!(found(b"sip-password"), "the variable's name is stored as it is: the files were read");
     assert!(!found(b"s3cret-Pa55"), "a secret variable's value is sealed at rest");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_in_several_groups_gets_the_first_groups_value_item_by_item() {
+    let server = TestServer::start().await;
+    let config = |group: &str, name: &str, value: &str| json!({"scope": "group", "target": group, "name": name, "value": value});
+    put(&server, "/api/config", config("sales", "sntp-addr", "ntp.sales")).await;
+    put(&server, "/api/config", config("berlin", "sntp-addr", "ntp.berlin")).await;
+    put(&server, "/api/config", config("berlin", "sntp-tz-offset", "60")).await;
+    put(
+        &server,
+        "/api/variables",
+        json!({"scope": "group", "target": "berlin", "values": [{"name": "site", "value": "BER"}]}),
+    )
+    .await;
+    put(
+        &server,
+        "/api/config",
+        json!({"scope": "global", "name": "display-id-unicode", "value": "{{group.var.site}}"}),
+    )
+    .await;
+    // Phone 1 is in sales then berlin, phone 2 in berlin only, phone 3 in none.
+    let prepared = json!({"devices": [
+        {"mac": "00:1A:E8:00:00:01", "group": "sales", "other_groups": ["berlin"]},
+        {"mac": "00:1A:E8:00:00:02", "group": "berlin"},
+    ]});
+    server.admin_json("POST", "/api/provisioned", Some(&prepared.to_string()), 200).await;
+    let twice =
+        json!({"devices": [{"mac": "00:1A:E8:00:00:07", "group": "sales", "other_groups": ["sales"]}]});
+    let refused = server.admin("POST", "/api/provisioned", Some(&twice.to_string())).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(refused.text().contains("group sales is given twice"), "{}", refused.text());
+
+    let phones = boot(&server, 1..4).await;
+    let values = |phone: &SimPhone| {
+        ["sntp-addr", "sntp-tz-offset", "display-id-unicode"]
+            .map(|name| phone.value(name, None).map(str::to_owned))
+    };
+    let [addr, offset, display] = values(&phones[0]);
+    assert_eq!(addr.as_deref(), Some("ntp.sales"), "the first group wins");
+    assert_eq!(offset.as_deref(), Some("60"), "a later group fills what the first does not set");
+    assert_eq!(display.as_deref(), Some("BER"), "group variables come from any of its groups");
+    assert_eq!(values(&phones[1])[0].as_deref(), Some("ntp.berlin"));
+    assert_ne!(values(&phones[2])[0].as_deref(), Some("ntp.berlin"));
+
+    let listed = server.admin_json("GET", "/api/devices?group=berlin", None, 200).await;
+    let macs: Vec<&str> =
+        listed.as_array().unwrap().iter().map(|d| d["mac"].as_str().unwrap()).collect();
+    assert_eq!(macs, ["00:1A:E8:00:00:01", "00:1A:E8:00:00:02"], "a device is listed in each of its groups");
+    assert_eq!(listed[0]["other_groups"], json!(["berlin"]));
+    let effective = server.admin_json("GET", "/api/config/effective/00:1A:E8:00:00:01", None, 200).await;
+    let item = |name: &str| {
+        effective["items"].as_array().unwrap().iter().find(|i| i["name"] == name).cloned().unwrap()
+    };
+    assert_eq!(
+        (item("sntp-addr")["scope"].as_str(), item("sntp-tz-offset")["scope"].as_str()),
+        (Some("group sales"), Some("group berlin"))
+    );
+
+    // Removing the first group moves the next one up; reassigning replaces the list.
+    server.admin_json("DELETE", "/api/groups/sales?force=true", None, 200).await;
+    let device = server.admin_json("GET", "/api/devices/00:1A:E8:00:00:01", None, 200).await;
+    assert_eq!(
+        (device["device"]["group"].as_str(), &device["device"]["other_groups"]),
+        (Some("berlin"), &Value::Null)
+    );
+    let assign = json!({"group": "lobby", "other_groups": ["berlin"]});
+    server.admin("PUT", "/api/devices/00:1A:E8:00:00:03/group", Some(&assign.to_string())).await;
+    let listed = server.admin_json("GET", "/api/devices?group=berlin", None, 200).await;
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed:#}");
+    let groups = server.admin_json("GET", "/api/groups", None, 200).await;
+    let counts: Vec<(String, u64)> = groups
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g["name"].as_str().unwrap().to_owned(), g["devices"].as_u64().unwrap()))
+        .collect();
+    assert!(counts.contains(&("berlin".into(), 3)) && counts.contains(&("lobby".into(), 1)), "{counts:?}");
+    let orphan = json!({"other_groups": ["berlin"]});
+    let refused =
+        server.admin("PUT", "/api/devices/00:1A:E8:00:00:03/group", Some(&orphan.to_string())).await;
+    assert_eq!(refused.status, 400, "{}", refused.text());
+}

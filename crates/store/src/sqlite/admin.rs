@@ -18,8 +18,8 @@ impl AdminStore for SqliteStore {
         self.read(|connection| {
             let rows = connection
                 .prepare_cached(
-                    "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.last_contact, \
-                     d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
+                    "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.other_groups, \
+                     d.last_contact, d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
                      FROM devices d LEFT JOIN device_security s ON s.mac = d.mac ORDER BY d.mac",
                 )?
                 .query_map([], summary_row)?
@@ -159,12 +159,16 @@ impl AdminStore for SqliteStore {
         .await
     }
 
-    async fn assign_group(&self, mac: &str, group: Option<&str>) -> StoreResult<bool> {
-        let (mac, group) = (mac.to_owned(), group.map(str::to_owned));
+    async fn assign_group(&self, mac: &str, groups: &[String]) -> StoreResult<bool> {
+        let (mac, first, others) = (
+            mac.to_owned(),
+            groups.first().cloned(),
+            super::join_groups(groups.get(1..).unwrap_or_default()),
+        );
         self.write(move |connection| {
             let done = connection
-                .prepare_cached("UPDATE devices SET group_name = ?1 WHERE mac = ?2")?
-                .execute(params![group, mac])?;
+                .prepare_cached("UPDATE devices SET group_name = ?1, other_groups = ?3 WHERE mac = ?2")?
+                .execute(params![first, mac, others])?;
             Ok(done > 0)
         })
         .await

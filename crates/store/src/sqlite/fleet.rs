@@ -21,7 +21,11 @@ fn filter_clause(filter: &DeviceFilter) -> (String, Vec<Value>) {
     }
     match filter.group.as_deref() {
         Some("-") => wanted.push(("d.group_name IS NULL", None)),
-        Some(group) => wanted.push(("d.group_name = ?", Some(Value::Text(group.to_owned())))),
+        // In the group as its first group or another one (`?` is numbered once, used twice).
+        Some(group) => wanted.push((
+            "(d.group_name = ? OR instr(',' || d.other_groups || ',', ',' || ? || ',') > 0)",
+            Some(Value::Text(group.to_owned())),
+        )),
         None => {}
     }
     if let Some(state) = &filter.state {
@@ -59,8 +63,8 @@ impl FleetStore for SqliteStore {
                 connection
                     .query_row(&format!("SELECT count(*) {from}"), params_from_iter(&values), |r| r.get(0))?;
             let page = format!(
-                "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.last_contact, \
-                 d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
+                "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.other_groups, \
+                 d.last_contact, d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
                  {from} ORDER BY d.mac LIMIT ?{} OFFSET ?{}",
                 values.len() + 1,
                 values.len() + 2
@@ -79,15 +83,21 @@ impl FleetStore for SqliteStore {
         self.read(|connection| {
             let rows = connection
                 .prepare_cached(
-                    "WITH names AS ( \
+                    "WITH RECURSIVE further(name, rest) AS ( \
+                       SELECT '', other_groups || ',' FROM devices WHERE other_groups != '' \
+                       UNION ALL SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1) \
+                       FROM further WHERE rest != ''), \
+                     names AS ( \
                        SELECT group_name AS name FROM devices WHERE group_name IS NOT NULL \
+                       UNION SELECT name FROM further WHERE name != '' \
                        UNION SELECT scope_key FROM desired_items WHERE scope = 'group' \
                        UNION SELECT scope_key FROM policies WHERE scope = 'group' \
                        UNION SELECT scope_key FROM security_modes WHERE scope = 'group' \
                        UNION SELECT scope_key FROM pins WHERE scope = 'group' \
                        UNION SELECT scope_key FROM variables WHERE scope = 'group') \
                      SELECT n.name, \
-                       (SELECT count(*) FROM devices d WHERE d.group_name = n.name), \
+                       (SELECT count(*) FROM devices d WHERE d.group_name = n.name \
+                          OR instr(',' || d.other_groups || ',', ',' || n.name || ',') > 0), \
                        (SELECT count(*) FROM desired_items v WHERE v.scope = 'group' AND v.scope_key = n.name), \
                        (SELECT policy FROM policies p WHERE p.scope = 'group' AND p.scope_key = n.name), \
                        (SELECT mode FROM security_modes m WHERE m.scope = 'group' AND m.scope_key = n.name), \
@@ -114,8 +124,7 @@ impl FleetStore for SqliteStore {
         let name = name.to_owned();
         self.write(move |connection| {
             let tx = connection.transaction()?;
-            let ungrouped =
-                tx.execute("UPDATE devices SET group_name = NULL WHERE group_name = ?1", params![name])?;
+            let ungrouped = leave_group(&tx, &name)?;
             let values = tx.execute(
                 "DELETE FROM desired_items WHERE scope = 'group' AND scope_key = ?1",
                 params![name],
@@ -204,4 +213,26 @@ impl FleetStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Takes every device out of group `name`: a device whose first group it was moves up its next
+/// group. Returns how many devices left it.
+fn leave_group(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<usize> {
+    let members = tx
+        .prepare(
+            "SELECT mac, group_name, other_groups FROM devices \
+             WHERE group_name = ?1 OR instr(',' || other_groups || ',', ',' || ?1 || ',') > 0",
+        )?
+        .query_map(params![name], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, String>(2)?))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut update = tx.prepare("UPDATE devices SET group_name = ?2, other_groups = ?3 WHERE mac = ?1")?;
+    for (mac, first, others) in &members {
+        let mut groups: Vec<String> = first.iter().cloned().chain(super::split_groups(others)).collect();
+        groups.retain(|group| group != name);
+        let others = super::join_groups(groups.get(1..).unwrap_or_default());
+        update.execute(params![mac, groups.first(), others])?;
+    }
+    Ok(members.len())
 }

@@ -25,14 +25,16 @@ pub(super) fn load_context(
 ) -> StoreResult<DeviceContext> {
     let device = load_device(connection, mac, secrets)?;
     let group = device.as_ref().and_then(|d| d.group.clone()).unwrap_or_default();
+    let other_groups = device.as_ref().map(|d| super::group_haystack(&d.other_groups)).unwrap_or_default();
     let desired = connection
         .prepare_cached(
             "SELECT scope, scope_key, name, item_index, value FROM desired_items \
                  WHERE scope IN ('global', 'model') OR (scope = 'group' AND scope_key = ?1) \
                  OR (scope = 'device' AND scope_key = ?2) \
+                 OR (?3 != '' AND scope = 'group' AND instr(?3, ',' || scope_key || ',') > 0) \
                  ORDER BY name, item_index",
         )?
-        .query_map(params![group, mac], desired_row)?
+        .query_map(params![group, mac, other_groups], desired_row)?
         .map(|row| desired_entry(row?, secrets))
         .collect::<StoreResult<Vec<_>>>()?;
     let failures = connection
@@ -57,7 +59,7 @@ pub(super) fn load_context(
     }
     let tasks = jobs::device_tasks(connection, mac)?;
     let (security_mode, security) = security::device_security(connection, mac, &group)?;
-    let variables = variables::device_variables(connection, mac, &group, secrets)?;
+    let variables = variables::device_variables(connection, mac, &group, &other_groups, secrets)?;
     Ok(DeviceContext { device, desired, variables, failures, policy, tasks, security_mode, security })
 }
 
@@ -283,8 +285,9 @@ pub(super) fn upsert_device(
         .collect();
     tx.prepare_cached(
         "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
-         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) \
+         last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval, \
+         other_groups) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
          ON CONFLICT (mac) DO UPDATE SET e164 = excluded.e164, device_type = excluded.device_type, \
          software_version = excluded.software_version, contact_me_uri = excluded.contact_me_uri, \
          last_contact = excluded.last_contact, last_reason = excluded.last_reason, \
@@ -307,6 +310,7 @@ pub(super) fn upsert_device(
         to_json(&flagged)?,
         device.tls_offer,
         device.approval.as_str(),
+        super::join_groups(&device.other_groups),
     ])?;
     Ok(())
 }

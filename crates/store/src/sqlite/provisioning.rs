@@ -31,7 +31,8 @@ fn opened_variables(text: &str, secrets: &SecretKeys) -> StoreResult<Vec<Variabl
         .collect()
 }
 
-const COLUMNS: &str = "id, mac, e164, group_name, variables, created_at, bound_mac, bound_at, conflict";
+const COLUMNS: &str =
+    "id, mac, e164, group_name, other_groups, variables, created_at, bound_mac, bound_at, conflict";
 
 fn provisioned_row(row: &Row<'_>) -> rusqlite::Result<(Provisioned, String)> {
     let provisioned = Provisioned {
@@ -39,6 +40,7 @@ fn provisioned_row(row: &Row<'_>) -> rusqlite::Result<(Provisioned, String)> {
         mac: row.get("mac")?,
         e164: row.get("e164")?,
         group: row.get("group_name")?,
+        other_groups: super::split_groups(&row.get::<_, String>("other_groups")?),
         variables: Vec::new(),
         bound_mac: row.get("bound_mac")?,
     };
@@ -168,6 +170,7 @@ impl ProvisioningStore for SqliteStore {
                         mac: p.mac,
                         e164: p.e164,
                         group: p.group,
+                        other_groups: p.other_groups,
                         variables: stored.into_iter().map(|v| v.name).collect(),
                         created_at,
                         bound: p.bound_mac.zip(bound_at),
@@ -250,8 +253,8 @@ impl SqliteStore {
             let (mut ids, mut refusals) = (Vec::with_capacity(devices.len()), Vec::new());
             {
                 let mut insert = tx.prepare_cached(
-                    "INSERT INTO provisioned_devices (mac, e164, group_name, variables, created_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    "INSERT INTO provisioned_devices (mac, e164, group_name, other_groups, variables, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 )?;
                 for (index, device) in devices.iter().enumerate() {
                     if let Some(reason) = refusal(&tx, device)? {
@@ -259,7 +262,8 @@ impl SqliteStore {
                         continue;
                     }
                     let variables = sealed_variables(&device.variables, &secrets)?;
-                    insert.execute(params![device.mac, device.e164, device.group, variables, now])?;
+                    let other_groups = super::join_groups(&device.other_groups);
+                    insert.execute(params![device.mac, device.e164, device.group, other_groups, variables, now])?;
                     ids.push(tx.last_insert_rowid());
                 }
             }

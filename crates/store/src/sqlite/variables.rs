@@ -26,14 +26,17 @@ pub(super) fn device_variables(
     connection: &Connection,
     mac: &str,
     group: &str,
+    other_groups: &str,
     secrets: &SecretKeys,
 ) -> StoreResult<Vec<Variable>> {
+    // `other_groups` is the device's further groups as `,a,b,` (see `group_haystack`).
     let rows = connection
         .prepare_cached(&format!(
             "SELECT {COLUMNS} FROM variables WHERE scope = 'global' \
-             OR (scope = 'group' AND scope_key = ?1) OR (scope = 'device' AND scope_key = ?2)"
+             OR (scope = 'group' AND scope_key = ?1) OR (scope = 'device' AND scope_key = ?2) \
+             OR (?3 != '' AND scope = 'group' AND instr(?3, ',' || scope_key || ',') > 0)"
         ))?
-        .query_map(params![group, mac], variable_row)?
+        .query_map(params![group, mac, other_groups], variable_row)?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     rows.into_iter().map(|row| opened(row, secrets)).collect()
 }
