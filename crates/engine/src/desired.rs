@@ -218,20 +218,10 @@ pub fn devices_affected<'a>(
     keys: Option<&[ItemKey]>,
     devices: impl IntoIterator<Item = DeviceFacts<'a>>,
 ) -> usize {
-    let wanted = |key: &ItemKey| keys.is_none_or(|keys| keys.contains(key));
     devices
         .into_iter()
-        .filter(|device| {
-            let (old, new) = (before.resolve_only(device, wanted), after.resolve_only(device, wanted));
-            comparable(&old) != comparable(&new)
-        })
+        .filter(|device| !crate::preview::changes(before, after, keys, device).is_empty())
         .count()
-}
-
-/// What a device is sent and what is held back: the scope a value comes from does not matter.
-fn comparable(resolution: &Resolution) -> (BTreeMap<&ItemKey, &str>, Vec<&ItemKey>) {
-    let values = resolution.values.iter().map(|(key, r)| (key, r.value.as_str())).collect();
-    (values, resolution.unrenderable.keys().collect())
 }
 
 #[cfg(test)]

@@ -29,6 +29,7 @@ mod engine;
 pub mod jobs;
 pub mod model;
 pub mod newcomers;
+pub mod preview;
 pub mod security;
 pub mod template;
 

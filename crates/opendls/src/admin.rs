@@ -84,6 +84,7 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Config(ConfigCommand::Check { limit }) => {
                 crate::templates::check(&client, limit, connection.json).await
             }
+            Request::Config(ConfigCommand::Diff(args)) => crate::preview::diff(&client, &args, connection.json).await,
             Request::Device(DeviceCommand::BehindNat { scope, off, interval }) => {
                 let (scope, target) = explicit_scope(&scope, "device behind-nat")?;
                 let body = BehindNat { scope, target, enabled: !off, interval_secs: interval };
@@ -107,7 +108,7 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
                 let mut names = groups.into_iter();
                 let assignment = GroupAssignment { group: names.next(), other_groups: names.collect() };
                 client.send::<_, ()>(Method::PUT, &format!("/api/devices/{mac}/group"), &assignment).await?;
-                eprintln!("done: {said}; it gets the group's configuration at its next contact");
+                eprintln!("done: {said}; its configuration follows at its next contact (opendls config diff {mac})");
                 Ok(ExitCode::SUCCESS)
             }
             Request::Policy(PolicyCommand::Set { policy, group }) => {
@@ -209,6 +210,9 @@ async fn set_config(
             eprintln!("warning: {}: {warning}", value.item);
         }
         println!("{} {}", if result.applied { "set" } else { "would set" }, value.item);
+    }
+    if !result.applied {
+        crate::preview::print_changes(&result.changes, result.devices_affected);
     }
     crate::templates::warn_unrenderable(&result.cannot_render, result.cannot_render_total);
     let at = scope_label(&change.scope, change.target.as_deref());

@@ -261,7 +261,8 @@ pub(crate) enum ConfigCommand {
         /// they are refused with the names they were probably meant to be.
         #[arg(long)]
         allow_unknown: bool,
-        /// Check every value and count the devices the change would touch; store nothing.
+        /// Check every value, count the devices the change would touch and list what changes
+        /// for each (the first 100); store nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -291,6 +292,10 @@ pub(crate) enum ConfigCommand {
         #[arg(long, default_value_t = 100)]
         limit: usize,
     },
+    /// What each phone would be sent at its next contact (one device, a group, a model, or
+    /// every device), and what is held back and why: computed by the engine the phone
+    /// endpoint runs.
+    Diff(crate::preview::DiffArgs),
 }
 
 #[derive(Subcommand)]

@@ -26,6 +26,7 @@ mod jobs;
 mod output;
 mod phonesim;
 mod pins;
+mod preview;
 mod provisioning;
 mod secret_input;
 mod security;

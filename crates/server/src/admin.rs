@@ -28,6 +28,7 @@ mod files;
 mod fleet;
 mod jobs;
 mod pins;
+mod preview;
 pub use pins::PinRequest;
 mod provisioning;
 pub use provisioning::MAX_PROVISION_BATCH;
@@ -113,6 +114,7 @@ pub fn router<
         .route("/api/devices/approve", post(provisioning::approve::<S>))
         .route("/api/config/effective/{mac}", get(templates::effective::<S>))
         .route("/api/config/check", get(templates::check::<S>))
+        .route("/api/config/diff", get(preview::diff::<S>))
         .route(
             "/api/variables",
             get(templates::list_variables::<S>)
@@ -330,37 +332,19 @@ fn device_view(
         })
         .collect();
     let resolution = configuration.resolve(&opendls_engine::DeviceFacts::of(&device));
-    let mut pending: Vec<PendingChange> = resolution
-        .values
+    // The engine's own rules for what the next contact writes (opendls_engine::preview).
+    let pending = opendls_engine::preview::next_writes(&device, &resolution, failures)
         .iter()
-        .filter(|(key, resolved)| device.reported_value(key) != Some(resolved.value.as_str()))
-        .map(|(key, resolved)| {
-            let value = &resolved.value;
-            let held = failures
-                .iter()
-                .find(|f| &f.key == key && &f.value == value)
-                .map(|f| format!("refused by the phone: {}", f.status))
-                .or_else(|| {
-                    device.flagged.iter().any(|f| &f.key == key).then(|| "local change flagged".to_owned())
-                });
-            PendingChange {
-                name: key.name.clone(),
-                index: key.index,
-                desired: templates::shown_value(key, resolved),
-                reported: device.reported_value(key).map(|v| mask(&key.name, v)),
-                scope: resolved.scope.to_string(),
-                held,
-            }
+        .map(preview::write_view)
+        .map(|w| PendingChange {
+            name: w.name,
+            index: w.index,
+            desired: w.value,
+            reported: w.reported,
+            scope: w.scope,
+            held: w.held,
         })
         .collect();
-    pending.extend(resolution.unrenderable.iter().map(|(key, problem)| PendingChange {
-        name: key.name.clone(),
-        index: key.index,
-        desired: mask(&key.name, &problem.template),
-        reported: device.reported_value(key).map(|v| mask(&key.name, v)),
-        scope: problem.scope.to_string(),
-        held: Some(format!("the template cannot be rendered: {}", problem.reason)),
-    }));
     let history = history
         .into_iter()
         .map(|event| HistoryView {

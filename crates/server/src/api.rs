@@ -3,8 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
+mod preview;
 mod provisioning;
 mod templates;
+pub use preview::*;
 pub use provisioning::*;
 pub use templates::*;
 
@@ -220,6 +222,9 @@ pub struct ConfigChangeResult {
     pub cannot_render_total: usize,
     /// Per value, in the order given.
     pub values: Vec<ConfigValueResult>,
+    /// What changes for each touched device (the first 100 devices, in MAC order).
+    #[serde(default)]
+    pub changes: Vec<DeviceChangeView>,
 }
 
 /// One value's part of a [`ConfigChangeResult`].

@@ -14,6 +14,7 @@ use crate::model::{
     DesiredEntry, DeviceRecord, EventKind, FlaggedChange, HistoryEvent, InteractionState, ItemKey,
     LocalChangePolicy, ReportedItem, Scope, Timestamp, WriteFailure,
 };
+use crate::preview::{held_back, needs_write};
 
 /// Updates one reported item, recording a change when a known value differs.
 pub(super) fn merge_reported(
@@ -168,9 +169,9 @@ pub(super) fn plan_writes(
     device.flagged = flagged;
     let items: Vec<Item> = desired
         .iter()
-        .filter(|(key, (value, _))| device.reported_value(key) != Some(value.as_str()))
-        .filter(|(key, _)| !device.flagged.iter().any(|f| &f.key == *key))
-        .filter(|(key, (value, _))| !failures.iter().any(|f| &f.key == *key && &f.value == value))
+        // The rules every preview applies too (crate::preview).
+        .filter(|(key, (value, _))| needs_write(device, key, value))
+        .filter(|(key, (value, _))| held_back(device, key, value, failures).is_none())
         .map(|(key, (value, _))| Item { index: key.index, ..Item::new(key.name.clone(), value.clone()) })
         .collect();
     if items.is_empty() {

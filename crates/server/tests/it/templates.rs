@@ -230,8 +230,7 @@ async fn a_device_in_several_groups_gets_the_first_groups_value_item_by_item() {
     assert_ne!(values(&phones[2])[0].as_deref(), Some("ntp.berlin"));
 
     let listed = server.admin_json("GET", "/api/devices?group=berlin", None, 200).await;
-    let macs: Vec<&str> =
-        listed.as_array().unwrap().iter().map(|d| d["mac"].as_str().unwrap()).collect();
+    let macs: Vec<&str> = listed.as_array().unwrap().iter().map(|d| d["mac"].as_str().unwrap()).collect();
     assert_eq!(macs, ["00:1A:E8:00:00:01", "00:1A:E8:00:00:02"], "a device is listed in each of its groups");
     assert_eq!(listed[0]["other_groups"], json!(["berlin"]));
     let effective = server.admin_json("GET", "/api/config/effective/00:1A:E8:00:00:01", None, 200).await;
