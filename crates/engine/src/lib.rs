@@ -27,6 +27,7 @@
 pub mod desired;
 mod engine;
 pub mod jobs;
+pub mod layout;
 pub mod model;
 pub mod newcomers;
 pub mod preview;

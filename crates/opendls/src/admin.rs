@@ -84,7 +84,9 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Config(ConfigCommand::Check { limit }) => {
                 crate::templates::check(&client, limit, connection.json).await
             }
-            Request::Config(ConfigCommand::Diff(args)) => crate::preview::diff(&client, &args, connection.json).await,
+            Request::Config(ConfigCommand::Diff(args)) => {
+                crate::preview::diff(&client, &args, connection.json).await
+            }
             Request::Device(DeviceCommand::BehindNat { scope, off, interval }) => {
                 let (scope, target) = explicit_scope(&scope, "device behind-nat")?;
                 let body = BehindNat { scope, target, enabled: !off, interval_secs: interval };
@@ -108,7 +110,9 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
                 let mut names = groups.into_iter();
                 let assignment = GroupAssignment { group: names.next(), other_groups: names.collect() };
                 client.send::<_, ()>(Method::PUT, &format!("/api/devices/{mac}/group"), &assignment).await?;
-                eprintln!("done: {said}; its configuration follows at its next contact (opendls config diff {mac})");
+                eprintln!(
+                    "done: {said}; its configuration follows at its next contact (opendls config diff {mac})"
+                );
                 Ok(ExitCode::SUCCESS)
             }
             Request::Policy(PolicyCommand::Set { policy, group }) => {

@@ -182,6 +182,12 @@ async fn read<T: DeserializeOwned>(response: reqwest::Response) -> Result<Option
             format!("{head}:\n  {}", error.problems.join("\n  "))
         }
         Ok(error) => error.error,
+        // An empty 404 is a route the service does not have: an older opendls is serving.
+        Err(_) if bytes.is_empty() && status == StatusCode::NOT_FOUND => {
+            "the service does not know this request: is an older opendls serving? (opendls --version)"
+                .to_owned()
+        }
+        Err(_) if bytes.is_empty() => format!("the service answered {status} without a reason"),
         Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
     };
     match status {

@@ -23,6 +23,7 @@ mod files;
 mod fleet;
 mod inspect;
 mod jobs;
+mod layouts;
 mod output;
 mod phonesim;
 mod pins;
@@ -82,6 +83,13 @@ enum Command {
     Var {
         #[command(subcommand)]
         command: templates::VarCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Function-key and key-module layouts (TOML files) set per model.
+    Layout {
+        #[command(subcommand)]
+        command: layouts::LayoutCommand,
         #[command(flatten)]
         connection: Connection,
     },
@@ -172,6 +180,7 @@ fn main() -> ExitCode {
         Command::Job { command, connection } => jobs::run(connection, command),
         Command::Security { command, connection } => security::run(connection, command),
         Command::Var { command, connection } => templates::run_var(connection, command),
+        Command::Layout { command, connection } => layouts::run(connection, command),
         Command::Group { command, connection } => admin::run(connection, admin::Request::Group(command)),
         Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
         Command::Firmware { command, connection } => files::run_firmware(connection, command),

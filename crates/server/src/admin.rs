@@ -27,6 +27,7 @@ mod deployments;
 mod files;
 mod fleet;
 mod jobs;
+mod layouts;
 mod pins;
 mod preview;
 pub use pins::PinRequest;
@@ -115,6 +116,7 @@ pub fn router<
         .route("/api/config/effective/{mac}", get(templates::effective::<S>))
         .route("/api/config/check", get(templates::check::<S>))
         .route("/api/config/diff", get(preview::diff::<S>))
+        .route("/api/layouts/apply", post(layouts::apply::<S>))
         .route(
             "/api/variables",
             get(templates::list_variables::<S>)

@@ -3,9 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+mod layouts;
 mod preview;
 mod provisioning;
 mod templates;
+pub use layouts::*;
 pub use preview::*;
 pub use provisioning::*;
 pub use templates::*;

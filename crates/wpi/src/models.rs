@@ -46,6 +46,10 @@ pub struct PhoneModel {
     pub family: Family,
     /// The key modules that can be attached, by product name.
     pub key_modules: &'static [&'static str],
+    /// How many free programmable keys it has on its normal level (guide p. 120: OpenStage 15
+    /// and 60 keys 1-8, 40 keys 1-6, 80 keys 1-9, Desk Phone IP 35G 1-3, IP 55G 1-8); `None`
+    /// where the guide does not say.
+    pub programmable_keys: Option<u16>,
 }
 
 impl PhoneModel {
@@ -63,20 +67,30 @@ const KM_400: &[&str] = &["OpenScape Key Module 400"];
 const KM_600: &[&str] = &["OpenScape Key Module 600"];
 
 const fn model(short_name: &'static str, family: Family, key_modules: &'static [&'static str]) -> PhoneModel {
-    PhoneModel { short_name, family, key_modules }
+    PhoneModel { short_name, family, key_modules, programmable_keys: None }
+}
+
+/// A model whose programmable keys the guide counts (p. 120).
+const fn keyed(
+    short_name: &'static str,
+    family: Family,
+    modules: &'static [&'static str],
+    keys: u16,
+) -> PhoneModel {
+    PhoneModel { short_name, family, key_modules: modules, programmable_keys: Some(keys) }
 }
 
 /// Every known model, oldest family first.
 pub const MODELS: &[PhoneModel] = &[
-    model("15", Family::OpenStage, KM_15),
+    keyed("15", Family::OpenStage, KM_15, 8),
     model("20E", Family::OpenStage, &[]),
     model("20", Family::OpenStage, &[]),
-    model("40", Family::OpenStage, KM_OPENSTAGE),
-    model("60", Family::OpenStage, KM_OPENSTAGE),
-    model("80", Family::OpenStage, KM_OPENSTAGE),
-    model("IP 35G", Family::DeskPhoneIp, &[]),
+    keyed("40", Family::OpenStage, KM_OPENSTAGE, 6),
+    keyed("60", Family::OpenStage, KM_OPENSTAGE, 8),
+    keyed("80", Family::OpenStage, KM_OPENSTAGE, 9),
+    keyed("IP 35G", Family::DeskPhoneIp, &[], 3),
     model("IP 35G Eco", Family::DeskPhoneIp, &[]),
-    model("IP 55G", Family::DeskPhoneIp, KM_OPENSTAGE),
+    keyed("IP 55G", Family::DeskPhoneIp, KM_OPENSTAGE, 8),
     model("CP100", Family::DeskPhoneCp, &[]),
     model("CP110", Family::DeskPhoneCp, &[]),
     model("CP200", Family::DeskPhoneCp, &[]),

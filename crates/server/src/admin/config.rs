@@ -78,26 +78,46 @@ pub(super) async fn set_config<S: AdminStore + VariableStore>(
     if change.values.is_empty() {
         return Err(failure(StatusCode::BAD_REQUEST, "no values given"));
     }
-    let mut entries: Vec<DesiredEntry> = Vec::with_capacity(change.values.len());
+    let entries: Vec<DesiredEntry> = change
+        .values
+        .into_iter()
+        .map(|value| DesiredEntry {
+            scope: scope.clone(),
+            key: ItemKey::new(value.name.trim(), value.index),
+            value: value.value,
+        })
+        .collect();
+    let result = change_configuration(&*state.store, entries, change.allow_unknown, change.dry_run).await?;
+    Ok(Json(result).into_response())
+}
+
+/// Checks `entries` against the catalog, works out what they change for every known device,
+/// and stores them all unless `dry_run` (nothing is stored when one is refused): the one path
+/// of every configuration change (`config set`, `layout apply`).
+pub(super) async fn change_configuration<S: AdminStore + VariableStore>(
+    store: &S,
+    entries: Vec<DesiredEntry>,
+    allow_unknown: bool,
+    dry_run: bool,
+) -> Result<ConfigChangeResult, Rejection> {
     let (mut results, mut problems) = (Vec::new(), Vec::new());
-    for value in change.values {
-        let key = ItemKey::new(value.name.trim(), value.index);
-        let checked = match entries.iter().any(|e| e.key == key) {
+    for (position, entry) in entries.iter().enumerate() {
+        let key = &entry.key;
+        let checked = match entries[..position].iter().any(|e| e.key == *key && e.scope == entry.scope) {
             true => Err("given twice".to_owned()),
-            false => check_value(&key, &value.value, change.allow_unknown),
+            false => check_value(key, &entry.value, allow_unknown),
         };
         match checked {
             Ok(result) => results.push(result),
             Err(problem) => problems.push(format!("{key}: {problem}")),
         }
-        entries.push(DesiredEntry { scope: scope.clone(), key, value: value.value });
     }
     if !problems.is_empty() {
         let message = format!("refused, nothing set: {}", problems.join("; "));
         return Err(Rejection(StatusCode::UNPROCESSABLE_ENTITY, message, problems));
     }
-    let devices = state.store.list_devices().await?;
-    let (current, variables) = super::templates::stored_configuration(&*state.store).await?;
+    let devices = store.list_devices().await?;
+    let (current, variables) = super::templates::stored_configuration(store).await?;
     let before = Configuration::new(current.iter().cloned(), variables.iter().cloned());
     let after = Configuration::new(current.into_iter().chain(entries.iter().cloned()), variables);
     let keys: Vec<ItemKey> = entries.iter().map(|e| e.key.clone()).collect();
@@ -118,20 +138,27 @@ pub(super) async fn set_config<S: AdminStore + VariableStore>(
         true => (Vec::new(), 0),
         false => super::templates::unrenderable(&after, Some(&templated), &devices, 100),
     };
-    if !change.dry_run {
-        state.store.set_desired(&entries, unix_now()).await?;
+    if !dry_run {
+        store.set_desired(&entries, unix_now()).await?;
         let items: Vec<String> = entries.iter().map(|e| e.key.to_string()).collect();
-        tracing::info!(scope = %scope, items = items.join(" "), devices_affected = affected, "desired values set");
+        let scopes: std::collections::BTreeSet<String> =
+            entries.iter().map(|e| e.scope.to_string()).collect();
+        let scopes: Vec<String> = scopes.into_iter().collect();
+        tracing::info!(
+            scope = scopes.join(", "),
+            items = items.join(" "),
+            devices_affected = affected,
+            "desired values set"
+        );
     }
-    let result = ConfigChangeResult {
-        applied: !change.dry_run,
+    Ok(ConfigChangeResult {
+        applied: !dry_run,
         devices_affected: affected,
         cannot_render,
         cannot_render_total,
         values: results,
         changes,
-    };
-    Ok(Json(result).into_response())
+    })
 }
 
 /// Checks one value against the catalog; the refusal never contains the value (it may be secret).

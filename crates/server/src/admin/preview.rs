@@ -53,7 +53,8 @@ pub(super) async fn diff<S: PhoneStore + FleetStore>(
         let Some(device) = context.device else {
             return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
         };
-        let resolution = Configuration::new(context.desired, context.variables).resolve(&DeviceFacts::of(&device));
+        let resolution =
+            Configuration::new(context.desired, context.variables).resolve(&DeviceFacts::of(&device));
         let writes = next_writes(&device, &resolution, &context.failures);
         let sent = writes.iter().filter(|w| w.is_sent()).count();
         diff.devices_checked += 1;

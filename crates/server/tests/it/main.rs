@@ -11,6 +11,7 @@ mod flows;
 mod hardening;
 mod interop;
 mod jobs;
+mod layouts;
 mod provisioning;
 mod restart;
 mod rollouts;
