@@ -45,6 +45,7 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Device(DeviceCommand::Import(args)) => {
                 crate::provisioning::import(&client, args, connection.json).await
             }
+            Request::Device(DeviceCommand::Export(args)) => crate::site::export_devices(&client, &args).await,
             Request::Device(DeviceCommand::Provisioned) => {
                 crate::provisioning::list(&client, connection.json).await
             }
@@ -86,6 +87,10 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             }
             Request::Config(ConfigCommand::Diff(args)) => {
                 crate::preview::diff(&client, &args, connection.json).await
+            }
+            Request::Config(ConfigCommand::Export(args)) => crate::site::export(&client, &args).await,
+            Request::Config(ConfigCommand::Import(args)) => {
+                crate::site::import(&client, &args, connection.json).await
             }
             Request::Device(DeviceCommand::BehindNat { scope, off, interval }) => {
                 let (scope, target) = explicit_scope(&scope, "device behind-nat")?;

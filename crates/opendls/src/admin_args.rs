@@ -14,6 +14,9 @@ pub(crate) enum DeviceCommand {
     Add(crate::provisioning::DeviceAddArgs),
     /// Prepare many devices from a CSV file (mac,e164,group,var.NAME…): all or none.
     Import(crate::provisioning::ImportArgs),
+    /// Every known device and every prepared one not yet bound (MAC, E.164, groups, device
+    /// variables) as CSV for `device import` on another installation, or JSON.
+    Export(crate::site::DeviceExportArgs),
     /// The prepared devices: which are bound to a phone, and refused claims.
     Provisioned,
     /// Remove a prepared device by its number (a phone bound to it keeps what it got).
@@ -296,6 +299,12 @@ pub(crate) enum ConfigCommand {
     /// every device), and what is held back and why: computed by the engine the phone
     /// endpoint runs.
     Diff(crate::preview::DiffArgs),
+    /// Every value and variable of the site as a TOML (or JSON) file on standard output, for
+    /// version control; secrets are masked.
+    Export(crate::site::ExportArgs),
+    /// Apply a site file: the diff against what is stored (added, changed, removed with
+    /// --prune), then stored all or nothing.
+    Import(crate::site::ImportArgs),
 }
 
 #[derive(Subcommand)]

@@ -32,6 +32,7 @@ mod provisioning;
 mod secret_input;
 mod security;
 mod serve;
+mod site;
 mod templates;
 
 /// Provisioning service for OpenStage / OpenScape Desk Phone IP phones (WorkPoint Interface).

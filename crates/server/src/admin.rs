@@ -11,8 +11,8 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use opendls_engine::{DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, normalize_mac};
 use opendls_store::{
-    AdminStore, FileStore, FleetStore, JobStore, PhoneStore, ProvisioningStore, SecurityStore, StoreError,
-    VariableStore,
+    AdminStore, FileStore, FleetStore, JobStore, PhoneStore, ProvisioningStore, SecurityStore, SiteStore,
+    StoreError, VariableStore,
 };
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
@@ -34,6 +34,7 @@ pub use pins::PinRequest;
 mod provisioning;
 pub use provisioning::MAX_PROVISION_BATCH;
 mod security;
+mod site;
 mod templates;
 pub mod waiting;
 
@@ -88,7 +89,8 @@ pub fn router<
         + FleetStore
         + FileStore
         + VariableStore
-        + ProvisioningStore,
+        + ProvisioningStore
+        + SiteStore,
 >(
     store: Arc<S>,
     token: String,
@@ -117,6 +119,7 @@ pub fn router<
         .route("/api/config/check", get(templates::check::<S>))
         .route("/api/config/diff", get(preview::diff::<S>))
         .route("/api/layouts/apply", post(layouts::apply::<S>))
+        .route("/api/config/import", post(site::import::<S>))
         .route(
             "/api/variables",
             get(templates::list_variables::<S>)

@@ -6,10 +6,12 @@ use serde::{Deserialize, Serialize};
 mod layouts;
 mod preview;
 mod provisioning;
+mod site;
 mod templates;
 pub use layouts::*;
 pub use preview::*;
 pub use provisioning::*;
+pub use site::*;
 pub use templates::*;
 
 /// A device in `GET /api/devices`.

@@ -25,6 +25,7 @@ pub mod provisioning;
 pub mod rollout;
 pub mod secrets;
 pub mod security;
+pub mod site;
 mod sqlite;
 pub mod variables;
 
@@ -35,6 +36,7 @@ pub use pins::{FirmwarePin, NewPin, PinLimits};
 pub use provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
+pub use site::{SiteChange, SiteStore};
 pub use sqlite::{SqliteStore, Synchronous};
 pub use variables::VariableStore;
 

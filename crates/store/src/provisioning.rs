@@ -49,8 +49,11 @@ pub struct ProvisionedView {
     /// Further groups, in precedence order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub other_groups: Vec<String>,
-    /// Its variables' names (values stay on the server; `var list` shows them once bound).
+    /// Its variables' names.
     pub variables: Vec<String>,
+    /// Its variables' values by name (secret ones masked).
+    #[serde(default)]
+    pub values: std::collections::BTreeMap<String, String>,
     /// When it was prepared.
     pub created_at: Timestamp,
     /// The phone bound to it, and when.

@@ -43,6 +43,7 @@ mod provisioning;
 mod rollouts;
 mod sealing;
 mod security;
+mod site;
 mod variables;
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` in WAL mode).

@@ -101,3 +101,85 @@ fn templates_are_checked_and_explained_from_the_command_line() {
         stderr(&checked)
     );
 }
+
+#[test]
+fn a_site_is_exported_edited_and_imported_with_a_diff() {
+    let service = service();
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["config", "set", "--global", "sntp-tz-offset=60", "daylight-save=true"][..],
+        &["config", "set", "--group", "berlin", "sip-pwd=topsecret", "sntp-addr=ntp.berlin"],
+        &["var", "set", "--group", "berlin", "site=BER"],
+        &["var", "set", "--global", "--secret", "token=t0k3n"],
+        &["device", "add", "--e164", "4930555", "--group", "berlin", "--group", "lobby", "--var", "name=Bob"],
+    ] {
+        let done = service.opendls(args);
+        assert!(done.status.success(), "{args:?}: {}", stderr(&done));
+    }
+    let exported = service.opendls(&["config", "export"]);
+    assert!(exported.status.success(), "{}", stderr(&exported));
+    let site = stdout(&exported);
+    assert!(!site.contains("topsecret") && !site.contains("t0k3n"), "secrets never leave masked:\n{site}");
+    assert!(stderr(&exported).contains("exported 4 values and 2 variables"), "{}", stderr(&exported));
+
+    // Unchanged, it changes nothing.
+    let file = write(&dir, "site.toml", &site);
+    let same = service.opendls(&["config", "import", &file, "--prune"]);
+    assert!(stderr(&same).contains("0 added, 0 changed, 0 removed, 6 unchanged"), "{}", stderr(&same));
+
+    // Edited: one value changed, one dropped, one added; secrets kept although masked.
+    let edited = site
+        .replace("value = \"60\"", "value = \"120\"")
+        .replace("value = \"BER\"", "value = \"Berlin\"")
+        + "\n[[value]]\nscope = \"model\"\ntarget = \"OpenStage 60\"\nname = \"sntp-tz-offset\"\nvalue = \"0\"\n";
+    let edited =
+        edited.replace("[[value]]\nscope = \"global\"\nname = \"daylight-save\"\nvalue = \"true\"\n", "");
+    let file = write(&dir, "edited.toml", &edited);
+    let dry = service.opendls(&["config", "import", &file, "--dry-run"]);
+    let diff = stdout(&dry);
+    assert!(diff.contains("+ model OpenStage 60 sntp-tz-offset = \"0\""), "{diff}");
+    assert!(diff.contains("~ global sntp-tz-offset: \"60\" -> \"120\""), "{diff}");
+    assert!(diff.contains("~ group berlin variable site: \"BER\" -> \"Berlin\""), "{diff}");
+    assert!(diff.contains("  global daylight-save (was \"true\")"), "kept without --prune: {diff}");
+    let pruned = service.opendls(&["config", "import", &file, "--prune"]);
+    assert!(stdout(&pruned).contains("- global daylight-save (was \"true\")"), "{}", stdout(&pruned));
+    let after = stdout(&service.opendls(&["config", "export", "--format", "json"]));
+    let after: serde_json::Value = serde_json::from_str(&after).unwrap();
+    let values = after["value"].as_array().unwrap();
+    assert_eq!(values.len(), 4, "{after:#}");
+    assert!(!values.iter().any(|v| v["name"] == "daylight-save"));
+    let secret = service.opendls(&["config", "show", "--group", "berlin", "--json"]);
+    assert!(stdout(&secret).contains("sip-pwd"), "the masked secret was kept: {}", stdout(&secret));
+
+    // Wrong input: every problem, nothing changed.
+    let bad = write(
+        &dir,
+        "bad.toml",
+        "[[value]]\nscope = \"galaxy\"\nname = \"x\"\nvalue = \"1\"\n\
+         [[value]]\nscope = \"global\"\nname = \"sntp-tz-offset\"\nvalue = \"abc\"\n",
+    );
+    let refused = service.opendls(&["config", "import", &bad, "--prune"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("unknown scope \"galaxy\""), "{}", stderr(&refused));
+    assert!(stderr(&refused).contains("value 2 (global sntp-tz-offset)"), "{}", stderr(&refused));
+    let unchanged = stdout(&service.opendls(&["config", "export", "--format", "json"]));
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&unchanged).unwrap(), after, "nothing half-applied");
+
+    // Devices: prepared ones with their groups and variables, as `device import` reads them.
+    let devices = service.opendls(&["device", "export"]);
+    assert_eq!(stdout(&devices), "mac,e164,group,var.name\n,4930555,berlin;lobby,Bob\n");
+    let other = crate::support::service();
+    let file = write(&dir, "devices.csv", &stdout(&devices));
+    let imported = other.opendls(&["device", "import", &file]);
+    assert!(
+        imported.status.success(),
+        "another installation prepares the same devices: {}",
+        stderr(&imported)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&stdout(&other.opendls(&["device", "provisioned", "--json"]))).unwrap();
+    assert_eq!(
+        (&listed[0]["group"], &listed[0]["other_groups"]),
+        (&"berlin".into(), &serde_json::json!(["lobby"]))
+    );
+}

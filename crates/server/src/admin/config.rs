@@ -162,7 +162,11 @@ pub(super) async fn change_configuration<S: AdminStore + VariableStore>(
 }
 
 /// Checks one value against the catalog; the refusal never contains the value (it may be secret).
-fn check_value(key: &ItemKey, value: &str, allow_unknown: bool) -> Result<ConfigValueResult, String> {
+pub(super) fn check_value(
+    key: &ItemKey,
+    value: &str,
+    allow_unknown: bool,
+) -> Result<ConfigValueResult, String> {
     let name = key.name.as_str();
     if name.is_empty() {
         return Err("the item name is empty".into());

@@ -118,11 +118,7 @@ pub(super) async fn set_variables<S: AdminStore + VariableStore>(
         let name = value.name.trim().to_owned();
         let checked = match variables.iter().any(|v| v.name == name) {
             true => Err("given twice".to_owned()),
-            false if value.value.chars().count() > MAX_VARIABLE_VALUE => {
-                Err(format!("longer than {MAX_VARIABLE_VALUE} characters"))
-            }
-            false if value.value.contains("{{") => Err("a variable's value cannot hold a placeholder".into()),
-            false => check_variable_name(&name),
+            false => check_variable(&name, &value.value),
         };
         if let Err(problem) = checked {
             problems.push(format!("{name}: {problem}"));
@@ -156,6 +152,17 @@ pub(super) async fn unset_variable<S: AdminStore + VariableStore>(
     }
     tracing::info!(scope = %scope, variable = name, devices_affected = result.devices_affected, "variable unset");
     Ok(Json(result).into_response())
+}
+
+/// Checks a variable's name and value (the refusal never quotes the value: it may be secret).
+pub(super) fn check_variable(name: &str, value: &str) -> Result<(), String> {
+    if value.chars().count() > MAX_VARIABLE_VALUE {
+        return Err(format!("longer than {MAX_VARIABLE_VALUE} characters"));
+    }
+    if value.contains("{{") {
+        return Err("a variable's value cannot hold a placeholder".into());
+    }
+    check_variable_name(name)
 }
 
 /// What a change of variables does to the fleet: devices whose values change, templates that

@@ -1,6 +1,7 @@
 //! Prepared devices and approvals on SQLite.
 
 use opendls_engine::{Decision, Provisioned, Scope, Timestamp, Variable};
+use opendls_wpi::secrets::MASK;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::variables::{Existing, upsert_variable};
@@ -171,7 +172,11 @@ impl ProvisioningStore for SqliteStore {
                         e164: p.e164,
                         group: p.group,
                         other_groups: p.other_groups,
-                        variables: stored.into_iter().map(|v| v.name).collect(),
+                        variables: stored.iter().map(|v| v.name.clone()).collect(),
+                        values: stored
+                            .into_iter()
+                            .map(|v| (v.name, if v.secret { MASK.to_owned() } else { v.value }))
+                            .collect(),
                         created_at,
                         bound: p.bound_mac.zip(bound_at),
                         conflict,
