@@ -51,6 +51,9 @@ pub(crate) enum BenchCommand {
     /// Many phones downloading one firmware image from the built-in file server at once, against
     /// one phone alone in the same run; the server's memory and CPU.
     Downloads(DownloadsArgs),
+    /// A device list imported from CSV as `opendls device import` does it (100,000 devices by
+    /// default), against 1,000 devices imported the same way in the same run.
+    Import(ImportBenchArgs),
     /// The trivial TLS server the storm measures the ceiling against (used by `storm`).
     #[command(hide = true)]
     TlsServer {
@@ -58,6 +61,17 @@ pub(crate) enum BenchCommand {
         #[arg(long)]
         data_dir: PathBuf,
     },
+}
+
+/// `opendls bench import` options.
+#[derive(Args)]
+pub(crate) struct ImportBenchArgs {
+    /// Devices in the large import (at most 200,000, the service's batch limit).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
+    pub devices: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `opendls bench downloads` options.

@@ -27,8 +27,10 @@ use crate::client::Client;
 use crate::{Connection, StormArgs};
 
 mod downloads;
+mod import;
 mod process;
 pub use downloads::downloads;
+pub use import::import;
 use process::{ServerProcess, cpu_seconds, read_lines_with};
 
 /// Requests of one first-contact interaction: start-up -> ReadAllItems, reply -> WriteItems,

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 pub(crate) use admin_args::*;
 use anyhow::{Context, Result};
-pub(crate) use args::{BenchCommand, DemoArgs, DownloadsArgs, PhonesimArgs, ServeArgs, StormArgs};
+pub(crate) use args::{
+    BenchCommand, DemoArgs, DownloadsArgs, ImportBenchArgs, PhonesimArgs, ServeArgs, StormArgs,
+};
 use clap::{Parser, Subcommand};
 pub(crate) use connection::Connection;
 
@@ -171,6 +173,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Bench { command: BenchCommand::Storm(args) } => bench::storm(args),
         Command::Bench { command: BenchCommand::Downloads(args) } => bench::downloads(args),
+        Command::Bench { command: BenchCommand::Import(args) } => bench::import(args),
         Command::Bench { command: BenchCommand::TlsServer { data_dir } } => bench::tls_server(&data_dir),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))

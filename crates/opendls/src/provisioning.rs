@@ -187,14 +187,21 @@ fn checked_headers(reader: &mut csv::Reader<Box<dyn std::io::Read>>) -> Result<V
     Ok(columns)
 }
 
-/// `opendls device import FILE.csv`.
-pub(crate) async fn import(client: &Client, args: ImportArgs, json: bool) -> Result<ExitCode> {
-    let input: Box<dyn std::io::Read> = match args.file.as_os_str() == "-" {
+/// Devices read from a CSV file, with the line each came from.
+pub(crate) struct CsvDevices {
+    /// One entry a row.
+    pub devices: Vec<ProvisionEntry>,
+    /// The line of each entry, for messages.
+    pub lines: Vec<u64>,
+}
+
+/// Reads a device CSV file (`-`: standard input); every problem is printed and refused.
+pub(crate) fn read_csv(file: &std::path::Path) -> Result<CsvDevices> {
+    let input: Box<dyn std::io::Read> = match file.as_os_str() == "-" {
         true => Box::new(std::io::stdin()),
-        false => Box::new(
-            std::fs::File::open(&args.file)
-                .with_context(|| format!("cannot read {}", args.file.display()))?,
-        ),
+        false => {
+            Box::new(std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?)
+        }
     };
     let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::None).from_reader(input);
     let headers = checked_headers(&mut reader)?;
@@ -228,8 +235,19 @@ pub(crate) async fn import(client: &Client, args: ImportArgs, json: bool) -> Res
     if devices.is_empty() {
         return Err(Refused("the file has no devices".into()).into());
     }
-    let request = ProvisionRequest { devices, dry_run: args.dry_run };
-    let result = send(client, &request, |index| format!("line {}", lines[index])).await?;
+    Ok(CsvDevices { devices, lines })
+}
+
+/// Sends devices read from a CSV file, all or none; refusals are printed by line.
+pub(crate) async fn send_csv(client: &Client, csv: CsvDevices, dry_run: bool) -> Result<ProvisionResult> {
+    let CsvDevices { devices, lines } = csv;
+    let request = ProvisionRequest { devices, dry_run };
+    send(client, &request, |index| format!("line {}", lines[index])).await
+}
+
+/// `opendls device import FILE.csv`.
+pub(crate) async fn import(client: &Client, args: ImportArgs, json: bool) -> Result<ExitCode> {
+    let result = send_csv(client, read_csv(&args.file)?, args.dry_run).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&result)?);
         return Ok(ExitCode::SUCCESS);
