@@ -102,6 +102,8 @@ pub struct Interaction {
     pub factory_reset: bool,
     /// Items the service wrote that the phone stored.
     pub written: usize,
+    /// Every item of every `WriteItems` the phone stored, as sent.
+    pub writes: Vec<opendls_wpi::Item>,
 }
 
 /// Runs one interaction starting with `first`, until `CleanUp` or a reboot.
@@ -142,6 +144,7 @@ pub async fn run_interaction(
         }
         if answer.action == opendls_wpi::Action::WriteItems && !phone.in_call {
             outcome.written += answer.items.len();
+            outcome.writes.extend(answer.items.iter().cloned());
         }
         let mut next = phone.answer(&answer);
         if let Next::Files(jobs) = next {

@@ -6,5 +6,6 @@ mod descriptors;
 mod files;
 mod first_hour;
 mod interop;
+mod plug_and_play;
 mod site;
 mod support;
