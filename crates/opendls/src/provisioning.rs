@@ -32,6 +32,10 @@ pub(crate) struct DeviceAddArgs {
     /// A variable for its templates, `NAME=VALUE` (`{{device.var.NAME}}`); repeatable.
     #[arg(long = "var", value_name = "NAME=VALUE")]
     pub variables: Vec<String>,
+    /// A secret variable (a SIP password): sealed at rest and masked wherever shown; `NAME=-`
+    /// reads the value from standard input. Repeatable.
+    #[arg(long = "secret-var", value_name = "NAME=VALUE")]
+    pub secret_variables: Vec<String>,
 }
 
 /// `opendls device import` options.
@@ -58,6 +62,17 @@ pub(crate) struct ApproveArgs {
     /// Configure them now: an apply-configuration job contacts them.
     #[arg(long)]
     pub push: bool,
+}
+
+/// `--secret-var NAME=VALUE`; `NAME=-` reads the value from standard input.
+fn secret_variables(specs: &[String]) -> Result<BTreeMap<String, String>> {
+    let mut secrets = variables(specs)?;
+    for (name, value) in secrets.iter_mut() {
+        if value == crate::secret_input::FROM_STDIN {
+            *value = crate::secret_input::read_secret(name)?;
+        }
+    }
+    Ok(secrets)
 }
 
 fn variables(specs: &[String]) -> Result<BTreeMap<String, String>> {
@@ -104,6 +119,7 @@ pub(crate) async fn add(client: &Client, args: DeviceAddArgs, json: bool) -> Res
         group: groups.next(),
         other_groups: groups.collect(),
         variables: variables(&args.variables)?,
+        secret_variables: secret_variables(&args.secret_variables)?,
     };
     let request = ProvisionRequest { devices: vec![entry], dry_run: false };
     let result = send(client, &request, |_| "refused".to_owned()).await?;
@@ -131,6 +147,8 @@ enum Column {
     Group,
     /// `var.NAME` (the prefix in any case; the name as written: names are case-sensitive).
     Variable(String),
+    /// `secret.NAME`: a secret variable (sealed at rest, masked wherever shown).
+    Secret(String),
 }
 
 impl Column {
@@ -141,6 +159,9 @@ impl Column {
             "e164" => Some(Column::E164),
             "group" => Some(Column::Group),
             lower if lower.starts_with("var.") => Some(Column::Variable(header["var.".len()..].to_owned())),
+            lower if lower.starts_with("secret.") => {
+                Some(Column::Secret(header["secret.".len()..].to_owned()))
+            }
             _ => None,
         }
     }
@@ -167,6 +188,11 @@ fn row_entry(columns: &[Column], record: &csv::StringRecord) -> ProvisionEntry {
                     entry.variables.insert(name.clone(), value);
                 }
             }
+            Column::Secret(name) => {
+                if let Some(value) = field {
+                    entry.secret_variables.insert(name.clone(), value);
+                }
+            }
         }
     }
     entry
@@ -177,7 +203,10 @@ fn checked_headers(reader: &mut csv::Reader<Box<dyn std::io::Read>>) -> Result<V
     let mut columns = Vec::new();
     for header in reader.headers().context("cannot read the header line")? {
         let column = Column::parse(header).ok_or_else(|| {
-            Refused(format!("line 1: unknown column {:?} (mac, e164, group, var.NAME)", header.trim()))
+            Refused(format!(
+                "line 1: unknown column {:?} (mac, e164, group, var.NAME, secret.NAME)",
+                header.trim()
+            ))
         })?;
         columns.push(column);
     }

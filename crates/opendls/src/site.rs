@@ -199,6 +199,8 @@ pub(crate) async fn export_devices(client: &Client, args: &DeviceExportArgs) -> 
         .collect();
     for p in prepared.into_iter().filter(|p| p.bound.is_none()) {
         let groups = p.group.into_iter().chain(p.other_groups).collect();
+        let masked = p.values.values().filter(|value| *value == opendls_wpi::secrets::MASK).count();
+        secret += masked;
         let values = p.values.into_iter().filter(|(_, value)| value != opendls_wpi::secrets::MASK).collect();
         exported.push(ExportedDevice {
             mac: p.mac,

@@ -183,3 +183,30 @@ fn a_site_is_exported_edited_and_imported_with_a_diff() {
         (&"berlin".into(), &serde_json::json!(["lobby"]))
     );
 }
+
+#[test]
+fn secret_columns_are_sealed_and_never_shown() {
+    let service = service();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        &dir,
+        "site.csv",
+        "mac,e164,var.name,secret.sip\n00:1A:E8:00:00:01,4930111,Alice,hunter2-alice\n",
+    );
+    let imported = service.opendls(&["device", "import", &file]);
+    assert!(imported.status.success(), "{}", stderr(&imported));
+    let added = service.opendls(&["device", "add", "--e164", "4930112", "--secret-var", "sip=hunter2-bob"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    let listed = stdout(&service.opendls(&["device", "provisioned", "--json"]));
+    assert!(listed.contains("\"sip\": \"******\""), "{listed}");
+    let exported = service.opendls(&["device", "export"]);
+    for shown in [listed, stdout(&exported), stderr(&exported), stderr(&imported), stderr(&added)] {
+        assert!(!shown.contains("hunter2"), "a secret was shown: {shown}");
+    }
+    assert_eq!(stdout(&exported), "mac,e164,group,var.name\n00:1A:E8:00:00:01,4930111,,Alice\n,4930112,,\n");
+    let database = std::fs::read(service.server.data_dir.join("opendls.db")).unwrap();
+    let wal = std::fs::read(service.server.data_dir.join("opendls.db-wal")).unwrap_or_default();
+    for bytes in [database, wal] {
+        assert!(!bytes.windows(7).any(|w| w == b"hunter2"), "sealed at rest");
+    }
+}

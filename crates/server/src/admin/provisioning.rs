@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_engine::{Scope, Variable, check_group_name, check_variable_name, normalize_mac};
+use opendls_engine::{Scope, Variable, check_group_name, normalize_mac};
 use opendls_store::{NewProvisioned, ProvisioningStore};
 
 use super::{AdminState, Answer, failure};
@@ -71,18 +71,20 @@ fn checked(entry: &ProvisionEntry) -> Result<NewProvisioned, Vec<String>> {
             })
         }
     };
-    let mut variables = Vec::with_capacity(entry.variables.len());
-    for (name, value) in &entry.variables {
-        match check_variable_name(name) {
-            Err(why) => problems.push(why),
-            Ok(()) if value.contains("{{") => {
-                problems.push(format!("variable {name}: a value cannot hold a placeholder"))
+    let mut variables = Vec::with_capacity(entry.variables.len() + entry.secret_variables.len());
+    let plain = entry.variables.iter().map(|(name, value)| (name, value, false));
+    for (name, value, secret) in plain.chain(entry.secret_variables.iter().map(|(n, v)| (n, v, true))) {
+        // The reason never quotes the value: it may be secret.
+        match super::templates::check_variable(name, value) {
+            Err(why) => problems.push(format!("variable {name}: {why}")),
+            Ok(()) if secret && entry.variables.contains_key(name) => {
+                problems.push(format!("variable {name} is given as secret and as plain"))
             }
             Ok(()) => variables.push(Variable {
                 scope: Scope::Global,
                 name: name.clone(),
                 value: value.clone(),
-                secret: false,
+                secret,
             }),
         }
     }

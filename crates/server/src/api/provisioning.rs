@@ -23,12 +23,15 @@ pub struct ProvisionEntry {
     /// Its variables (device scope once bound).
     #[serde(default)]
     pub variables: BTreeMap<String, String>,
+    /// Its secret variables (SIP passwords): sealed at rest, masked wherever shown.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_variables: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for ProvisionEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Variable values may be secrets: names only.
-        let names: Vec<&String> = self.variables.keys().collect();
+        let names: Vec<&String> = self.variables.keys().chain(self.secret_variables.keys()).collect();
         f.debug_struct("ProvisionEntry")
             .field("mac", &self.mac)
             .field("e164", &self.e164)

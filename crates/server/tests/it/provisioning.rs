@@ -30,11 +30,13 @@ async fn prepared_devices_are_bound_conflicts_refused_and_strangers_quarantined_
     let templates = json!({"scope": "global", "values": [
         {"name": "sip-user-id", "value": "{{device.e164}}"},
         {"name": "display-id-unicode", "value": "{{device.var.name}}"},
+        {"name": "sip-pwd", "value": "{{device.var.sip}}"},
     ]});
     server.admin_json("PUT", "/api/config", Some(&templates.to_string()), 200).await;
     let shared_number = "4930999";
     let prepared = json!({"devices": [
-        {"mac": "00:1a:e8:00:00:01", "e164": "4930111", "group": "berlin", "variables": {"name": "Alice"}},
+        {"mac": "00:1a:e8:00:00:01", "e164": "4930111", "group": "berlin", "variables": {"name": "Alice"},
+         "secret_variables": {"sip": "s3cret-alice"}},
         {"e164": "498972200002", "group": "munich", "variables": {"name": "Bob"}},
         {"e164": shared_number, "variables": {"name": "Carol"}},
     ]});
@@ -60,6 +62,11 @@ async fn prepared_devices_are_bound_conflicts_refused_and_strangers_quarantined_
     }
     let (alice, bob, carol, intruder) = (&stopped[0], &stopped[1], &stopped[2], &stopped[3]);
     assert_eq!(alice.value("display-id-unicode", None), Some("Alice"));
+    assert_eq!(alice.value("sip-pwd", None), Some("s3cret-alice"), "a prepared secret reaches its phone");
+    for path in ["/api/provisioned", "/api/variables", "/api/config/effective/00:1A:E8:00:00:01"] {
+        let shown = server.admin_json("GET", path, None, 200).await.to_string();
+        assert!(!shown.contains("s3cret-alice"), "{path} shows the secret: {shown}");
+    }
     assert_eq!(alice.value("e164", None), Some("4930111"), "the prepared number is configured on the phone");
     assert_eq!(alice.value("sip-user-id", None), Some("4930111"), "templates use the configured number");
     assert_eq!(bob.value("display-id-unicode", None), Some("Bob"));
