@@ -280,8 +280,21 @@ pub fn decide(input: &Input, settings: &EngineSettings) -> Outcome {
         input.provisioned.as_ref(),
         &input.newcomers,
     );
-    let unconfigured;
+    let (unconfigured, binding);
     let input = match approval {
+        // Bound at this contact: the Secure Mode of its prepared group applies already.
+        crate::newcomers::Approval::Approved if input.device.is_none() => {
+            match crate::newcomers::binding_security_mode(input, mac.as_deref()) {
+                Some(desired) => {
+                    binding = Input {
+                        security: crate::security::SecurityInput { desired, ..input.security.clone() },
+                        ..input.clone()
+                    };
+                    &binding
+                }
+                None => input,
+            }
+        }
         crate::newcomers::Approval::Approved => input,
         // Quarantined or rejected: read, never written, no job, no bootstrap.
         _ => {

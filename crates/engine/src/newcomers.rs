@@ -116,6 +116,11 @@ pub struct Provisioned {
     pub variables: Vec<Variable>,
     /// The phone it is bound to, once bound.
     pub bound_mac: Option<String>,
+    /// The Secure Mode its phone gets (the device's own, else its first group's, else the
+    /// global one), looked up with it: the phone is bootstrapped at the very contact that binds
+    /// it, before its record and group are stored.
+    #[serde(default, skip)]
+    pub security_mode: Option<crate::security::SecurityMode>,
 }
 
 impl Provisioned {
@@ -136,6 +141,7 @@ impl std::fmt::Debug for Provisioned {
             .field("other_groups", &self.other_groups)
             .field("variables", &self.variables)
             .field("bound_mac", &self.bound_mac)
+            .field("security_mode", &self.security_mode)
             .finish()
     }
 }
@@ -188,6 +194,17 @@ pub fn approval_of(
         true => Approval::Approved,
         false => newcomers.policy.approval(),
     }
+}
+
+/// The Secure Mode a phone seen for the first time gets from the prepared device it is bound to
+/// at this contact, if it is bound and the store looked the mode up.
+pub(crate) fn binding_security_mode(
+    input: &crate::engine::Input,
+    mac: Option<&str>,
+) -> Option<crate::security::SecurityMode> {
+    let provisioned = input.provisioned.as_ref()?;
+    mac.filter(|mac| provisioned.bindable_by(mac))?;
+    provisioned.security_mode
 }
 
 /// Admits a device seen for the first time: binds it to its provisioned device (group,

@@ -16,6 +16,7 @@ fn provisioned(mac: Option<&str>, e164: &str) -> Provisioned {
         e164: Some(e164.to_owned()),
         group: Some("berlin".into()),
         other_groups: vec!["lobby".into()],
+        security_mode: None,
         variables: vec![Variable {
             scope: Scope::Global,
             name: "name".into(),

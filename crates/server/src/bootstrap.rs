@@ -50,11 +50,13 @@ impl Bootstrapper {
     }
 
     /// The bootstrap for `mac`; `None` (and a warning) when it cannot be made, e.g. a PIN
-    /// bootstrap for a device without an individual or group PIN.
+    /// bootstrap for a device without an individual or group PIN. `first_contact_group` is the
+    /// prepared group of a phone bound at this contact.
     pub async fn material<S: PhoneStore>(
         &self,
         store: &S,
         mac: &str,
+        first_contact_group: Option<&str>,
         with_pin: bool,
     ) -> Option<BootstrapMaterial> {
         let Some(port) = self.secure_port else {
@@ -65,7 +67,7 @@ impl Bootstrapper {
             return None;
         };
         let pin = if with_pin {
-            match store.bootstrap_pin(mac).await {
+            match store.bootstrap_pin(mac, first_contact_group).await {
                 Ok(Some(pin)) => Some(pin),
                 Ok(None) => {
                     tracing::warn!(

@@ -236,12 +236,20 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
     async fn bootstrap_material(
         &self,
         mac: &str,
+        input: &opendls_engine::Input,
         with_pin: bool,
     ) -> Result<opendls_engine::BootstrapMaterial, String> {
         let Some(bootstrapper) = &self.bootstrapper else {
             return Err("Secure Mode bootstraps are not enabled on this service".to_owned());
         };
-        let made = bootstrapper.material(self.store.as_ref(), mac, with_pin).await;
+        // A phone bound at this contact is not stored yet: its prepared group's PIN applies.
+        let first_contact_group = match &input.device {
+            None => {
+                input.provisioned.as_ref().filter(|p| p.bindable_by(mac)).and_then(|p| p.group.as_deref())
+            }
+            Some(_) => None,
+        };
+        let made = bootstrapper.material(self.store.as_ref(), mac, first_contact_group, with_pin).await;
         made.ok_or_else(|| "no bootstrap material could be made (see the service log)".to_owned())
     }
 
@@ -329,7 +337,8 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     let mac = mac.as_deref().unwrap_or_default();
                     match need {
                         Need::BootstrapMaterial { with_pin } => {
-                            input.security.material = Some(self.bootstrap_material(mac, with_pin).await);
+                            input.security.material =
+                                Some(self.bootstrap_material(mac, &input, with_pin).await);
                         }
                         Need::WbmCertificate => {
                             input.security.wbm_certificate = Some(self.wbm_certificate(mac, remote).await);

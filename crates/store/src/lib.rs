@@ -175,7 +175,13 @@ pub trait PhoneStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<opendls_engine::Provisioned>>> + Send;
 
     /// The PIN a PIN bootstrap of this device uses: its individual PIN, else its group's default.
-    fn bootstrap_pin(&self, mac: &str) -> impl Future<Output = StoreResult<Option<String>>> + Send;
+    /// `first_contact_group` is the group of a phone bound to a prepared device at this very
+    /// contact (its record, and so its group, is not stored yet).
+    fn bootstrap_pin(
+        &self,
+        mac: &str,
+        first_contact_group: Option<&str>,
+    ) -> impl Future<Output = StoreResult<Option<String>>> + Send;
 
     /// Persists a decision in one transaction. Taken by value: the decision carries the device's
     /// whole reported state, which is moved to the database thread rather than copied.

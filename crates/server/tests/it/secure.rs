@@ -424,3 +424,34 @@ async fn a_fleet_booting_together_is_bootstrapped_without_errors() {
         phone.stop().await;
     }
 }
+
+#[tokio::test]
+async fn a_prepared_phone_gets_its_groups_secure_mode_and_pin_at_its_first_contact() {
+    let server = TestServer::start().await;
+    set_mode(&server, "group", Some("berlin"), "secure").await;
+    let prepared = json!({"devices": [{"mac": "00:1A:E8:00:02:01", "group": "berlin"}]}).to_string();
+    server.admin_json("POST", "/api/provisioned", Some(&prepared), 200).await;
+    let mut phone = SimPhone::new(PhoneProfile::numbered(513));
+    let mac = phone.profile.mac.clone();
+    assert_eq!(mac, "00:1A:E8:00:02:01");
+    let first = start_up(&mut phone, &Target::default_mode(server.phone_addr())).await.unwrap();
+    let device = server.admin_json("GET", &format!("/api/devices/{mac}?history=50"), None, 200).await;
+    let details = history_details(&device);
+    assert!(details.iter().any(|d| d.contains("bootstrap sent (without PIN)")), "{first:?}\n{details:#?}");
+
+    // Prepared by number in a PIN group: the group's PIN is used at the contact that binds it.
+    set_mode(&server, "group", Some("lobby"), "secure-pin").await;
+    let pin = server.admin_json("PUT", "/api/groups/lobby/pin", None, 200).await;
+    assert_eq!(pin["pin"].as_str().map(str::len), Some(8));
+    let profile = PhoneProfile::numbered(514);
+    let prepared = json!({"devices": [{"e164": profile.e164, "group": "lobby"}]}).to_string();
+    server.admin_json("POST", "/api/provisioned", Some(&prepared), 200).await;
+    let mut phone = SimPhone::new(profile.clone());
+    start_up(&mut phone, &Target::default_mode(server.phone_addr())).await.unwrap();
+    let device =
+        server.admin_json("GET", &format!("/api/devices/{}?history=200", profile.mac), None, 200).await;
+    let details = history_details(&device);
+    let bootstrap = details.iter().position(|d| d.contains("bootstrap sent (with PIN)"));
+    let bound = details.iter().position(|d| d.contains("bound to provisioned device 2 by E.164"));
+    assert_eq!((bootstrap.is_some(), bound.is_some()), (true, true), "{details:#?}");
+}

@@ -131,9 +131,17 @@ impl PhoneStore for SqliteStore {
         self.find_provisioned(mac, e164).await
     }
 
-    async fn bootstrap_pin(&self, mac: &str) -> StoreResult<Option<String>> {
+    async fn bootstrap_pin(
+        &self,
+        mac: &str,
+        first_contact_group: Option<&str>,
+    ) -> StoreResult<Option<String>> {
         let (mac, secrets) = (mac.to_owned(), self.secrets.clone());
-        self.read_here(move |connection| security::bootstrap_pin(connection, &mac, &secrets)).await
+        let group = first_contact_group.map(str::to_owned);
+        self.read_here(move |connection| {
+            security::bootstrap_pin(connection, &mac, group.as_deref(), &secrets)
+        })
+        .await
     }
 
     async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {

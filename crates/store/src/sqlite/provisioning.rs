@@ -44,6 +44,7 @@ fn provisioned_row(row: &Row<'_>) -> rusqlite::Result<(Provisioned, String)> {
         other_groups: super::split_groups(&row.get::<_, String>("other_groups")?),
         variables: Vec::new(),
         bound_mac: row.get("bound_mac")?,
+        security_mode: None,
     };
     Ok((provisioned, row.get("variables")?))
 }
@@ -237,6 +238,8 @@ impl SqliteStore {
                 .into_iter()
                 .map(|v| Variable { scope: Scope::Global, ..v })
                 .collect();
+            let group = provisioned.group.clone().unwrap_or_default();
+            provisioned.security_mode = Some(super::security::effective_mode(connection, &mac, &group)?.0);
             Ok(Some(provisioned))
         })
         .await

@@ -27,7 +27,7 @@ pub(super) fn device_security(
     Ok((mode, load_record(connection, mac)?.unwrap_or_default()))
 }
 
-fn effective_mode(
+pub(super) fn effective_mode(
     connection: &Connection,
     mac: &str,
     group: &str,
@@ -201,13 +201,18 @@ pub(super) fn apply_security(tx: &Transaction<'_>, decision: &Decision, now: Tim
 pub(super) fn bootstrap_pin(
     connection: &Connection,
     mac: &str,
+    first_contact_group: Option<&str>,
     secrets: &SecretKeys,
 ) -> StoreResult<Option<String>> {
-    let group: Option<String> = connection
+    let stored: Option<Option<String>> = connection
         .prepare_cached("SELECT group_name FROM devices WHERE mac = ?1")?
         .query_row(params![mac], |row| row.get(0))
-        .optional()?
-        .flatten();
+        .optional()?;
+    // A device not stored yet is being bound: its prepared group counts.
+    let group = match stored {
+        Some(group) => group,
+        None => first_contact_group.map(str::to_owned),
+    };
     let mut query = connection.prepare_cached("SELECT pin FROM pins WHERE scope = ?1 AND scope_key = ?2")?;
     if let Some(pin) = query.query_row(params!["device", mac], |row| row.get::<_, String>(0)).optional()? {
         return Ok(Some(secrets.open(&pin)?));

@@ -22,7 +22,7 @@ async fn devices_are_filtered_and_paged() {
         device(4, "OpenStage 60", "V3 R3.1.0", 400),
     ];
     store.import_devices(&devices).await.unwrap();
-    store.assign_group("00:1A:E8:00:00:04", Some("sales")).await.unwrap();
+    store.assign_group("00:1A:E8:00:00:04", &["sales".to_owned()]).await.unwrap();
     let find = |filter: DeviceFilter, offset, limit| {
         let store = &store;
         async move {
@@ -51,7 +51,7 @@ async fn groups_are_listed_and_removed_whole() {
         .import_devices(&[device(1, "OpenStage 60", "V3", 1), device(2, "OpenStage 60", "V3", 1)])
         .await
         .unwrap();
-    store.assign_group("00:1A:E8:00:00:01", Some("sales")).await.unwrap();
+    store.assign_group("00:1A:E8:00:00:01", &["sales".to_owned()]).await.unwrap();
     let value = DesiredEntry {
         scope: Scope::Group("lobby".into()),
         key: ItemKey::new("sntp-addr", None),

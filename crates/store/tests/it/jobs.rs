@@ -19,7 +19,7 @@ pub(crate) async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
         })
         .collect();
     store.import_devices(&devices).await.unwrap();
-    store.assign_group("00:1A:E8:00:00:04", Some("lobby")).await.unwrap();
+    store.assign_group("00:1A:E8:00:00:04", &["lobby".to_owned()]).await.unwrap();
     (store, dir)
 }
 
@@ -52,7 +52,11 @@ async fn targets_are_resolved_by_devices_group_and_inventory_query() {
     let macs = vec!["00:1A:E8:00:00:01".into(), "00:1A:E8:00:00:99".into()];
     assert_eq!(count(TargetSelector::Devices { macs }).await, 1, "unknown devices are not targets");
     assert_eq!(count(TargetSelector::Group { name: "nobody".into() }).await, 0);
-    assert_eq!(store.list_jobs(100).await.unwrap().len(), 6, "a job without targets is not created");
+    // A group job takes the devices with it as their first group and as another one.
+    store.assign_group("00:1A:E8:00:00:02", &["sales".to_owned(), "lobby".to_owned()]).await.unwrap();
+    store.assign_group("00:1A:E8:00:00:03", &["lob".to_owned(), "by".to_owned()]).await.unwrap();
+    assert_eq!(count(TargetSelector::Group { name: "lobby".into() }).await, 2, "never a part of a name");
+    assert_eq!(store.list_jobs(100).await.unwrap().len(), 7, "a job without targets is not created");
 }
 
 #[tokio::test]

@@ -61,7 +61,7 @@ fn nopin(serial: &str) -> BootstrapMaterial {
 async fn modes_resolve_device_over_group_over_global() {
     let (store, _dir) = open().await;
     start(&store, None, None, 100).await;
-    store.assign_group(MAC, Some("lab")).await.unwrap();
+    store.assign_group(MAC, &["lab".to_owned()]).await.unwrap();
     assert_eq!(store.device_context(MAC).await.unwrap().security_mode, SecurityMode::Default);
     store.set_security_mode(&Scope::Global, Some(SecurityMode::Secure)).await.unwrap();
     store.set_security_mode(&Scope::Group("lab".into()), Some(SecurityMode::SecurePin)).await.unwrap();
@@ -110,16 +110,16 @@ async fn certificates_are_issued_activated_superseded_and_revoked() {
 #[tokio::test]
 async fn a_device_pin_beats_its_group_default() {
     let (store, _dir) = open().await;
-    assert_eq!(store.bootstrap_pin(MAC).await.unwrap(), None);
+    assert_eq!(store.bootstrap_pin(MAC, None).await.unwrap(), None);
     start(&store, None, None, 100).await;
-    store.assign_group(MAC, Some("lab")).await.unwrap();
+    store.assign_group(MAC, &["lab".to_owned()]).await.unwrap();
     store.set_pin(&Scope::Group("lab".into()), "11112222", 1).await.unwrap();
-    assert_eq!(store.bootstrap_pin(MAC).await.unwrap().as_deref(), Some("11112222"));
+    assert_eq!(store.bootstrap_pin(MAC, None).await.unwrap().as_deref(), Some("11112222"));
     store.set_pin(&Scope::Device(MAC.into()), "33334444", 2).await.unwrap();
-    assert_eq!(store.bootstrap_pin(MAC).await.unwrap().as_deref(), Some("33334444"));
+    assert_eq!(store.bootstrap_pin(MAC, None).await.unwrap().as_deref(), Some("33334444"));
     let view = store.security_view(MAC).await.unwrap().unwrap();
     assert!(view.individual_pin && view.group_pin);
     assert!(store.remove_pin(&Scope::Device(MAC.into())).await.unwrap());
-    assert_eq!(store.bootstrap_pin(MAC).await.unwrap().as_deref(), Some("11112222"));
+    assert_eq!(store.bootstrap_pin(MAC, None).await.unwrap().as_deref(), Some("11112222"));
     assert_eq!(store.group_pin("lab").await.unwrap(), Some(("11112222".into(), 1)));
 }

@@ -122,7 +122,7 @@ async fn a_new_contact_supersedes_the_devices_old_interactions() {
 async fn desired_values_failures_and_policies() {
     let (store, _dir) = open().await;
     decide(&store, start_up(), None, 1000).await;
-    store.assign_group(MAC, Some("sales")).await.unwrap();
+    store.assign_group(MAC, &["sales".to_owned()]).await.unwrap();
     let entries = [
         DesiredEntry { scope: Scope::Global, key: ItemKey::new("sntp-addr", None), value: "g".into() },
         DesiredEntry {
@@ -198,7 +198,7 @@ async fn devices_are_imported_in_bulk_and_keep_their_groups() {
         .collect();
     store.import_devices(&devices).await.unwrap();
     assert_eq!(store.list_devices().await.unwrap().len(), 2500);
-    store.assign_group("00:1A:E8:00:00:07", Some("lab")).await.unwrap();
+    store.assign_group("00:1A:E8:00:00:07", &["lab".to_owned()]).await.unwrap();
     store.import_devices(&devices[..10]).await.unwrap();
     let device = AdminStore::device(&store, "00:1A:E8:00:00:07").await.unwrap().unwrap();
     assert_eq!((device.group.as_deref(), device.e164.as_deref()), (Some("lab"), Some("7")));
