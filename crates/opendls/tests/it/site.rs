@@ -210,3 +210,26 @@ fn secret_columns_are_sealed_and_never_shown() {
         assert!(!bytes.windows(7).any(|w| w == b"hunter2"), "sealed at rest");
     }
 }
+
+#[test]
+fn a_layout_is_refused_from_the_command_line_with_its_reason() {
+    let service = service();
+    let layout = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/examples/layout-reception.toml");
+    let refused = service.opendls(&["layout", "apply", layout, "--model", "OpenStage 40"]);
+    assert_eq!(refused.status.code(), Some(1));
+    let said = stderr(&refused);
+    assert!(
+        said.contains("nothing set: OpenStage 40: shifted key 8: OpenStage 40 has programmable keys 1-6"),
+        "{said}"
+    );
+    let dry = service.opendls(&["layout", "apply", layout, "--model", "OpenStage 60", "--dry-run"]);
+    assert!(dry.status.success(), "{}", stderr(&dry));
+    assert!(stdout(&dry).contains("function-key-def[1]"), "{}", stdout(&dry));
+    assert!(stderr(&dry).contains("dry run: layout reception fits OpenStage 60"), "{}", stderr(&dry));
+    let functions = service.opendls(&["layout", "functions"]);
+    assert!(
+        stdout(&functions).contains("blf                59          guide p. 120-122, 138"),
+        "{}",
+        stdout(&functions)
+    );
+}

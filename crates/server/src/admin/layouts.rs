@@ -37,7 +37,8 @@ pub(super) async fn apply<S: AdminStore + VariableStore>(
     let rendered = match (problems.is_empty(), rendered) {
         (true, Some(rendered)) => rendered,
         _ => {
-            let message = format!("layout {name:?} does not fit {pattern}: nothing set");
+            let message =
+                format!("layout {name:?} does not fit {pattern}, nothing set: {}", problems.join("; "));
             return Err(Rejection(StatusCode::UNPROCESSABLE_ENTITY, message, problems));
         }
     };
