@@ -10,10 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use opendls_engine::{DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, normalize_mac};
-use opendls_store::{
-    AdminStore, FileStore, FleetStore, JobStore, PhoneStore, ProvisioningStore, SecurityStore, SiteStore,
-    StoreError, VariableStore,
-};
+use opendls_store::{AdminStore, PhoneStore, Store, StoreError};
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
@@ -81,21 +78,7 @@ pub struct AdminSettings {
 pub use crate::file_server::Downloads;
 
 /// The admin router over `store`, accepting `token`.
-pub fn router<
-    S: AdminStore
-        + PhoneStore
-        + JobStore
-        + SecurityStore
-        + FleetStore
-        + FileStore
-        + VariableStore
-        + ProvisioningStore
-        + SiteStore,
->(
-    store: Arc<S>,
-    token: String,
-    settings: AdminSettings,
-) -> Router {
+pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -> Router {
     let state = Arc::new(AdminState { store, token, settings });
     let protected = Router::new()
         .route("/api/devices", get(fleet::list_devices::<S>))

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use opendls_store::SqliteStore;
+use opendls_store::{SqliteStore, Store};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -100,7 +100,19 @@ pub struct RunningServer {
     pub data_dir: PathBuf,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
-    store: Arc<SqliteStore>,
+    store: Arc<dyn ClosingStore>,
+}
+
+/// The one thing [`RunningServer`] does with its backend: close it when the service stops
+/// (object-safe, so that the handle is not generic over the backend).
+trait ClosingStore: Send + Sync {
+    fn close(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>>;
+}
+
+impl<S: Store> ClosingStore for S {
+    fn close(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(Store::close(self))
+    }
 }
 
 impl RunningServer {
@@ -122,8 +134,34 @@ impl RunningServer {
     }
 }
 
-/// Starts the service.
-pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
+/// Starts the service on the embedded SQLite database of its data directory.
+pub async fn start(config: Config) -> Result<RunningServer, StartError> {
+    start_with(config, open_sqlite).await
+}
+
+/// Opens (creating and migrating if needed) the SQLite database in the data directory, with the
+/// key that seals secrets, and re-seals what an older key sealed.
+async fn open_sqlite(config: Config, data_dir: PathBuf) -> Result<Arc<SqliteStore>, StartError> {
+    data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
+    let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
+    let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
+    store.set_synchronous(config.database.synchronous).await?;
+    let resealed = store.reseal_secrets_if_key_changed().await?;
+    if resealed > 0 {
+        tracing::info!(resealed, "secrets not yet sealed with the current key were sealed");
+    }
+    Ok(store)
+}
+
+/// Starts the service on the backend `open` returns: everything above the store is generic over
+/// [`Store`], so a backend is one implementation of it plus its opener. `open` runs after the
+/// listeners are bound and the data directory is prepared.
+pub async fn start_with<S, Open, Opened>(mut config: Config, open: Open) -> Result<RunningServer, StartError>
+where
+    S: Store,
+    Open: FnOnce(Config, PathBuf) -> Opened,
+    Opened: std::future::Future<Output = Result<Arc<S>, StartError>>,
+{
     config.validate()?;
     descriptors::fit_connection_caps(&mut config, descriptors::raise_to_hard_limit());
     // Listeners first: a port in use must fail the start before anything is written.
@@ -193,14 +231,8 @@ pub async fn start(mut config: Config) -> Result<RunningServer, StartError> {
     let token_key = file_server::TokenKey::new(
         load_or_create_token(&data_dir.join(file_server::TOKEN_KEY_FILE))?.as_bytes(),
     );
-    data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
-    let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
-    let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
-    store.set_synchronous(config.database.synchronous).await?;
-    let resealed = store.reseal_secrets_if_key_changed().await?;
-    if resealed > 0 {
-        tracing::info!(resealed, "secrets not yet sealed with the current key were sealed");
-    }
+    let store = open(config.clone(), data_dir.clone()).await?;
+    tracing::debug!(backend = store.backend(), "store opened");
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();

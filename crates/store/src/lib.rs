@@ -26,6 +26,7 @@ pub mod rollout;
 pub mod secrets;
 pub mod security;
 pub mod site;
+#[cfg(feature = "sqlite")]
 mod sqlite;
 pub mod variables;
 
@@ -37,17 +38,37 @@ pub use provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, Pro
 pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use site::{SiteChange, SiteStore};
-pub use sqlite::{SqliteStore, Synchronous};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
 pub use variables::VariableStore;
+
+/// How hard a commit waits for the disk (SQLite's `synchronous` in WAL mode; a backend without
+/// the setting treats every mode as [`Synchronous::Full`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Synchronous {
+    /// Every commit is on the disk before it is acknowledged: a power cut loses nothing that
+    /// was answered (an administrator's change, a job's progress, a phone's interaction step).
+    Full,
+    /// Administrator changes, job progress and Secure Mode state as [`Synchronous::Full`]; a
+    /// phone step that changes nothing else (its reported items, the interaction's progress)
+    /// is acknowledged before it reaches the disk. A power cut can lose the last such steps,
+    /// which the phones send again at their next contact, never an acknowledged change of an
+    /// administrator or a job (a later durable commit also makes every earlier one durable).
+    Mixed,
+    /// The WAL is synced only at checkpoints: a power cut (not a crash of the process) can lose
+    /// the last acknowledged transactions, never the database's consistency.
+    Normal,
+}
 
 /// A storage failure. The phone endpoint answers it with `CleanUp` (`cleanup-reason` `overload`
 /// or a storage error), never with an HTTP error.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database refused or failed.
+    /// The database refused or failed (the message names the backend, never a driver type).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(String),
     /// Migrations could not be applied.
     #[error("database migration failed: {0}")]
     Migration(String),
@@ -65,6 +86,25 @@ pub enum StoreError {
 
 /// Result of a storage operation.
 pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A whole backend: every narrow trait the service uses, and a way to close it. The server is
+/// generic over it; each backend (SQLite today) implements it once.
+pub trait Store:
+    PhoneStore
+    + AdminStore
+    + JobStore
+    + SecurityStore
+    + FleetStore
+    + FileStore
+    + VariableStore
+    + ProvisioningStore
+    + SiteStore
+{
+    /// The backend's name, for logs (`sqlite`).
+    fn backend(&self) -> &'static str;
+    /// Lets work in progress finish and closes the backend's connections.
+    fn close(&self) -> impl Future<Output = ()> + Send;
+}
 
 /// What the engine needs to know about a device before deciding.
 #[derive(Debug, Clone, Default)]

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use opendls_engine::{CertificateRecord, DeviceSecurity, Scope, SecurityMode, Timestamp};
+use opendls_engine::{CertificateRecord, Scope, SecurityMode, Timestamp};
 use serde::Serialize;
 
 use crate::StoreResult;
@@ -100,6 +100,3 @@ pub trait SecurityStore: Send + Sync + 'static {
     fn group_pin(&self, group: &str)
     -> impl Future<Output = StoreResult<Option<(String, Timestamp)>>> + Send;
 }
-
-/// The device's security record as the engine takes it, with the mode in force.
-pub(crate) type DeviceSecurityContext = (SecurityMode, DeviceSecurity);

@@ -14,7 +14,7 @@ use opendls_wpi::secrets::is_secret_item;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 use crate::secrets::SecretKeys;
-use crate::{DeviceSummary, StoreError, StoreResult};
+use crate::{DeviceSummary, StoreError, StoreResult, Synchronous};
 
 /// Schema versions, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[
@@ -46,22 +46,23 @@ mod security;
 mod site;
 mod variables;
 
-/// How hard a commit waits for the disk (SQLite's `synchronous` in WAL mode).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Synchronous {
-    /// Every commit is on the disk before it is acknowledged: a power cut loses nothing that
-    /// was answered (an administrator's change, a job's progress, a phone's interaction step).
-    Full,
-    /// Administrator changes, job progress and Secure Mode state as [`Synchronous::Full`]; a
-    /// phone step that changes nothing else (its reported items, the interaction's progress)
-    /// is acknowledged before it reaches the disk. A power cut can lose the last such steps,
-    /// which the phones send again at their next contact, never an acknowledged change of an
-    /// administrator or a job (a later durable commit also makes every earlier one durable).
-    Mixed,
-    /// The WAL is synced only at checkpoints: a power cut (not a crash of the process) can lose
-    /// the last acknowledged transactions, never the database's consistency.
-    Normal,
+impl crate::Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn close(&self) {
+        // The inherent method (an associated function path prefers it over the trait's).
+        SqliteStore::close(self).await
+    }
+}
+
+/// Errors of the SQLite driver, named as this backend's, so that nothing above the store sees
+/// the driver.
+impl From<rusqlite::Error> for StoreError {
+    fn from(error: rusqlite::Error) -> Self {
+        StoreError::Database(format!("sqlite: {error}"))
+    }
 }
 
 /// Reader connections kept open; more are opened on demand and dropped after use.

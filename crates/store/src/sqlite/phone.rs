@@ -355,7 +355,7 @@ pub(super) fn upsert_desired(
 #[cfg(test)]
 mod durability_tests {
     use super::*;
-    use crate::sqlite::Synchronous;
+    use crate::Synchronous;
     use opendls_engine::{ItemKey, Scope};
 
     fn start_up_decision(session: &str) -> Decision {

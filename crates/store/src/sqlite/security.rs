@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::{SqliteStore, scope_columns, scope_from_columns};
 use crate::secrets::SecretKeys;
-use crate::security::{CertificateDetail, DeviceSecurityContext, PinScope, SecurityStore, SecurityView};
+use crate::security::{CertificateDetail, PinScope, SecurityStore, SecurityView};
 use crate::{StoreError, StoreResult};
 
 fn corrupt(e: String) -> StoreError {
@@ -26,6 +26,9 @@ pub(super) fn device_security(
     let (mode, _) = effective_mode(connection, mac, group)?;
     Ok((mode, load_record(connection, mac)?.unwrap_or_default()))
 }
+
+/// The device's security record as the engine takes it, with the mode in force.
+type DeviceSecurityContext = (SecurityMode, opendls_engine::DeviceSecurity);
 
 pub(super) fn effective_mode(
     connection: &Connection,

@@ -3,7 +3,7 @@
 
 use opendls_store::{FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
 
-use crate::sqlite::open;
+use crate::backend::Backend;
 
 fn firmware(name: &str, sha: &str) -> NewStoredFile {
     NewStoredFile {
@@ -17,9 +17,8 @@ fn firmware(name: &str, sha: &str) -> NewStoredFile {
     }
 }
 
-#[tokio::test]
-async fn files_are_added_once_per_name_listed_and_removed() {
-    let (store, _dir) = open().await;
+pub async fn files_are_added_once_per_name_listed_and_removed<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let image = store.add_stored_file(firmware("OS_60_SIP_V3_R5_12_0.img", "aa"), 100).await.unwrap();
     assert_eq!(store.stored_file(image.id).await.unwrap().unwrap(), image);
     let again = store.add_stored_file(firmware("OS_60_SIP_V3_R5_12_0.img", "bb"), 101).await.unwrap_err();
@@ -54,9 +53,8 @@ async fn files_are_added_once_per_name_listed_and_removed() {
     assert!(store.stored_file(image.id).await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_removed_files_number_is_never_given_again() {
-    let (store, _dir) = open().await;
+pub async fn a_removed_files_number_is_never_given_again<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let first = store.add_stored_file(firmware("a.img", "aa"), 100).await.unwrap();
     let second = store.add_stored_file(firmware("b.img", "bb"), 100).await.unwrap();
     store.remove_stored_file(second.id).await.unwrap();

@@ -3,7 +3,7 @@
 use opendls_engine::{DesiredEntry, DeviceRecord, ItemKey, LocalChangePolicy, Scope};
 use opendls_store::{AdminStore, DeviceFilter, FleetStore};
 
-use crate::sqlite::open;
+use crate::backend::Backend;
 
 fn device(n: u32, model: &str, firmware: &str, last_contact: i64) -> DeviceRecord {
     let mut device = DeviceRecord::new(format!("00:1A:E8:00:00:{n:02X}"), last_contact);
@@ -12,9 +12,8 @@ fn device(n: u32, model: &str, firmware: &str, last_contact: i64) -> DeviceRecor
     device
 }
 
-#[tokio::test]
-async fn devices_are_filtered_and_paged() {
-    let (store, _dir) = open().await;
+pub async fn devices_are_filtered_and_paged<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let devices = [
         device(1, "OpenStage 60", "V3 R5.12.0", 100),
         device(2, "OpenStage 40", "V3 R5.12.0", 200),
@@ -44,9 +43,8 @@ async fn devices_are_filtered_and_paged() {
     assert_eq!(find(recent, 0, 10).await.0, ["03", "04"]);
 }
 
-#[tokio::test]
-async fn groups_are_listed_and_removed_whole() {
-    let (store, _dir) = open().await;
+pub async fn groups_are_listed_and_removed_whole<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     store
         .import_devices(&[device(1, "OpenStage 60", "V3", 1), device(2, "OpenStage 60", "V3", 1)])
         .await
@@ -76,9 +74,8 @@ async fn groups_are_listed_and_removed_whole() {
     assert!(!store.remove_group("nobody").await.unwrap().found);
 }
 
-#[tokio::test]
-async fn a_removed_device_is_forgotten() {
-    let (store, _dir) = open().await;
+pub async fn a_removed_device_is_forgotten<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     store.import_devices(&[device(1, "OpenStage 60", "V3", 1)]).await.unwrap();
     let mac = "00:1A:E8:00:00:01";
     let value =
@@ -91,9 +88,8 @@ async fn a_removed_device_is_forgotten() {
     assert!(!store.remove_device(mac, 6).await.unwrap().found);
 }
 
-#[tokio::test]
-async fn desired_values_are_read_by_name() {
-    let (store, _dir) = open().await;
+pub async fn desired_values_are_read_by_name<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let entry =
         |scope: Scope, name: &str| DesiredEntry { scope, key: ItemKey::new(name, None), value: "v".into() };
     let entries = [

@@ -3,11 +3,12 @@
 
 use opendls_engine::{DeviceRecord, DeviceTask, JobKind, TargetState, TaskUpdate};
 use opendls_store::jobs::{ContactRecord, JobStore, NewJob, Stalled, TargetSelector};
-use opendls_store::{AdminStore, PhoneStore, SqliteStore, StoreError};
+use opendls_store::{AdminStore, PhoneStore, StoreError};
 
-pub(crate) async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("jobs.db")).await.unwrap();
+use crate::backend::Backend;
+
+pub(crate) async fn store_with_devices<B: Backend>() -> (B::Store, crate::backend::Keep) {
+    let (store, keep) = B::fresh().await;
     let devices: Vec<DeviceRecord> = (1..=4)
         .map(|n| {
             let mut device = DeviceRecord::new(format!("00:1A:E8:00:00:0{n}"), 100);
@@ -20,16 +21,15 @@ pub(crate) async fn store_with_devices() -> (SqliteStore, tempfile::TempDir) {
         .collect();
     store.import_devices(&devices).await.unwrap();
     store.assign_group("00:1A:E8:00:00:04", &["lobby".to_owned()]).await.unwrap();
-    (store, dir)
+    (store, keep)
 }
 
 fn job(targets: TargetSelector, kind: JobKind) -> NewJob {
     NewJob { kind, targets, contact_me: true, give_up_at: 10_000, rollout: None }
 }
 
-#[tokio::test]
-async fn targets_are_resolved_by_devices_group_and_inventory_query() {
-    let (store, _dir) = store_with_devices().await;
+pub async fn targets_are_resolved_by_devices_group_and_inventory_query<B: Backend>() {
+    let (store, _keep) = store_with_devices::<B>().await;
     let count = |selector| {
         let store = store.clone();
         async move {
@@ -59,9 +59,8 @@ async fn targets_are_resolved_by_devices_group_and_inventory_query() {
     assert_eq!(store.list_jobs(100).await.unwrap().len(), 7, "a job without targets is not created");
 }
 
-#[tokio::test]
-async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() {
-    let (store, _dir) = store_with_devices().await;
+pub async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision<B: Backend>() {
+    let (store, _keep) = store_with_devices::<B>().await;
     let mac = "00:1A:E8:00:00:01";
     let macs = vec![mac.to_owned()];
     let created =
@@ -159,9 +158,8 @@ async fn finished_targets_never_change_and_claims_on_them_refuse_the_decision() 
 /// No running target counts as stalled.
 const NEVER_STALLED: Stalled = Stalled { before: 0, downloading_before: 0 };
 
-#[tokio::test]
-async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left() {
-    let (store, _dir) = store_with_devices().await;
+pub async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left<B: Backend>() {
+    let (store, _keep) = store_with_devices::<B>().await;
     let created =
         store.create_job(&job(TargetSelector::All, JobKind::ApplyConfiguration), 200).await.unwrap();
     let id = created.unwrap().id;

@@ -2,8 +2,9 @@
 
 use opendls_engine::{Deployable, FileOnPhone, JobKind, TargetState};
 use opendls_store::jobs::{JobStore, NewJob, TargetSelector};
-use opendls_store::{NewPin, PinLimits};
+use opendls_store::{NewPin, PinLimits, Store};
 
+use crate::backend::Backend;
 use crate::jobs::store_with_devices;
 
 fn image(version: &str) -> Deployable {
@@ -27,13 +28,12 @@ fn pin(model: &str, group: Option<&str>, version: &str) -> NewPin {
 
 const LIMITS: PinLimits = PinLimits { max_concurrent: 10, hold_off_secs: 3600 };
 
-async fn targets(store: &opendls_store::SqliteStore, job: i64) -> Vec<(String, TargetState)> {
+async fn targets(store: &impl Store, job: i64) -> Vec<(String, TargetState)> {
     store.job(job).await.unwrap().unwrap().targets.into_iter().map(|t| (t.mac, t.state)).collect()
 }
 
-#[tokio::test]
-async fn a_pin_targets_its_models_older_phones_within_the_limit() {
-    let (store, _dir) = store_with_devices().await;
+pub async fn a_pin_targets_its_models_older_phones_within_the_limit<B: Backend>() {
+    let (store, _keep) = store_with_devices::<B>().await;
     // Devices 1 and 2 are OpenStage 60s on V3 R1.0.0 and V3 R2.0.0; 3 and 4 OpenStage 40s.
     let pinned = store.set_firmware_pin(pin("OpenStage 60", None, "V3 R1.5.0"), 200).await.unwrap();
     let limited = PinLimits { max_concurrent: 1, ..LIMITS };
@@ -52,9 +52,8 @@ async fn a_pin_targets_its_models_older_phones_within_the_limit() {
     assert!(targets(&store, again.job_id).await.iter().all(|(_, state)| *state == TargetState::Cancelled));
 }
 
-#[tokio::test]
-async fn a_group_pin_wins_and_another_firmware_job_goes_first() {
-    let (store, _dir) = store_with_devices().await;
+pub async fn a_group_pin_wins_and_another_firmware_job_goes_first<B: Backend>() {
+    let (store, _keep) = store_with_devices::<B>().await;
     // Device 4 is an OpenStage 40 in group lobby; device 3 an OpenStage 40 in no group.
     let model = store.set_firmware_pin(pin("OpenStage 40", None, "V3 R9.0.0"), 200).await.unwrap();
     let lobby = store.set_firmware_pin(pin("OpenStage 40", Some("lobby"), "V3 R8.0.0"), 200).await.unwrap();
@@ -75,11 +74,9 @@ async fn a_group_pin_wins_and_another_firmware_job_goes_first() {
     assert_eq!(targets(&store, lobby.job_id).await, [("00:1A:E8:00:00:04".to_owned(), TargetState::Queued)]);
 }
 
-#[tokio::test]
-async fn phones_newer_than_the_pin_never_crowd_out_older_ones() {
+pub async fn phones_newer_than_the_pin_never_crowd_out_older_ones<B: Backend>() {
     use opendls_store::AdminStore;
-    let dir = tempfile::tempdir().unwrap();
-    let store = opendls_store::SqliteStore::open(&dir.path().join("pins.db")).await.unwrap();
+    let (store, _keep) = B::fresh().await;
     // 600 newer phones sort first by MAC; 3 older ones come last.
     let devices: Vec<opendls_engine::DeviceRecord> = (0..603u32)
         .map(|n| {

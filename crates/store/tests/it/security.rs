@@ -4,10 +4,11 @@ use opendls_engine::{
     BootstrapMaterial, CertificateRecord, CertificateState, Channel, EngineSettings, LocalChangePolicy,
     Scope, SecurityMode, SecurityState, decide,
 };
-use opendls_store::{AdminStore, PhoneStore, SecurityStore, SqliteStore};
+use opendls_store::{AdminStore, PhoneStore, SecurityStore, Store};
 use opendls_wpi::Item;
 
-use crate::sqlite::{MAC, certificate_record, open, start_up};
+use crate::backend::Backend;
+use crate::phone::{MAC, certificate_record, start_up};
 
 fn certificate(serial: &str) -> CertificateRecord {
     CertificateRecord {
@@ -22,7 +23,7 @@ fn certificate(serial: &str) -> CertificateRecord {
 
 /// One start-up: on the secure port with the certificate `fingerprint` presents, or on the
 /// Default port with bootstrap material when given.
-async fn start(store: &SqliteStore, secure: Option<&str>, material: Option<BootstrapMaterial>, now: i64) {
+async fn start(store: &impl Store, secure: Option<&str>, material: Option<BootstrapMaterial>, now: i64) {
     let context = store.device_context(MAC).await.unwrap();
     let mut input = context.into_input(
         start_up(),
@@ -57,9 +58,8 @@ fn nopin(serial: &str) -> BootstrapMaterial {
     }
 }
 
-#[tokio::test]
-async fn modes_resolve_device_over_group_over_global() {
-    let (store, _dir) = open().await;
+pub async fn modes_resolve_device_over_group_over_global<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     start(&store, None, None, 100).await;
     store.assign_group(MAC, &["lab".to_owned()]).await.unwrap();
     assert_eq!(store.device_context(MAC).await.unwrap().security_mode, SecurityMode::Default);
@@ -73,9 +73,8 @@ async fn modes_resolve_device_over_group_over_global() {
     assert_eq!(store.security_modes().await.unwrap().len(), 2);
 }
 
-#[tokio::test]
-async fn certificates_are_issued_activated_superseded_and_revoked() {
-    let (store, _dir) = open().await;
+pub async fn certificates_are_issued_activated_superseded_and_revoked<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     store.set_security_mode(&Scope::Global, Some(SecurityMode::Secure)).await.unwrap();
     // Two bootstraps on the Default port (the first never used): the first is superseded.
     start(&store, None, Some(nopin("A1")), 100).await;
@@ -107,9 +106,8 @@ async fn certificates_are_issued_activated_superseded_and_revoked() {
     assert!(history[0].detail.contains("phone replaced"));
 }
 
-#[tokio::test]
-async fn a_device_pin_beats_its_group_default() {
-    let (store, _dir) = open().await;
+pub async fn a_device_pin_beats_its_group_default<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     assert_eq!(store.bootstrap_pin(MAC, None).await.unwrap(), None);
     start(&store, None, None, 100).await;
     store.assign_group(MAC, &["lab".to_owned()]).await.unwrap();

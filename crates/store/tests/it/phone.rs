@@ -1,17 +1,14 @@
 use opendls_engine::{
     Decision, DesiredEntry, EngineSettings, InteractionChange, ItemKey, LocalChangePolicy, Scope,
 };
-use opendls_store::{AdminStore, InteractionLookup, PhoneStore, SqliteStore};
+use opendls_store::{AdminStore, InteractionLookup, PhoneStore, Store};
+
+use crate::backend::Backend;
 use opendls_wpi::{
     Action, Fragment, Item, ReasonForContact, ReplyStatus, WorkpointMessage, parse_workpoint_message,
 };
 
 pub(crate) const MAC: &str = "00:01:E3:00:A9:F3";
-
-pub(crate) async fn open() -> (SqliteStore, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    (SqliteStore::open(&dir.path().join("test.db")).await.unwrap(), dir)
-}
 
 pub(crate) fn start_up() -> WorkpointMessage {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../wpi/tests/fixtures/guide/p33-start-up.xml");
@@ -20,7 +17,7 @@ pub(crate) fn start_up() -> WorkpointMessage {
 
 /// The interaction a request continues, looked up as the phone endpoint does.
 pub(crate) async fn find(
-    store: &SqliteStore,
+    store: &impl Store,
     session: Option<&str>,
     remote_addr: &str,
     not_before: i64,
@@ -35,13 +32,18 @@ pub(crate) async fn find(
 
 /// The record of a client certificate, looked up as the secure port does.
 pub(crate) async fn certificate_record(
-    store: &SqliteStore,
+    store: &impl Store,
     fingerprint: &str,
 ) -> Option<opendls_engine::CertificateRecord> {
     store.request_context(None, Some(fingerprint.into()), |_| None).await.unwrap().certificate
 }
 
-async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<&str>, now: i64) -> Decision {
+pub(crate) async fn decide(
+    store: &impl Store,
+    message: WorkpointMessage,
+    session: Option<&str>,
+    now: i64,
+) -> Decision {
     let lookup = (message.reason.reason == opendls_wpi::Reason::ReplyTo).then(|| InteractionLookup {
         session_id: session.map(str::to_owned),
         remote_addr: "127.0.0.1".into(),
@@ -70,7 +72,7 @@ async fn decide(store: &SqliteStore, message: WorkpointMessage, session: Option<
     decision
 }
 
-fn read_reply(items: Vec<Item>) -> WorkpointMessage {
+pub(crate) fn read_reply(items: Vec<Item>) -> WorkpointMessage {
     WorkpointMessage {
         nonce: "R".into(),
         max_items: Some(-1),
@@ -80,9 +82,8 @@ fn read_reply(items: Vec<Item>) -> WorkpointMessage {
     }
 }
 
-#[tokio::test]
-async fn a_decision_is_stored_and_read_back() {
-    let (store, _dir) = open().await;
+pub async fn a_decision_is_stored_and_read_back<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let first = decide(&store, start_up(), None, 1000).await;
     let InteractionChange::Start(state) = &first.interaction else { panic!("no interaction started") };
 
@@ -97,9 +98,8 @@ async fn a_decision_is_stored_and_read_back() {
     assert_eq!(store.list_devices().await.unwrap()[0].mac, MAC);
 }
 
-#[tokio::test]
-async fn interactions_are_found_by_address_only_when_unambiguous() {
-    let (store, _dir) = open().await;
+pub async fn interactions_are_found_by_address_only_when_unambiguous<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     decide(&store, start_up(), None, 1000).await;
     assert!(find(&store, None, "127.0.0.1", 0).await.is_some());
     let mut other = start_up();
@@ -109,18 +109,16 @@ async fn interactions_are_found_by_address_only_when_unambiguous() {
     assert!(find(&store, None, "127.0.0.1", 0).await.is_none(), "two phones behind one address");
 }
 
-#[tokio::test]
-async fn a_new_contact_supersedes_the_devices_old_interactions() {
-    let (store, _dir) = open().await;
+pub async fn a_new_contact_supersedes_the_devices_old_interactions<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let first = decide(&store, start_up(), None, 1000).await;
     let InteractionChange::Start(old) = first.interaction else { panic!() };
     decide(&store, start_up(), None, 1001).await;
     assert!(find(&store, Some(&old.session_id), "10.0.0.1", 0).await.is_none());
 }
 
-#[tokio::test]
-async fn desired_values_failures_and_policies() {
-    let (store, _dir) = open().await;
+pub async fn desired_values_failures_and_policies<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     decide(&store, start_up(), None, 1000).await;
     store.assign_group(MAC, &["sales".to_owned()]).await.unwrap();
     let entries = [
@@ -162,32 +160,8 @@ async fn desired_values_failures_and_policies() {
     assert_eq!(store.desired(None).await.unwrap().len(), 3);
 }
 
-#[tokio::test]
-async fn the_reported_state_survives_reopening() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("test.db");
-    {
-        let store = SqliteStore::open(&path).await.unwrap();
-        let first = decide(&store, start_up(), None, 1000).await;
-        let InteractionChange::Start(state) = first.interaction else { panic!() };
-        let mut items = start_up().items;
-        items.push(Item::indexed("key-label-unicode", 1001, "Hold & \"more\""));
-        decide(&store, read_reply(items), Some(&state.session_id), 1001).await;
-        store.close().await;
-    }
-    let store = SqliteStore::open(&path).await.unwrap();
-    let device = AdminStore::device(&store, MAC).await.unwrap().unwrap();
-    assert_eq!(device.inventory_read_at, Some(1001));
-    assert_eq!(
-        device.reported_value(&ItemKey::new("key-label-unicode", Some(1001))),
-        Some("Hold & \"more\"")
-    );
-    assert_eq!(device.reported.len(), 15);
-}
-
-#[tokio::test]
-async fn devices_are_imported_in_bulk_and_keep_their_groups() {
-    let (store, _dir) = open().await;
+pub async fn devices_are_imported_in_bulk_and_keep_their_groups<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let devices: Vec<_> = (0..2500u32)
         .map(|n| {
             let mut device =
@@ -204,30 +178,8 @@ async fn devices_are_imported_in_bulk_and_keep_their_groups() {
     assert_eq!((device.group.as_deref(), device.e164.as_deref()), (Some("lab"), Some("7")));
 }
 
-#[tokio::test]
-async fn a_database_from_an_earlier_build_is_recognised_and_kept() {
-    // Earlier builds applied the first schema with sqlx's migrator, which leaves user_version at 0.
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("old.db");
-    {
-        let connection = rusqlite::Connection::open(&path).unwrap();
-        connection.execute_batch(include_str!("../../migrations/sqlite/0001_initial.sql")).unwrap();
-        connection
-            .execute(
-                "INSERT INTO devices (mac, first_seen, last_contact, last_reason) VALUES ('00:1A:E8:00:00:09', 1, 1, 'start-up')",
-                [],
-            )
-            .unwrap();
-    }
-    let store = SqliteStore::open(&path).await.unwrap();
-    assert_eq!(store.list_devices().await.unwrap().len(), 1, "the existing data is kept");
-    decide(&store, start_up(), None, 1000).await;
-    assert_eq!(store.list_devices().await.unwrap().len(), 2);
-}
-
-#[tokio::test]
-async fn one_request_read_finds_the_interaction_and_then_its_device() {
-    let (store, _dir) = open().await;
+pub async fn one_request_read_finds_the_interaction_and_then_its_device<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
     let first = decide(&store, start_up(), None, 1000).await;
     let InteractionChange::Start(state) = &first.interaction else { panic!("no interaction started") };
     let lookup = InteractionLookup {
