@@ -57,6 +57,10 @@ pub struct Config {
     /// The host name or address phones use to reach the service; goes into the server
     /// certificate and, later, into contact-me requests.
     pub public_address: Option<String>,
+    /// Load balancers (addresses or CIDR networks) whose connections to the phone ports (Default
+    /// and secure) start with a PROXY protocol header, v1 or v2, naming the phone's address.
+    /// Connections from them without a valid header are closed; no one else is read for one.
+    pub trusted_proxies: Vec<String>,
     /// Where phones behind NAT poll for pending work (plain HTTP, DCMP, guide p. 15, 24);
     /// `"off"` in the file (`None`) turns the listener off.
     #[serde(with = "address_or_off")]
@@ -254,6 +258,7 @@ impl Default for Config {
             insecure_admin: false,
             secrets_key_file: None,
             public_address: None,
+            trusted_proxies: Vec::new(),
             dcmp_listen: Some("0.0.0.0:18082".parse().expect("valid")),
             file_listen: Some("0.0.0.0:18445".parse().expect("valid")),
             secure_listen: Some("0.0.0.0:18444".parse().expect("valid")),

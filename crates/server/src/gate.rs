@@ -106,9 +106,24 @@ impl ConnectionGate {
 
     /// Admits a connection from `address`, evicting the longest-silent one if the listener is full.
     pub fn admit(self: &Arc<Self>, address: IpAddr, now: Instant) -> Result<GatePass, Refusal> {
+        self.admit_with(address, now, true)
+    }
+
+    /// Admits a connection from a trusted PROXY-protocol peer: a load balancer speaks for every
+    /// phone behind it, so its address has no per-address share (the listener's cap still holds).
+    pub fn admit_proxy(self: &Arc<Self>, address: IpAddr, now: Instant) -> Result<GatePass, Refusal> {
+        self.admit_with(address, now, false)
+    }
+
+    fn admit_with(
+        self: &Arc<Self>,
+        address: IpAddr,
+        now: Instant,
+        shared: bool,
+    ) -> Result<GatePass, Refusal> {
         let address = AddressKey::of(address);
         let mut state = self.state.lock().expect("gate lock");
-        if state.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address {
+        if shared && state.per_address.get(&address).copied().unwrap_or(0) >= self.limits.max_per_address {
             // Behind one NAT address, too, the slow connection loses rather than the newcomer.
             let Some(victim) = self.longest_silent(&state, now, Some(address)) else {
                 state.refused_per_address += 1;

@@ -23,6 +23,7 @@ use tower::ServiceExt;
 
 use crate::gate::{ConnectionGate, GateLimits, GatePass};
 use crate::listener::{Handshaken, PortTls, accept_through, handshake};
+use crate::proxy_protocol::TrustedProxies;
 
 /// Caps and deadlines of one plain-HTTP listener.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +61,9 @@ pub async fn serve_http(
         HttpTls::Phone(port) => Some(TlsAcceptor::from(port.rustls.clone())),
         _ => None,
     };
-    while let Some((stream, remote, pass)) = accept_through(&listener, &gate, name, &shutdown).await {
+    while let Some((stream, remote, pass)) =
+        accept_through(&listener, &gate, name, &TrustedProxies::default(), &shutdown).await
+    {
         let (router, tls, shutdown, phone_acceptor) =
             (router.clone(), tls.clone(), shutdown.clone(), phone_acceptor.clone());
         tokio::spawn(async move {

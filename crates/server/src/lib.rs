@@ -29,6 +29,7 @@ pub mod http_listener;
 pub mod legacy_tls;
 pub mod listener;
 pub mod phone;
+pub mod proxy_protocol;
 pub mod scheduler;
 pub mod vault;
 
@@ -258,10 +259,28 @@ where
         gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
     };
+    // Validated with the rest of the configuration.
+    let proxies =
+        Arc::new(proxy_protocol::TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default());
     if let Some(listener) = secure_listener {
-        tasks.spawn(listener::serve_phones(listener, secure_tls, endpoint.clone(), limits, shutdown.clone()));
+        let (endpoint, proxies) = (endpoint.clone(), proxies.clone());
+        tasks.spawn(listener::serve_phones(
+            listener,
+            secure_tls,
+            endpoint,
+            limits,
+            proxies,
+            shutdown.clone(),
+        ));
     }
-    tasks.spawn(listener::serve_phones(phone_listener, phone_tls, endpoint, limits, shutdown.clone()));
+    tasks.spawn(listener::serve_phones(
+        phone_listener,
+        phone_tls,
+        endpoint,
+        limits,
+        proxies,
+        shutdown.clone(),
+    ));
     let wake = Arc::new(tokio::sync::Notify::new());
     let callback = callback_address(config.public_address.as_deref(), phone_addr).await;
     let scheduler = scheduler::Scheduler::new(

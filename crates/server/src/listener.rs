@@ -25,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::client_hello::{HelloError, parse_client_hello};
 use crate::gate::{ConnectionGate, GateLimits, GatePass};
 use crate::phone::PhoneEndpoint;
+use crate::proxy_protocol::TrustedProxies;
 
 /// What the endpoint knows about the connection a request came on.
 #[derive(Debug, Clone)]
@@ -118,24 +119,40 @@ pub async fn serve_phones<S: PhoneStore>(
     tls: PortTls,
     endpoint: Arc<PhoneEndpoint<S>>,
     limits: ListenerLimits,
+    proxies: Arc<TrustedProxies>,
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls.rustls.clone());
     let gate = ConnectionGate::new(limits.gate);
     let port = if tls.secure { "secure" } else { "default" };
-    while let Some((stream, remote, pass)) = accept_through(&listener, &gate, port, &shutdown).await {
+    while let Some((mut stream, peer, pass)) =
+        accept_through(&listener, &gate, port, &proxies, &shutdown).await
+    {
         let _ = stream.set_nodelay(true);
         let (acceptor, tls, endpoint, shutdown) =
             (acceptor.clone(), tls.clone(), endpoint.clone(), shutdown.clone());
+        let proxied = proxies.trusts(peer.ip());
         tokio::spawn(async move {
             let evicted = pass.evicted.clone();
             let served = async move {
                 let deadline = Instant::now() + pass.deadline;
                 let pass = Arc::new(pass);
-                let accepted = tokio::time::timeout_at(
-                    deadline.into(),
-                    handshake(stream, remote, &acceptor, &tls, &pass),
-                )
+                let accepted = tokio::time::timeout_at(deadline.into(), async {
+                    // Behind a load balancer the phone's address comes from the PROXY header.
+                    let remote = match proxied {
+                        false => peer,
+                        true => match crate::proxy_protocol::read_header(&mut stream, peer).await {
+                            Ok(remote) => remote,
+                            // A health check connects and closes without a word: not worth a warning.
+                            Err(crate::proxy_protocol::HeaderError::Closed) => return None,
+                            Err(why) => {
+                                tracing::warn!(%peer, %why, "closed a connection from a trusted proxy without a valid PROXY header");
+                                return None;
+                            }
+                        },
+                    };
+                    handshake(stream, remote, &acceptor, &tls, &pass).await
+                })
                 .await;
                 pass.idle(Instant::now());
                 match accepted {
@@ -147,13 +164,13 @@ pub async fn serve_phones<S: PhoneStore>(
                         serve_connection(stream, info, endpoint, limits, pass, shutdown).await
                     }
                     Ok(None) => {}
-                    Err(_) => tracing::debug!(%remote, "TLS handshake timed out"),
+                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                 }
             };
             tokio::select! {
                 _ = served => {}
                 _ = evicted.cancelled() => {
-                    tracing::debug!(%remote, "silent connection closed to make room for a new one");
+                    tracing::debug!(%peer, "silent connection closed to make room for a new one");
                 }
             }
         });
@@ -166,6 +183,7 @@ pub async fn accept_through(
     listener: &TcpListener,
     gate: &Arc<ConnectionGate>,
     listener_name: &str,
+    proxies: &TrustedProxies,
     shutdown: &CancellationToken,
 ) -> Option<(TcpStream, SocketAddr, GatePass)> {
     loop {
@@ -185,7 +203,11 @@ pub async fn accept_through(
                 }
             },
         };
-        match gate.admit(remote.ip(), Instant::now()) {
+        let admitted = match proxies.trusts(remote.ip()) {
+            true => gate.admit_proxy(remote.ip(), Instant::now()),
+            false => gate.admit(remote.ip(), Instant::now()),
+        };
+        match admitted {
             Ok(pass) => return Some((stream, remote, pass)),
             Err(refusal) => {
                 tracing::debug!(listener = listener_name, %remote, ?refusal, "connection refused");

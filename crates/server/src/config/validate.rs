@@ -155,6 +155,9 @@ impl Config {
         if self.protocol.inventory_max_age_secs <= 0 || self.protocol.interaction_timeout_secs <= 0 {
             return invalid("protocol", "ages and timeouts must be positive");
         }
+        if let Err(why) = crate::proxy_protocol::TrustedProxies::parse(&self.trusted_proxies) {
+            return invalid("trusted_proxies", &why);
+        }
         if let Some(group) = &self.protocol.unknown_device_group
             && let Err(why) = opendls_engine::check_group_name(group)
         {

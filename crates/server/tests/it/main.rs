@@ -13,6 +13,7 @@ mod interop;
 mod jobs;
 mod layouts;
 mod provisioning;
+mod proxy;
 mod restart;
 mod rollouts;
 mod secure;
