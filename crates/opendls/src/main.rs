@@ -21,6 +21,7 @@ mod bench;
 mod client;
 mod connection;
 mod demo;
+mod dhcp;
 mod files;
 mod fleet;
 mod inspect;
@@ -145,6 +146,12 @@ enum Command {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// DHCP option 43 that points the phones at the service: a snippet for each common DHCP
+    /// server, or the decoding of an existing value.
+    Dhcp {
+        #[command(subcommand)]
+        command: dhcp::DhcpCommand,
+    },
     /// Look up item names in the catalog: one item in full, or every name containing TEXT.
     Catalog {
         /// An exact item name or part of one; all items when missing.
@@ -179,6 +186,7 @@ fn main() -> ExitCode {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))
         }
         Command::Catalog { text } => inspect::catalog(text.as_deref()),
+        Command::Dhcp { command } => dhcp::run(command),
         Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),
         Command::Config { command, connection } => admin::run(connection, admin::Request::Config(command)),
         Command::Job { command, connection } => jobs::run(connection, command),

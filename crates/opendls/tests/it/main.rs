@@ -3,6 +3,7 @@
 mod admin_tls;
 mod cli;
 mod descriptors;
+mod dhcp;
 mod files;
 mod first_hour;
 mod interop;
