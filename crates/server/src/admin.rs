@@ -73,6 +73,8 @@ pub struct AdminSettings {
     /// Where phones download deployed files: the built-in file server (or why they cannot), or
     /// the site's own.
     pub downloads: crate::file_server::Sources,
+    /// What `/api/ready` looks at besides the store.
+    pub readiness: Arc<crate::readiness::Readiness>,
 }
 
 pub use crate::file_server::Downloads;
@@ -141,8 +143,24 @@ pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -
                 .delete(security::remove_group_pin::<S>),
         )
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token::<S>))
+        .with_state(state.clone());
+    // Probes for monitoring and load balancers: no token.
+    let probes = Router::new()
+        .route("/api/health", get(|| async { "ok\n" }))
+        .route("/api/ready", get(ready::<S>))
         .with_state(state);
-    Router::new().route("/api/health", get(|| async { "ok\n" })).merge(protected)
+    probes.merge(protected)
+}
+
+async fn ready<S: Store>(State(state): State<Arc<AdminState<S>>>) -> Response {
+    let report = state.settings.readiness.report(state.store.as_ref()).await;
+    let status = if report.ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    if !report.ready {
+        let failed: Vec<String> =
+            report.checks.iter().filter(|c| !c.ok).map(|c| format!("{}: {}", c.name, c.detail)).collect();
+        tracing::warn!(failed = failed.join("; "), "not ready");
+    }
+    (status, Json(report)).into_response()
 }
 
 async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Request, next: Next) -> Response {

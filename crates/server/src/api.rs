@@ -66,6 +66,26 @@ impl From<opendls_store::DeviceSummary> for DeviceListEntry {
     }
 }
 
+/// One check of `GET /api/ready`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyCheck {
+    /// `database`, `listeners` or `disk`.
+    pub name: String,
+    /// Whether it passes.
+    pub ok: bool,
+    /// What was found.
+    pub detail: String,
+}
+
+/// `GET /api/ready` (HTTP 200 when ready, 503 when not).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyReport {
+    /// Whether every check passes.
+    pub ready: bool,
+    /// Each check.
+    pub checks: Vec<ReadyCheck>,
+}
+
 /// One item value in a device view.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemView {

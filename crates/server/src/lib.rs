@@ -30,6 +30,7 @@ pub mod legacy_tls;
 pub mod listener;
 pub mod phone;
 pub mod proxy_protocol;
+pub mod readiness;
 pub mod scheduler;
 pub mod vault;
 
@@ -262,25 +263,16 @@ where
     // Validated with the rest of the configuration.
     let proxies =
         Arc::new(proxy_protocol::TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default());
+    let readiness = readiness::Readiness::new(data_dir.clone());
     if let Some(listener) = secure_listener {
         let (endpoint, proxies) = (endpoint.clone(), proxies.clone());
-        tasks.spawn(listener::serve_phones(
-            listener,
-            secure_tls,
-            endpoint,
-            limits,
-            proxies,
-            shutdown.clone(),
-        ));
+        let serving =
+            listener::serve_phones(listener, secure_tls, endpoint, limits, proxies, shutdown.clone());
+        tasks.spawn(readiness.watch("secure", serving));
     }
-    tasks.spawn(listener::serve_phones(
-        phone_listener,
-        phone_tls,
-        endpoint,
-        limits,
-        proxies,
-        shutdown.clone(),
-    ));
+    let serving =
+        listener::serve_phones(phone_listener, phone_tls, endpoint, limits, proxies, shutdown.clone());
+    tasks.spawn(readiness.watch("phone", serving));
     let wake = Arc::new(tokio::sync::Notify::new());
     let callback = callback_address(config.public_address.as_deref(), phone_addr).await;
     let scheduler = scheduler::Scheduler::new(
@@ -291,7 +283,7 @@ where
         wake.clone(),
     )
     .with_secure_port(secure_addr.map(|a| a.port()));
-    tasks.spawn(scheduler.run(shutdown.clone()));
+    tasks.spawn(readiness.watch("job scheduler", scheduler.run(shutdown.clone())));
     if let Some(listener) = dcmp_listener {
         let limits = http_listener::HttpLimits {
             gate: config.gate_limits(
@@ -302,7 +294,8 @@ where
         };
         let router = dcmp::router(store.clone());
         let plain = http_listener::HttpTls::Plain;
-        tasks.spawn(http_listener::serve_http(listener, router, plain, limits, "dcmp", shutdown.clone()));
+        let serving = http_listener::serve_http(listener, router, plain, limits, "dcmp", shutdown.clone());
+        tasks.spawn(readiness.watch("dcmp", serving));
     }
     let settings = admin::AdminSettings {
         give_up_after_secs: config.jobs.give_up_after_secs,
@@ -317,6 +310,7 @@ where
         vault: vault.clone(),
         downloads: sources,
         max_upload_bytes: config.limits.max_upload_bytes,
+        readiness: readiness.clone(),
     };
     if let Some(listener) = file_listener {
         let limits = http_listener::HttpLimits {
@@ -326,7 +320,8 @@ where
         };
         let router = file_server::router(store.clone(), vault, token_key);
         let tls = http_listener::HttpTls::Phone(file_tls);
-        tasks.spawn(http_listener::serve_http(listener, router, tls, limits, "files", shutdown.clone()));
+        let serving = http_listener::serve_http(listener, router, tls, limits, "files", shutdown.clone());
+        tasks.spawn(readiness.watch("files", serving));
     }
     let router = admin::router(store.clone(), admin_token.clone(), settings);
     let limits = http_listener::HttpLimits {
@@ -336,14 +331,15 @@ where
         ),
         request_timeout: ADMIN_REQUEST_TIMEOUT,
     };
-    tasks.spawn(http_listener::serve_http(
+    let serving = http_listener::serve_http(
         admin_listener,
         router,
         admin_tls.map_or(http_listener::HttpTls::Plain, http_listener::HttpTls::Rustls),
         limits,
         "admin",
         shutdown.clone(),
-    ));
+    );
+    tasks.spawn(readiness.watch("admin", serving));
     let shown = |address: Option<SocketAddr>| address.map_or("off".to_owned(), |a| a.to_string());
     tracing::info!(
         %phone_addr,

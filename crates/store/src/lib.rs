@@ -102,6 +102,8 @@ pub trait Store:
 {
     /// The backend's name, for logs (`sqlite`).
     fn backend(&self) -> &'static str;
+    /// Whether the database answers and is still where it was opened (for `/api/ready`).
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
     /// Lets work in progress finish and closes the backend's connections.
     fn close(&self) -> impl Future<Output = ()> + Send;
 }

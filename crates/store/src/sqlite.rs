@@ -51,6 +51,18 @@ impl crate::Store for SqliteStore {
         "sqlite"
     }
 
+    async fn ping(&self) -> StoreResult<()> {
+        // An open connection keeps answering from a file deleted under it, and everything
+        // written then is lost at the next start: the file must still be there.
+        if !self.inner.path.exists() {
+            let path = self.inner.path.display();
+            return Err(StoreError::Database(format!("sqlite: the database file {path} is gone")));
+        }
+        self.read(|connection| Ok(connection.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+            .await
+            .map(|_| ())
+    }
+
     async fn close(&self) {
         // The inherent method (an associated function path prefers it over the trait's).
         SqliteStore::close(self).await

@@ -132,3 +132,33 @@ async fn policies_are_validated() {
     );
     assert_eq!(server.admin("PUT", "/api/policy", Some(r#"{"policy":"whatever"}"#)).await.status, 400);
 }
+
+#[tokio::test]
+async fn ready_needs_the_database_the_listeners_and_disk_space() {
+    let server = TestServer::start().await;
+    let ready = |server: &TestServer| {
+        let addr = server.running().admin_addr;
+        async move {
+            // No token: load balancers and monitoring probe it.
+            let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+            let reply = exchange(stream, "GET", "/api/ready", &[], b"").await;
+            (reply.status, serde_json::from_str::<serde_json::Value>(&reply.text()).unwrap())
+        }
+    };
+    let (status, report) = ready(&server).await;
+    assert_eq!(status, 200, "{report:#}");
+    assert_eq!(report["ready"], true);
+    let names: Vec<&str> =
+        report["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["database", "listeners", "disk"]);
+    assert!(report["checks"][2]["detail"].as_str().unwrap().contains("MiB free of"), "{report:#}");
+
+    // The database file deleted under the running service: its connections still answer, but
+    // what they write is lost at the next start. Not ready.
+    let database = server.running().data_dir.join(opendls_server::DATABASE_FILE);
+    std::fs::remove_file(&database).unwrap();
+    let (status, report) = ready(&server).await;
+    assert_eq!(status, 503, "{report:#}");
+    assert_eq!(report["checks"][0]["ok"], false);
+    assert!(report["checks"][0]["detail"].as_str().unwrap().contains("is gone"), "{report:#}");
+}
