@@ -11,7 +11,7 @@ use anyhow::{Context, Result};
 pub(crate) use args::{
     BenchCommand, DemoArgs, DownloadsArgs, ImportBenchArgs, PhonesimArgs, ServeArgs, StormArgs,
 };
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 pub(crate) use connection::Connection;
 
 mod admin;
@@ -27,6 +27,7 @@ mod fleet;
 mod inspect;
 mod jobs;
 mod layouts;
+mod manuals;
 mod output;
 mod phonesim;
 mod pins;
@@ -146,6 +147,17 @@ enum Command {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Print the shell completion script (bash, zsh, fish, elvish, powershell), e.g.
+    /// `opendls completions bash > /etc/bash_completion.d/opendls`.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write man pages (opendls.1 and one a subcommand) into a directory.
+    Man {
+        /// Where to write them, e.g. /usr/local/share/man/man1.
+        dir: PathBuf,
+    },
     /// DHCP option 43 that points the phones at the service: a snippet for each common DHCP
     /// server, or the decoding of an existing value.
     Dhcp {
@@ -187,6 +199,8 @@ fn main() -> ExitCode {
         }
         Command::Catalog { text } => inspect::catalog(text.as_deref()),
         Command::Dhcp { command } => dhcp::run(command),
+        Command::Completions { shell } => manuals::completions(Cli::command(), shell),
+        Command::Man { dir } => manuals::man_pages(Cli::command(), &dir),
         Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),
         Command::Config { command, connection } => admin::run(connection, admin::Request::Config(command)),
         Command::Job { command, connection } => jobs::run(connection, command),

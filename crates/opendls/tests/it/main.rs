@@ -7,6 +7,7 @@ mod dhcp;
 mod files;
 mod first_hour;
 mod interop;
+mod manuals;
 mod plug_and_play;
 mod site;
 mod support;
