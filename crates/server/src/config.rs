@@ -102,11 +102,19 @@ pub struct Database {
     /// waits for the disk. `normal`: none does (a power cut can lose the last acknowledged
     /// changes of any kind). Measured in BENCHMARKS.md, "Durability".
     pub synchronous: opendls_store::Synchronous,
+    /// A device's history entries older than this many days are pruned (hourly); 0 keeps them.
+    pub history_days: u32,
+    /// Of each device's history, only this many of the newest entries are kept; 0 keeps all.
+    pub history_per_device: u32,
 }
 
 impl Default for Database {
     fn default() -> Self {
-        Database { synchronous: opendls_store::Synchronous::Mixed }
+        Database {
+            synchronous: opendls_store::Synchronous::Mixed,
+            history_days: 365,
+            history_per_device: 1000,
+        }
     }
 }
 

@@ -31,6 +31,7 @@ pub mod listener;
 pub mod phone;
 pub mod proxy_protocol;
 pub mod readiness;
+pub mod retention;
 pub mod scheduler;
 pub mod vault;
 
@@ -273,6 +274,8 @@ where
     let serving =
         listener::serve_phones(phone_listener, phone_tls, endpoint, limits, proxies, shutdown.clone());
     tasks.spawn(readiness.watch("phone", serving));
+    let retention = retention::Retention::new(store.clone(), &config.database);
+    tasks.spawn(readiness.watch("retention", retention.run(shutdown.clone())));
     let wake = Arc::new(tokio::sync::Notify::new());
     let callback = callback_address(config.public_address.as_deref(), phone_addr).await;
     let scheduler = scheduler::Scheduler::new(

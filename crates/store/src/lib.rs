@@ -22,6 +22,7 @@ pub mod fleet;
 pub mod jobs;
 pub mod pins;
 pub mod provisioning;
+pub mod retention;
 pub mod rollout;
 pub mod secrets;
 pub mod security;
@@ -35,6 +36,7 @@ pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry,
 pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use pins::{FirmwarePin, NewPin, PinLimits};
 pub use provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
+pub use retention::{Pruned, RetentionStore};
 pub use rollout::{Rollout, RolloutStep, Share};
 pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use site::{SiteChange, SiteStore};
@@ -99,6 +101,7 @@ pub trait Store:
     + VariableStore
     + ProvisioningStore
     + SiteStore
+    + RetentionStore
 {
     /// The backend's name, for logs (`sqlite`).
     fn backend(&self) -> &'static str;

@@ -40,6 +40,7 @@ mod jobs;
 mod phone;
 mod pins;
 mod provisioning;
+mod retention;
 mod rollouts;
 mod sealing;
 mod security;

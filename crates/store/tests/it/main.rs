@@ -7,6 +7,7 @@ mod fleet;
 mod jobs;
 mod phone;
 mod pins;
+mod retention;
 mod security;
 mod sqlite_only;
 
@@ -49,5 +50,6 @@ contract_suite!(
         phone::desired_values_failures_and_policies,
         phone::devices_are_imported_in_bulk_and_keep_their_groups,
         phone::one_request_read_finds_the_interaction_and_then_its_device,
+        retention::history_is_pruned_by_age_and_by_count_per_device,
     ]
 );
