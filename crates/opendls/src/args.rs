@@ -106,6 +106,9 @@ pub(crate) struct StormArgs {
     /// The server's `limits.max_interactions_in_flight` (default: its own default).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// The server's `limits.listen_backlog` (default: its own default, 4096).
+    #[arg(long)]
+    pub listen_backlog: Option<u32>,
     /// The server's `database.synchronous`: mixed (its default), full or normal.
     #[arg(long, default_value = "mixed")]
     pub synchronous: String,

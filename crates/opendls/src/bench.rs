@@ -75,6 +75,9 @@ pub struct StormReport {
     pub ratio_bound_for_tls_only_server: f64,
     /// Database size after the storm (with its WAL), MiB.
     pub database_mib: f64,
+    /// Connections the kernel dropped during the storm because a listen queue was full
+    /// (`TcpExt ListenOverflows` of /proc/net/netstat, machine-wide; `None` where unreadable).
+    pub listen_overflows: Option<u64>,
     /// Steady state: interactions of known, unchanged phones against a large inventory.
     pub steady: Option<SteadyReport>,
 }
@@ -118,7 +121,7 @@ pub fn storm(args: StormArgs) -> Result<ExitCode> {
 async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("storm");
-    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous)?;
+    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
     seed_desired_items(&server, &data_dir).await?;
 
     eprintln!("measuring the TLS ceiling...");
@@ -134,7 +137,10 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         max_attempts: 1000,
         ..FleetConfig::default()
     };
+    let overflows_before = listen_overflows();
     let storm = run_fleet(&fleet, &Target::default_mode(server.phone_addr)).await;
+    let overflows =
+        listen_overflows().zip(overflows_before).map(|(after, before)| after.saturating_sub(before));
     let cpu = server.cpu_seconds()? - cpu_before;
     let phones_cpu = cpu_seconds(std::process::id())? - phones_cpu_before;
     let peak_rss = server.peak_rss_mib()?;
@@ -170,9 +176,19 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         phones_cpu_ms_per_interaction: phones_cpu_ms,
         ratio_bound_for_tls_only_server: ceiling_cpu_ms / tls_only_cpu_ms.max(1e-9),
         database_mib: database,
+        listen_overflows: overflows,
         storm,
         steady,
     })
+}
+
+/// The kernel's count of connections dropped because a listen queue was full, machine-wide.
+fn listen_overflows() -> Option<u64> {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").ok()?;
+    let mut lines = netstat.lines().filter(|line| line.starts_with("TcpExt:"));
+    let (names, values) = (lines.next()?, lines.next()?);
+    let at = names.split_whitespace().position(|name| name == "ListenOverflows")?;
+    values.split_whitespace().nth(at)?.parse().ok()
 }
 
 /// [`BENCH_ITEMS`] desired items every phone lacks, so each first contact writes them all.
@@ -322,7 +338,7 @@ async fn steady_state(work: &Path, args: &StormArgs) -> Result<SteadyReport> {
     let seeding_secs = seeding.elapsed().as_secs_f64();
     let database = database_mib(&data_dir);
 
-    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous)?;
+    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
     eprintln!("steady state: {} known phones calling in...", args.steady_phones);
     // Phones spread over the whole inventory, each with the state the inventory holds for it.
     let stride = (args.steady_devices / args.steady_phones).max(1);
@@ -422,6 +438,9 @@ fn print_report(report: &StormReport) {
         "  interaction latency p50 {:.1} ms, p99 {:.1} ms",
         storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
     );
+    if let Some(dropped) = report.listen_overflows {
+        println!("  connections the kernel dropped (listen queue full, machine-wide): {dropped}");
+    }
     println!(
         "  server: peak RSS {:.1} MiB, {:.2} ms CPU per interaction (TLS alone: {:.2} ms per handshake); database {:.1} MiB",
         report.server_peak_rss_mib,

@@ -168,6 +168,15 @@ where
     config.validate()?;
     descriptors::fit_connection_caps(&mut config, descriptors::raise_to_hard_limit());
     // Listeners first: a port in use must fail the start before anything is written.
+    let backlog = config.limits.listen_backlog;
+    if let Some(cap) = kernel_backlog_cap().filter(|cap| *cap < backlog) {
+        tracing::warn!(
+            listen_backlog = backlog,
+            somaxconn = cap,
+            "the kernel caps listen backlogs below limits.listen_backlog (raise net.core.somaxconn)"
+        );
+    }
+    let bind = |address, setting| bind(address, setting, backlog);
     let (phone_listener, phone_addr) = bind(config.phone_listen, "phone_listen").await?;
     let (admin_listener, admin_addr) = bind(config.admin_listen, "admin_listen").await?;
     let (dcmp_listener, dcmp_addr) = match config.dcmp_listen {
@@ -389,11 +398,30 @@ fn record_admin_url(data_dir: &Path, scheme: &str, addr: SocketAddr) {
 
 /// An IPv6 literal in a URL needs brackets.
 /// Binds one listener; the error names the setting to change.
-async fn bind(address: SocketAddr, setting: &'static str) -> Result<(TcpListener, SocketAddr), StartError> {
+/// Binds a listener with the configured backlog (tokio's `bind` asks for 128, which a boot
+/// storm overflows: the kernel then drops connections and phones wait to retry).
+async fn bind(
+    address: SocketAddr,
+    setting: &'static str,
+    backlog: u32,
+) -> Result<(TcpListener, SocketAddr), StartError> {
     let failed = |cause| StartError::Bind { address, setting, cause };
-    let listener = TcpListener::bind(address).await.map_err(failed)?;
+    let socket = match address {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .map_err(failed)?;
+    // As std and tokio do: a restarted service can listen again at once.
+    socket.set_reuseaddr(true).map_err(failed)?;
+    socket.bind(address).map_err(failed)?;
+    let listener = socket.listen(backlog).map_err(failed)?;
     let bound = listener.local_addr().map_err(failed)?;
     Ok((listener, bound))
+}
+
+/// The kernel's cap on listen backlogs, where it can be read.
+fn kernel_backlog_cap() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/net/core/somaxconn").ok()?.trim().parse().ok()
 }
 
 /// Says at start-up when a server certificate was issued, and why.

@@ -67,7 +67,7 @@ pub fn import(args: ImportBenchArgs) -> Result<ExitCode> {
 async fn run(args: &ImportBenchArgs) -> Result<ImportReport> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("import");
-    let server = ServerProcess::start(&data_dir, None, "mixed")?;
+    let server = ServerProcess::start(&data_dir, None, "mixed", None)?;
     let connection = Connection::to(format!("http://{}", server.admin_addr), data_dir.clone());
     let client = Client::new(&connection)?;
 

@@ -25,24 +25,27 @@ pub(super) fn unix_secs() -> i64 {
 }
 
 impl ServerProcess {
+    /// `listen_backlog`: the server's `limits.listen_backlog` (its default when `None`).
     pub(super) fn start(
         data_dir: &Path,
         max_in_flight: Option<usize>,
         synchronous: &str,
+        listen_backlog: Option<u32>,
     ) -> Result<ServerProcess> {
-        Self::spawn(data_dir, max_in_flight, synchronous, false)
+        Self::spawn(data_dir, max_in_flight, synchronous, listen_backlog, false)
     }
 
     /// A server whose built-in file server serves on loopback, with 127.0.0.1 as the public
     /// address.
     pub(super) fn start_serving_files(data_dir: &Path) -> Result<ServerProcess> {
-        Self::spawn(data_dir, None, "mixed", true)
+        Self::spawn(data_dir, None, "mixed", None, true)
     }
 
     fn spawn(
         data_dir: &Path,
         max_in_flight: Option<usize>,
         synchronous: &str,
+        listen_backlog: Option<u32>,
         files: bool,
     ) -> Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
@@ -70,8 +73,9 @@ impl ServerProcess {
             Some(limit) => (format!("max_interactions_in_flight = {limit}\n"), 4096),
             None => (String::new(), 1024),
         };
+        let backlog = listen_backlog.map_or(String::new(), |b| format!("listen_backlog = {b}\n"));
         let limits = format!(
-            "[database]\nsynchronous = \"{synchronous}\"\n[limits]\n{in_flight}max_connections = {connections}\n\
+            "[database]\nsynchronous = \"{synchronous}\"\n[limits]\n{in_flight}{backlog}max_connections = {connections}\n\
              max_connections_per_address = {connections}\ninteractions_per_address_percent = 100\n"
         );
         let config = data_dir.with_extension("toml");

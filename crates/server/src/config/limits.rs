@@ -21,6 +21,10 @@ pub struct Limits {
     /// place of the one that has gone longest without a request in progress; when every one
     /// has a request in progress, new ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Connections each listener's kernel queue holds before they are accepted (the `listen`
+    /// backlog; the kernel caps it at `net.core.somaxconn`). Under a boot storm, connections
+    /// beyond it are dropped by the kernel and the phones must retry: keep it in the thousands.
+    pub listen_backlog: u32,
     /// Connections served at once from one client address on each phone port. Many phones can
     /// sit behind one NAT address, and each holds a connection only for milliseconds at a time:
     /// a site booting more than this many phones at once behind one address should raise it.
@@ -70,6 +74,7 @@ impl Default for Limits {
             max_reply_bytes: opendls_wpi::fragment::DEFAULT_MAX_REPLY_BYTES,
             max_inventory_bytes: opendls_engine::DEFAULT_MAX_INVENTORY_BYTES,
             max_connections: 1024,
+            listen_backlog: 4096,
             max_connections_per_address: 512,
             min_timeout_secs: 1,
             evict_silent_after_millis: 100,

@@ -60,6 +60,9 @@ impl Config {
                 "connection caps must be at least 1, and a per-address cap at most its listener's cap",
             );
         }
+        if limits.listen_backlog == 0 {
+            return invalid("limits.listen_backlog", "must be at least 1");
+        }
         if limits.min_timeout_secs == 0 || limits.min_timeout_secs > limits.handshake_timeout_secs {
             return invalid(
                 "limits.min_timeout_secs",

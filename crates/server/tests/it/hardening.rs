@@ -402,3 +402,20 @@ async fn secrets_are_sealed_at_rest() {
     use opendls_store::AdminStore;
     assert!(stolen.desired(None).await.is_err(), "another key cannot open the sealed values");
 }
+
+/// The kernel's view of a listening socket: `ss` prints its backlog as Send-Q.
+fn backlog_of(port: u16) -> Option<u32> {
+    let out = std::process::Command::new("ss").args(["-ltnH", &format!("sport = :{port}")]).output().ok()?;
+    let line = String::from_utf8_lossy(&out.stdout).lines().next()?.to_owned();
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+#[tokio::test]
+async fn listeners_queue_as_many_connections_as_configured() {
+    let server = TestServer::start_with(|config| config.limits.listen_backlog = 1000).await;
+    let running = server.running();
+    for port in [running.phone_addr.port(), running.admin_addr.port()] {
+        // tokio's own bind asks for 128: a boot storm overflowed it.
+        assert_eq!(backlog_of(port), Some(1000), "port {port} (is iproute2's ss installed?)");
+    }
+}
