@@ -8,7 +8,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use opendls_engine::template::{Template, is_template};
-use opendls_engine::{Configuration, DesiredEntry, ItemKey, preview};
+use opendls_engine::{Configuration, DesiredEntry, ItemKey};
 use opendls_store::{AdminStore, VariableStore};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::did_you_mean;
@@ -20,9 +20,6 @@ use crate::api::{
     ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, ConfigValueResult, ConfigWrite,
 };
 use crate::phone::unix_now;
-
-/// Devices whose changes a configuration change lists (every one is counted).
-const MAX_CHANGES_LISTED: usize = 100;
 
 #[derive(Deserialize)]
 pub(super) struct ScopeQuery {
@@ -121,17 +118,7 @@ pub(super) async fn change_configuration<S: AdminStore + VariableStore>(
     let before = Configuration::new(current.iter().cloned(), variables.iter().cloned());
     let after = Configuration::new(current.into_iter().chain(entries.iter().cloned()), variables);
     let keys: Vec<ItemKey> = entries.iter().map(|e| e.key.clone()).collect();
-    let (mut affected, mut changes) = (0, Vec::new());
-    for device in &devices {
-        let moved = preview::changes(&before, &after, Some(&keys), &super::templates::facts(device));
-        if moved.is_empty() {
-            continue;
-        }
-        affected += 1;
-        if changes.len() < MAX_CHANGES_LISTED {
-            changes.push(super::preview::change_view(&device.mac, &moved));
-        }
-    }
+    let (affected, changes) = super::preview::fleet_changes(&before, &after, Some(&keys), &devices);
     let templated: Vec<ItemKey> =
         entries.iter().filter(|e| is_template(&e.value)).map(|e| e.key.clone()).collect();
     let (cannot_render, cannot_render_total) = match templated.is_empty() {

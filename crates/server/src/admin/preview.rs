@@ -127,8 +127,33 @@ fn masked(key: &ItemKey, value: &str) -> String {
     displayable_value(&key.name, value).to_owned()
 }
 
+/// Devices whose changes a configuration change lists (every one is counted).
+const MAX_CHANGES_LISTED: usize = 100;
+
+/// What going from `before` to `after` changes for the known `devices`, looking only at `keys`
+/// (`None`: every item): how many devices are touched, and the changes of the first 100.
+pub(super) fn fleet_changes(
+    before: &Configuration,
+    after: &Configuration,
+    keys: Option<&[ItemKey]>,
+    devices: &[DeviceSummary],
+) -> (usize, Vec<DeviceChangeView>) {
+    let (mut affected, mut listed) = (0, Vec::new());
+    for device in devices {
+        let moved = opendls_engine::preview::changes(before, after, keys, &super::templates::facts(device));
+        if moved.is_empty() {
+            continue;
+        }
+        affected += 1;
+        if listed.len() < MAX_CHANGES_LISTED {
+            listed.push(change_view(&device.mac, &moved));
+        }
+    }
+    (affected, listed)
+}
+
 /// One device's changes as a dry run shows them.
-pub(super) fn change_view(mac: &str, changes: &[ValueChange]) -> DeviceChangeView {
+fn change_view(mac: &str, changes: &[ValueChange]) -> DeviceChangeView {
     let shown = |key: &ItemKey, wanted: &Option<Wanted>| match wanted {
         None => (None, None),
         Some(Wanted::Value(resolved)) => (Some(shown_value(key, resolved)), None),

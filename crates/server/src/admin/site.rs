@@ -9,16 +9,13 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_engine::{Configuration, DesiredEntry, ItemKey, Scope, Variable, preview};
+use opendls_engine::{Configuration, DesiredEntry, ItemKey, Scope, Variable};
 use opendls_store::{AdminStore, SiteChange, SiteStore, VariableStore};
 use opendls_wpi::secrets::{MASK, displayable_value, is_secret_item};
 
 use super::{AdminState, Answer, Rejection, parse_config_scope, parse_scope};
 use crate::api::{SiteDiffLine, SiteImport, SiteImportResult};
 use crate::phone::unix_now;
-
-/// Devices whose changes an import lists (every one is counted).
-const MAX_CHANGES_LISTED: usize = 100;
 
 type Values = BTreeMap<(Scope, ItemKey), String>;
 type Variables = BTreeMap<(Scope, String), Variable>;
@@ -52,16 +49,7 @@ pub(super) async fn import<S: AdminStore + VariableStore + SiteStore>(
     let before = configuration(&stored_values, &stored_variables);
     let after = configuration(&after_values, &after_variables);
     let devices = state.store.list_devices().await?;
-    let (mut devices_affected, mut changes) = (0, Vec::new());
-    for device in &devices {
-        let moved = preview::changes(&before, &after, None, &super::templates::facts(device));
-        if !moved.is_empty() {
-            devices_affected += 1;
-            if changes.len() < MAX_CHANGES_LISTED {
-                changes.push(super::preview::change_view(&device.mac, &moved));
-            }
-        }
-    }
+    let (devices_affected, changes) = super::preview::fleet_changes(&before, &after, None, &devices);
     let (cannot_render, cannot_render_total) = super::templates::unrenderable(&after, None, &devices, 100);
     let change = diff.change;
     let applied = !request.dry_run;
