@@ -112,8 +112,7 @@ impl Configuration {
             }
         }
         // The first group wins, so the groups are laid last to first.
-        let groups: Vec<&str> = device.groups().collect();
-        for (name, values) in groups.into_iter().rev().filter_map(|g| self.groups.get_key_value(g)) {
+        for (name, values) in device.groups().rev().filter_map(|g| self.groups.get_key_value(g)) {
             layer(&mut winners, values, Scope::Group(name.clone()));
         }
         if let Some((mac, values)) = self.devices.get_key_value(device.mac) {

@@ -148,16 +148,6 @@ impl DeviceRecord {
         }
     }
 
-    /// Every group the device is in, the winning one first.
-    pub fn groups(&self) -> impl Iterator<Item = &str> {
-        self.group.iter().chain(&self.other_groups).map(String::as_str)
-    }
-
-    /// Whether the device is in group `name` (as its first group or another).
-    pub fn in_group(&self, name: &str) -> bool {
-        self.groups().any(|group| group == name)
-    }
-
     /// The reported value of an item, when the phone reported one without an error status.
     pub fn reported_value(&self, key: &ItemKey) -> Option<&str> {
         self.reported.get(key).filter(|item| item.status.is_none()).map(|item| item.value.as_str())

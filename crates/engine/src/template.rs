@@ -240,7 +240,7 @@ impl<'a> DeviceFacts<'a> {
     }
 
     /// Every group the device is in, the winning one first.
-    pub fn groups(&self) -> impl Iterator<Item = &'a str> + use<'a> {
+    pub fn groups(&self) -> impl DoubleEndedIterator<Item = &'a str> + use<'a> {
         self.group.into_iter().chain(self.other_groups.iter().map(String::as_str))
     }
 }
