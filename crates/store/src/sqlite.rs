@@ -344,6 +344,12 @@ pub(crate) fn group_haystack(groups: &[String]) -> String {
     if groups.is_empty() { String::new() } else { format!(",{},", join_groups(groups)) }
 }
 
+/// SQL that is true when the device row (`row` is its alias with a dot, or empty) is in the
+/// group `name` (an SQL expression), as its first group or a further one.
+pub(crate) fn member_of(row: &str, name: &str) -> String {
+    format!("({row}group_name = {name} OR instr(',' || {row}other_groups || ',', ',' || {name} || ',') > 0)")
+}
+
 fn kind_name(kind: EventKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }

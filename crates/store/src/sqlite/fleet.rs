@@ -12,6 +12,7 @@ use crate::{StoreError, StoreResult};
 /// The `WHERE` clause and its parameters for a filter.
 fn filter_clause(filter: &DeviceFilter) -> (String, Vec<Value>) {
     // Each condition with its parameter (if any); numbered once all are known.
+    let in_group = super::member_of("d.", "?");
     let mut wanted: Vec<(&str, Option<Value>)> = Vec::new();
     if let Some(model) = &filter.model {
         wanted.push(("lower(d.device_type) GLOB lower(?)", Some(Value::Text(model.clone()))));
@@ -22,10 +23,7 @@ fn filter_clause(filter: &DeviceFilter) -> (String, Vec<Value>) {
     match filter.group.as_deref() {
         Some("-") => wanted.push(("d.group_name IS NULL", None)),
         // In the group as its first group or another one (`?` is numbered once, used twice).
-        Some(group) => wanted.push((
-            "(d.group_name = ? OR instr(',' || d.other_groups || ',', ',' || ? || ',') > 0)",
-            Some(Value::Text(group.to_owned())),
-        )),
+        Some(group) => wanted.push((in_group.as_str(), Some(Value::Text(group.to_owned())))),
         None => {}
     }
     if let Some(state) = &filter.state {
@@ -82,7 +80,7 @@ impl FleetStore for SqliteStore {
     async fn groups(&self) -> StoreResult<Vec<GroupSummary>> {
         self.read(|connection| {
             let rows = connection
-                .prepare_cached(
+                .prepare_cached(&format!(
                     "WITH RECURSIVE further(name, rest) AS ( \
                        SELECT '', other_groups || ',' FROM devices WHERE other_groups != '' \
                        UNION ALL SELECT substr(rest, 1, instr(rest, ',') - 1), substr(rest, instr(rest, ',') + 1) \
@@ -96,14 +94,14 @@ impl FleetStore for SqliteStore {
                        UNION SELECT scope_key FROM pins WHERE scope = 'group' \
                        UNION SELECT scope_key FROM variables WHERE scope = 'group') \
                      SELECT n.name, \
-                       (SELECT count(*) FROM devices d WHERE d.group_name = n.name \
-                          OR instr(',' || d.other_groups || ',', ',' || n.name || ',') > 0), \
+                       (SELECT count(*) FROM devices d WHERE {}), \
                        (SELECT count(*) FROM desired_items v WHERE v.scope = 'group' AND v.scope_key = n.name), \
                        (SELECT policy FROM policies p WHERE p.scope = 'group' AND p.scope_key = n.name), \
                        (SELECT mode FROM security_modes m WHERE m.scope = 'group' AND m.scope_key = n.name), \
                        EXISTS (SELECT 1 FROM pins k WHERE k.scope = 'group' AND k.scope_key = n.name) \
                      FROM names n ORDER BY n.name",
-                )?
+                    super::member_of("d.", "n.name")
+                ))?
                 .query_map([], |row| {
                     Ok(GroupSummary {
                         name: row.get(0)?,
@@ -219,10 +217,10 @@ impl FleetStore for SqliteStore {
 /// group. Returns how many devices left it.
 fn leave_group(tx: &rusqlite::Transaction<'_>, name: &str) -> rusqlite::Result<usize> {
     let members = tx
-        .prepare(
-            "SELECT mac, group_name, other_groups FROM devices \
-             WHERE group_name = ?1 OR instr(',' || other_groups || ',', ',' || ?1 || ',') > 0",
-        )?
+        .prepare(&format!(
+            "SELECT mac, group_name, other_groups FROM devices WHERE {}",
+            super::member_of("", "?1")
+        ))?
         .query_map(params![name], |row| {
             Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?, row.get::<_, String>(2)?))
         })?

@@ -108,10 +108,7 @@ fn selector_condition(selector: &TargetSelector) -> (String, Vec<String>) {
             let marks = vec!["?"; macs.len()].join(", ");
             (format!("mac IN ({marks})"), macs.clone())
         }
-        TargetSelector::Group { name } => (
-            "(group_name = ? OR instr(',' || other_groups || ',', ',' || ? || ',') > 0)".into(),
-            vec![name.clone(), name.clone()],
-        ),
+        TargetSelector::Group { name } => (super::member_of("", "?"), vec![name.clone(), name.clone()]),
         TargetSelector::Query { device_type, software_version } => {
             let mut conditions = vec!["1".to_owned()];
             let mut values = Vec::new();
