@@ -1,12 +1,6 @@
 //! `opendls dhcp`: option 43 for the phones as each DHCP server takes it, and decoded back.
 
-use std::process::Command;
-
-use crate::support::{stderr, stdout};
-
-fn opendls(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_opendls")).args(args).output().unwrap()
-}
+use crate::support::{offline as opendls, stderr, stdout};
 
 #[test]
 fn option_43_is_the_documented_bytes_in_every_format_and_decodes_back() {

@@ -2,11 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{stderr, stdout};
-
-fn opendls(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_opendls")).args(args).output().unwrap()
-}
+use crate::support::{offline as opendls, stderr, stdout};
 
 #[test]
 fn completions_complete_and_man_pages_cover_every_command() {

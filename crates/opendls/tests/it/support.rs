@@ -41,6 +41,11 @@ impl Service {
     }
 }
 
+/// Runs `opendls ARGS` with no service (commands that need none: dhcp, completions, man).
+pub fn offline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_opendls")).args(args).output().unwrap()
+}
+
 /// Standard output as text.
 pub fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
