@@ -46,6 +46,12 @@ impl Readiness {
         }
     }
 
+    /// The watched tasks that have stopped.
+    fn not_serving(&self) -> Vec<&'static str> {
+        let listeners = self.listeners.lock().expect("readiness lock");
+        listeners.iter().filter(|(_, up)| !up.load(Ordering::Relaxed)).map(|(name, _)| *name).collect()
+    }
+
     /// Every check, and whether all pass.
     pub async fn report<S: Store>(&self, store: &S) -> ReadyReport {
         let database = match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
@@ -53,10 +59,7 @@ impl Readiness {
             Ok(Err(error)) => check("database", Err(error.to_string())),
             Err(_) => check("database", Err(format!("no answer within {} s", PING_TIMEOUT.as_secs()))),
         };
-        let down: Vec<&str> = {
-            let listeners = self.listeners.lock().expect("readiness lock");
-            listeners.iter().filter(|(_, up)| !up.load(Ordering::Relaxed)).map(|(name, _)| *name).collect()
-        };
+        let down = self.not_serving();
         let listeners = match down.is_empty() {
             true => check("listeners", Ok("every listener is serving".into())),
             false => check("listeners", Err(format!("not serving: {}", down.join(", ")))),
@@ -107,12 +110,9 @@ mod tests {
         readiness.watch("phone", async {}).await;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = tokio::spawn(readiness.watch("admin", async move { rx.await.unwrap_or_default() }));
-        let down: Vec<&str> = {
-            let listeners = readiness.listeners.lock().unwrap();
-            listeners.iter().filter(|(_, up)| !up.load(Ordering::Relaxed)).map(|(n, _)| *n).collect()
-        };
-        assert_eq!(down, ["phone"]);
+        assert_eq!(readiness.not_serving(), ["phone"]);
         tx.send(()).unwrap();
         serving.await.unwrap();
+        assert_eq!(readiness.not_serving(), ["phone", "admin"]);
     }
 }
