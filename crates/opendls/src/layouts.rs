@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use opendls_engine::layout::{FUNCTIONS, Layout};
 use opendls_server::api::{LayoutApplied, LayoutApply};
@@ -57,11 +57,8 @@ pub(crate) fn run(connection: Connection, command: LayoutCommand) -> Result<Exit
     })
 }
 
-fn read_layout(file: &PathBuf) -> Result<Layout> {
-    let text = match file.as_os_str() == "-" {
-        true => std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?,
-        false => std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
-    };
+fn read_layout(file: &std::path::Path) -> Result<Layout> {
+    let text = crate::read_text(file)?;
     toml::from_str(&text).map_err(|e| Refused(format!("{}: {e}", file.display())).into())
 }
 

@@ -225,6 +225,12 @@ fn main() -> ExitCode {
     }
 }
 
+/// A text file's contents (`-`: standard input), for the files commands read (layouts, sites).
+pub(crate) fn read_text(path: &std::path::Path) -> Result<String> {
+    String::from_utf8(read_input(Some(path.to_owned()))?)
+        .map_err(|_| anyhow::anyhow!("{} is not UTF-8 text", path.display()))
+}
+
 fn read_input(file: Option<PathBuf>) -> Result<Vec<u8>> {
     match file {
         Some(path) if path.as_os_str() != "-" => {

@@ -72,10 +72,7 @@ pub(crate) async fn export(client: &Client, args: &ExportArgs) -> Result<ExitCod
 }
 
 fn read_site(file: &Path) -> Result<SiteConfiguration> {
-    let text = match file.as_os_str() == "-" {
-        true => std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?,
-        false => std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?,
-    };
+    let text = crate::read_text(file)?;
     let json = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
     let parsed = match json {
         true => serde_json::from_str(&text).map_err(|e| e.to_string()),
