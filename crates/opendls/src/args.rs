@@ -18,6 +18,10 @@ pub(crate) struct ServeArgs {
     /// Data directory (database, certificates, admin token).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// The database: a PostgreSQL server (`postgres://user:password@host:5432/db`) that several
+    /// nodes share, instead of the embedded SQLite database in the data directory.
+    #[arg(long, env = "OPENDLS_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database: Option<String>,
     /// Phone listener address (HTTPS), e.g. 0.0.0.0:18443.
     #[arg(long)]
     pub phone_listen: Option<SocketAddr>,

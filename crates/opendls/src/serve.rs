@@ -20,6 +20,9 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(dir) = args.data_dir {
         config.data_dir = dir;
     }
+    if let Some(url) = args.database {
+        config.database.url = url;
+    }
     if let Some(address) = args.phone_listen {
         config.phone_listen = address;
     }
@@ -81,6 +84,7 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 "opendls is serving phones on https://{}/DeploymentService/LoginService",
                 server.phone_addr
             ),
+            format!("database: {}", server.database),
             format!(
                 "admin API on {} (token in {})",
                 server.admin_url,

@@ -96,6 +96,12 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Database {
+    /// Where the data lives: empty for the embedded SQLite database in the data directory, or
+    /// `postgres://user:password@host:port/db` for a PostgreSQL server that several opendls
+    /// nodes share (`OPENDLS_DATABASE_URL` and `opendls serve --database` override it).
+    pub url: String,
+    /// Connections to PostgreSQL each node keeps at most (unused with SQLite).
+    pub pool_size: u32,
     /// `mixed` (default): administrator changes, job progress and Secure Mode state are on the
     /// disk before they are acknowledged; phone steps that change nothing else are not waited
     /// for (a power cut can lose the last of them; phones send them again). `full`: every commit
@@ -111,6 +117,8 @@ pub struct Database {
 impl Default for Database {
     fn default() -> Self {
         Database {
+            url: String::new(),
+            pool_size: opendls_store::postgres::DEFAULT_POOL_SIZE as u32,
             synchronous: opendls_store::Synchronous::Mixed,
             history_days: 365,
             history_per_device: 1000,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use opendls_store::{SqliteStore, Store};
+use opendls_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 pub mod admin;
 pub mod admission;
 pub mod api;
+pub mod backend;
 pub mod bootstrap;
 pub mod client_hello;
 pub mod config;
@@ -101,6 +102,8 @@ pub struct RunningServer {
     pub admin_token: String,
     /// The data directory in use.
     pub data_dir: PathBuf,
+    /// The database in use, for the start-up lines (a PostgreSQL address without its password).
+    pub database: String,
     shutdown: CancellationToken,
     tasks: JoinSet<()>,
     store: Arc<dyn ClosingStore>,
@@ -137,23 +140,16 @@ impl RunningServer {
     }
 }
 
-/// Starts the service on the embedded SQLite database of its data directory.
+/// Starts the service on the backend its configuration names (`database.url`): the embedded
+/// SQLite database of its data directory, or a PostgreSQL server.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    start_with(config, open_sqlite).await
-}
-
-/// Opens (creating and migrating if needed) the SQLite database in the data directory, with the
-/// key that seals secrets, and re-seals what an older key sealed.
-async fn open_sqlite(config: Config, data_dir: PathBuf) -> Result<Arc<SqliteStore>, StartError> {
-    data_dir::create_private_file(&data_dir.join(DATABASE_FILE))?;
-    let keys = opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
-    let store = Arc::new(SqliteStore::open_with_keys(&data_dir.join(DATABASE_FILE), keys).await?);
-    store.set_synchronous(config.database.synchronous).await?;
-    let resealed = store.reseal_secrets_if_key_changed().await?;
-    if resealed > 0 {
-        tracing::info!(resealed, "secrets not yet sealed with the current key were sealed");
+    config.validate()?;
+    match backend::Backend::of(&config.database.url) {
+        Ok(backend::Backend::Postgres(url)) => {
+            start_with(config, move |config, _| backend::open_postgres(config, url)).await
+        }
+        _ => start_with(config, backend::open_sqlite).await,
     }
-    Ok(store)
 }
 
 /// Starts the service on the backend `open` returns: everything above the store is generic over
@@ -372,6 +368,10 @@ where
         secure_addr,
         file_addr,
         admin_token,
+        database: match backend::Backend::of(&config.database.url) {
+            Ok(backend::Backend::Postgres(url)) => opendls_store::postgres::redacted_url(&url),
+            _ => format!("SQLite at {}", data_dir.join(DATABASE_FILE).display()),
+        },
         data_dir,
         shutdown,
         tasks,

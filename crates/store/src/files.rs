@@ -28,6 +28,15 @@ impl FileKind {
             FileKind::File => "file",
         }
     }
+
+    /// The kind as stored, read back.
+    pub(crate) fn from_column(text: &str) -> crate::StoreResult<FileKind> {
+        match text {
+            "firmware" => Ok(FileKind::Firmware),
+            "file" => Ok(FileKind::File),
+            other => Err(crate::StoreError::Corrupt(format!("unknown stored file kind {other:?}"))),
+        }
+    }
 }
 
 /// A file to add.

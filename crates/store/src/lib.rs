@@ -17,10 +17,13 @@ use opendls_engine::{
     LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+mod columns;
 pub mod files;
 pub mod fleet;
 pub mod jobs;
 pub mod pins;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod provisioning;
 pub mod retention;
 pub mod rollout;
@@ -35,6 +38,8 @@ pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
 pub use pins::{FirmwarePin, NewPin, PinLimits};
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 pub use provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 pub use retention::{Pruned, RetentionStore};
 pub use rollout::{Rollout, RolloutStep, Share};

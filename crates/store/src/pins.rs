@@ -48,3 +48,18 @@ pub struct PinLimits {
     /// A phone whose pinned deployment failed is not tried again for this long (no loop).
     pub hold_off_secs: i64,
 }
+
+/// A pin's job never gives up: it stands until the pin changes (31 Dec 9999).
+pub(crate) const STANDING: opendls_engine::Timestamp = 253_402_300_799;
+
+/// Whether a phone that runs `running` gets its pin's image: it runs an older version, or a
+/// newer one and the pin allows a downgrade. A version that does not read is left alone, and so
+/// is every phone of a pin whose version does not read.
+pub(crate) fn wants_pinned_version(pin: &FirmwarePin, running: &str) -> bool {
+    use opendls_wpi::firmware::FirmwareVersion;
+    let Some(target) = FirmwareVersion::parse(&pin.version) else { return false };
+    match FirmwareVersion::parse(running) {
+        Some(current) => current < target || (current > target && pin.allow_downgrade),
+        None => false,
+    }
+}

@@ -9,10 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opendls_engine::{DesiredEntry, DeviceRecord, EventKind, ItemKey, Scope, WriteFailure};
-use opendls_wpi::secrets::is_secret_item;
+use opendls_engine::{DeviceRecord, ItemKey, WriteFailure};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
+pub(crate) use crate::columns::{
+    DEVICE_COLUMNS, desired_entry, from_json, group_haystack, index_column, index_from_column, join_groups,
+    kind_name, open_failures, scope_columns, scope_from_columns, split_groups, stored_value, to_json,
+};
 use crate::secrets::SecretKeys;
 use crate::{DeviceSummary, StoreError, StoreResult, Synchronous};
 
@@ -294,68 +297,11 @@ fn summary_row(row: &Row<'_>) -> rusqlite::Result<DeviceSummary> {
     })
 }
 
-fn scope_columns(scope: &Scope) -> (&'static str, &str) {
-    match scope {
-        Scope::Global => ("global", ""),
-        Scope::Model(pattern) => ("model", pattern),
-        Scope::Group(name) => ("group", name),
-        Scope::Device(mac) => ("device", mac),
-    }
-}
-
-fn scope_from_columns(scope: &str, key: String) -> StoreResult<Scope> {
-    match scope {
-        "global" => Ok(Scope::Global),
-        "model" => Ok(Scope::Model(key)),
-        "group" => Ok(Scope::Group(key)),
-        "device" => Ok(Scope::Device(key)),
-        other => Err(StoreError::Corrupt(format!("unknown scope {other:?}"))),
-    }
-}
-
-fn index_column(index: Option<u32>) -> i64 {
-    index.map_or(-1, i64::from)
-}
-
-fn index_from_column(value: i64) -> Option<u32> {
-    u32::try_from(value).ok()
-}
-
-fn to_json<T: serde::Serialize>(value: &T) -> StoreResult<String> {
-    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(text: &str) -> StoreResult<T> {
-    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// The stored form of a device's further groups: comma-separated (group names hold no comma).
-pub(crate) fn join_groups(groups: &[String]) -> String {
-    groups.join(",")
-}
-
-/// The further groups as stored by [`join_groups`].
-pub(crate) fn split_groups(text: &str) -> Vec<String> {
-    text.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect()
-}
-
-/// The stored further groups as one `instr` haystack: `,a,b,` (`''` for none).
-pub(crate) fn group_haystack(groups: &[String]) -> String {
-    if groups.is_empty() { String::new() } else { format!(",{},", join_groups(groups)) }
-}
-
 /// SQL that is true when the device row (`row` is its alias with a dot, or empty) is in the
 /// group `name` (an SQL expression), as its first group or a further one.
 pub(crate) fn member_of(row: &str, name: &str) -> String {
     format!("({row}group_name = {name} OR instr(',' || {row}other_groups || ',', ',' || {name} || ',') > 0)")
 }
-
-fn kind_name(kind: EventKind) -> String {
-    serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
-}
-
-const DEVICE_COLUMNS: &str = "mac, e164, device_type, software_version, contact_me_uri, group_name, other_groups, \
-     first_seen, last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval";
 
 fn device_from_row(row: &Row<'_>) -> rusqlite::Result<(DeviceRecord, String, String)> {
     let mut device = DeviceRecord::new(row.get("mac")?, row.get("first_seen")?);
@@ -388,23 +334,7 @@ fn load_device(
     else {
         return Ok(None);
     };
-    let items: Vec<opendls_engine::ReportedItem> = from_json(&reported)?;
-    device.reported = items
-        .into_iter()
-        .map(|mut item| {
-            secrets.open_in_place(&mut item.value)?;
-            Ok((item.key.clone(), item))
-        })
-        .collect::<StoreResult<_>>()?;
-    let flagged: Vec<opendls_engine::FlaggedChange> = from_json(&flagged)?;
-    device.flagged = flagged
-        .into_iter()
-        .map(|change| {
-            let (phone_value, desired_value) =
-                (secrets.open(&change.phone_value)?, secrets.open(&change.desired_value)?);
-            Ok(opendls_engine::FlaggedChange { phone_value, desired_value, ..change })
-        })
-        .collect::<StoreResult<_>>()?;
+    crate::columns::open_device_documents(&mut device, &reported, &flagged, secrets)?;
     Ok(Some(device))
 }
 
@@ -425,25 +355,4 @@ fn desired_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, i64, 
         row.get("item_index")?,
         row.get("value")?,
     ))
-}
-
-fn desired_entry(
-    (scope, key, name, index, value): (String, String, String, i64, String),
-    secrets: &SecretKeys,
-) -> StoreResult<DesiredEntry> {
-    Ok(DesiredEntry {
-        scope: scope_from_columns(&scope, key)?,
-        key: ItemKey::new(name, index_from_column(index)),
-        value: secrets.open(&value)?,
-    })
-}
-
-/// A value as stored: sealed for secret items, as it is for the rest.
-fn stored_value(secrets: &SecretKeys, name: &str, value: &str) -> String {
-    if is_secret_item(name) { secrets.seal(value) } else { value.to_owned() }
-}
-
-/// Refused values, opened.
-fn open_failures(failures: Vec<WriteFailure>, secrets: &SecretKeys) -> StoreResult<Vec<WriteFailure>> {
-    failures.into_iter().map(|f| Ok(WriteFailure { value: secrets.open(&f.value)?, ..f })).collect()
 }

@@ -20,6 +20,12 @@ impl Config {
                 return invalid("public_address", "must be a host name or IP address without scheme or port");
             }
         }
+        if let Err(message) = crate::backend::Backend::of(&self.database.url) {
+            return invalid("database.url", &message);
+        }
+        if self.database.pool_size == 0 {
+            return invalid("database.pool_size", "must be at least 1");
+        }
         self.validate_limits()?;
         self.validate_jobs()?;
         self.validate_secure_mode()

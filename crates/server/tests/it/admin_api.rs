@@ -155,10 +155,75 @@ async fn ready_needs_the_database_the_listeners_and_disk_space() {
 
     // The database file deleted under the running service: its connections still answer, but
     // what they write is lost at the next start. Not ready.
+    if crate::support::on_postgres() {
+        return; // PostgreSQL's unreachable server: `ready_goes_false_when_postgres_is_unreachable`
+    }
     let database = server.running().data_dir.join(opendls_server::DATABASE_FILE);
     std::fs::remove_file(&database).unwrap();
     let (status, report) = ready(&server).await;
     assert_eq!(status, 503, "{report:#}");
     assert_eq!(report["checks"][0]["ok"], false);
     assert!(report["checks"][0]["detail"].as_str().unwrap().contains("is gone"), "{report:#}");
+}
+
+/// On PostgreSQL: the service reaches its database through a relay this test owns; with the
+/// relay gone, the database is unreachable and the service says it is not ready (then ready
+/// again once the database is back).
+#[tokio::test]
+async fn ready_goes_false_when_postgres_is_unreachable() {
+    if !crate::support::on_postgres() {
+        return; // SQLite's case: `ready_needs_the_database_the_listeners_and_disk_space`
+    }
+    let url = std::env::var("OPENDLS_TEST_POSTGRES").unwrap();
+    let (scoped, _schema) = opendls_store::postgres::testing::scratch_schema(&url).await;
+    let relay = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let relay_port = relay.local_addr().unwrap().port();
+    let target = tokio_postgres_target(&url);
+    // Aborting the relay drops its set of connections, which ends every relayed connection.
+    let relaying = tokio::spawn(async move {
+        let mut connections = tokio::task::JoinSet::new();
+        loop {
+            let (mut inbound, _) = relay.accept().await.unwrap();
+            let target = target.clone();
+            connections.spawn(async move {
+                let mut outbound = tokio::net::TcpStream::connect(target).await.unwrap();
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    let through_relay = scoped.replacen(host_in(&url), &format!("127.0.0.1:{relay_port}"), 1);
+    assert_ne!(through_relay, scoped, "the test server's address is host:port in its URL");
+    let server = TestServer::start_with(|config| config.database.url = through_relay).await;
+    let ready = || async {
+        let stream = tokio::net::TcpStream::connect(server.running().admin_addr).await.unwrap();
+        let reply = exchange(stream, "GET", "/api/ready", &[], b"").await;
+        (reply.status, serde_json::from_str::<serde_json::Value>(&reply.text()).unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    relaying.abort();
+    let _ = relaying.await;
+    // The pool notices a closed connection when it next hands it out.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let report = loop {
+        let (status, report) = ready().await;
+        if status == 503 {
+            break report;
+        }
+        assert!(std::time::Instant::now() < deadline, "still ready without its database: {report:#}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert_eq!(report["checks"][0]["name"], "database");
+    assert_eq!(report["checks"][0]["ok"], false, "{report:#}");
+}
+
+/// The host (and port, if given) of a `postgres://user:password@host:port/db` address.
+fn host_in(url: &str) -> &str {
+    let after_at = url.rsplit_once('@').map_or(url.trim_start_matches("postgres://"), |(_, rest)| rest);
+    after_at.split(['/', '?']).next().unwrap_or_default()
+}
+
+/// `host:port` to connect to for a `postgres://` address.
+fn tokio_postgres_target(url: &str) -> String {
+    let host = host_in(url);
+    if host.contains(':') { host.to_owned() } else { format!("{host}:5432") }
 }

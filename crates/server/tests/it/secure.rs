@@ -318,14 +318,13 @@ async fn the_fleet_moves_by_contact_me_and_certificates_are_renewed() {
     // One certificate is about to expire: the next secure contact renews it (a no-PIN bootstrap
     // over the authenticated channel) and the phone comes back with the new one.
     let renewed = &phones[0].mac;
-    let database =
-        rusqlite::Connection::open(server.running().data_dir.join(opendls_server::DATABASE_FILE)).unwrap();
-    database
-        .execute(
+    server
+        .database_execute(
             "UPDATE certificates SET not_after = strftime('%s', 'now') + 3600 WHERE mac = ?1",
-            [renewed.as_str()],
+            "UPDATE certificates SET not_after = extract(epoch FROM now())::bigint + 3600 WHERE mac = $1",
+            renewed,
         )
-        .unwrap();
+        .await;
     // A restart job reaches every secure phone by contact-me, called back to the secure port.
     let restart = json!({"kind": "restart", "targets": {"by": "all"}});
     let job = server.admin_json("POST", "/api/jobs", Some(&restart.to_string()), 201).await;

@@ -14,6 +14,13 @@ pub struct TestServer {
     pub server: Option<RunningServer>,
     _dir: tempfile::TempDir,
     config: Config,
+    _schema: Option<opendls_store::postgres::testing::ScratchSchema>,
+}
+
+/// The backend the end-to-end tests run on: SQLite, or PostgreSQL when `OPENDLS_TEST_BACKEND`
+/// is `postgres` (on the server `OPENDLS_TEST_POSTGRES` names, a scratch schema per test).
+pub fn on_postgres() -> bool {
+    std::env::var("OPENDLS_TEST_BACKEND").is_ok_and(|backend| backend == "postgres")
 }
 
 impl TestServer {
@@ -25,9 +32,17 @@ impl TestServer {
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::loopback(dir.path().to_owned());
+        let mut schema = None;
+        if on_postgres() {
+            let url =
+                std::env::var("OPENDLS_TEST_POSTGRES").expect("OPENDLS_TEST_POSTGRES names the test server");
+            let (scoped, scratch) = opendls_store::postgres::testing::scratch_schema(&url).await;
+            config.database.url = scoped;
+            schema = Some(scratch);
+        }
         adjust(&mut config);
         let server = opendls_server::start(config.clone()).await.unwrap();
-        TestServer { server: Some(server), _dir: dir, config }
+        TestServer { server: Some(server), _dir: dir, config, _schema: schema }
     }
 
     pub fn running(&self) -> &RunningServer {
@@ -264,5 +279,72 @@ pub async fn until_finished(server: &TestServer, id: i64, within: Duration) -> V
         }
         assert!(Instant::now() < deadline, "job {id} did not finish: {job:#}");
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The database behind the service's back: what tests read and change directly.
+impl TestServer {
+    /// Every value the database holds (its files on SQLite, every row as text on PostgreSQL),
+    /// for looking for a secret in it.
+    pub async fn database_contents(&self) -> Vec<u8> {
+        if !on_postgres() {
+            let file = self.config.data_dir.join(opendls_server::DATABASE_FILE);
+            let mut bytes = std::fs::read(&file).unwrap();
+            bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+            return bytes;
+        }
+        let client = self.postgres().await;
+        let tables = client
+            .query("SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()", &[])
+            .await
+            .unwrap();
+        let mut bytes = Vec::new();
+        for table in tables {
+            let table: String = table.get(0);
+            for row in client.query(&format!("SELECT t::text FROM {table} t"), &[]).await.unwrap() {
+                bytes.extend(row.get::<_, String>(0).into_bytes());
+            }
+        }
+        bytes
+    }
+
+    /// Runs one statement on the database, in SQLite's or PostgreSQL's dialect, with `mac` as
+    /// its one parameter.
+    pub async fn database_execute(&self, sqlite: &str, postgres: &str, mac: &str) {
+        if on_postgres() {
+            self.postgres().await.execute(postgres, &[&mac]).await.unwrap();
+        } else {
+            let file = self.config.data_dir.join(opendls_server::DATABASE_FILE);
+            rusqlite::Connection::open(file).unwrap().execute(sqlite, [mac]).unwrap();
+        }
+    }
+
+    /// The desired values as a copy of the database without its key file reads them (with a
+    /// new key).
+    pub async fn desired_read_without_the_key(
+        &self,
+    ) -> opendls_store::StoreResult<Vec<opendls_engine::DesiredEntry>> {
+        use opendls_store::AdminStore;
+        let copy = tempfile::tempdir().unwrap();
+        let keys =
+            opendls_store::secrets::SecretKeys::load_or_create(&copy.path().join("other.key")).unwrap();
+        if on_postgres() {
+            let stolen =
+                opendls_store::PostgresStore::open(&self.config.database.url, keys, 1).await.unwrap();
+            return stolen.desired(None).await;
+        }
+        let dir = &self.config.data_dir;
+        std::fs::copy(dir.join("opendls.db"), copy.path().join("opendls.db")).unwrap();
+        let _ = std::fs::copy(dir.join("opendls.db-wal"), copy.path().join("opendls.db-wal"));
+        let stolen =
+            opendls_store::SqliteStore::open_with_keys(&copy.path().join("opendls.db"), keys).await.unwrap();
+        stolen.desired(None).await
+    }
+
+    async fn postgres(&self) -> tokio_postgres::Client {
+        let (client, connection) =
+            tokio_postgres::connect(&self.config.database.url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
     }
 }

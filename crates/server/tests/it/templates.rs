@@ -178,9 +178,7 @@ async fn secret_variables_are_sealed_and_masked() {
     put(&server, "/api/variables", secret).await;
     let listed = server.admin("GET", "/api/variables", None).await.text();
     assert!(!listed.contains("s3cret-Pa55") && listed.contains("******"), "{listed}");
-    let file = server.running().data_dir.join(opendls_server::DATABASE_FILE);
-    let mut stored = std::fs::read(&file).unwrap();
-    stored.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+    let stored = server.database_contents().await;
     let found = |needle: &[u8]| stored.windows(needle.len()).any(|w| w == needle);
     assert!(found(b"sip-password"), "the variable's name is stored as it is: the files were read");
     assert!(!found(b"s3cret-Pa55"), "a secret variable's value is sealed at rest");

@@ -11,17 +11,16 @@ use super::{
     SqliteStore, desired_entry, desired_row, failure_from_row, index_column, index_from_column, load_device,
     open_failures, scope_columns, summary_row,
 };
-use crate::{AdminStore, DeviceSummary, StoreError, StoreResult};
+use crate::columns::SUMMARY_COLUMNS;
+use crate::{AdminStore, DeviceSummary, StoreResult};
 
 impl AdminStore for SqliteStore {
     async fn list_devices(&self) -> StoreResult<Vec<DeviceSummary>> {
         self.read(|connection| {
             let rows = connection
-                .prepare_cached(
-                    "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.other_groups, \
-                     d.last_contact, d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
-                     FROM devices d LEFT JOIN device_security s ON s.mac = d.mac ORDER BY d.mac",
-                )?
+                .prepare_cached(&format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM devices d LEFT JOIN device_security s ON s.mac = d.mac ORDER BY d.mac"
+                ))?
                 .query_map([], summary_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             Ok(rows)
@@ -62,8 +61,7 @@ impl AdminStore for SqliteStore {
                     Ok(HistoryEvent {
                         mac,
                         at,
-                        kind: serde_json::from_value(serde_json::Value::String(kind))
-                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        kind: crate::columns::kind_from(kind)?,
                         reason,
                         key: name.map(|name| ItemKey::new(name, index.and_then(index_from_column))),
                         old_value,

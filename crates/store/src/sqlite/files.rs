@@ -8,14 +8,6 @@ use crate::{StoreError, StoreResult};
 
 const COLUMNS: &str = "id, kind, file_type, name, sha256, size, version, models, added_at";
 
-fn kind_from(text: &str) -> StoreResult<FileKind> {
-    match text {
-        "firmware" => Ok(FileKind::Firmware),
-        "file" => Ok(FileKind::File),
-        other => Err(StoreError::Corrupt(format!("unknown stored file kind {other:?}"))),
-    }
-}
-
 fn stored_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, NewStoredFile, String, i64)> {
     let file = NewStoredFile {
         kind: FileKind::File,
@@ -31,7 +23,7 @@ fn stored_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, NewStoredFile, St
 
 fn stored_from(row: (i64, String, NewStoredFile, String, i64)) -> StoreResult<StoredFile> {
     let (id, kind, mut file, models, added_at) = row;
-    file.kind = kind_from(&kind)?;
+    file.kind = FileKind::from_column(&kind)?;
     file.models = serde_json::from_str(&models).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(StoredFile { id, file, added_at })
 }

@@ -6,6 +6,7 @@ use rusqlite::{OptionalExtension, params, params_from_iter};
 
 use super::rollouts::UNFINISHED;
 use super::{SqliteStore, summary_row};
+use crate::columns::SUMMARY_COLUMNS;
 use crate::fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 use crate::{StoreError, StoreResult};
 
@@ -61,9 +62,7 @@ impl FleetStore for SqliteStore {
                 connection
                     .query_row(&format!("SELECT count(*) {from}"), params_from_iter(&values), |r| r.get(0))?;
             let page = format!(
-                "SELECT d.mac, d.e164, d.device_type, d.software_version, d.group_name, d.other_groups, \
-                 d.last_contact, d.last_reason, d.remote_addr, d.tls_offer, d.approval, COALESCE(s.state, 'default') AS security_state \
-                 {from} ORDER BY d.mac LIMIT ?{} OFFSET ?{}",
+                "SELECT {SUMMARY_COLUMNS} {from} ORDER BY d.mac LIMIT ?{} OFFSET ?{}",
                 values.len() + 1,
                 values.len() + 2
             );

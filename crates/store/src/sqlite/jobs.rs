@@ -1,8 +1,6 @@
 //! [`JobStore`] on SQLite, and the job parts of the phone endpoint's calls.
 
-use std::str::FromStr;
-
-use opendls_engine::{DeviceTask, JobId, Phase, TargetState, TaskUpdate, Timestamp};
+use opendls_engine::{DeviceTask, JobId, Phase, TaskUpdate, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, params, params_from_iter};
 
 use super::rollouts::UNFINISHED;
@@ -13,17 +11,8 @@ use crate::jobs::{
 };
 use crate::{StoreError, StoreResult};
 
-/// The unfinished states, spelled as the partial index `job_targets_active` spells them (SQLite
-/// uses a partial index only for a query that repeats its condition).
-pub(super) const ACTIVE: &str = "('queued', 'contacting', 'running', 'waiting-busy')";
-
-fn state_from(text: &str) -> StoreResult<TargetState> {
-    TargetState::from_str(text).map_err(StoreError::Corrupt)
-}
-
-fn phase_from(text: Option<&str>) -> StoreResult<Option<Phase>> {
-    text.map(|text| Phase::from_str(text).map_err(StoreError::Corrupt)).transpose()
-}
+pub(super) use crate::columns::ACTIVE;
+use crate::columns::{phase_from, state_from};
 
 /// The device's unfinished work, oldest job first.
 pub(super) fn device_tasks(connection: &Connection, mac: &str) -> StoreResult<Vec<DeviceTask>> {

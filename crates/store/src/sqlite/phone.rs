@@ -2,12 +2,7 @@
 //! certificate) and one transaction per decision, with secret values sealed on the way in and
 //! opened on the way out.
 
-use std::str::FromStr;
-
-use opendls_engine::{
-    Decision, DesiredEntry, DeviceRecord, InteractionChange, InteractionState, LocalChangePolicy, Timestamp,
-};
-use opendls_wpi::secrets::is_secret_item;
+use opendls_engine::{Decision, DesiredEntry, DeviceRecord, InteractionChange, InteractionState, Timestamp};
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use super::{
@@ -15,7 +10,7 @@ use super::{
     load_device, open_failures, provisioning, scope_columns, security, stored_value, to_json, variables,
 };
 use crate::secrets::SecretKeys;
-use crate::{DeviceContext, InteractionLookup, PhoneStore, RequestContext, StoreError, StoreResult};
+use crate::{DeviceContext, InteractionLookup, PhoneStore, RequestContext, StoreResult};
 
 /// Everything the engine needs about one device, read on `connection`.
 pub(super) fn load_context(
@@ -48,15 +43,7 @@ pub(super) fn load_context(
             )?
             .query_map(params![group], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
             .collect::<rusqlite::Result<Vec<_>>>()?;
-    // The group's policy beats the global one.
-    let mut policy = None;
-    for wanted in ["global", "group"] {
-        for (scope, text) in &policies {
-            if scope == wanted {
-                policy = Some(LocalChangePolicy::from_str(text).map_err(StoreError::Corrupt)?);
-            }
-        }
-    }
+    let policy = crate::columns::effective_policy(&policies)?;
     let tasks = jobs::device_tasks(connection, mac)?;
     let (security_mode, security) = security::device_security(connection, mac, &group)?;
     let variables = variables::device_variables(connection, mac, &group, &other_groups, secrets)?;
@@ -270,27 +257,7 @@ pub(super) fn upsert_device(
     device: &DeviceRecord,
     secrets: &SecretKeys,
 ) -> StoreResult<()> {
-    // Phones report secret items too (`user-pwd`, p. 33): those values are sealed.
-    let reported: Vec<std::borrow::Cow<'_, opendls_engine::ReportedItem>> = device
-        .reported
-        .values()
-        .map(|item| match is_secret_item(&item.key.name) && !item.value.is_empty() {
-            true => std::borrow::Cow::Owned(opendls_engine::ReportedItem {
-                value: secrets.seal(&item.value),
-                ..item.clone()
-            }),
-            false => std::borrow::Cow::Borrowed(item),
-        })
-        .collect();
-    let flagged: Vec<opendls_engine::FlaggedChange> = device
-        .flagged
-        .iter()
-        .map(|change| opendls_engine::FlaggedChange {
-            phone_value: stored_value(secrets, &change.key.name, &change.phone_value),
-            desired_value: stored_value(secrets, &change.key.name, &change.desired_value),
-            ..change.clone()
-        })
-        .collect();
+    let (reported, flagged) = crate::columns::stored_device_documents(device, secrets)?;
     tx.prepare_cached(
         "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
          last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval, \
@@ -314,8 +281,8 @@ pub(super) fn upsert_device(
         device.last_reason,
         device.remote_addr,
         device.inventory_read_at,
-        to_json(&reported)?,
-        to_json(&flagged)?,
+        reported,
+        flagged,
         device.tls_offer,
         device.approval.as_str(),
         super::join_groups(&device.other_groups),
@@ -367,7 +334,7 @@ mod durability_tests {
             1_800_000_000,
             "127.0.0.1".into(),
             session.into(),
-            LocalChangePolicy::default(),
+            opendls_engine::LocalChangePolicy::default(),
         );
         opendls_engine::decide(&input, &opendls_engine::EngineSettings::default())
             .decision()

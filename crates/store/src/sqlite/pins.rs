@@ -2,7 +2,6 @@
 //! another version a target in it.
 
 use opendls_engine::{JobKind, Timestamp};
-use opendls_wpi::firmware::FirmwareVersion;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::jobs::ACTIVE;
@@ -10,10 +9,7 @@ use super::rollouts::UNFINISHED;
 use super::to_json;
 use crate::StoreResult;
 use crate::jobs::TargetSelector;
-use crate::pins::{FirmwarePin, NewPin, PinLimits};
-
-/// A pin's job never gives up: it stands until the pin changes (31 Dec 9999).
-const STANDING: Timestamp = 253_402_300_799;
+use crate::pins::{FirmwarePin, NewPin, PinLimits, STANDING, wants_pinned_version};
 
 const COLUMNS: &str = "model, group_name, file_id, version, allow_downgrade, job_id, set_at";
 
@@ -136,11 +132,6 @@ fn target_pin(
     hold_off: i64,
     budget: u32,
 ) -> StoreResult<u32> {
-    let Some(target) = FirmwareVersion::parse(&pin.version) else { return Ok(0) };
-    let wanted = |running: &str| match FirmwareVersion::parse(running) {
-        Some(current) => current < target || (current > target && pin.allow_downgrade),
-        None => false,
-    };
     let mut given = 0;
     // Page by MAC: phones skipped here (newer, unreadable version) never crowd out the rest.
     let mut after = String::new();
@@ -148,7 +139,7 @@ fn target_pin(
         let page = candidates(tx, pin, now - hold_off, &after)?;
         let Some((last, _)) = page.last() else { break };
         after = last.clone();
-        for (mac, running) in page.into_iter().filter(|(_, running)| wanted(running)) {
+        for (mac, running) in page.into_iter().filter(|(_, running)| wants_pinned_version(pin, running)) {
             if given == budget {
                 break;
             }

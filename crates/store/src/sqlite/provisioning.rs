@@ -5,32 +5,12 @@ use opendls_wpi::secrets::MASK;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::variables::{Existing, upsert_variable};
-use super::{SqliteStore, from_json, to_json};
+use super::{SqliteStore, from_json};
 use crate::provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 use crate::secrets::SecretKeys;
 use crate::{StoreError, StoreResult};
 
-/// Variables as stored: JSON, secret values sealed one by one.
-fn sealed_variables(variables: &[Variable], secrets: &SecretKeys) -> StoreResult<String> {
-    let sealed: Vec<Variable> = variables
-        .iter()
-        .map(|v| Variable {
-            value: if v.secret { secrets.seal(&v.value) } else { v.value.clone() },
-            ..v.clone()
-        })
-        .collect();
-    to_json(&sealed)
-}
-
-fn opened_variables(text: &str, secrets: &SecretKeys) -> StoreResult<Vec<Variable>> {
-    let stored: Vec<Variable> = from_json(text)?;
-    stored
-        .into_iter()
-        .map(|v| {
-            Ok(Variable { value: if v.secret { secrets.open(&v.value)? } else { v.value.clone() }, ..v })
-        })
-        .collect()
-}
+use crate::columns::{opened_variables, sealed_variables};
 
 const COLUMNS: &str =
     "id, mac, e164, group_name, other_groups, variables, created_at, bound_mac, bound_at, conflict";

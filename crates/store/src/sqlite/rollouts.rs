@@ -8,8 +8,7 @@ use super::from_json;
 use crate::rollout::{Rollout, RolloutStep};
 use crate::{StoreError, StoreResult};
 
-/// The unfinished states, held ones included.
-pub(super) const UNFINISHED: &str = "('queued', 'contacting', 'running', 'waiting-busy', 'held')";
+pub(super) use crate::columns::UNFINISHED;
 
 /// Puts a new job's targets in their waves; every target after the first wave is held.
 pub(super) fn assign_waves(tx: &Transaction<'_>, job_id: i64, rollout: &Rollout) -> StoreResult<()> {

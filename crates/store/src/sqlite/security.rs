@@ -42,18 +42,7 @@ pub(super) fn effective_mode(
         )?
         .query_map(params![group, mac], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?)))?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut best: Option<(Scope, SecurityMode)> = None;
-    for (scope, key, mode) in rows {
-        let scope = scope_from_columns(&scope, key)?;
-        let mode = SecurityMode::from_str(&mode).map_err(corrupt)?;
-        if best.as_ref().is_none_or(|(b, _)| scope.precedence() > b.precedence()) {
-            best = Some((scope, mode));
-        }
-    }
-    Ok(match best {
-        Some((scope, mode)) => (mode, Some(scope)),
-        None => (SecurityMode::Default, None),
-    })
+    crate::columns::effective_mode(rows)
 }
 
 fn load_record(connection: &Connection, mac: &str) -> StoreResult<Option<DeviceSecurity>> {

@@ -3,7 +3,7 @@
 use opendls_engine::{Scope, Timestamp, Variable};
 use rusqlite::{Connection, Row, Transaction, params};
 
-use super::{SqliteStore, scope_columns, scope_from_columns};
+use super::{SqliteStore, scope_columns};
 use crate::secrets::SecretKeys;
 use crate::{StoreResult, VariableStore};
 
@@ -13,13 +13,7 @@ fn variable_row(row: &Row<'_>) -> rusqlite::Result<(String, String, String, Stri
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
 }
 
-fn opened(
-    (scope, key, name, value, secret): (String, String, String, String, bool),
-    secrets: &SecretKeys,
-) -> StoreResult<Variable> {
-    let value = if secret { secrets.open(&value)? } else { value };
-    Ok(Variable { scope: scope_from_columns(&scope, key)?, name, value, secret })
-}
+use crate::columns::opened_variable as opened;
 
 /// The variables a device's templates may use: global, its group's and its own.
 pub(super) fn device_variables(
