@@ -135,9 +135,11 @@ pub(crate) struct DemoArgs {
 /// `opendls phonesim` options.
 #[derive(Args)]
 pub(crate) struct PhonesimArgs {
-    /// The service: `https://host:port`, `host:port` or `host` (port 18443).
+    /// The service: `https://host:port`, `host:port` or `host` (port 18443). Given more than
+    /// once (nodes of one cluster), each phone sends its requests to each in turn, also within
+    /// an interaction.
     #[arg(long, default_value = "https://127.0.0.1:18443")]
-    pub server: String,
+    pub server: Vec<String>,
     /// How many phones.
     #[arg(long, default_value_t = 20)]
     pub phones: u32,

@@ -29,7 +29,8 @@ fn simulated_models(patterns: &[String]) -> Result<Vec<&'static PhoneModel>> {
 
 /// Runs the fleet and prints the report; exit code 1 when any phone failed.
 pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
-    let addr = server_address(&args.server)?;
+    let addrs = args.server.iter().map(|server| server_address(server)).collect::<Result<Vec<_>>>()?;
+    let (&addr, also) = addrs.split_first().context("--server names the service")?;
     let fractions = [
         ("--busy-fraction", args.busy_fraction),
         ("--keep-alive-fraction", args.keep_alive_fraction),
@@ -76,7 +77,8 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
                 }
             }
         });
-        let report = run_fleet(&config, &Target::default_mode(addr)).await;
+        let target = Target { also: also.to_vec(), ..Target::default_mode(addr) };
+        let report = run_fleet(&config, &target).await;
         ticker.abort();
         report
     });

@@ -29,6 +29,9 @@ pub struct Manner {
 pub struct Target {
     /// The service's phone port.
     pub addr: SocketAddr,
+    /// Further nodes of the same service: a phone's requests go to each address in turn, also
+    /// within one interaction, as a load balancer without affinity spreads them.
+    pub also: Vec<SocketAddr>,
     /// The TLS client configuration.
     pub tls: PhoneTls,
     /// How long a phone waits for one answer.
@@ -38,7 +41,21 @@ pub struct Target {
 impl Target {
     /// A Default-Mode target at `addr`.
     pub fn default_mode(addr: SocketAddr) -> Target {
-        Target { addr, tls: PhoneTls::modern(), timeout: Duration::from_secs(30) }
+        Target { addr, also: Vec::new(), tls: PhoneTls::modern(), timeout: Duration::from_secs(30) }
+    }
+
+    /// Where a phone sends the `step`-th request of an interaction: with further nodes, each in
+    /// turn, starting at one chosen by the phone's MAC (so that a fleet's first requests are
+    /// spread too).
+    pub fn addr_for(&self, mac: &str, step: usize) -> SocketAddr {
+        if self.also.is_empty() {
+            return self.addr;
+        }
+        let start = mac.bytes().map(usize::from).sum::<usize>();
+        match (start + step) % (self.also.len() + 1) {
+            0 => self.addr,
+            n => self.also[n - 1],
+        }
     }
 }
 
@@ -131,7 +148,7 @@ pub async fn run_interaction(
         let body = to_wire(&message);
         let reply = match &mut connection {
             Some(connection) => connection.post_wpi(&body, cookie.as_deref(), target.timeout).await?,
-            None => post_wpi(target.addr, &target.tls, &body, cookie.as_deref(), target.timeout).await?,
+            None => post_to_a_node(target, &phone.profile.mac, step, &body, cookie.as_deref()).await?,
         };
         let elapsed = started.elapsed();
         let answer = check_answer(&reply)?;
@@ -173,6 +190,25 @@ pub async fn run_interaction(
         }
     }
     Err(InteractionError::Endless(MAX_STEPS))
+}
+
+/// Posts a request to the node whose turn it is; a node that refuses the connection (it is down)
+/// is skipped for the next, as a load balancer does. A request already sent is never sent again.
+async fn post_to_a_node(
+    target: &Target,
+    mac: &str,
+    step: usize,
+    body: &[u8],
+    cookie: Option<&str>,
+) -> Result<HttpReply, TransportError> {
+    let mut tried = 0;
+    loop {
+        let addr = target.addr_for(mac, step + tried);
+        match post_wpi(addr, &target.tls, body, cookie, target.timeout).await {
+            Err(TransportError::Connect(_)) if tried < target.also.len() => tried += 1,
+            answer => return answer,
+        }
+    }
 }
 
 /// Checks the HTTP framing the guide requires (200, exact `Content-Length`, not chunked, p. 12)

@@ -19,6 +19,7 @@ pub mod api;
 pub mod backend;
 pub mod bootstrap;
 pub mod client_hello;
+pub mod cluster;
 pub mod config;
 pub mod contact_me;
 pub mod data_dir;
@@ -70,6 +71,9 @@ pub enum StartError {
     /// The database could not be opened.
     #[error("database: {0}")]
     Store(#[from] opendls_store::StoreError),
+    /// The node cannot take the key material the other nodes of its database share.
+    #[error("cluster: {0}")]
+    Cluster(#[from] cluster::ClusterError),
     /// A listener could not be bound (nothing was written to the data directory).
     #[error(
         "cannot listen on {address} ({setting}): {cause}; is another service using it? choose another {setting}"
@@ -146,6 +150,10 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     config.validate()?;
     match backend::Backend::of(&config.database.url) {
         Ok(backend::Backend::Postgres(url)) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |elapsed| elapsed.as_secs() as i64);
+            cluster::share_key_material(&config, &url, now).await?;
             start_with(config, move |config, _| backend::open_postgres(config, url)).await
         }
         _ => start_with(config, backend::open_sqlite).await,

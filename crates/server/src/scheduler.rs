@@ -170,6 +170,12 @@ impl<S: JobStore> Scheduler<S> {
                     self.store.record_contact(record, now).await?;
                 }
                 Plan::Send(uri) if sent < budget => {
+                    // Nodes of a cluster see the same candidates: the one whose claim wins sends.
+                    // The claim outlasts the send (its timeout) and lapses if this node dies.
+                    let until = now + 2 * self.settings.contact_timeout_secs as i64 + 10;
+                    if !self.store.claim_contact(&candidate.mac, now, until).await? {
+                        continue;
+                    }
                     sent += 1;
                     self.spawn_send(candidate, uri).await;
                     tokio::time::sleep(pause).await;

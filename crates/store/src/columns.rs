@@ -20,6 +20,11 @@ pub(crate) const ACTIVE: &str = "('queued', 'contacting', 'running', 'waiting-bu
 /// The unfinished states, held ones included.
 pub(crate) const UNFINISHED: &str = "('queued', 'contacting', 'running', 'waiting-busy', 'held')";
 
+/// Claims a device's contact-me: `$1` the MAC, `$2` until when, `$3` now. In this order of
+/// first use, as SQLite numbers `$` parameters by it.
+pub(crate) const CLAIM_CONTACT: &str = "INSERT INTO contact_schedule (mac, next_at, attempts) VALUES ($1, $2, 0) \
+     ON CONFLICT (mac) DO UPDATE SET next_at = excluded.next_at WHERE contact_schedule.next_at <= $3";
+
 /// The columns of `devices` a [`DeviceRecord`] is read from.
 pub(crate) const DEVICE_COLUMNS: &str = "mac, e164, device_type, software_version, contact_me_uri, group_name, \
      other_groups, first_seen, last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, \

@@ -280,6 +280,16 @@ pub trait JobStore: Send + Sync + 'static {
         stalled: Stalled,
         limit: u32,
     ) -> impl Future<Output = StoreResult<Vec<ContactCandidate>>> + Send;
+    /// Claims the right to send a device a contact-me now: its schedule is moved to `until`
+    /// unless another claim or contact holds it past `now`. False when someone else (another
+    /// node of the cluster) has it: a contact-me is sent once. A claim not followed by
+    /// [`JobStore::record_contact`] (the node died) lapses at `until`.
+    fn claim_contact(
+        &self,
+        mac: &str,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Records a contact-me sent or deferred.
     fn record_contact(
         &self,

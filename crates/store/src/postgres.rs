@@ -30,8 +30,11 @@ mod retention;
 mod rollouts;
 mod sealing;
 mod security;
+mod shared_files;
 mod site;
 mod variables;
+
+pub use shared_files::SharedFiles;
 
 /// Schema versions, applied in order; `opendls_schema` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_schema.sql")];

@@ -2,6 +2,7 @@
 
 mod admin_tls;
 mod cli;
+mod cluster;
 mod descriptors;
 mod dhcp;
 mod files;

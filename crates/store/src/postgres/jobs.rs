@@ -289,6 +289,13 @@ impl JobStore for PostgresStore {
             .collect()
     }
 
+    async fn claim_contact(&self, mac: &str, now: Timestamp, until: Timestamp) -> StoreResult<bool> {
+        // Two nodes claiming at once: the second waits for the first's row, then finds it held.
+        let claimed =
+            execute(&self.client().await?, crate::columns::CLAIM_CONTACT, &[&mac, &until, &now]).await?;
+        Ok(claimed > 0)
+    }
+
     async fn record_contact(&self, record: ContactRecord, now: Timestamp) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;

@@ -347,6 +347,17 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn claim_contact(&self, mac: &str, now: Timestamp, until: Timestamp) -> StoreResult<bool> {
+        let mac = mac.to_owned();
+        self.write(move |connection| {
+            let claimed = connection
+                .prepare_cached(crate::columns::CLAIM_CONTACT)?
+                .execute(params![mac, until, now])?;
+            Ok(claimed > 0)
+        })
+        .await
+    }
+
     async fn record_contact(&self, record: ContactRecord, now: Timestamp) -> StoreResult<()> {
         self.write(move |connection| {
             let tx = connection.transaction()?;

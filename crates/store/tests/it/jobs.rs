@@ -196,3 +196,38 @@ pub async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left
     assert!(!store.pending_work("00:1A:E8:00:00:01").await.unwrap());
     assert_eq!(store.phone_addresses().await.unwrap(), vec!["127.0.0.1".to_owned()]);
 }
+
+/// A contact-me is claimed once: of many claims at once (nodes of a cluster) one wins; the claim
+/// holds the device off the candidates until it lapses or a contact is recorded.
+pub async fn a_contact_me_is_claimed_once<B: Backend>() {
+    let (store, _keep) = store_with_devices::<B>().await;
+    store.create_job(&job(TargetSelector::All, JobKind::Restart), 200).await.unwrap();
+    let mac = "00:1A:E8:00:00:02";
+    let claims: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.claim_contact(mac, 200, 230).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for claim in claims {
+        won += usize::from(claim.await.unwrap());
+    }
+    assert_eq!(won, 1, "one claim of eight wins");
+    let due = store.contact_candidates(210, NEVER_STALLED, 100).await.unwrap();
+    assert!(due.iter().all(|c| c.mac != mac), "a claimed device is no candidate");
+    assert!(!store.claim_contact(mac, 229, 260).await.unwrap(), "held until it lapses");
+    assert!(
+        store.claim_contact(mac, 230, 260).await.unwrap(),
+        "a lapsed claim (its node died) is taken over"
+    );
+    let record = ContactRecord {
+        mac: mac.into(),
+        sent: true,
+        answered: true,
+        next_at: 300,
+        result: "answered".into(),
+    };
+    store.record_contact(record, 231).await.unwrap();
+    assert!(!store.claim_contact(mac, 290, 320).await.unwrap(), "the recorded contact sets the next time");
+}

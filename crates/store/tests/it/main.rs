@@ -46,6 +46,7 @@ contract_suite!(
         jobs::targets_are_resolved_by_devices_group_and_inventory_query,
         jobs::finished_targets_never_change_and_claims_on_them_refuse_the_decision,
         jobs::contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left,
+        jobs::a_contact_me_is_claimed_once,
         pins::a_pin_targets_its_models_older_phones_within_the_limit,
         pins::a_group_pin_wins_and_another_firmware_job_goes_first,
         pins::phones_newer_than_the_pin_never_crowd_out_older_ones,

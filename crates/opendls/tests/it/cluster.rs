@@ -1,0 +1,171 @@
+//! Two `opendls serve` nodes on one PostgreSQL database (`OPENDLS_TEST_POSTGRES`): 500 simulated
+//! phones whose requests alternate between the nodes, also within an interaction; a restart job
+//! done exactly once per phone; one node killed with SIGKILL mid-storm and the phones completing
+//! on the other, with the counts checked in the database.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+use crate::support::stdout;
+
+const PHONES: u32 = 500;
+
+/// A node: its process, data directory and addresses.
+struct Node {
+    child: Child,
+    data: std::path::PathBuf,
+    phone: String,
+    admin: String,
+}
+
+impl Node {
+    /// Starts `opendls serve` on the database `url` with its own data directory.
+    fn start(url: &str, dir: &std::path::Path, name: &str) -> Node {
+        let data = dir.join(name);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
+            .args([
+                "--secure-listen",
+                "off",
+                "--dcmp-listen",
+                "off",
+                "--file-listen",
+                "off",
+                "--database",
+                url,
+            ])
+            .arg("--data-dir")
+            .arg(&data)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (mut phone, mut admin) = (String::new(), String::new());
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        while admin.is_empty() {
+            let line = lines.next().expect("the node printed its addresses").unwrap();
+            if let Some(rest) = line.strip_prefix("opendls is serving phones on https://") {
+                phone = rest.split('/').next().unwrap().to_owned();
+            }
+            if let Some(rest) = line.strip_prefix("admin API on ") {
+                admin = rest.split(' ').next().unwrap().to_owned();
+            }
+        }
+        // The rest of its output is not read: the node must not block on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        Node { child, data, phone, admin }
+    }
+
+    fn opendls(&self, args: &[&str]) -> std::process::Output {
+        Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(args)
+            .env("OPENDLS_ADMIN_URL", &self.admin)
+            .env("OPENDLS_DATA", &self.data)
+            .env_remove("OPENDLS_ADMIN_TOKEN")
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `opendls phonesim` against `nodes`, its JSON report.
+fn phonesim(nodes: &[&Node], boot_within: &str) -> (bool, serde_json::Value) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opendls"));
+    command.args(["phonesim", "--phones", &PHONES.to_string(), "--boot-within", boot_within, "--json"]);
+    for node in nodes {
+        command.args(["--server", &node.phone]);
+    }
+    let output = command.output().unwrap();
+    (output.status.success(), serde_json::from_str(&stdout(&output)).unwrap())
+}
+
+/// How many interactions of a report were sent `action`.
+fn steps(report: &serde_json::Value, action: &str) -> u64 {
+    report["step_latency"][action]["count"].as_u64().unwrap_or(0)
+}
+
+async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
+    db.query_one(sql, &[]).await.unwrap().get(0)
+}
+
+#[test]
+fn two_nodes_serve_one_fleet_and_one_survives_the_others_death() {
+    let Some(url) = std::env::var("OPENDLS_TEST_POSTGRES").ok().filter(|url| !url.is_empty()) else {
+        assert!(std::env::var_os("OPENDLS_REQUIRE_POSTGRES").is_none(), "OPENDLS_TEST_POSTGRES is not set");
+        eprintln!("two-node test skipped: set OPENDLS_TEST_POSTGRES to run it");
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (scoped, _schema) = runtime.block_on(opendls_store::postgres::testing::scratch_schema(&url));
+    let db = runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&scoped, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let a = Node::start(&scoped, dir.path(), "a");
+    let mut b = Node::start(&scoped, dir.path(), "b");
+    for file in ["admin-token", "secrets.key", "ca-cert.pem", "ca-key.pem", "file-token.key"] {
+        let (ours, theirs) =
+            (std::fs::read(a.data.join(file)).unwrap(), std::fs::read(b.data.join(file)).unwrap());
+        assert!(ours == theirs, "{file}: the second node took the first's");
+    }
+
+    // The boot storm, each phone's requests alternating between the nodes.
+    let (ok, report) = phonesim(&[&a, &b], "5");
+    assert!(ok, "{report:#}");
+    assert_eq!(report["completed"], PHONES);
+    assert_eq!(runtime.block_on(count(&db, "SELECT count(*) FROM devices WHERE reported != '[]'")), 500);
+
+    // A restart and a read for every phone, handed out at each phone's next contact by whichever
+    // node it reaches: each done exactly once per phone. (A start-up is the restart: guide
+    // p. 50, the phone has just rebooted; the read is sent.)
+    for job in [&["restart"][..], &["read-items", "--item", "sntp-tz-offset"]] {
+        let created = b.opendls(&[&["job", "create"], job, &["--all", "--no-contact-me"]].concat());
+        assert!(created.status.success(), "{}", crate::support::stderr(&created));
+    }
+    let (ok, report) = phonesim(&[&a, &b], "5");
+    assert!(ok, "{report:#}");
+    assert_eq!(steps(&report, "ReadItems"), u64::from(PHONES), "each phone read once: {report:#}");
+    let (ok, report) = phonesim(&[&b, &a], "5");
+    assert!(ok && steps(&report, "ReadItems") == 0, "never twice: {report:#}");
+    let done = "SELECT count(*) FROM job_targets WHERE state = 'done' AND finished_at IS NOT NULL";
+    assert_eq!(runtime.block_on(count(&db, done)), 1000, "500 restarts and 500 reads done");
+
+    // One node killed (SIGKILL) in the middle of a storm: phones whose request it held fail that
+    // interaction, as real phones would, and come back; the rest go on on the other node.
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
+    let mut storm = Command::new(env!("CARGO_BIN_EXE_opendls"));
+    storm.args(["phonesim", "--phones", &PHONES.to_string(), "--boot-within", "6", "--json"]);
+    storm.args(["--server", &a.phone, "--server", &b.phone]).stdout(Stdio::piped()).stderr(Stdio::null());
+    let storm = storm.spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    b.child.kill().unwrap(); // SIGKILL
+    b.child.wait().unwrap();
+    let output = storm.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let (completed, failed) = (report["completed"].as_u64().unwrap(), report["failed"].as_u64().unwrap());
+    assert_eq!(completed + failed, u64::from(PHONES), "{report:#}");
+    assert!(completed > u64::from(PHONES) / 2, "most phones completed on the surviving node: {report:#}");
+    let (ok, report) = phonesim(&[&a], "3");
+    assert!(ok && report["completed"] == PHONES, "every phone completes on the surviving node: {report:#}");
+    assert_eq!(
+        runtime.block_on(count(&db, "SELECT count(*) FROM devices")),
+        500,
+        "no device lost or doubled"
+    );
+    let since = format!("SELECT count(*) FROM devices WHERE last_contact >= {started} AND reported != '[]'");
+    assert_eq!(runtime.block_on(count(&db, &since)), 500, "every phone's contact since the kill is stored");
+    eprintln!(
+        "SIGKILL mid-storm: {completed} phones completed, {failed} failed and completed on the next run"
+    );
+    let listed = a.opendls(&["device", "list"]);
+    assert!(crate::support::stderr(&listed).contains("of 500"), "the surviving node serves the admin API");
+}
