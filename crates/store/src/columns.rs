@@ -86,11 +86,6 @@ pub(crate) fn split_groups(text: &str) -> Vec<String> {
     text.split(',').filter(|name| !name.is_empty()).map(str::to_owned).collect()
 }
 
-/// The stored further groups as one search haystack: `,a,b,` (`''` for none).
-pub(crate) fn group_haystack(groups: &[String]) -> String {
-    if groups.is_empty() { String::new() } else { format!(",{},", join_groups(groups)) }
-}
-
 /// A history event's kind as stored.
 pub(crate) fn kind_name(kind: EventKind) -> String {
     serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()

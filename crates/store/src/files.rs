@@ -30,6 +30,7 @@ impl FileKind {
     }
 
     /// The kind as stored, read back.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn from_column(text: &str) -> crate::StoreResult<FileKind> {
         match text {
             "firmware" => Ok(FileKind::Firmware),

@@ -17,6 +17,7 @@ use opendls_engine::{
     LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 pub mod files;
 pub mod fleet;

@@ -49,9 +49,11 @@ pub struct PinLimits {
     pub hold_off_secs: i64,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// A pin's job never gives up: it stands until the pin changes (31 Dec 9999).
 pub(crate) const STANDING: opendls_engine::Timestamp = 253_402_300_799;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Whether a phone that runs `running` gets its pin's image: it runs an older version, or a
 /// newer one and the pin allows a downgrade. A version that does not read is left alone, and so
 /// is every phone of a pin whose version does not read.

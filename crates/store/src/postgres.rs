@@ -124,7 +124,11 @@ impl PostgresStore {
         let mut client = self.pool.get().await?;
         let tx = client.transaction().await?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).await?;
-        tx.batch_execute("CREATE TABLE IF NOT EXISTS opendls_schema (version BIGINT NOT NULL)").await?;
+        tx.batch_execute(
+            "SET LOCAL client_min_messages = warning; \
+             CREATE TABLE IF NOT EXISTS opendls_schema (version BIGINT NOT NULL)",
+        )
+        .await?;
         let version: i64 = match tx.query_opt("SELECT version FROM opendls_schema", &[]).await? {
             Some(row) => row.try_get(0)?,
             None => {

@@ -13,8 +13,8 @@ use opendls_engine::{DeviceRecord, ItemKey, WriteFailure};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 
 pub(crate) use crate::columns::{
-    DEVICE_COLUMNS, desired_entry, from_json, group_haystack, index_column, index_from_column, join_groups,
-    kind_name, open_failures, scope_columns, scope_from_columns, split_groups, stored_value, to_json,
+    DEVICE_COLUMNS, desired_entry, from_json, index_column, index_from_column, join_groups, kind_name,
+    open_failures, scope_columns, scope_from_columns, split_groups, stored_value, to_json,
 };
 use crate::secrets::SecretKeys;
 use crate::{DeviceSummary, StoreError, StoreResult, Synchronous};
@@ -295,6 +295,11 @@ fn summary_row(row: &Row<'_>) -> rusqlite::Result<DeviceSummary> {
         tls_offer: row.get("tls_offer")?,
         approval: row.get("approval")?,
     })
+}
+
+/// The stored further groups as one `instr` haystack: `,a,b,` (`''` for none).
+pub(crate) fn group_haystack(groups: &[String]) -> String {
+    if groups.is_empty() { String::new() } else { format!(",{},", join_groups(groups)) }
 }
 
 /// SQL that is true when the device row (`row` is its alias with a dot, or empty) is in the

@@ -40,7 +40,7 @@ impl SharedFiles {
         // key that seals secrets, which the store needs, may be in it).
         client
             .batch_execute(&format!(
-                "SELECT pg_advisory_lock({SHARING_LOCK}); \
+                "SET client_min_messages = warning; SELECT pg_advisory_lock({SHARING_LOCK}); \
                  CREATE TABLE IF NOT EXISTS opendls_shared_files (name TEXT PRIMARY KEY NOT NULL, \
                  content BYTEA NOT NULL, shared_at BIGINT NOT NULL)"
             ))
