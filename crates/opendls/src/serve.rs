@@ -84,7 +84,6 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
                 "opendls is serving phones on https://{}/DeploymentService/LoginService",
                 server.phone_addr
             ),
-            format!("database: {}", server.database),
             format!(
                 "admin API on {} (token in {})",
                 server.admin_url,
@@ -102,6 +101,8 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         if let Some(address) = server.file_addr {
             lines.push(format!("firmware and file downloads on https://{address}/files/"));
         }
+        // Last: scripts read the lines above by their position.
+        lines.push(format!("database: {}", server.database));
         let mut stdout = std::io::stdout().lock();
         for line in lines {
             let _ = writeln!(stdout, "{line}");
