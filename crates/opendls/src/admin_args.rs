@@ -388,11 +388,15 @@ pub(crate) enum SecurityCommand {
     /// Seal the database's secrets (SIP passwords, PINs, ...) with a new key. Offline, in two
     /// steps: run it with the service stopped (a new key is added; every secret is re-sealed
     /// with it, the old key stays), start the service again, then run it with `--retire-old`
-    /// to remove the old key from the key file.
+    /// to remove the old key from the key file. On PostgreSQL (`--database`), stop every node,
+    /// run it on one: the other nodes take the new key file from the database at their start.
     RotateSecretsKey {
         /// The key file, if not `secrets.key` in the data directory.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// The PostgreSQL database of a cluster, instead of the data directory's SQLite file.
+        #[arg(long, env = "OPENDLS_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        database: Option<String>,
         /// Remove the old keys (after a restart; refused while any value still needs them).
         #[arg(long)]
         retire_old: bool,

@@ -28,8 +28,9 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
             public_address.clone(),
         );
     }
-    if let SecurityCommand::RotateSecretsKey { key_file, retire_old } = &command {
-        return rotate_secrets_key(&connection.offline_data_dir(), key_file.as_deref(), *retire_old);
+    if let SecurityCommand::RotateSecretsKey { key_file, retire_old, database } = &command {
+        let data_dir = connection.offline_data_dir();
+        return rotate_secrets_key(&data_dir, key_file.as_deref(), database.as_deref(), *retire_old);
     }
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     runtime.block_on(async move {
@@ -239,32 +240,60 @@ fn import_ca(data_dir: &Path, cert: &Path, key: &Path) -> Result<ExitCode> {
 fn rotate_secrets_key(
     data_dir: &std::path::Path,
     key_file: Option<&std::path::Path>,
+    postgres: Option<&str>,
     retire_old: bool,
 ) -> Result<ExitCode> {
     use opendls_store::secrets::{self, SecretKeys};
     let key_file =
         key_file.map(std::path::Path::to_path_buf).unwrap_or_else(|| data_dir.join(secrets::KEY_FILE));
     let database = data_dir.join(opendls_server::DATABASE_FILE);
-    if !database.exists() || !key_file.exists() {
+    if (postgres.is_none() && !database.exists()) || !key_file.exists() {
         bail!("no database and key file to rotate: {} and {}", database.display(), key_file.display());
     }
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    // On PostgreSQL the other nodes take the key file from the database: it is replaced there
+    // under the lock they take at their start.
+    let shared = match postgres {
+        Some(url) => Some(runtime.block_on(opendls_store::postgres::SharedFiles::lock(url))?),
+        None => None,
+    };
     if !retire_old {
         let id = secrets::rotate_key_file(&key_file)?;
         eprintln!("new secrets key {id} added to {}", key_file.display());
     }
     let keys = SecretKeys::load_or_create(&key_file)?;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let resealed = runtime.block_on(async {
-        let store = opendls_store::SqliteStore::open_with_keys(&database, keys).await?;
-        let resealed = store.reseal_secrets().await;
-        store.close().await;
-        resealed
+        match postgres {
+            Some(url) => {
+                let store = opendls_store::PostgresStore::open(url, keys, 1).await?;
+                let resealed = store.reseal_secrets().await;
+                opendls_store::Store::close(&store).await;
+                resealed
+            }
+            None => {
+                let store = opendls_store::SqliteStore::open_with_keys(&database, keys).await?;
+                let resealed = store.reseal_secrets().await;
+                store.close().await;
+                resealed
+            }
+        }
     })?;
     eprintln!("{resealed} stored secrets re-sealed with the current key");
     if retire_old {
         secrets::retire_old_keys(&key_file)?;
         eprintln!("old keys removed from {}", key_file.display());
-    } else {
+    }
+    if let Some(shared) = shared {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+        runtime.block_on(async {
+            let replaced =
+                shared.replace(opendls_server::cluster::SECRETS_KEY, &std::fs::read(&key_file)?, now).await;
+            shared.unlock().await;
+            replaced.map_err(anyhow::Error::from)
+        })?;
+        eprintln!("the other nodes take the new key file from the database at their next start");
+    }
+    if !retire_old {
         eprintln!("start the service, then run `opendls security rotate-secrets-key --retire-old`");
     }
     Ok(ExitCode::SUCCESS)

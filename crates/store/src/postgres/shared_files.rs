@@ -69,6 +69,18 @@ impl SharedFiles {
         Ok(())
     }
 
+    /// Replaces what is shared under `name` (a key file rotated on this node).
+    pub async fn replace(&self, name: &str, content: &[u8], now: i64) -> StoreResult<()> {
+        self.client
+            .execute(
+                "INSERT INTO opendls_shared_files (name, content, shared_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET content = excluded.content, shared_at = excluded.shared_at",
+                &[&name, &content, &now],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Releases the lock and the connection.
     pub async fn unlock(self) {
         let _ = self.client.batch_execute(&format!("SELECT pg_advisory_unlock({SHARING_LOCK})")).await;
