@@ -28,6 +28,7 @@ mod inspect;
 mod jobs;
 mod layouts;
 mod manuals;
+mod migrate;
 mod output;
 mod phonesim;
 mod pins;
@@ -147,6 +148,20 @@ enum Command {
         #[arg(long)]
         show_secrets: bool,
     },
+    /// Copy an installation from its SQLite database into an empty PostgreSQL database (devices,
+    /// history, jobs, certificates, PINs, configuration), share its keys there for the nodes that
+    /// will serve it, and compare the counts of every table. Run it with the service stopped.
+    Migrate {
+        /// The SQLite database: `sqlite:PATH` (a file, or a data directory holding opendls.db).
+        #[arg(long, default_value = "sqlite:./opendls-data")]
+        from: String,
+        /// The PostgreSQL database: `postgres://user:password@host:5432/db`.
+        #[arg(long, env = "OPENDLS_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+        to: String,
+        /// The key file that seals the source's secrets, if not `secrets.key` beside it.
+        #[arg(long)]
+        secrets_key_file: Option<PathBuf>,
+    },
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell), e.g.
     /// `opendls completions bash > /etc/bash_completion.d/opendls`.
     Completions {
@@ -199,6 +214,7 @@ fn main() -> ExitCode {
         }
         Command::Catalog { text } => inspect::catalog(text.as_deref()),
         Command::Dhcp { command } => dhcp::run(command),
+        Command::Migrate { from, to, secrets_key_file } => migrate::run(&from, &to, secrets_key_file),
         Command::Completions { shell } => manuals::completions(Cli::command(), shell),
         Command::Man { dir } => manuals::man_pages(Cli::command(), &dir),
         Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),

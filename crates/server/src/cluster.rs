@@ -57,7 +57,7 @@ pub enum ClusterError {
 
 /// Takes the cluster's shared files into this node's data directory, and shares what the
 /// cluster does not have yet (the first node's).
-pub(crate) async fn share_key_material(config: &Config, url: &str, now: i64) -> Result<(), StartError> {
+pub async fn share_key_material(config: &Config, url: &str, now: i64) -> Result<(), StartError> {
     data_dir::make_private(&config.data_dir)?;
     let shared = SharedFiles::lock(url).await?;
     let result = take_and_share(config, &shared, now).await;

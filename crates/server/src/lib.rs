@@ -68,11 +68,11 @@ pub enum StartError {
     /// The secrets key file could not be read or made.
     #[error("{0}")]
     SecretsKey(#[from] opendls_store::secrets::KeyFileError),
-    /// The database could not be opened.
-    #[error("database: {0}")]
+    /// The database could not be opened (its message says so, once).
+    #[error(transparent)]
     Store(#[from] opendls_store::StoreError),
     /// The node cannot take the key material the other nodes of its database share.
-    #[error("cluster: {0}")]
+    #[error(transparent)]
     Cluster(#[from] cluster::ClusterError),
     /// A listener could not be bound (nothing was written to the data directory).
     #[error(

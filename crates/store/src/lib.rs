@@ -19,6 +19,8 @@ use opendls_engine::{
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
+#[cfg(all(feature = "sqlite", feature = "postgres"))]
+pub mod copy;
 pub mod files;
 pub mod fleet;
 pub mod jobs;

@@ -67,10 +67,19 @@ impl std::fmt::Debug for PostgresStore {
 /// constraint, a missing table) is kept: the driver's display alone says only "db error".
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
-        match error.as_db_error() {
-            Some(db) => StoreError::Database(format!("postgres: {db}")),
-            None => StoreError::Database(format!("postgres: {error}")),
-        }
+        StoreError::Database(format!("postgres: {}", describe(&error)))
+    }
+}
+
+/// What went wrong, as the server said it (`FATAL: password authentication failed ...`) or
+/// else as the driver did.
+pub(crate) fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => db.to_string(),
+        None => match std::error::Error::source(error) {
+            Some(cause) => format!("{error}: {cause}"),
+            None => error.to_string(),
+        },
     }
 }
 
@@ -100,7 +109,11 @@ impl PostgresStore {
     /// key-value form libpq takes), applies migrations, and seals secrets with `keys`.
     pub async fn open(url: &str, keys: SecretKeys, pool_size: usize) -> StoreResult<Self> {
         let config: tokio_postgres::Config = url.parse().map_err(|e| {
-            StoreError::Database(format!("postgres: cannot read the address {}: {e}", redacted_url(url)))
+            StoreError::Database(format!(
+                "postgres: cannot read the address {}: {}",
+                redacted_url(url),
+                describe(&e)
+            ))
         })?;
         let manager = Manager::from_config(
             config,
@@ -145,9 +158,9 @@ impl PostgresStore {
             )));
         }
         for (number, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
-            tx.batch_execute(migration).await.map_err(|e| {
-                StoreError::Migration(format!("migration {}: {}", number + 1, StoreError::from(e)))
-            })?;
+            tx.batch_execute(migration)
+                .await
+                .map_err(|e| StoreError::Migration(format!("migration {}: {}", number + 1, describe(&e))))?;
             tx.execute("UPDATE opendls_schema SET version = $1", &[&(number as i64 + 1)]).await?;
         }
         tx.commit().await?;

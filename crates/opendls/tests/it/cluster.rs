@@ -1,7 +1,7 @@
-//! Two `opendls serve` nodes on one PostgreSQL database (`OPENDLS_TEST_POSTGRES`): 500 simulated
-//! phones whose requests alternate between the nodes, also within an interaction; a restart job
-//! done exactly once per phone; one node killed with SIGKILL mid-storm and the phones completing
-//! on the other, with the counts checked in the database.
+//! Several nodes on one PostgreSQL database (`OPENDLS_TEST_POSTGRES`): 500 simulated phones whose
+//! requests alternate between two `opendls serve` nodes, also within an interaction, jobs done
+//! exactly once per phone, one node killed with SIGKILL mid-storm and the phones completing on
+//! the other (counts checked in the database); and an SQLite installation moved to PostgreSQL.
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -95,20 +95,35 @@ async fn count(db: &tokio_postgres::Client, sql: &str) -> i64 {
     db.query_one(sql, &[]).await.unwrap().get(0)
 }
 
-#[test]
-fn two_nodes_serve_one_fleet_and_one_survives_the_others_death() {
-    let Some(url) = std::env::var("OPENDLS_TEST_POSTGRES").ok().filter(|url| !url.is_empty()) else {
+/// The test server, or `None` (the test is skipped, unless CI requires it).
+fn postgres_url() -> Option<String> {
+    let url = std::env::var("OPENDLS_TEST_POSTGRES").ok().filter(|url| !url.is_empty());
+    if url.is_none() {
         assert!(std::env::var_os("OPENDLS_REQUIRE_POSTGRES").is_none(), "OPENDLS_TEST_POSTGRES is not set");
-        eprintln!("two-node test skipped: set OPENDLS_TEST_POSTGRES to run it");
-        return;
-    };
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (scoped, _schema) = runtime.block_on(opendls_store::postgres::testing::scratch_schema(&url));
+        eprintln!("PostgreSQL test skipped: set OPENDLS_TEST_POSTGRES to run it");
+    }
+    url
+}
+
+/// A scratch schema on the test server and a client of it.
+fn scratch(
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+) -> (String, opendls_store::postgres::testing::ScratchSchema, tokio_postgres::Client) {
+    let (scoped, schema) = runtime.block_on(opendls_store::postgres::testing::scratch_schema(url));
     let db = runtime.block_on(async {
         let (client, connection) = tokio_postgres::connect(&scoped, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
         client
     });
+    (scoped, schema, db)
+}
+
+#[test]
+fn two_nodes_serve_one_fleet_and_one_survives_the_others_death() {
+    let Some(url) = postgres_url() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (scoped, _schema, db) = scratch(&runtime, &url);
     let dir = tempfile::tempdir().unwrap();
     let a = Node::start(&scoped, dir.path(), "a");
     let mut b = Node::start(&scoped, dir.path(), "b");
@@ -168,4 +183,61 @@ fn two_nodes_serve_one_fleet_and_one_survives_the_others_death() {
     );
     let listed = a.opendls(&["device", "list"]);
     assert!(crate::support::stderr(&listed).contains("of 500"), "the surviving node serves the admin API");
+}
+
+/// An installation that began on SQLite moves to PostgreSQL: every table copied and counted,
+/// its keys shared, and a new node with an empty data directory serves the same fleet, secrets
+/// included. A second copy into the now full database is refused.
+#[test]
+fn an_sqlite_installation_moves_to_postgres() {
+    let Some(url) = postgres_url() else { return };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (scoped, _schema, db) = scratch(&runtime, &url);
+    let dir = tempfile::tempdir().unwrap();
+    let single = Node::start("", dir.path(), "single");
+    let (ok, report) = phonesim(&[&single], "2");
+    assert!(ok, "{report:#}");
+    let set = single.opendls(&["config", "set", "--global", "sip-pwd=s3cret-4711", "sntp-tz-offset=60"]);
+    assert!(set.status.success(), "{}", crate::support::stderr(&set));
+    let job = single.opendls(&["job", "create", "read-items", "--item", "e164", "--all", "--no-contact-me"]);
+    assert!(job.status.success(), "{}", crate::support::stderr(&job));
+    let source = single.data.clone();
+    drop(single); // stopped (SIGKILL: the copy starts from what SQLite committed)
+
+    let from = format!("sqlite:{}", source.display());
+    let migrate = |to: &str| {
+        Command::new(env!("CARGO_BIN_EXE_opendls"))
+            .args(["migrate", "--from", &from, "--to", to])
+            .output()
+            .unwrap()
+    };
+    let copied = migrate(&scoped);
+    assert!(copied.status.success(), "{}", crate::support::stderr(&copied));
+    let table = stdout(&copied);
+    for expected in
+        ["devices                       500        500", "jobs                            1          1"]
+    {
+        assert!(table.contains(expected), "{table}");
+    }
+    assert!(crate::support::stderr(&copied).contains("every count matches"));
+    assert_eq!(runtime.block_on(count(&db, "SELECT count(*) FROM job_targets")), 500);
+
+    // A node that never saw the SQLite installation: it takes the keys and serves the fleet.
+    let node = Node::start(&scoped, dir.path(), "new-node");
+    assert_eq!(
+        std::fs::read(node.data.join("secrets.key")).unwrap(),
+        std::fs::read(source.join("secrets.key")).unwrap()
+    );
+    let (ok, report) = phonesim(&[&node], "3");
+    assert!(ok, "{report:#}");
+    assert_eq!(steps(&report, "ReadItems"), u64::from(PHONES), "the copied job goes on: {report:#}");
+    // The values set on SQLite reach the phones: the sealed SIP password opened with the key
+    // the new node took from the database.
+    assert!(report["items_written"].as_u64().unwrap() >= 2 * u64::from(PHONES), "{report:#}");
+    let shown = node.opendls(&["config", "show", "--global"]);
+    assert!(shown.status.success() && stdout(&shown).contains("sip-pwd"), "{}", stdout(&shown));
+
+    let again = migrate(&scoped);
+    assert!(!again.status.success());
+    assert!(crate::support::stderr(&again).contains("not empty"), "{}", crate::support::stderr(&again));
 }

@@ -30,7 +30,7 @@ impl SharedFiles {
             StoreError::Database(format!(
                 "postgres: cannot connect to {}: {}",
                 redacted_url(url),
-                StoreError::from(e)
+                super::describe(&e)
             ))
         })?;
         let connection = tokio::spawn(async move {
