@@ -58,6 +58,9 @@ pub(crate) enum BenchCommand {
     /// A device list imported from CSV as `opendls device import` does it (100,000 devices by
     /// default), against 1,000 devices imported the same way in the same run.
     Import(ImportBenchArgs),
+    /// The same boot storm on one node on SQLite, one node on PostgreSQL and two nodes on
+    /// PostgreSQL (each phone's requests alternating between them), in one run.
+    Backends(BackendsArgs),
     /// The trivial TLS server the storm measures the ceiling against (used by `storm`).
     #[command(hide = true)]
     TlsServer {
@@ -179,6 +182,26 @@ pub(crate) struct PhonesimArgs {
     #[arg(long = "model", value_name = "PATTERN")]
     pub models: Vec<String>,
     /// Print the report as JSON (no live progress).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `opendls bench backends`.
+#[derive(clap::Args)]
+pub(crate) struct BackendsArgs {
+    /// A PostgreSQL database the benchmark may make (and drops) schemas in.
+    #[arg(long, env = "OPENDLS_DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database: String,
+    /// Phones per storm.
+    #[arg(long, default_value_t = 2000)]
+    pub phones: u32,
+    /// Seconds over which they boot.
+    #[arg(long, default_value_t = 10.0)]
+    pub boot_within: f64,
+    /// How many times each setup runs, interleaved.
+    #[arg(long, default_value_t = 1)]
+    pub rounds: u32,
+    /// Print the runs as JSON.
     #[arg(long)]
     pub json: bool,
 }

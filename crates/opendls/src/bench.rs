@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::client::Client;
 use crate::{Connection, StormArgs};
 
+pub(crate) mod backends;
 mod downloads;
 mod import;
 mod process;

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 pub(crate) use admin_args::*;
 use anyhow::{Context, Result};
 pub(crate) use args::{
-    BenchCommand, DemoArgs, DownloadsArgs, ImportBenchArgs, PhonesimArgs, ServeArgs, StormArgs,
+    BackendsArgs, BenchCommand, DemoArgs, DownloadsArgs, ImportBenchArgs, PhonesimArgs, ServeArgs, StormArgs,
 };
 use clap::{CommandFactory, Parser, Subcommand};
 pub(crate) use connection::Connection;
@@ -208,6 +208,7 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Storm(args) } => bench::storm(args),
         Command::Bench { command: BenchCommand::Downloads(args) } => bench::downloads(args),
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(args),
+        Command::Bench { command: BenchCommand::Backends(args) } => bench::backends::run(args),
         Command::Bench { command: BenchCommand::TlsServer { data_dir } } => bench::tls_server(&data_dir),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))

@@ -32,13 +32,19 @@ impl ServerProcess {
         synchronous: &str,
         listen_backlog: Option<u32>,
     ) -> Result<ServerProcess> {
-        Self::spawn(data_dir, max_in_flight, synchronous, listen_backlog, false)
+        Self::spawn(data_dir, max_in_flight, synchronous, listen_backlog, false, None)
+    }
+
+    /// A server on the database `url` (SQLite in its data directory when `None`), its
+    /// admission limit off as in the storm's default.
+    pub(super) fn start_on(data_dir: &Path, url: Option<&str>) -> Result<ServerProcess> {
+        Self::spawn(data_dir, None, "mixed", None, false, url)
     }
 
     /// A server whose built-in file server serves on loopback, with 127.0.0.1 as the public
     /// address.
     pub(super) fn start_serving_files(data_dir: &Path) -> Result<ServerProcess> {
-        Self::spawn(data_dir, None, "mixed", None, true)
+        Self::spawn(data_dir, None, "mixed", None, true, None)
     }
 
     fn spawn(
@@ -47,6 +53,7 @@ impl ServerProcess {
         synchronous: &str,
         listen_backlog: Option<u32>,
         files: bool,
+        database: Option<&str>,
     ) -> Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
         command
@@ -74,8 +81,9 @@ impl ServerProcess {
             None => (String::new(), 1024),
         };
         let backlog = listen_backlog.map_or(String::new(), |b| format!("listen_backlog = {b}\n"));
+        let url = database.map_or(String::new(), |url| format!("url = {url:?}\n"));
         let limits = format!(
-            "[database]\nsynchronous = \"{synchronous}\"\n[limits]\n{in_flight}{backlog}max_connections = {connections}\n\
+            "[database]\n{url}synchronous = \"{synchronous}\"\n[limits]\n{in_flight}{backlog}max_connections = {connections}\n\
              max_connections_per_address = {connections}\ninteractions_per_address_percent = 100\n"
         );
         let config = data_dir.with_extension("toml");

@@ -241,3 +241,24 @@ fn an_sqlite_installation_moves_to_postgres() {
     assert!(!again.status.success());
     assert!(crate::support::stderr(&again).contains("not empty"), "{}", crate::support::stderr(&again));
 }
+
+/// `opendls bench backends` runs each setup and reports SQLite as its baseline.
+#[test]
+fn the_backends_benchmark_compares_the_three_setups() {
+    let Some(url) = postgres_url() else { return };
+    let output = Command::new(env!("CARGO_BIN_EXE_opendls"))
+        .args(["bench", "backends", "--phones", "20", "--boot-within", "1", "--json", "--database", &url])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", crate::support::stderr(&output));
+    let runs: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let setups: Vec<&str> = runs.as_array().unwrap().iter().map(|r| r["setup"].as_str().unwrap()).collect();
+    assert_eq!(setups, ["sqlite", "postgres", "postgres x2"]);
+    assert!(
+        runs.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["completed"] == 20 && r["interactions_per_sec"].as_f64() > Some(0.0))
+    );
+    assert_eq!(runs[0]["ratio_to_sqlite"], 1.0);
+}
