@@ -138,6 +138,10 @@ pub(crate) struct DemoArgs {
 /// `opendls phonesim` options.
 #[derive(Args)]
 pub(crate) struct PhonesimArgs {
+    /// Why the phones call: `start-up` (they boot), `solicited` (they call back, as after
+    /// contact-me), `local-changes` or `inventory-changes`.
+    #[arg(long, default_value = "start-up")]
+    pub reason: String,
     /// The service: `https://host:port`, `host:port` or `host` (port 18443). Given more than
     /// once (nodes of one cluster), each phone sends its requests to each in turn, also within
     /// an interaction.

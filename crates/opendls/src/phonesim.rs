@@ -44,6 +44,11 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
         }
     }
     let models = simulated_models(&args.models)?;
+    let reason = opendls_wpi::Reason::from_wire(&args.reason);
+    let callers = ["start-up", "solicited", "local-changes", "inventory-changes"];
+    if !callers.contains(&reason.as_wire()) {
+        bail!("--reason {:?}: one of {}", args.reason, callers.join(", "));
+    }
     let config = FleetConfig {
         models,
         phones: args.phones,
@@ -57,6 +62,7 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
         slow_delay: Duration::from_millis(args.slow_delay_ms),
         vanish_fraction: args.vanish_fraction,
         legacy_tls_fraction: args.legacy_tls_fraction,
+        reason,
         ..FleetConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new()?;

@@ -43,6 +43,9 @@ pub struct FleetConfig {
     pub vanish_fraction: f64,
     /// Fraction of phones that offer only legacy TLS (TLS 1.0/1.1, RSA, CBC).
     pub legacy_tls_fraction: f64,
+    /// Why each phone calls: `start-up` (a boot), or `solicited` (calling back after
+    /// contact-me) and the like, for phones already known.
+    pub reason: Reason,
     /// The models the phones cycle over; empty: the common OpenStage models
     /// ([`PhoneProfile::numbered`]).
     pub models: Vec<&'static PhoneModel>,
@@ -77,6 +80,7 @@ impl Default for FleetConfig {
             slow_delay: Duration::from_millis(300),
             vanish_fraction: 0.0,
             legacy_tls_fraction: 0.0,
+            reason: Reason::StartUp,
             models: Vec::new(),
             progress: Arc::default(),
         }
@@ -235,7 +239,7 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
     if picked(config.legacy_tls_fraction) {
         target.tls = crate::transport::PhoneTls::legacy();
     }
-    let mut reason = Reason::StartUp;
+    let mut reason = config.reason.clone();
     for _attempt in 0..config.max_attempts {
         let first = phone.contact(reason.clone(), &[] as &[Item]);
         match run_interaction(phone, &target, first, &manner).await {
