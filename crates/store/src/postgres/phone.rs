@@ -131,24 +131,50 @@ impl PhoneStore for PostgresStore {
     }
 }
 
-/// Persists a decision in `tx`. Job updates go first, so that a conflict refuses the decision
-/// before anything else is written.
+/// Persists a decision in `tx`. The statements of independent groups go out together on the
+/// transaction's connection (tokio-postgres pipelines requests polled at once), so a decision
+/// costs about as many round trips as its longest group, not as its statements; within a group
+/// the order is kept (a superseded interaction is deleted before the new one is written). A
+/// conflict found by any group refuses the decision: the transaction is dropped, nothing stays.
 async fn apply_decision(
     tx: &deadpool_postgres::Transaction<'_>,
     decision: &Decision,
     now: Timestamp,
     secrets: &SecretKeys,
 ) -> StoreResult<()> {
-    super::jobs::apply_task_updates(tx, &decision.task_updates, now).await?;
-    super::provisioning::apply_binding(tx, decision, now, secrets).await?;
-    super::security::apply_security(tx, decision, now).await?;
+    tokio::try_join!(
+        super::jobs::apply_task_updates(tx, &decision.task_updates, now),
+        super::provisioning::apply_binding(tx, decision, now, secrets),
+        super::security::apply_security(tx, decision, now),
+        apply_interaction(tx, decision, secrets),
+        async {
+            match &decision.device {
+                Some(device) => upsert_device(tx, device, secrets).await,
+                None => Ok(()),
+            }
+        },
+        insert_history(tx, &decision.history),
+        apply_failures(tx, decision, secrets),
+        async {
+            for entry in &decision.desired_set {
+                upsert_desired(tx, entry, now, secrets).await?;
+            }
+            Ok(())
+        },
+    )?;
+    Ok(())
+}
+
+/// The interactions a decision supersedes, ends, starts or continues.
+async fn apply_interaction(
+    tx: &deadpool_postgres::Transaction<'_>,
+    decision: &Decision,
+    secrets: &SecretKeys,
+) -> StoreResult<()> {
     if let Some(mac) = &decision.supersedes_interactions_of {
         execute(tx, "DELETE FROM interactions WHERE mac = $1", &[mac]).await?;
         execute(tx, "UPDATE contact_schedule SET attempts = 0 WHERE mac = $1 AND attempts > 0", &[mac])
             .await?;
-    }
-    if let Some(device) = &decision.device {
-        upsert_device(tx, device, secrets).await?;
     }
     match &decision.interaction {
         InteractionChange::Start(state) | InteractionChange::Continue(state) => {
@@ -167,36 +193,40 @@ async fn apply_decision(
         }
         InteractionChange::End(None) => {}
     }
-    insert_history(tx, &decision.history).await?;
-    if let Some(mac) = decision.device.as_ref().map(|d| d.mac.as_str()) {
-        for failure in &decision.failures_added {
-            execute(
-                tx,
-                "INSERT INTO write_failures (mac, name, item_index, value, status, at) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (mac, name, item_index) DO UPDATE SET value = excluded.value, status = excluded.status, \
-                 at = excluded.at",
-                &[
-                    &mac,
-                    &failure.key.name,
-                    &index_column(failure.key.index),
-                    &stored_value(secrets, &failure.key.name, &failure.value),
-                    &failure.status,
-                    &failure.at,
-                ],
-            )
-            .await?;
-        }
-        for key in &decision.failures_cleared {
-            execute(
-                tx,
-                "DELETE FROM write_failures WHERE mac = $1 AND name = $2 AND item_index = $3",
-                &[&mac, &key.name, &index_column(key.index)],
-            )
-            .await?;
-        }
+    Ok(())
+}
+
+/// The values a decision records as refused by the phone, and those it no longer refuses.
+async fn apply_failures(
+    tx: &deadpool_postgres::Transaction<'_>,
+    decision: &Decision,
+    secrets: &SecretKeys,
+) -> StoreResult<()> {
+    let Some(mac) = decision.device.as_ref().map(|d| d.mac.as_str()) else { return Ok(()) };
+    for failure in &decision.failures_added {
+        execute(
+            tx,
+            "INSERT INTO write_failures (mac, name, item_index, value, status, at) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (mac, name, item_index) DO UPDATE SET value = excluded.value, status = excluded.status, \
+             at = excluded.at",
+            &[
+                &mac,
+                &failure.key.name,
+                &index_column(failure.key.index),
+                &stored_value(secrets, &failure.key.name, &failure.value),
+                &failure.status,
+                &failure.at,
+            ],
+        )
+        .await?;
     }
-    for entry in &decision.desired_set {
-        upsert_desired(tx, entry, now, secrets).await?;
+    for key in &decision.failures_cleared {
+        execute(
+            tx,
+            "DELETE FROM write_failures WHERE mac = $1 AND name = $2 AND item_index = $3",
+            &[&mac, &key.name, &index_column(key.index)],
+        )
+        .await?;
     }
     Ok(())
 }
