@@ -1,4 +1,5 @@
-//! What only the SQLite backend has: a database file reopened, and one from an earlier build.
+//! What only the SQLite backend has: a database file reopened, one from an earlier build, and its
+//! schema compared with PostgreSQL's.
 
 use opendls_engine::{InteractionChange, ItemKey};
 use opendls_store::{AdminStore, SqliteStore};
@@ -48,4 +49,48 @@ async fn a_database_from_an_earlier_build_is_recognised_and_kept() {
     assert_eq!(store.list_devices().await.unwrap().len(), 1, "the existing data is kept");
     decide(&store, start_up(), None, 1000).await;
     assert_eq!(store.list_devices().await.unwrap().len(), 2);
+}
+
+/// The two backends' schemas hold the same tables and columns (`opendls migrate` copies by
+/// column name): a migration added to one backend only fails here. PostgreSQL's one extra column
+/// is `certificates.seq`, its stand-in for SQLite's rowid order.
+#[tokio::test]
+async fn both_backends_have_the_same_tables_and_columns() {
+    let Some(url) = crate::backend::postgres_url() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("schema.db");
+    SqliteStore::open(&path).await.unwrap().close().await;
+    let sqlite = rusqlite::Connection::open(&path).unwrap();
+    let mut sqlite_columns: Vec<String> = sqlite
+        .prepare(
+            "SELECT m.name || '.' || c.name FROM sqlite_master m, pragma_table_info(m.name) c \
+             WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+        )
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<rusqlite::Result<_>>()
+        .unwrap();
+    let (scoped, _schema) = opendls_store::postgres::testing::scratch_schema(&url).await;
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys = opendls_store::secrets::SecretKeys::load_or_create(&keys_dir.path().join("k")).unwrap();
+    let store = opendls_store::PostgresStore::open(&scoped, keys, 1).await.unwrap();
+    opendls_store::Store::close(&store).await;
+    let (client, connection) = tokio_postgres::connect(&scoped, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let mut postgres_columns: Vec<String> = client
+        .query(
+            "SELECT table_name || '.' || column_name FROM information_schema.columns \
+             WHERE table_schema = current_schema() AND table_name != 'opendls_schema'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<_, String>(0))
+        .filter(|column| column != "certificates.seq")
+        .collect();
+    sqlite_columns.sort();
+    postgres_columns.sort();
+    assert_eq!(sqlite_columns, postgres_columns);
 }
