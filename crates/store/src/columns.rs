@@ -250,3 +250,53 @@ pub(crate) fn opened_variable(
     let value = if secret { secrets.open(&value)? } else { value };
     Ok(Variable { scope: scope_from_columns(&scope, key)?, name, value, secret })
 }
+
+/// A device's Secure Mode view from what each backend reads: the mode in force and where it is
+/// set, its record (Default Mode when none), its certificates and which PINs exist.
+pub(crate) fn security_view(
+    mac: String,
+    (desired, desired_from): (SecurityMode, Option<Scope>),
+    record: Option<opendls_engine::DeviceSecurity>,
+    certificates: Vec<crate::CertificateDetail>,
+    (individual_pin, group_pin): (bool, bool),
+) -> crate::SecurityView {
+    let record = record.unwrap_or_default();
+    crate::SecurityView {
+        mac,
+        desired,
+        desired_from,
+        state: record.state.as_str().to_owned(),
+        detail: record.detail,
+        since: (record.since > 0).then_some(record.since),
+        certificate_serial: record.certificate_serial,
+        certificates,
+        individual_pin,
+        group_pin,
+    }
+}
+
+/// A prepared device as listed: its stored variables (JSON) named, secret values masked.
+pub(crate) fn provisioned_view(
+    provisioned: opendls_engine::Provisioned,
+    variables: &str,
+    created_at: opendls_engine::Timestamp,
+    bound_at: Option<opendls_engine::Timestamp>,
+    conflict: Option<String>,
+) -> StoreResult<crate::ProvisionedView> {
+    let stored: Vec<Variable> = from_json(variables)?;
+    Ok(crate::ProvisionedView {
+        id: provisioned.id,
+        mac: provisioned.mac,
+        e164: provisioned.e164,
+        group: provisioned.group,
+        other_groups: provisioned.other_groups,
+        variables: stored.iter().map(|v| v.name.clone()).collect(),
+        values: stored
+            .into_iter()
+            .map(|v| (v.name, if v.secret { opendls_wpi::secrets::MASK.to_owned() } else { v.value }))
+            .collect(),
+        created_at,
+        bound: provisioned.bound_mac.zip(bound_at),
+        conflict,
+    })
+}

@@ -2,12 +2,11 @@
 
 use deadpool_postgres::{GenericClient, Transaction};
 use opendls_engine::{Decision, Provisioned, Scope, Timestamp, Variable};
-use opendls_wpi::secrets::MASK;
 use tokio_postgres::Row;
 
 use super::variables::{Existing, upsert_variable};
 use super::{PostgresStore, execute, query, query_opt};
-use crate::columns::{from_json, join_groups, opened_variables, sealed_variables, split_groups};
+use crate::columns::{join_groups, opened_variables, sealed_variables, split_groups};
 use crate::provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 use crate::secrets::SecretKeys;
 use crate::{StoreError, StoreResult};
@@ -129,22 +128,13 @@ impl ProvisioningStore for PostgresStore {
             .map(|row| {
                 let (p, variables) = provisioned_row(row)?;
                 let bound_at: Option<i64> = row.try_get("bound_at")?;
-                let stored: Vec<Variable> = from_json(&variables)?;
-                Ok(ProvisionedView {
-                    id: p.id,
-                    mac: p.mac,
-                    e164: p.e164,
-                    group: p.group,
-                    other_groups: p.other_groups,
-                    variables: stored.iter().map(|v| v.name.clone()).collect(),
-                    values: stored
-                        .into_iter()
-                        .map(|v| (v.name, if v.secret { MASK.to_owned() } else { v.value }))
-                        .collect(),
-                    created_at: row.try_get("created_at")?,
-                    bound: p.bound_mac.zip(bound_at),
-                    conflict: row.try_get("conflict")?,
-                })
+                crate::columns::provisioned_view(
+                    p,
+                    &variables,
+                    row.try_get("created_at")?,
+                    bound_at,
+                    row.try_get("conflict")?,
+                )
             })
             .collect()
     }

@@ -269,19 +269,14 @@ impl SecurityStore for PostgresStore {
             Some(group) => exists(db, has_pin, &[&"group", group]).await?,
             None => false,
         };
-        let record = record.unwrap_or_default();
-        Ok(Some(SecurityView {
-            mac: mac.to_owned(),
-            desired,
-            desired_from,
-            state: record.state.as_str().to_owned(),
-            detail: record.detail,
-            since: (record.since > 0).then_some(record.since),
-            certificate_serial: record.certificate_serial,
+        let pins = (individual_pin, group_pin);
+        Ok(Some(crate::columns::security_view(
+            mac.to_owned(),
+            (desired, desired_from),
+            record,
             certificates,
-            individual_pin,
-            group_pin,
-        }))
+            pins,
+        )))
     }
 
     async fn revoke_certificates(&self, mac: &str, reason: &str, now: Timestamp) -> StoreResult<usize> {

@@ -1,11 +1,10 @@
 //! Prepared devices and approvals on SQLite.
 
 use opendls_engine::{Decision, Provisioned, Scope, Timestamp, Variable};
-use opendls_wpi::secrets::MASK;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
+use super::SqliteStore;
 use super::variables::{Existing, upsert_variable};
-use super::{SqliteStore, from_json};
 use crate::provisioning::{NewProvisioned, ProvisionedView, ProvisioningRefusal, ProvisioningStore};
 use crate::secrets::SecretKeys;
 use crate::{StoreError, StoreResult};
@@ -146,22 +145,7 @@ impl ProvisioningStore for SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             rows.into_iter()
                 .map(|(p, variables, created_at, bound_at, conflict)| {
-                    let stored: Vec<Variable> = from_json(&variables)?;
-                    Ok(ProvisionedView {
-                        id: p.id,
-                        mac: p.mac,
-                        e164: p.e164,
-                        group: p.group,
-                        other_groups: p.other_groups,
-                        variables: stored.iter().map(|v| v.name.clone()).collect(),
-                        values: stored
-                            .into_iter()
-                            .map(|v| (v.name, if v.secret { MASK.to_owned() } else { v.value }))
-                            .collect(),
-                        created_at,
-                        bound: p.bound_mac.zip(bound_at),
-                        conflict,
-                    })
+                    crate::columns::provisioned_view(p, &variables, created_at, bound_at, conflict)
                 })
                 .collect()
         })

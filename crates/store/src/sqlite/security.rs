@@ -283,19 +283,8 @@ impl SecurityStore for SqliteStore {
                 Some(group) => has_pin("group", group)?,
                 None => false,
             };
-            let record = record.unwrap_or_default();
-            Ok(Some(SecurityView {
-                mac,
-                desired,
-                desired_from,
-                state: record.state.as_str().to_owned(),
-                detail: record.detail,
-                since: (record.since > 0).then_some(record.since),
-                certificate_serial: record.certificate_serial,
-                certificates,
-                individual_pin,
-                group_pin,
-            }))
+            let pins = (individual_pin, group_pin);
+            Ok(Some(crate::columns::security_view(mac, (desired, desired_from), record, certificates, pins)))
         })
         .await
     }
