@@ -147,15 +147,11 @@ impl RunningServer {
 /// Starts the service on the backend its configuration names (`database.url`): the embedded
 /// SQLite database of its data directory, or a PostgreSQL server.
 pub async fn start(config: Config) -> Result<RunningServer, StartError> {
-    config.validate()?;
     match backend::Backend::of(&config.database.url) {
         Ok(backend::Backend::Postgres(url)) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |elapsed| elapsed.as_secs() as i64);
-            cluster::share_key_material(&config, &url, now).await?;
             start_with(config, move |config, _| backend::open_postgres(config, url)).await
         }
+        // An address that names no backend is refused by `start_with`'s validation.
         _ => start_with(config, backend::open_sqlite).await,
     }
 }
@@ -200,6 +196,14 @@ where
     let tightened = data_dir::make_private(&data_dir)?;
     for path in &tightened.paths {
         tracing::warn!(path = %path.display(), "was readable by other users: made private (0700 / 0600)");
+    }
+    // Nodes on one PostgreSQL database hold the same keys, CA and tokens: taken (or first
+    // shared) before anything below would make this node's own.
+    if let Ok(backend::Backend::Postgres(url)) = backend::Backend::of(&config.database.url) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |e| e.as_secs() as i64);
+        cluster::share_key_material(&config, &url, now).await?;
     }
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
     let names = config.certificate_names();
