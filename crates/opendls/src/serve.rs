@@ -103,6 +103,11 @@ pub fn run(args: ServeArgs) -> Result<ExitCode> {
         }
         // Last: scripts read the lines above by their position.
         lines.push(format!("database: {}", server.database));
+        lines.push(format!(
+            "metrics on {}/metrics (token in {})",
+            server.admin_url,
+            server.data_dir.join(opendls_server::metrics::METRICS_TOKEN_FILE).display()
+        ));
         let mut stdout = std::io::stdout().lock();
         for line in lines {
             let _ = writeln!(stdout, "{line}");

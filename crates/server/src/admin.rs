@@ -1,5 +1,6 @@
-//! The admin API: JSON over HTTP on its own listener, every route but `/api/health` behind a
-//! bearer token kept in the data directory.
+//! The admin API: JSON over HTTP on its own listener, every route but the probes (`/api/health`,
+//! `/api/ready`) behind a bearer token kept in the data directory; `/metrics` also takes the
+//! metrics token.
 
 use std::sync::Arc;
 
@@ -75,6 +76,10 @@ pub struct AdminSettings {
     pub downloads: crate::file_server::Sources,
     /// What `/api/ready` looks at besides the store.
     pub readiness: Arc<crate::readiness::Readiness>,
+    /// What `/metrics` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// The bearer token that reads `/metrics` (and nothing else).
+    pub metrics_token: crate::metrics::MetricsToken,
 }
 
 pub use crate::file_server::Downloads;
@@ -148,6 +153,7 @@ pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -
     let probes = Router::new()
         .route("/api/health", get(|| async { "ok\n" }))
         .route("/api/ready", get(ready::<S>))
+        .route("/metrics", get(metrics::<S>))
         .with_state(state);
     probes.merge(protected)
 }
@@ -163,13 +169,34 @@ async fn ready<S: Store>(State(state): State<Arc<AdminState<S>>>) -> Response {
     (status, Json(report)).into_response()
 }
 
-async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
+/// The metrics, for the admin token or the metrics token (`metrics-token` in the data
+/// directory, given to the monitoring system: it reads nothing else).
+async fn metrics<S: Store>(
+    State(state): State<Arc<AdminState<S>>>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let presented = presented_token(&headers);
+    let known = [state.token.as_bytes(), state.settings.metrics_token.0.as_bytes()];
+    if !known.iter().any(|token| constant_time_eq(presented.as_bytes(), token)) {
+        let hint = "missing or wrong bearer token (see metrics-token in the data directory)";
+        return failure(StatusCode::UNAUTHORIZED, hint).into_response();
+    }
+    let metrics = &state.settings.metrics;
+    metrics.refresh_fleet(state.store.as_ref(), crate::phone::unix_now()).await;
+    ([(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)], metrics.encode()).into_response()
+}
+
+/// The bearer token of a request, or empty.
+fn presented_token(headers: &axum::http::HeaderMap) -> &str {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())
         .and_then(bearer_credentials)
-        .unwrap_or("");
+        .unwrap_or("")
+}
+
+async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Request, next: Next) -> Response {
+    let presented = presented_token(request.headers());
     if constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
         next.run(request).await
     } else {

@@ -28,6 +28,7 @@ pub struct Bootstrapper {
     /// Key generations at once: one per core, so a fleet moving to Secure Mode together cannot
     /// take every core from the interactions in progress (a key takes 25-130 ms, BENCHMARKS.md).
     key_slots: Arc<tokio::sync::Semaphore>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl Bootstrapper {
@@ -46,7 +47,14 @@ impl Bootstrapper {
             validity,
             format: Arc::new(OpendlsContainerV1),
             key_slots: Arc::new(tokio::sync::Semaphore::new(cores)),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts the certificates it issues in these metrics.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// The bootstrap for `mac`; `None` (and a warning) when it cannot be made, e.g. a PIN
@@ -121,7 +129,11 @@ impl Bootstrapper {
             })
         })
         .await;
-        log_failure(mac, made)
+        let material = log_failure(mac, made);
+        if material.is_some() {
+            self.metrics.certificate_issued();
+        }
+        material
     }
 
     /// A `wbm-server-certificate` value (base64 PKCS#12, guide p. 60) for the phone's web

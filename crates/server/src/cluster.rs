@@ -24,6 +24,7 @@ fn shared_files(config: &Config) -> Vec<(&'static str, PathBuf)> {
     vec![
         (SECRETS_KEY, config.secrets_key_path()),
         ("admin-token", dir.join(ADMIN_TOKEN_FILE)),
+        ("metrics-token", dir.join(crate::metrics::METRICS_TOKEN_FILE)),
         ("file-token-key", dir.join(file_server::TOKEN_KEY_FILE)),
         ("ca-cert", dir.join(opendls_pki::ca::CA_CERT_FILE)),
         ("ca-key", dir.join(opendls_pki::ca::CA_KEY_FILE)),
@@ -84,6 +85,7 @@ async fn take_and_share(config: &Config, shared: &SharedFiles, now: i64) -> Resu
     }
     // What is still missing is made here, as a single node makes it, then shared.
     load_or_create_token(&config.data_dir.join(ADMIN_TOKEN_FILE))?;
+    load_or_create_token(&config.data_dir.join(crate::metrics::METRICS_TOKEN_FILE))?;
     load_or_create_token(&config.data_dir.join(file_server::TOKEN_KEY_FILE))?;
     opendls_store::secrets::SecretKeys::load_or_create(&config.secrets_key_path())?;
     opendls_pki::CertificateAuthority::load_or_create(&config.data_dir)?;

@@ -103,7 +103,12 @@ pub async fn serve_http(
                         serve_connection(stream, router, pass, limits, name, shutdown).await
                     }
                     Ok(None) => {}
-                    Err(_) => tracing::debug!(listener = name, %remote, "TLS handshake timed out"),
+                    Err(_) => {
+                        if let HttpTls::Phone(port) = &tls {
+                            port.handshake_timed_out();
+                        }
+                        tracing::debug!(listener = name, %remote, "TLS handshake timed out")
+                    }
                 }
             };
             tokio::select! {

@@ -30,6 +30,7 @@ pub mod gate;
 pub mod http_listener;
 pub mod legacy_tls;
 pub mod listener;
+pub mod metrics;
 pub mod phone;
 pub mod proxy_protocol;
 pub mod readiness;
@@ -206,6 +207,8 @@ where
         cluster::share_key_material(&config, &url, now).await?;
     }
     let admin_token = load_or_create_token(&data_dir.join(ADMIN_TOKEN_FILE))?;
+    let metrics_token = load_or_create_token(&data_dir.join(metrics::METRICS_TOKEN_FILE))?;
+    let metrics = Arc::new(metrics::Metrics::new());
     let names = config.certificate_names();
     let identity = opendls_pki::load_or_create_server_identity(&data_dir, &names, false)?;
     log_issued("Default-port", &identity, &names);
@@ -239,14 +242,21 @@ where
             }
         }
     };
-    let phone_tls =
-        listener::PortTls { rustls: tls, legacy: legacy_acceptor(&identity, None), secure: false };
+    let phone_tls = listener::PortTls {
+        rustls: tls,
+        legacy: legacy_acceptor(&identity, None),
+        secure: false,
+        port: "default",
+        metrics: metrics.clone(),
+    };
     let secure_tls = listener::PortTls {
         rustls: listener::secure_mode_tls(&secure_identity, ca.cert_der())?,
         legacy: legacy_acceptor(&secure_identity, Some(ca.cert_der())),
         secure: true,
+        port: "secure",
+        metrics: metrics.clone(),
     };
-    let file_tls = phone_tls.clone();
+    let file_tls = listener::PortTls { port: "files", ..phone_tls.clone() };
     let vault = Arc::new(vault::Vault::open(&data_dir)?);
     let token_key = file_server::TokenKey::new(
         load_or_create_token(&data_dir.join(file_server::TOKEN_KEY_FILE))?.as_bytes(),
@@ -262,7 +272,8 @@ where
         secure_addr.map(|a| a.port()),
         config.secure_mode.max_pin_retries,
         validity,
-    );
+    )
+    .with_metrics(metrics.clone());
     let downloads = downloads(config.public_address.as_deref(), file_addr, token_key.clone());
     let external = config
         .external_files
@@ -272,8 +283,10 @@ where
     let endpoint = Arc::new(
         phone::PhoneEndpoint::new(store.clone(), &config)
             .with_bootstrapper(bootstrapper)
-            .with_downloads(sources.clone()),
+            .with_downloads(sources.clone())
+            .with_metrics(metrics.clone()),
     );
+    metrics.probe_in_flight(&endpoint, phone::PhoneEndpoint::interactions_in_flight);
     let limits = listener::ListenerLimits {
         gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),
@@ -302,7 +315,8 @@ where
         config.jobs.stalled_after_secs as i64,
         wake.clone(),
     )
-    .with_secure_port(secure_addr.map(|a| a.port()));
+    .with_secure_port(secure_addr.map(|a| a.port()))
+    .with_metrics(metrics.clone());
     tasks.spawn(readiness.watch("job scheduler", scheduler.run(shutdown.clone())));
     if let Some(listener) = dcmp_listener {
         let limits = http_listener::HttpLimits {
@@ -312,7 +326,7 @@ where
             ),
             request_timeout: std::time::Duration::from_secs(config.limits.body_timeout_secs),
         };
-        let router = dcmp::router(store.clone());
+        let router = dcmp::router(store.clone(), metrics.clone());
         let plain = http_listener::HttpTls::Plain;
         let serving = http_listener::serve_http(listener, router, plain, limits, "dcmp", shutdown.clone());
         tasks.spawn(readiness.watch("dcmp", serving));
@@ -331,6 +345,8 @@ where
         downloads: sources,
         max_upload_bytes: config.limits.max_upload_bytes,
         readiness: readiness.clone(),
+        metrics,
+        metrics_token: metrics::MetricsToken(metrics_token),
     };
     if let Some(listener) = file_listener {
         let limits = http_listener::HttpLimits {

@@ -102,6 +102,17 @@ pub struct PortTls {
     pub legacy: Option<crate::legacy_tls::LegacyAcceptor>,
     /// Whether this is the secure port.
     pub secure: bool,
+    /// The port's name in metrics and logs (`default`, `secure`, `files`).
+    pub port: &'static str,
+    /// Where handshakes are counted.
+    pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+impl PortTls {
+    /// Counts a handshake that ran out of time.
+    pub(crate) fn handshake_timed_out(&self) {
+        self.metrics.handshake_failed(self.port, false, crate::metrics::HandshakeFailure::Timeout);
+    }
 }
 
 /// Timeouts and caps of the phone listener.
@@ -124,7 +135,7 @@ pub async fn serve_phones<S: PhoneStore>(
 ) {
     let acceptor = TlsAcceptor::from(tls.rustls.clone());
     let gate = ConnectionGate::new(limits.gate);
-    let port = if tls.secure { "secure" } else { "default" };
+    let port = tls.port;
     while let Some((mut stream, peer, pass)) =
         accept_through(&listener, &gate, port, &proxies, &shutdown).await
     {
@@ -164,7 +175,10 @@ pub async fn serve_phones<S: PhoneStore>(
                         serve_connection(stream, info, endpoint, limits, pass, shutdown).await
                     }
                     Ok(None) => {}
-                    Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    Err(_) => {
+                        tls.handshake_timed_out();
+                        tracing::debug!(%peer, "TLS handshake timed out")
+                    }
                 }
             };
             tokio::select! {
@@ -237,11 +251,16 @@ pub(crate) async fn handshake(
     let tls_offer = hello.as_ref().map(|h| h.summary());
     let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve());
     let mut info = ConnectionInfo { remote, secure: tls.secure, client_certificate: None, tls_offer };
+    let metrics = &tls.metrics;
     if legacy_client {
         match &tls.legacy {
             #[cfg(feature = "legacy-tls")]
             Some(legacy) => {
-                let (stream, certificate) = legacy.accept(stream, remote).await?;
+                let Some((stream, certificate)) = legacy.accept(stream, remote).await else {
+                    metrics.handshake_failed(tls.port, true, crate::metrics::HandshakeFailure::Error);
+                    return None;
+                };
+                metrics.handshake(tls.port, true, stream.ssl().version_str());
                 info.client_certificate = certificate;
                 return Some((Handshaken::OpenSsl(stream), info));
             }
@@ -249,6 +268,7 @@ pub(crate) async fn handshake(
             #[cfg(not(feature = "legacy-tls"))]
             Some(_) => {}
             None => {
+                metrics.handshake_failed(tls.port, true, crate::metrics::HandshakeFailure::LegacyRefused);
                 tracing::warn!(
                     %remote,
                     offer = info.tls_offer.as_deref().unwrap_or("-"),
@@ -262,11 +282,14 @@ pub(crate) async fn handshake(
     match acceptor.accept(stream).await {
         Ok(stream) => {
             let (_, session) = stream.get_ref();
+            let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("other");
+            metrics.handshake(tls.port, false, version);
             info.client_certificate =
                 session.peer_certificates().and_then(|chain| chain.first()).map(|c| c.as_ref().to_vec());
             Some((Handshaken::Rustls(Box::new(stream)), info))
         }
         Err(error) => {
+            metrics.handshake_failed(tls.port, false, crate::metrics::HandshakeFailure::Error);
             tracing::debug!(%remote, %error, secure = tls.secure, "TLS handshake failed");
             None
         }

@@ -18,6 +18,7 @@ use crate::admission::{Admission, AdmissionLimits};
 use crate::bootstrap::Bootstrapper;
 use crate::config::Config;
 use crate::listener::ConnectionInfo;
+use crate::metrics::{DatabaseCall, Metrics, Outcome as Counted};
 
 /// The session cookie's name, as the original DLS used it (docs/wpi-protocol.md §2.4).
 pub const SESSION_COOKIE: &str = "JSESSIONID";
@@ -38,6 +39,7 @@ pub struct PhoneEndpoint<S> {
     renew_before_secs: i64,
     downloads: crate::file_server::Sources,
     newcomers: opendls_engine::Newcomers,
+    metrics: Arc<Metrics>,
 }
 
 impl<S: PhoneStore> PhoneEndpoint<S> {
@@ -77,7 +79,19 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 builtin: Err("the file server is not set up".into()),
                 external: None,
             },
+            metrics: Arc::new(Metrics::new()),
         }
+    }
+
+    /// Counts what the endpoint does in these metrics (else in metrics of its own).
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// Interactions admitted and not yet ended (for the metrics).
+    pub fn interactions_in_flight(&self) -> usize {
+        self.admission.open()
     }
 
     /// Where phones download the files of deployment jobs (or why they cannot).
@@ -128,10 +142,12 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                     "request body could not be read".to_owned()
                 };
                 tracing::warn!(%remote, problem, "phone request refused");
+                self.metrics.message(&Reason::Other(String::new()), Counted::Malformed, started.elapsed());
                 return xml_response(&DlsMessage::clean_up_because("", &problem), None);
             }
             Err(_) => {
                 tracing::warn!(%remote, "phone request body timed out");
+                self.metrics.message(&Reason::Other(String::new()), Counted::Malformed, started.elapsed());
                 return xml_response(&DlsMessage::clean_up_because("", "request body timed out"), None);
             }
         };
@@ -169,9 +185,30 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             Err(error) => {
                 let nonce = salvage_nonce(body);
                 tracing::warn!(%remote, %error, bytes = body.len(), "unreadable phone message");
+                self.metrics.message(&Reason::Other(String::new()), Counted::Malformed, started.elapsed());
                 return (DlsMessage::clean_up_because(nonce, format!("malformed message: {error}")), None);
             }
         };
+        let reason = message.reason.reason.clone();
+        let (reply, cookie, outcome) = self.answer_message(message, session, connection, started).await;
+        self.metrics.message(&reason, outcome, started.elapsed());
+        // A new contact answered, even with a lone CleanUp (a solicited call with nothing to do).
+        let continues = matches!(reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
+        if !continues && matches!(outcome, Counted::Served | Counted::ProtocolError) {
+            self.metrics.interaction_started(&reason);
+        }
+        (reply, cookie)
+    }
+
+    /// Answers one message: the reply, the new session's id, and how it went.
+    async fn answer_message(
+        &self,
+        message: WorkpointMessage,
+        session: Option<&str>,
+        connection: &ConnectionInfo,
+        started: Instant,
+    ) -> (DlsMessage, Option<String>, Counted) {
+        let remote = connection.remote;
 
         // Messages that continue an interaction are always served; only new ones wait.
         let continues = matches!(message.reason.reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
@@ -183,7 +220,15 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 Ok(reservation) => Some(reservation),
                 Err(why) => {
                     tracing::info!(%remote, reason = %message.reason.reason, ?why, "overload: phone told to come back later");
-                    return (DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON), None);
+                    self.metrics.overload(match why {
+                        crate::admission::Overload::Full => "full",
+                        crate::admission::Overload::AddressShare => "address_share",
+                    });
+                    return (
+                        DlsMessage::clean_up_because(&message.nonce, OVERLOAD_REASON),
+                        None,
+                        Counted::Overload,
+                    );
                 }
             }
         };
@@ -223,11 +268,13 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                         tracing::info!(%remote, mac, %reason, action = %reply.action, elapsed_ms, "interaction step")
                     }
                 }
-                (reply, cookie)
+                let outcome = if error.is_some() { Counted::ProtocolError } else { Counted::Served };
+                (reply, cookie, outcome)
             }
             Err((nonce, error)) => {
                 tracing::error!(%remote, %reason, %error, "storage failed; phone told to come back later");
-                (DlsMessage::clean_up_because(nonce, OVERLOAD_REASON), None)
+                self.metrics.overload("storage");
+                (DlsMessage::clean_up_because(nonce, OVERLOAD_REASON), None, Counted::StorageError)
             }
         }
     }
@@ -291,13 +338,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let (reason, reported_mac) =
             (message.reason.reason.clone(), message.value("mac-addr").map(str::to_owned));
         // One hand-off to the database for the interaction, the device and the certificate.
-        let request = self
-            .store
-            .request_context(lookup, fingerprint, move |interaction| {
-                device_mac_of(&reason, reported_mac.as_deref(), interaction)
-            })
-            .await
-            .map_err(fail)?;
+        let read = self.store.request_context(lookup, fingerprint, move |interaction| {
+            device_mac_of(&reason, reported_mac.as_deref(), interaction)
+        });
+        let request = self.timed(DatabaseCall::RequestContext, read).await.map_err(fail)?;
         let (interaction, mac) = (request.interaction, request.mac);
         let channel = match connection.secure {
             true => opendls_engine::Channel::SecurePort { certificate: request.certificate },
@@ -359,7 +403,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 error: decision.error.clone(),
                 security_event: decision.security_event.clone(),
             };
-            match self.store.apply(decision, now).await {
+            match self.timed(DatabaseCall::Apply, self.store.apply(decision, now)).await {
                 Ok(()) => return Ok(stepped),
                 Err(StoreError::Conflict(why)) if conflicts_left > 0 => {
                     conflicts_left -= 1;
@@ -369,7 +413,10 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                         "job work changed meanwhile; deciding again"
                     );
                     let context = match &mac {
-                        Some(mac) => self.store.device_context(mac).await.map_err(fail)?,
+                        Some(mac) => {
+                            let read = self.store.device_context(mac);
+                            self.timed(DatabaseCall::DeviceContext, read).await.map_err(fail)?
+                        }
                         None => DeviceContext::default(),
                     };
                     let made = (input.security.material.take(), input.security.wbm_certificate.take());
@@ -395,10 +442,21 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
     ) -> Result<Option<opendls_engine::Provisioned>, StoreError> {
         match (&input.device, mac) {
             (None, Some(mac)) if input.message.reason.reason != opendls_wpi::Reason::ReplyTo => {
-                self.store.provisioned_for(mac, input.message.value("e164")).await
+                let read = self.store.provisioned_for(mac, input.message.value("e164"));
+                self.timed(DatabaseCall::Provisioned, read).await
             }
             _ => Ok(None),
         }
+    }
+}
+
+impl<S> PhoneEndpoint<S> {
+    /// Awaits a database call, recording how long it took.
+    async fn timed<T>(&self, call: DatabaseCall, work: impl std::future::Future<Output = T>) -> T {
+        let started = Instant::now();
+        let done = work.await;
+        self.metrics.database_call(call, started.elapsed());
+        done
     }
 }
 

@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ContactMeStyle, Jobs, contact_me_manner};
 use crate::contact_me::{self, ContactMeUri, ContactOutcome, Network};
+use crate::metrics::ContactResult;
 use crate::phone::unix_now;
 
 /// How every deferral for a phone no contact-me may reach begins; job views read it back from
@@ -44,6 +45,7 @@ pub struct Scheduler<S> {
     trusted_contact_networks: Vec<Network>,
     /// When firmware pins were last applied.
     pins_applied: Mutex<Option<Instant>>,
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Firmware pins are applied this often (each pass reads the pinned models' devices).
@@ -80,7 +82,14 @@ impl<S: JobStore> Scheduler<S> {
             sending,
             learned_networks: Mutex::new(None),
             pins_applied: Mutex::new(None),
+            metrics: Arc::default(),
         }
+    }
+
+    /// Counts contact-me requests in these metrics.
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Gives phones that run another version than their firmware pin a target in its job.
@@ -160,6 +169,7 @@ impl<S: JobStore> Scheduler<S> {
             }
             match self.plan(&candidate, now, &allowed) {
                 Plan::Defer { until, why } => {
+                    self.metrics.contact_me(ContactResult::Deferred);
                     let record = ContactRecord {
                         mac: candidate.mac,
                         sent: false,
@@ -262,8 +272,11 @@ impl<S: JobStore> Scheduler<S> {
             // guide p. 65: a device in Secure Mode talks to the secure port only.
             address.set_port(port);
         }
-        let (store, in_flight, settings) =
-            (self.store.clone(), self.in_flight.clone(), self.settings.clone());
+        if candidate.attempts > 0 && candidate.last_answered_at.is_some() {
+            self.metrics.contact_me(ContactResult::Ignored);
+        }
+        let (store, in_flight, settings, metrics) =
+            (self.store.clone(), self.in_flight.clone(), self.settings.clone(), self.metrics.clone());
         tokio::spawn(async move {
             let timeout = Duration::from_secs(settings.contact_timeout_secs);
             let manner = contact_me_manner(
@@ -273,6 +286,11 @@ impl<S: JobStore> Scheduler<S> {
                 candidate.device_type.as_deref(),
             );
             let outcome = contact_me::send(&uri, manner, callback, timeout).await;
+            metrics.contact_me(match outcome {
+                ContactOutcome::Answered => ContactResult::Answered,
+                ContactOutcome::Refused(_) => ContactResult::Refused,
+                ContactOutcome::Unreachable(_) => ContactResult::Unreachable,
+            });
             let form = match manner.style {
                 ContactMeStyle::Post => String::new(),
                 ContactMeStyle::Get => ", by GET".to_owned(),

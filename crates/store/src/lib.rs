@@ -35,6 +35,7 @@ pub mod security;
 pub mod site;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+pub mod stats;
 pub mod variables;
 
 pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
@@ -50,6 +51,7 @@ pub use security::{CertificateDetail, SecurityStore, SecurityView};
 pub use site::{SiteChange, SiteStore};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
+pub use stats::{FleetStats, StatsStore};
 pub use variables::VariableStore;
 
 /// How hard a commit waits for the disk (SQLite's `synchronous` in WAL mode; a backend without
@@ -110,6 +112,7 @@ pub trait Store:
     + ProvisioningStore
     + SiteStore
     + RetentionStore
+    + StatsStore
 {
     /// The backend's name, for logs (`sqlite`).
     fn backend(&self) -> &'static str;

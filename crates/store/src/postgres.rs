@@ -32,6 +32,7 @@ mod sealing;
 mod security;
 mod shared_files;
 mod site;
+mod stats;
 mod variables;
 
 pub use shared_files::SharedFiles;

@@ -48,6 +48,7 @@ mod rollouts;
 mod sealing;
 mod security;
 mod site;
+mod stats;
 mod variables;
 
 impl crate::Store for SqliteStore {

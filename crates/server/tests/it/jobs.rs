@@ -160,6 +160,14 @@ async fn a_configuration_push_reaches_100_phones_busy_gapped_or_unreachable_each
     }
     let gapped_ignored: u32 = plain[..10].iter().map(|p| LiveStats::get(&p.stats.contact_me_ignored)).sum();
     assert!(gapped_ignored >= 1, "the phones inside their contact gap ignored a contact-me");
+    // The metrics saw the same: answers, the five that never answered, and contact-me sent
+    // again to phones that answered without calling back.
+    let metrics = server.scrape().await;
+    let contact = |result: &str| metrics.value(&format!("opendls_contact_me_total{{result=\"{result}\"}}"));
+    assert!(contact("answered") >= 95.0, "{}", metrics.0);
+    assert!(contact("unreachable") >= 5.0, "{}", metrics.0);
+    assert!(contact("ignored") >= 1.0, "{}", metrics.0);
+    assert_eq!(metrics.value("opendls_jobs{kind=\"apply-configuration\",state=\"finished\"}"), 1.0);
     for phone in &everyone {
         let mac = &phone.mac;
         assert_eq!(writes_of(&server, mac, "sntp-addr").await, 1, "{mac} written exactly once");
@@ -213,6 +221,19 @@ async fn dcmp_phones_behind_nat_are_picked_up_by_polling_and_a_restart_job_finis
     .await
     .unwrap();
     assert_eq!(reply.status, 400);
+    let metrics = server.scrape().await;
+    assert!(metrics.value("opendls_dcmp_polls_total{answer=\"work\"}") >= 3.0, "{}", metrics.0);
+    assert!(metrics.value("opendls_dcmp_polls_total{answer=\"nothing\"}") >= 1.0);
+    assert_eq!(metrics.value("opendls_dcmp_polls_total{answer=\"refused\"}"), 1.0);
+    assert_eq!(
+        metrics.value("opendls_contact_me_total{result=\"answered\"}"),
+        0.0,
+        "no contact-me reached a phone"
+    );
+    assert!(
+        metrics.value("opendls_contact_me_total{result=\"deferred\"}") >= 1.0,
+        "outside the allowed networks"
+    );
     for phone in phones {
         phone.stop().await;
     }

@@ -12,6 +12,7 @@ mod hardening;
 mod interop;
 mod jobs;
 mod layouts;
+mod metrics;
 mod provisioning;
 mod proxy;
 mod restart;

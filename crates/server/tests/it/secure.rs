@@ -105,6 +105,17 @@ async fn no_pin_bootstrap_then_secure_start_up_then_the_default_port_is_refused(
     // with its MAC).
     let refused = start_up(&mut phone, &Target::default_mode(server.phone_addr())).await.unwrap();
     assert!(refused.cleanup_reason.unwrap().contains("Secure Mode"));
+    let metrics = server.scrape().await;
+    assert_eq!(metrics.value("opendls_certificates_issued_total"), 1.0);
+    assert_eq!(metrics.value("opendls_certificates{state=\"active\"}"), 1.0, "{}", metrics.0);
+    assert_eq!(metrics.value("opendls_devices_by_security_state{state=\"secure\"}"), 1.0);
+    let secure_handshakes = metrics
+        .value("opendls_tls_handshakes_total{port=\"secure\",stack=\"rustls\",version=\"TLSv1.3\"}")
+        + metrics.value("opendls_tls_handshakes_total{port=\"secure\",stack=\"rustls\",version=\"TLSv1.2\"}");
+    assert!(secure_handshakes >= 2.0, "{}", metrics.0);
+    assert!(
+        metrics.value("opendls_phone_messages_total{reason=\"start-up\",outcome=\"protocol_error\"}") >= 1.0
+    );
     let device = server.admin_json("GET", &format!("/api/devices/{mac}?history=5"), None, 200).await;
     assert!(history_details(&device)[0].contains("contacted the Default port although it is in Secure Mode"));
 
@@ -254,6 +265,11 @@ async fn a_tls_1_0_phone_is_served_with_legacy_tls_and_refused_with_a_clear_log_
                 (entry["tls_offer"].as_str(), entry["security_state"].as_str()),
                 (Some(offer), Some("default"))
             );
+            let metrics = server.scrape().await;
+            // It offers TLS 1.0 and 1.1; OpenSSL takes the newer.
+            let served =
+                "opendls_tls_handshakes_total{port=\"default\",stack=\"legacy\",version=\"TLSv1.1\"}";
+            assert!(metrics.value(served) >= 1.0, "{}", metrics.0);
         } else {
             assert!(result.is_err(), "refused without legacy TLS");
             let port = server.phone_addr().port();
@@ -262,6 +278,8 @@ async fn a_tls_1_0_phone_is_served_with_legacy_tls_and_refused_with_a_clear_log_
                 assert!(Instant::now() < deadline, "no log line for port {port}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
+            let refused = "opendls_tls_handshake_failures_total{port=\"default\",stack=\"legacy\",why=\"legacy_refused\"}";
+            assert!(server.scrape().await.value(refused) >= 1.0);
         }
     }
 }

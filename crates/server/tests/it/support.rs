@@ -86,6 +86,16 @@ impl TestServer {
         serde_json::from_str(&reply.text()).unwrap_or(serde_json::Value::Null)
     }
 
+    /// `GET /metrics` with the metrics token (`metrics-token` in the data directory).
+    pub async fn scrape(&self) -> Scrape {
+        let token = std::fs::read_to_string(self.running().data_dir.join("metrics-token")).unwrap();
+        let stream = TcpStream::connect(self.running().admin_addr).await.unwrap();
+        let headers = [format!("Authorization: Bearer {}", token.trim())];
+        let reply = exchange(stream, "GET", "/metrics", &headers, b"").await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        Scrape(reply.text())
+    }
+
     pub async fn admin(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
         let running = self.running();
         let stream = TcpStream::connect(running.admin_addr).await.unwrap();
@@ -346,5 +356,28 @@ impl TestServer {
             tokio_postgres::connect(&self.config.database.url, tokio_postgres::NoTls).await.unwrap();
         tokio::spawn(connection);
         client
+    }
+}
+
+/// A `/metrics` exposition.
+pub struct Scrape(pub String);
+
+impl Scrape {
+    /// The value of the sample written exactly `series` (`name{label="x",...}`), 0 when absent
+    /// (a counter never incremented is not shown).
+    pub fn value(&self, series: &str) -> f64 {
+        self.0
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
+            .unwrap_or(0.0)
+    }
+
+    /// The sum of every sample of a metric (all its label sets).
+    pub fn sum(&self, name: &str) -> f64 {
+        self.0
+            .lines()
+            .filter(|line| line.starts_with(&format!("{name}{{")) || line.starts_with(&format!("{name} ")))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
     }
 }

@@ -10,6 +10,7 @@ mod pins;
 mod retention;
 mod security;
 mod sqlite_only;
+mod stats;
 
 /// One `#[tokio::test]` per contract test and backend, in a module named after the backend. A
 /// backend that needs a server runs only where one is configured (its `available` expression).
@@ -60,5 +61,6 @@ contract_suite!(
         phone::devices_are_imported_in_bulk_and_keep_their_groups,
         phone::one_request_read_finds_the_interaction_and_then_its_device,
         retention::history_is_pruned_by_age_and_by_count_per_device,
+        stats::the_fleet_is_counted_by_model_firmware_state_and_jobs,
     ]
 );

@@ -4,7 +4,7 @@ use opendls_engine::{
     BootstrapMaterial, CertificateRecord, CertificateState, Channel, EngineSettings, LocalChangePolicy,
     Scope, SecurityMode, SecurityState, decide,
 };
-use opendls_store::{AdminStore, PhoneStore, SecurityStore, Store};
+use opendls_store::{AdminStore, PhoneStore, SecurityStore, StatsStore, Store};
 use opendls_wpi::Item;
 
 use crate::backend::Backend;
@@ -89,6 +89,14 @@ pub async fn certificates_are_issued_activated_superseded_and_revoked<B: Backend
     assert_eq!(states, [("B2", CertificateState::Active), ("A1", CertificateState::Superseded)]);
     assert_eq!(certificate_record(&store, "fp-B2").await.unwrap().state, CertificateState::Active);
     assert_eq!(certificate_record(&store, "fp-unknown").await, None);
+    // The metrics count them; B2 ends at 4e9, within 30 days of a "now" 10 days before.
+    let stats = store.fleet_stats(120).await.unwrap();
+    let states: Vec<_> = stats.certificates.iter().map(|c| (c.label.as_str(), c.count)).collect();
+    assert_eq!(states, [("active", 1), ("superseded", 1)]);
+    assert_eq!(stats.certificates_expiring, 0);
+    assert_eq!(store.fleet_stats(4_000_000_000 - 10 * 86_400).await.unwrap().certificates_expiring, 1);
+    let secure: Vec<_> = stats.by_security_state.iter().map(|c| (c.label.as_str(), c.count)).collect();
+    assert_eq!(secure, [("secure", 1)]);
 
     assert_eq!(store.revoke_certificates(MAC, "stolen", 130).await.unwrap(), 1);
     let revoked = certificate_record(&store, "fp-B2").await.unwrap();
