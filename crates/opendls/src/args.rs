@@ -58,6 +58,9 @@ pub(crate) enum BenchCommand {
     /// A device list imported from CSV as `opendls device import` does it (100,000 devices by
     /// default), against 1,000 devices imported the same way in the same run.
     Import(ImportBenchArgs),
+    /// How the database grows per device and month (a start-up a day, a local change a week,
+    /// simulated), and what a year of 50,000 phones takes with the default retention.
+    Growth(GrowthArgs),
     /// The same boot storm on one node on SQLite, one node on PostgreSQL and two nodes on
     /// PostgreSQL (each phone's requests alternating between them), in one run.
     Backends(BackendsArgs),
@@ -76,6 +79,20 @@ pub(crate) struct ImportBenchArgs {
     /// Devices in the large import (at most 200,000, the service's batch limit).
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=200_000))]
     pub devices: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `opendls bench growth` options.
+#[derive(Args)]
+pub(crate) struct GrowthArgs {
+    /// Simulated phones.
+    #[arg(long, default_value_t = 200)]
+    pub phones: u32,
+    /// Simulated days (each phone contacts the service once a day).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=366))]
+    pub days: u32,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,

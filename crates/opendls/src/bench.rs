@@ -28,9 +28,11 @@ use crate::{Connection, StormArgs};
 
 pub(crate) mod backends;
 mod downloads;
+mod growth;
 mod import;
 mod process;
 pub use downloads::downloads;
+pub use growth::growth;
 pub use import::import;
 use process::{ServerProcess, cpu_seconds, read_lines_with};
 

@@ -60,10 +60,7 @@ impl Connection {
 
     /// The data directory for commands that work on it offline (no token needed).
     pub fn offline_data_dir(&self) -> PathBuf {
-        self.data_dir.clone().unwrap_or_else(|| {
-            let candidates = candidates();
-            candidates.iter().find(|dir| dir.is_dir()).cloned().unwrap_or_else(|| candidates[0].clone())
-        })
+        self.data_dir.clone().unwrap_or_else(default_data_dir)
     }
 
     /// The admin API's base URL: as given (a bare `host:port` gets `http://`), else the one the
@@ -96,6 +93,12 @@ pub fn normalize_url(text: &str) -> Result<String> {
 }
 
 /// Where a data directory is looked for when none is named, in order.
+/// The first of `./opendls-data` and `/var/lib/opendls` that exists, else the first.
+pub(crate) fn default_data_dir() -> PathBuf {
+    let candidates = candidates();
+    candidates.iter().find(|dir| dir.is_dir()).cloned().unwrap_or_else(|| candidates[0].clone())
+}
+
 fn candidates() -> [PathBuf; 2] {
     [PathBuf::from(LOCAL_DATA_DIR), PathBuf::from(SYSTEM_DATA_DIR)]
 }

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 pub(crate) use admin_args::*;
 use anyhow::{Context, Result};
 pub(crate) use args::{
-    BackendsArgs, BenchCommand, DemoArgs, DownloadsArgs, ImportBenchArgs, PhonesimArgs, ServeArgs, StormArgs,
+    BackendsArgs, BenchCommand, DemoArgs, DownloadsArgs, GrowthArgs, ImportBenchArgs, PhonesimArgs,
+    ServeArgs, StormArgs,
 };
 use clap::{CommandFactory, Parser, Subcommand};
 pub(crate) use connection::Connection;
@@ -17,6 +18,7 @@ pub(crate) use connection::Connection;
 mod admin;
 mod admin_args;
 mod args;
+mod backup;
 mod bench;
 mod client;
 mod connection;
@@ -162,6 +164,12 @@ enum Command {
         #[arg(long)]
         secrets_key_file: Option<PathBuf>,
     },
+    /// Back up the whole installation while it serves: the database (SQLite; PostgreSQL with
+    /// pg_dump), the key that seals secrets, the Secure Mode CA, certificates, tokens, and the
+    /// files phones download, in one file encrypted with a passphrase.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a data directory (the service stopped), or check one (`--check`).
+    Restore(backup::RestoreArgs),
     /// Print the shell completion script (bash, zsh, fish, elvish, powershell), e.g.
     /// `opendls completions bash > /etc/bash_completion.d/opendls`.
     Completions {
@@ -208,6 +216,7 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Storm(args) } => bench::storm(args),
         Command::Bench { command: BenchCommand::Downloads(args) } => bench::downloads(args),
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(args),
+        Command::Bench { command: BenchCommand::Growth(args) } => bench::growth(args),
         Command::Bench { command: BenchCommand::Backends(args) } => bench::backends::run(args),
         Command::Bench { command: BenchCommand::TlsServer { data_dir } } => bench::tls_server(&data_dir),
         Command::Decode { file, show_secrets } => {
@@ -216,6 +225,8 @@ fn main() -> ExitCode {
         Command::Catalog { text } => inspect::catalog(text.as_deref()),
         Command::Dhcp { command } => dhcp::run(command),
         Command::Migrate { from, to, secrets_key_file } => migrate::run(&from, &to, secrets_key_file),
+        Command::Backup(args) => backup::backup(args),
+        Command::Restore(args) => backup::restore(args),
         Command::Completions { shell } => manuals::completions(Cli::command(), shell),
         Command::Man { dir } => manuals::man_pages(Cli::command(), &dir),
         Command::Device { command, connection } => admin::run(connection, admin::Request::Device(command)),

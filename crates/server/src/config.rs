@@ -8,6 +8,7 @@ use std::time::Duration;
 use opendls_engine::LocalChangePolicy;
 use serde::{Deserialize, Serialize};
 
+mod backup;
 mod contact;
 mod external;
 mod limits;
@@ -15,6 +16,7 @@ mod validate;
 
 pub use contact::{ContactMeManner, ContactMeRule, ContactMeStyle, DEFAULT_WEB_PORT, contact_me_manner};
 
+pub use backup::Backup;
 pub use external::{ExternalFiles, ExternalSource};
 pub use limits::Limits;
 
@@ -90,6 +92,8 @@ pub struct Config {
     pub database: Database,
     /// An FTP or HTTPS server of the site's own that phones fetch deployed files from.
     pub external_files: ExternalFiles,
+    /// Scheduled backups.
+    pub backup: Backup,
 }
 
 /// The database.
@@ -286,6 +290,7 @@ impl Default for Config {
             secure_mode: SecureMode::default(),
             database: Database::default(),
             external_files: ExternalFiles::default(),
+            backup: Backup::default(),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod admin;
 pub mod admission;
 pub mod api;
 pub mod backend;
+pub mod backup;
 pub mod bootstrap;
 pub mod client_hello;
 pub mod cluster;
@@ -304,6 +305,8 @@ where
     let serving =
         listener::serve_phones(phone_listener, phone_tls, endpoint, limits, proxies, shutdown.clone());
     tasks.spawn(readiness.watch("phone", serving));
+    let backups = backup::schedule::run(config.clone(), metrics.clone(), shutdown.clone());
+    tasks.spawn(readiness.watch("scheduled backups", backups));
     let retention = retention::Retention::new(store.clone(), &config.database);
     tasks.spawn(readiness.watch("retention", retention.run(shutdown.clone())));
     let wake = Arc::new(tokio::sync::Notify::new());

@@ -204,6 +204,8 @@ pub struct Metrics {
     contact_me: Family<ResultLabels, Counter>,
     dcmp_polls: Family<AnswerLabels, Counter>,
     certificates_issued: Counter,
+    backups: Family<ResultLabels, Counter>,
+    last_backup: Gauge,
     fleet: fleet::FleetGauges,
 }
 
@@ -239,6 +241,8 @@ impl Metrics {
             contact_me: Family::default(),
             dcmp_polls: Family::default(),
             certificates_issued: Counter::default(),
+            backups: Family::default(),
+            last_backup: Gauge::default(),
             fleet: fleet::FleetGauges::default(),
             registry,
         };
@@ -304,6 +308,13 @@ impl Metrics {
             "Secure Mode certificates this node issued to phones",
             self.certificates_issued.clone(),
         );
+        r.register("backups", "Scheduled backups made, by result (ok, failed)", self.backups.clone());
+        r.register_with_unit(
+            "last_backup_timestamp",
+            "When the last scheduled backup was made (Unix time; 0: none since the start)",
+            Unit::Seconds,
+            self.last_backup.clone(),
+        );
         self.fleet.register(&mut self.registry);
         self.show_zeros();
         self
@@ -334,6 +345,9 @@ impl Metrics {
             ContactResult::Deferred,
         ] {
             let _ = self.contact_me.get_or_create(&ResultLabels { result: result.label() });
+        }
+        for result in ["ok", "failed"] {
+            let _ = self.backups.get_or_create(&ResultLabels { result });
         }
         for answer in ["work", "nothing", "error", "refused"] {
             let _ = self.dcmp_polls.get_or_create(&AnswerLabels { answer });
@@ -404,6 +418,14 @@ impl Metrics {
     /// Counts a DCMP poll: `answer` is `work`, `nothing`, `error` or `refused` (no MAC).
     pub fn dcmp_poll(&self, answer: &'static str) {
         self.dcmp_polls.get_or_create(&AnswerLabels { answer }).inc();
+    }
+
+    /// Counts a scheduled backup.
+    pub fn backup_made(&self, ok: bool) {
+        self.backups.get_or_create(&ResultLabels { result: if ok { "ok" } else { "failed" } }).inc();
+        if ok {
+            self.last_backup.set(crate::phone::unix_now());
+        }
     }
 
     /// Counts a certificate issued to a phone.

@@ -47,6 +47,13 @@ pub struct KeyFileError {
 }
 
 impl SecretKeys {
+    /// Reads the key file, which must exist.
+    pub fn load(path: &Path) -> Result<SecretKeys, KeyFileError> {
+        let error = |problem: String| KeyFileError { path: path.to_owned(), problem };
+        let text = fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
+        SecretKeys::parse(&text).map_err(error)
+    }
+
     /// Reads the key file, creating it (0600) with a new random key if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<SecretKeys, KeyFileError> {
         let error = |problem: String| KeyFileError { path: path.to_owned(), problem };

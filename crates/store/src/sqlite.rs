@@ -104,6 +104,21 @@ struct Inner {
 }
 
 impl SqliteStore {
+    /// Writes a consistent copy of the database file at `path` to `into` (which must not exist)
+    /// while a running service may be writing to it: `VACUUM INTO` reads in one transaction, so
+    /// the copy is the database as of one moment, compacted. Blocks: call it off the runtime.
+    pub fn snapshot(path: &Path, into: &Path) -> StoreResult<()> {
+        if !path.is_file() {
+            return Err(StoreError::Internal(format!("no database at {}", path.display())));
+        }
+        let connection = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+        connection.busy_timeout(Duration::from_secs(30))?;
+        let target =
+            into.to_str().ok_or_else(|| StoreError::Internal("the copy's path is not UTF-8".into()))?;
+        connection.execute("VACUUM INTO ?1", [target])?;
+        Ok(())
+    }
+
     /// Opens (creating if needed) the database file and applies migrations, with the secrets
     /// key file beside it ([`crate::secrets::KEY_FILE`], created if needed).
     pub async fn open(path: &Path) -> StoreResult<Self> {

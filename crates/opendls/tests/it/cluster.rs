@@ -11,16 +11,16 @@ use crate::support::stdout;
 const PHONES: u32 = 500;
 
 /// A node: its process, data directory and addresses.
-struct Node {
-    child: Child,
-    data: std::path::PathBuf,
-    phone: String,
-    admin: String,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) data: std::path::PathBuf,
+    pub(crate) phone: String,
+    pub(crate) admin: String,
 }
 
 impl Node {
     /// Starts `opendls serve` on the database `url` with its own data directory.
-    fn start(url: &str, dir: &std::path::Path, name: &str) -> Node {
+    pub(crate) fn start(url: &str, dir: &std::path::Path, name: &str) -> Node {
         let data = dir.join(name);
         let mut child = Command::new(env!("CARGO_BIN_EXE_opendls"))
             .args(["serve", "--phone-listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
@@ -57,7 +57,7 @@ impl Node {
         Node { child, data, phone, admin }
     }
 
-    fn opendls(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn opendls(&self, args: &[&str]) -> std::process::Output {
         Command::new(env!("CARGO_BIN_EXE_opendls"))
             .args(args)
             .env("OPENDLS_ADMIN_URL", &self.admin)

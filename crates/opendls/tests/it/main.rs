@@ -1,6 +1,7 @@
 //! The `opendls` command against a real service: exit codes and output.
 
 mod admin_tls;
+mod backup;
 mod cli;
 mod cluster;
 mod descriptors;

@@ -27,6 +27,9 @@ impl Config {
             return invalid("database.pool_size", "must be at least 1");
         }
         self.validate_limits()?;
+        if let Some(message) = self.backup.problem() {
+            return Err(ConfigError::Invalid { field: "backup", message });
+        }
         self.validate_jobs()?;
         self.validate_secure_mode()
     }

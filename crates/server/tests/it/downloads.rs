@@ -9,12 +9,12 @@ use crate::support::{TestServer, exchange, phone_post, start_up};
 
 const MAC: &str = "00:1A:E8:00:0F:01";
 
-fn content() -> String {
+pub(crate) fn content() -> String {
     (0..40_000).map(|n| format!("{:07}\n", n)).collect()
 }
 
 /// Registers the phone, stores a ringtone, and returns its id.
-async fn ringtone(server: &TestServer) -> i64 {
+pub(crate) async fn ringtone(server: &TestServer) -> i64 {
     phone_post(server.phone_addr(), start_up(MAC).as_bytes(), None).await.dls();
     let reply =
         server.admin("POST", "/api/files?kind=file&type=RINGTONE&name=ring.wav", Some(&content())).await;
@@ -23,7 +23,7 @@ async fn ringtone(server: &TestServer) -> i64 {
     stored["id"].as_i64().unwrap()
 }
 
-async fn url_for(server: &TestServer, id: i64, mac: &str) -> String {
+pub(crate) async fn url_for(server: &TestServer, id: i64, mac: &str) -> String {
     let body = json!({ "mac": mac, "valid_secs": 600 }).to_string();
     let answer = server.admin_json("POST", &format!("/api/files/{id}/url"), Some(&body), 200).await;
     let url = answer["url"].as_str().unwrap().to_owned();
@@ -31,7 +31,12 @@ async fn url_for(server: &TestServer, id: i64, mac: &str) -> String {
     url.strip_prefix(&base).unwrap_or_else(|| panic!("{url} is not on {base}")).to_owned()
 }
 
-async fn get(server: &TestServer, tls: &PhoneTls, path: &str, headers: &[String]) -> crate::support::Reply {
+pub(crate) async fn get(
+    server: &TestServer,
+    tls: &PhoneTls,
+    path: &str,
+    headers: &[String],
+) -> crate::support::Reply {
     let stream = connect_phone(server.running().file_addr.unwrap(), tls).await.unwrap();
     exchange(stream, "GET", path, headers, b"").await
 }

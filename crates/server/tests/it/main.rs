@@ -4,6 +4,7 @@
 mod support;
 
 mod admin_api;
+mod backup;
 mod bad_input;
 mod downloads;
 mod fleet;

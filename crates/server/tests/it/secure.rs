@@ -17,7 +17,7 @@ fn behaviour(pins: &[&str]) -> Behaviour {
     Behaviour { pins: pins.iter().map(|p| p.to_string()).collect(), ..Behaviour::default() }
 }
 
-async fn set_mode(server: &TestServer, scope: &str, target: Option<&str>, mode: &str) {
+pub(crate) async fn set_mode(server: &TestServer, scope: &str, target: Option<&str>, mode: &str) {
     let body = json!({ "scope": scope, "target": target, "mode": mode }).to_string();
     server.admin_json("PUT", "/api/security/mode", Some(&body), 204).await;
 }
@@ -27,7 +27,7 @@ async fn security(server: &TestServer, mac: &str) -> Value {
 }
 
 /// Boots a live phone and waits until its Secure Mode state is `state` (or fails after 30 s).
-async fn boot_until(server: &TestServer, n: u32, pins: &[&str], state: &str) -> (SimPhone, Value) {
+pub(crate) async fn boot_until(server: &TestServer, n: u32, pins: &[&str], state: &str) -> (SimPhone, Value) {
     let phone = SimPhone::new(PhoneProfile::numbered(n));
     let mac = phone.profile.mac.clone();
     let live = live::spawn(phone, Target::default_mode(server.phone_addr()), behaviour(pins)).await.unwrap();
@@ -49,13 +49,13 @@ async fn boot_until(server: &TestServer, n: u32, pins: &[&str], state: &str) -> 
 }
 
 /// The phone's own Secure Mode target: the secure port with its client certificate.
-fn secure_target(order: &SecureModeOrder, server: &TestServer) -> Target {
+pub(crate) fn secure_target(order: &SecureModeOrder, server: &TestServer) -> Target {
     let mut target = Target::default_mode(server.running().secure_addr.unwrap());
     target.tls = PhoneTls::Modern(secure_mode_client(order).unwrap());
     target
 }
 
-async fn start_up(phone: &mut SimPhone, target: &Target) -> Result<Interaction, InteractionError> {
+pub(crate) async fn start_up(phone: &mut SimPhone, target: &Target) -> Result<Interaction, InteractionError> {
     let message = phone.contact(Reason::StartUp, &[]);
     run_interaction(phone, target, message, &Manner::default()).await
 }

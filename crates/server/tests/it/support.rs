@@ -45,6 +45,11 @@ impl TestServer {
         TestServer { server: Some(server), _dir: dir, config, _schema: schema }
     }
 
+    /// The configuration the server was started with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
     pub fn running(&self) -> &RunningServer {
         self.server.as_ref().unwrap()
     }
