@@ -1,6 +1,6 @@
 //! Counts over the whole fleet, for the service's metrics (`/metrics`) and dashboards: devices by
 //! model, firmware and Secure Mode state, jobs by kind and state, certificates by state. Every
-//! backend runs the same statements ([`STATEMENTS`]) and folds their rows with [`FleetStats::fold`].
+//! backend runs the same statements and folds their rows the same way.
 
 use std::future::Future;
 
@@ -58,6 +58,7 @@ pub struct FleetStats {
     pub certificates_expiring: u64,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The statements, each with its parameters as multiples of "now": `$1` is always a time.
 /// Grouped rows are `(label, count)` or, for jobs, `(kind, state, count)`.
 pub(crate) mod statements {
@@ -90,6 +91,7 @@ pub(crate) mod statements {
     pub const EXPIRING: &str = "SELECT count(*) FROM certificates WHERE state = 'active' AND not_after < $1";
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl FleetStats {
     /// The counts from the statements' rows, labels bounded and sorted (most first, then by name).
     pub(crate) fn fold(rows: StatementRows) -> FleetStats {
@@ -108,6 +110,7 @@ impl FleetStats {
     }
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// What the statements returned, before folding.
 #[derive(Debug, Default)]
 pub(crate) struct StatementRows {
@@ -120,11 +123,13 @@ pub(crate) struct StatementRows {
     pub expiring: u64,
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// The `(before an hour, before a day, expiry window end)` times the statements take.
 pub(crate) fn times(now: Timestamp) -> (i64, i64, i64) {
     (now - 3600, now - 24 * 3600, now + EXPIRING_WITHIN_SECS)
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Jobs by kind name (the column holds the whole kind as JSON: `{"kind":"restart"}`, with
 /// its items or file), merged and sorted by kind and state.
 fn job_counts(rows: Vec<(String, String, u64)>) -> Vec<JobCount> {
@@ -143,6 +148,7 @@ fn job_counts(rows: Vec<(String, String, u64)>) -> Vec<JobCount> {
     jobs
 }
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 /// Most first (ties by name); empty labels read `unknown`; past [`MAX_LABELS`] summed as `other`.
 fn bounded(rows: Vec<(String, u64)>) -> Vec<Labelled> {
     let mut counts: Vec<Labelled> = Vec::with_capacity(rows.len());
@@ -171,7 +177,7 @@ pub trait StatsStore: Send + Sync + 'static {
     fn fleet_stats(&self, now: Timestamp) -> impl Future<Output = StoreResult<FleetStats>> + Send;
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "sqlite", feature = "postgres")))]
 mod tests {
     use super::*;
 
