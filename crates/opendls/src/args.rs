@@ -133,6 +133,11 @@ pub(crate) struct StormArgs {
     /// The server's `limits.listen_backlog` (default: its own default, 4096).
     #[arg(long)]
     pub listen_backlog: Option<u32>,
+    /// Fraction of the storm's phones that resume their TLS session on their next connection
+    /// (1 full handshake per interaction instead of 3); the report counts the server's full
+    /// and resumed handshakes.
+    #[arg(long, default_value_t = 0.0)]
+    pub resume_fraction: f64,
     /// The server's `database.synchronous`: mixed (its default), full or normal.
     #[arg(long, default_value = "mixed")]
     pub synchronous: String,
@@ -197,6 +202,10 @@ pub(crate) struct PhonesimArgs {
     /// Fraction of phones offering only legacy TLS (TLS 1.0/1.1, RSA key exchange, CBC).
     #[arg(long, default_value_t = 0.0)]
     pub legacy_tls_fraction: f64,
+    /// Fraction of phones resuming their TLS session on their next connection (each with a
+    /// session cache of its own; whether real firmware resumes is not known).
+    #[arg(long, default_value_t = 0.0)]
+    pub resume_fraction: f64,
     /// Models the phones cycle over, by `device-type` or the label's short name, wildcards
     /// allowed (`CP210`, `'CP*'`, `'OpenStage 6*'`, `'*'` for every model); repeatable.
     /// Default: OpenStage 15, 20, 40, 60 and 80.

@@ -81,6 +81,11 @@ pub struct StormReport {
     /// Connections the kernel dropped during the storm because a listen queue was full
     /// (`TcpExt ListenOverflows` of /proc/net/netstat, machine-wide; `None` where unreadable).
     pub listen_overflows: Option<u64>,
+    /// Fraction of the storm's phones that resumed TLS sessions.
+    pub resume_fraction: f64,
+    /// The server's full and resumed handshakes on the phone port during the storm (from its
+    /// `/metrics`; `None` when they could not be read).
+    pub handshakes_full_resumed: Option<(u64, u64)>,
     /// Steady state: interactions of known, unchanged phones against a large inventory.
     pub steady: Option<SteadyReport>,
 }
@@ -138,6 +143,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         phones: args.phones,
         boot_within: Duration::from_secs_f64(args.boot_within),
         max_attempts: 1000,
+        resume_fraction: args.resume_fraction,
         ..FleetConfig::default()
     };
     let overflows_before = listen_overflows();
@@ -148,6 +154,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     let phones_cpu = cpu_seconds(std::process::id())? - phones_cpu_before;
     let peak_rss = server.peak_rss_mib()?;
     let database = database_mib(&data_dir);
+    let handshakes = handshake_kinds(&server, &data_dir).await;
     drop(server);
 
     // Over the storm's whole wall time, boot window included: when phones arrive slower than the
@@ -180,9 +187,32 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         ratio_bound_for_tls_only_server: ceiling_cpu_ms / tls_only_cpu_ms.max(1e-9),
         database_mib: database,
         listen_overflows: overflows,
+        resume_fraction: args.resume_fraction,
+        handshakes_full_resumed: handshakes,
         storm,
         steady,
     })
+}
+
+/// The server's full and resumed handshakes on the default phone port, from its `/metrics`.
+async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<(u64, u64)> {
+    let token = std::fs::read_to_string(data_dir.join(opendls_server::metrics::METRICS_TOKEN_FILE)).ok()?;
+    let text = reqwest::Client::new()
+        .get(format!("http://{}/metrics", server.admin_addr))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let count = |kind: &str| -> u64 {
+        text.lines()
+            .filter(|l| l.starts_with("opendls_tls_handshakes_total{port=\"default\"") && l.contains(kind))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as u64
+    };
+    Some((count("kind=\"full\""), count("kind=\"resumed\"")))
 }
 
 /// The kernel's count of connections dropped because a listen queue was full, machine-wide.
@@ -281,7 +311,9 @@ async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64, f64)> 
 /// 200 answer to every request, nothing else.
 pub fn tls_server(data_dir: &Path) -> Result<ExitCode> {
     let identity = opendls_pki::load_or_create_server_identity(data_dir, &["127.0.0.1".to_owned()], false)?;
-    let tls = opendls_server::listener::default_mode_tls(&identity)?;
+    // The same resumption settings as the service's, so that the ceiling is comparable.
+    let sessions = opendls_server::listener::TlsSessions::of(&opendls_server::config::Limits::default());
+    let tls = opendls_server::listener::default_mode_tls(&identity, sessions)?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -441,6 +473,12 @@ fn print_report(report: &StormReport) {
         "  interaction latency p50 {:.1} ms, p99 {:.1} ms",
         storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
     );
+    if let Some((full, resumed)) = report.handshakes_full_resumed {
+        println!(
+            "  server handshakes: {full} full, {resumed} resumed ({:.0}% of phones resuming)",
+            report.resume_fraction * 100.0
+        );
+    }
     if let Some(dropped) = report.listen_overflows {
         println!("  connections the kernel dropped (listen queue full, machine-wide): {dropped}");
     }

@@ -37,6 +37,7 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
         ("--slow-fraction", args.slow_fraction),
         ("--vanish-fraction", args.vanish_fraction),
         ("--legacy-tls-fraction", args.legacy_tls_fraction),
+        ("--resume-fraction", args.resume_fraction),
     ];
     for (flag, value) in fractions {
         if !(0.0..=1.0).contains(&value) {
@@ -62,6 +63,7 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
         slow_delay: Duration::from_millis(args.slow_delay_ms),
         vanish_fraction: args.vanish_fraction,
         legacy_tls_fraction: args.legacy_tls_fraction,
+        resume_fraction: args.resume_fraction,
         reason,
         ..FleetConfig::default()
     };

@@ -43,6 +43,9 @@ pub struct FleetConfig {
     pub vanish_fraction: f64,
     /// Fraction of phones that offer only legacy TLS (TLS 1.0/1.1, RSA, CBC).
     pub legacy_tls_fraction: f64,
+    /// Fraction of (modern TLS) phones that resume their TLS session on their next connection,
+    /// each from a session cache of its own (whether real firmware resumes is not known).
+    pub resume_fraction: f64,
     /// Why each phone calls: `start-up` (a boot), or `solicited` (calling back after
     /// contact-me) and the like, for phones already known.
     pub reason: Reason,
@@ -80,6 +83,7 @@ impl Default for FleetConfig {
             slow_delay: Duration::from_millis(300),
             vanish_fraction: 0.0,
             legacy_tls_fraction: 0.0,
+            resume_fraction: 0.0,
             reason: Reason::StartUp,
             models: Vec::new(),
             progress: Arc::default(),
@@ -238,6 +242,8 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
     let mut target = target.clone();
     if picked(config.legacy_tls_fraction) {
         target.tls = crate::transport::PhoneTls::legacy();
+    } else if picked(config.resume_fraction) && matches!(target.tls, crate::transport::PhoneTls::Modern(_)) {
+        target.tls = crate::transport::PhoneTls::Modern(crate::transport::resuming_client());
     }
     let mut reason = config.reason.clone();
     for _attempt in 0..config.max_attempts {

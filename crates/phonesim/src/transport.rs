@@ -225,6 +225,15 @@ pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
     Arc::new(config)
 }
 
+/// The TLS client of a phone that resumes its sessions: as [`default_mode_client`], with a
+/// session cache of its own (one per phone: real phones share none), so that after its first
+/// connection it offers the session it got (TLS 1.3 ticket or TLS 1.2 session ID).
+pub fn resuming_client() -> Arc<rustls::ClientConfig> {
+    let mut config = (*default_mode_client()).clone();
+    config.resumption = rustls::client::Resumption::in_memory_sessions(4);
+    Arc::new(config)
+}
+
 /// Opens a TLS connection to the service.
 pub async fn connect(
     addr: SocketAddr,

@@ -24,11 +24,12 @@ pub type LegacyStream = std::convert::Infallible;
 
 impl LegacyAcceptor {
     /// An acceptor presenting `identity`; with `client_ca`, a client certificate chained to it is
-    /// required (the secure port).
+    /// required (the secure port). `sessions` are kept for resumption (0: none).
     #[cfg(feature = "legacy-tls")]
     pub fn new(
         identity: &opendls_pki::ServerIdentity,
         client_ca: Option<&[u8]>,
+        sessions: usize,
     ) -> Result<LegacyAcceptor, String> {
         use openssl::ssl::{SslAcceptor, SslMethod, SslOptions, SslVerifyMode, SslVersion};
         use openssl::x509::X509;
@@ -53,12 +54,29 @@ impl LegacyAcceptor {
             builder.cert_store_mut().add_cert(ca).map_err(fail)?;
             builder.set_verify(SslVerifyMode::PEER | SslVerifyMode::FAIL_IF_NO_PEER_CERT);
         }
+        // Sessions are resumed only on the port that made them (OpenSSL refuses resumption with
+        // client certificates without a context).
+        let context: &[u8] = if client_ca.is_some() { b"opendls-secure" } else { b"opendls-default" };
+        builder.set_session_id_context(context).map_err(fail)?;
+        match sessions {
+            0 => {
+                builder.set_session_cache_mode(openssl::ssl::SslSessionCacheMode::OFF);
+                builder.set_options(SslOptions::NO_TICKET);
+            }
+            size => {
+                builder.set_session_cache_size(i32::try_from(size).unwrap_or(i32::MAX));
+            }
+        }
         Ok(LegacyAcceptor { acceptor: Arc::new(builder.build()) })
     }
 
     /// Without the `legacy-tls` feature there is no OpenSSL path.
     #[cfg(not(feature = "legacy-tls"))]
-    pub fn new(_: &opendls_pki::ServerIdentity, _: Option<&[u8]>) -> Result<LegacyAcceptor, String> {
+    pub fn new(
+        _: &opendls_pki::ServerIdentity,
+        _: Option<&[u8]>,
+        _: usize,
+    ) -> Result<LegacyAcceptor, String> {
         Err("this build has no legacy-tls feature".into())
     }
 

@@ -213,7 +213,8 @@ where
     let names = config.certificate_names();
     let identity = opendls_pki::load_or_create_server_identity(&data_dir, &names, false)?;
     log_issued("Default-port", &identity, &names);
-    let tls = listener::default_mode_tls(&identity)?;
+    let sessions = listener::TlsSessions::of(&config.limits);
+    let tls = listener::default_mode_tls(&identity, sessions)?;
     // The admin token must not cross a network in the clear (guide-independent; docs/security.md).
     let admin_tls = match (config.admin_listen.ip().is_loopback(), config.insecure_admin) {
         (true, _) => None,
@@ -235,7 +236,7 @@ where
         if !config.secure_mode.legacy_tls {
             return None;
         }
-        match legacy_tls::LegacyAcceptor::new(identity, client_ca) {
+        match legacy_tls::LegacyAcceptor::new(identity, client_ca, sessions.cache) {
             Ok(acceptor) => Some(acceptor),
             Err(error) => {
                 tracing::warn!(%error, "legacy TLS is switched on but cannot be served; legacy clients will be refused");
@@ -251,7 +252,7 @@ where
         metrics: metrics.clone(),
     };
     let secure_tls = listener::PortTls {
-        rustls: listener::secure_mode_tls(&secure_identity, ca.cert_der())?,
+        rustls: listener::secure_mode_tls(&secure_identity, ca.cert_der(), sessions)?,
         legacy: legacy_acceptor(&secure_identity, Some(ca.cert_der())),
         secure: true,
         port: "secure",

@@ -60,15 +60,47 @@ fn private_key(identity: &opendls_pki::ServerIdentity) -> Result<PrivateKeyDer<'
         .map_err(|e| rustls::Error::General(format!("server key: {e}")))
 }
 
+/// Session resumption on a phone port: how many sessions are kept, how many TLS 1.3 tickets a
+/// full handshake sends (`limits.tls_session_cache`, `limits.tls13_tickets`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TlsSessions {
+    /// Sessions kept; 0: no resumption.
+    pub cache: usize,
+    /// TLS 1.3 tickets per full handshake.
+    pub tls13_tickets: usize,
+}
+
+impl TlsSessions {
+    /// The configured settings.
+    pub fn of(limits: &crate::config::Limits) -> TlsSessions {
+        TlsSessions { cache: limits.tls_session_cache, tls13_tickets: limits.tls13_tickets }
+    }
+
+    fn apply(&self, config: &mut ServerConfig) {
+        // rustls keeps 256 by default: under a storm a phone's session is gone before its next
+        // connection. Stateful: a ticket is a key into this cache, so a resumed session is never
+        // decrypted from what a client sends.
+        config.session_storage = match self.cache {
+            0 => Arc::new(rustls::server::NoServerSessionStorage {}),
+            size => rustls::server::ServerSessionMemoryCache::new(size),
+        };
+        config.send_tls13_tickets = if self.cache == 0 { 0 } else { self.tls13_tickets };
+    }
+}
+
 /// Builds the TLS configuration of the Default-Mode port: no client authentication (phones in
 /// Default Mode accept any server certificate and present none, guide p. 12), HTTP/1.1 only.
-pub fn default_mode_tls(identity: &opendls_pki::ServerIdentity) -> Result<Arc<ServerConfig>, rustls::Error> {
+pub fn default_mode_tls(
+    identity: &opendls_pki::ServerIdentity,
+    sessions: TlsSessions,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_single_cert(certificates(identity)?, private_key(identity)?)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    sessions.apply(&mut config);
     Ok(Arc::new(config))
 }
 
@@ -78,6 +110,7 @@ pub fn default_mode_tls(identity: &opendls_pki::ServerIdentity) -> Result<Arc<Se
 pub fn secure_mode_tls(
     identity: &opendls_pki::ServerIdentity,
     ca_der: &[u8],
+    sessions: TlsSessions,
 ) -> Result<Arc<ServerConfig>, rustls::Error> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut roots = rustls::RootCertStore::empty();
@@ -90,6 +123,9 @@ pub fn secure_mode_tls(
         .with_client_cert_verifier(verifier)
         .with_single_cert(certificates(identity)?, private_key(identity)?)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // A resumed session carries the client certificate it was made with; revocation is still
+    // checked per request against the store (`request_context`).
+    sessions.apply(&mut config);
     Ok(Arc::new(config))
 }
 
@@ -260,7 +296,7 @@ pub(crate) async fn handshake(
                     metrics.handshake_failed(tls.port, true, crate::metrics::HandshakeFailure::Error);
                     return None;
                 };
-                metrics.handshake(tls.port, true, stream.ssl().version_str());
+                metrics.handshake(tls.port, true, stream.ssl().version_str(), stream.ssl().session_reused());
                 info.client_certificate = certificate;
                 return Some((Handshaken::OpenSsl(stream), info));
             }
@@ -283,7 +319,8 @@ pub(crate) async fn handshake(
         Ok(stream) => {
             let (_, session) = stream.get_ref();
             let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("other");
-            metrics.handshake(tls.port, false, version);
+            let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+            metrics.handshake(tls.port, false, version, resumed);
             info.client_certificate =
                 session.peer_certificates().and_then(|chain| chain.first()).map(|c| c.as_ref().to_vec());
             Some((Handshaken::Rustls(Box::new(stream)), info))

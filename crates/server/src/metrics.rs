@@ -152,6 +152,7 @@ struct HandshakeLabels {
     port: &'static str,
     stack: &'static str,
     version: &'static str,
+    kind: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -279,7 +280,7 @@ impl Metrics {
         );
         r.register(
             "tls_handshakes",
-            "TLS handshakes completed, by port, stack (rustls, legacy) and protocol version",
+            "TLS handshakes completed, by port, stack (rustls, legacy), protocol version and kind (full, resumed)",
             self.handshakes.clone(),
         );
         r.register(
@@ -379,8 +380,9 @@ impl Metrics {
         self.overload.get_or_create(&CauseLabels { cause }).inc();
     }
 
-    /// Counts a completed handshake; `version` as the stack names it (`TLSv1.2`).
-    pub fn handshake(&self, port: &'static str, legacy: bool, version: &str) {
+    /// Counts a completed handshake; `version` as the stack names it (`TLSv1.2`); `resumed`
+    /// for an abbreviated handshake that resumed an earlier session.
+    pub fn handshake(&self, port: &'static str, legacy: bool, version: &str, resumed: bool) {
         let version = match version {
             "TLSv1.3" | "TLSv1_3" => "TLSv1.3",
             "TLSv1.2" | "TLSv1_2" => "TLSv1.2",
@@ -388,7 +390,8 @@ impl Metrics {
             "TLSv1" | "TLSv1.0" | "TLSv1_0" => "TLSv1.0",
             _ => "other",
         };
-        self.handshakes.get_or_create(&HandshakeLabels { port, stack: stack(legacy), version }).inc();
+        let kind = if resumed { "resumed" } else { "full" };
+        self.handshakes.get_or_create(&HandshakeLabels { port, stack: stack(legacy), version, kind }).inc();
     }
 
     /// Counts a handshake that did not complete.
@@ -471,7 +474,7 @@ mod tests {
         metrics.message(&Reason::StartUp, Outcome::Served, Duration::from_millis(3));
         metrics.interaction_started(&Reason::StartUp);
         metrics.overload("full");
-        metrics.handshake("default", false, "TLSv1_3");
+        metrics.handshake("default", false, "TLSv1_3", false);
         metrics.handshake_failed("secure", true, HandshakeFailure::Timeout);
         metrics.contact_me(ContactResult::Answered);
         let text = metrics.encode();
@@ -480,7 +483,7 @@ mod tests {
             "opendls_interactions_started_total{reason=\"start-up\"} 1",
             "opendls_phone_step_seconds_count{reason=\"start-up\"} 1",
             "opendls_overload_answers_total{cause=\"full\"} 1",
-            "opendls_tls_handshakes_total{port=\"default\",stack=\"rustls\",version=\"TLSv1.3\"} 1",
+            "opendls_tls_handshakes_total{port=\"default\",stack=\"rustls\",version=\"TLSv1.3\",kind=\"full\"} 1",
             "opendls_tls_handshake_failures_total{port=\"secure\",stack=\"legacy\",why=\"timeout\"} 1",
             "opendls_contact_me_total{result=\"answered\"} 1",
             "opendls_build_info{version=\"",
@@ -496,7 +499,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.message(&Reason::StartUp, Outcome::Served, Duration::from_millis(3));
         metrics.interaction_started(&Reason::StartUp);
-        metrics.handshake("default", false, "TLSv1.3");
+        metrics.handshake("default", false, "TLSv1.3", false);
         metrics.handshake_failed("default", false, HandshakeFailure::Error);
         metrics.database_call(DatabaseCall::Apply, Duration::from_millis(1));
         metrics.fleet.set(&opendls_store::FleetStats {

@@ -25,6 +25,14 @@ pub struct Limits {
     /// backlog; the kernel caps it at `net.core.somaxconn`). Under a boot storm, connections
     /// beyond it are dropped by the kernel and the phones must retry: keep it in the thousands.
     pub listen_backlog: u32,
+    /// TLS sessions each phone port keeps for resumption (TLS 1.2 session IDs, TLS 1.3
+    /// tickets, on rustls and the legacy OpenSSL path alike); 0 turns resumption off. A phone
+    /// that resumes makes one full handshake per interaction instead of three, if its session is
+    /// still held: keep room for every phone that may contact the service within a few minutes.
+    pub tls_session_cache: usize,
+    /// TLS 1.3 tickets sent after each full handshake (each takes a place in the session
+    /// cache); a phone resumes with one.
+    pub tls13_tickets: usize,
     /// Connections served at once from one client address on each phone port. Many phones can
     /// sit behind one NAT address, and each holds a connection only for milliseconds at a time:
     /// a site booting more than this many phones at once behind one address should raise it.
@@ -75,6 +83,8 @@ impl Default for Limits {
             max_inventory_bytes: opendls_engine::DEFAULT_MAX_INVENTORY_BYTES,
             max_connections: 1024,
             listen_backlog: 4096,
+            tls_session_cache: 20_000,
+            tls13_tickets: 1,
             max_connections_per_address: 512,
             min_timeout_secs: 1,
             evict_silent_after_millis: 100,

@@ -20,3 +20,4 @@ mod restart;
 mod rollouts;
 mod secure;
 mod templates;
+mod tls_sessions;
