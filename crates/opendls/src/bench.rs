@@ -83,11 +83,23 @@ pub struct StormReport {
     pub listen_overflows: Option<u64>,
     /// Fraction of the storm's phones that resumed TLS sessions.
     pub resume_fraction: f64,
-    /// The server's full and resumed handshakes on the phone port during the storm (from its
-    /// `/metrics`; `None` when they could not be read).
-    pub handshakes_full_resumed: Option<(u64, u64)>,
+    /// The server's handshakes on the phone port during the storm (from its `/metrics`; `None`
+    /// when they could not be read).
+    pub server_handshakes: Option<ServerHandshakes>,
     /// Steady state: interactions of known, unchanged phones against a large inventory.
     pub steady: Option<SteadyReport>,
+}
+
+/// The server's handshakes by kind and by the certificate it presented.
+#[derive(Debug, Serialize)]
+pub struct ServerHandshakes {
+    /// Full handshakes.
+    pub full: u64,
+    /// Resumed handshakes.
+    pub resumed: u64,
+    /// Handshakes with the ECDSA certificate (the rest with the RSA one; `OPENDLS_ECDSA=off`
+    /// in the benchmark's environment turns it off in the server it starts).
+    pub ecdsa: u64,
 }
 
 /// The steady-state part of the run.
@@ -188,14 +200,14 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         database_mib: database,
         listen_overflows: overflows,
         resume_fraction: args.resume_fraction,
-        handshakes_full_resumed: handshakes,
+        server_handshakes: handshakes,
         storm,
         steady,
     })
 }
 
-/// The server's full and resumed handshakes on the default phone port, from its `/metrics`.
-async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<(u64, u64)> {
+/// The server's handshakes on the default phone port, from its `/metrics`.
+async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<ServerHandshakes> {
     let token = std::fs::read_to_string(data_dir.join(opendls_server::metrics::METRICS_TOKEN_FILE)).ok()?;
     let text = reqwest::Client::new()
         .get(format!("http://{}/metrics", server.admin_addr))
@@ -212,7 +224,11 @@ async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<(u64
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     };
-    Some((count("kind=\"full\""), count("kind=\"resumed\"")))
+    Some(ServerHandshakes {
+        full: count("kind=\"full\""),
+        resumed: count("kind=\"resumed\""),
+        ecdsa: count("key=\"ecdsa\""),
+    })
 }
 
 /// The kernel's count of connections dropped because a listen queue was full, machine-wide.
@@ -473,10 +489,13 @@ fn print_report(report: &StormReport) {
         "  interaction latency p50 {:.1} ms, p99 {:.1} ms",
         storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
     );
-    if let Some((full, resumed)) = report.handshakes_full_resumed {
+    if let Some(handshakes) = &report.server_handshakes {
         println!(
-            "  server handshakes: {full} full, {resumed} resumed ({:.0}% of phones resuming)",
-            report.resume_fraction * 100.0
+            "  server handshakes: {} full, {} resumed ({:.0}% of phones resuming); {} with the ECDSA certificate",
+            handshakes.full,
+            handshakes.resumed,
+            report.resume_fraction * 100.0,
+            handshakes.ecdsa
         );
     }
     if let Some(dropped) = report.listen_overflows {

@@ -299,7 +299,7 @@ fn rotate_secrets_key(
     Ok(ExitCode::SUCCESS)
 }
 
-/// `security reissue-server-certificates`: both server certificates issued anew, offline.
+/// `security reissue-server-certificates`: the server certificates issued anew, offline.
 fn reissue_server_certificates(
     data_dir: &std::path::Path,
     config: Option<&std::path::Path>,
@@ -320,6 +320,10 @@ fn reissue_server_certificates(
     println!("issued for {}:", names.join(", "));
     println!("  {} (Default port and admin API)", identity.cert_path.display());
     println!("  {} (secure port, signed by the unchanged CA)", secure.cert_path.display());
+    if config.secure_mode.ecdsa {
+        let ecdsa = opendls_pki::load_or_create_ecdsa_server_identity(data_dir, &names, true)?;
+        println!("  {} (Default port, ECDSA, for clients that accept it)", ecdsa.cert_path.display());
+    }
     eprintln!("restart the service to serve them");
     Ok(ExitCode::SUCCESS)
 }

@@ -14,6 +14,8 @@ pub struct ClientHello {
     pub groups: Vec<u16>,
     /// Whether `signature_algorithms` was sent (rustls requires it for TLS 1.2).
     pub signature_algorithms: bool,
+    /// Whether it lists `ecdsa_secp256r1_sha256` (an ECDSA P-256 certificate can serve it).
+    pub ecdsa_p256: bool,
 }
 
 /// Why a ClientHello could not be read.
@@ -29,6 +31,11 @@ const TLS13_SUITES: [u16; 3] = [0x1301, 0x1302, 0x1303];
 /// rustls's TLS 1.2 suites that work with an RSA certificate: ECDHE-RSA with AES-GCM or
 /// ChaCha20-Poly1305.
 const RUSTLS_RSA_TLS12_SUITES: [u16; 3] = [0xc02f, 0xc030, 0xcca8];
+/// rustls's TLS 1.2 suites that work with an ECDSA certificate: ECDHE-ECDSA with AES-GCM or
+/// ChaCha20-Poly1305.
+const RUSTLS_ECDSA_TLS12_SUITES: [u16; 3] = [0xc02b, 0xc02c, 0xcca9];
+/// `ecdsa_secp256r1_sha256`.
+const ECDSA_P256_SHA256: u16 = 0x0403;
 /// x25519, secp256r1, secp384r1.
 const RUSTLS_GROUPS: [u16; 3] = [0x001d, 0x0017, 0x0018];
 
@@ -93,7 +100,10 @@ pub fn parse_client_hello(record: &[u8]) -> Result<ClientHello, HelloError> {
             let Ok(data) = extensions.take(length) else { break };
             match kind {
                 10 if data.len() >= 2 => offered.groups = u16_list(&data[2..]),
-                13 => offered.signature_algorithms = true,
+                13 => {
+                    offered.signature_algorithms = true;
+                    offered.ecdsa_p256 = data.len() >= 2 && u16_list(&data[2..]).contains(&ECDSA_P256_SHA256);
+                }
                 43 if !data.is_empty() => supported_versions = Some(u16_list(&data[1..])),
                 _ => {}
             }
@@ -110,11 +120,18 @@ pub fn parse_client_hello(record: &[u8]) -> Result<ClientHello, HelloError> {
 impl ClientHello {
     /// Whether rustls can complete a handshake with this client and an RSA certificate.
     pub fn rustls_can_serve(&self) -> bool {
+        self.rustls_can_serve_on(false)
+    }
+
+    /// Whether rustls can complete a handshake with this client on a port with an RSA
+    /// certificate and, when `with_ecdsa`, an ECDSA P-256 one beside it.
+    pub fn rustls_can_serve_on(&self, with_ecdsa: bool) -> bool {
         let has = |list: &[u16], wanted: &[u16]| list.iter().any(|x| wanted.contains(x));
         let groups = has(&self.groups, &RUSTLS_GROUPS);
         let tls13 = self.versions.contains(&0x0304) && has(&self.suites, &TLS13_SUITES);
+        let ecdsa12 = with_ecdsa && self.ecdsa_p256 && has(&self.suites, &RUSTLS_ECDSA_TLS12_SUITES);
         let tls12 = self.versions.contains(&0x0303)
-            && has(&self.suites, &RUSTLS_RSA_TLS12_SUITES)
+            && (has(&self.suites, &RUSTLS_RSA_TLS12_SUITES) || ecdsa12)
             && self.signature_algorithms;
         groups && (tls13 || tls12)
     }
@@ -122,8 +139,13 @@ impl ClientHello {
     /// A short description for the inventory and the log, e.g.
     /// `TLS1.2,TLS1.3; 17 suites; modern` or `TLS1.0; suites 0x002f,0x0035; legacy only`.
     pub fn summary(&self) -> String {
+        self.summary_on(false)
+    }
+
+    /// [`ClientHello::summary`] for a port with an ECDSA certificate too (`with_ecdsa`).
+    pub fn summary_on(&self, with_ecdsa: bool) -> String {
         let versions: Vec<String> = self.versions.iter().rev().map(|v| version_name(*v)).collect();
-        if self.rustls_can_serve() {
+        if self.rustls_can_serve_on(with_ecdsa) {
             format!("{}; {} suites; modern", versions.join(","), self.suites.len())
         } else {
             let suites: Vec<String> = self.suites.iter().take(24).map(|s| format!("0x{s:04x}")).collect();
@@ -206,6 +228,13 @@ mod tests {
         // TLS 1.2 but only CBC suites: rustls cannot serve it either.
         let cbc = hello(0x0303, &[0xc013], &[(10, list(2, &[0x0017])), (13, list(2, &[0x0401]))]);
         assert!(!parse_client_hello(&cbc).unwrap().rustls_can_serve());
+
+        // TLS 1.2 with only an ECDHE-ECDSA suite: rustls serves it where an ECDSA certificate is.
+        let ecdsa = hello(0x0303, &[0xc02b], &[(10, list(2, &[0x0017])), (13, list(2, &[0x0403]))]);
+        let parsed = parse_client_hello(&ecdsa).unwrap();
+        assert!(parsed.ecdsa_p256);
+        assert!(!parsed.rustls_can_serve() && parsed.rustls_can_serve_on(true));
+        assert_eq!(parsed.summary_on(true), "TLS1.0,TLS1.1,TLS1.2; 1 suites; modern");
     }
 
     #[test]

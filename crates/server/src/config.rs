@@ -34,6 +34,7 @@ pub const ENVIRONMENT: &[(&str, &str)] = &[
     ("OPENDLS_FILE_LISTEN", "file_listen"),
     ("OPENDLS_SECURE_LISTEN", "secure_listen"),
     ("OPENDLS_LEGACY_TLS", "secure_mode.legacy_tls"),
+    ("OPENDLS_ECDSA", "secure_mode.ecdsa"),
     ("OPENDLS_INSECURE_ADMIN", "insecure_admin"),
     ("OPENDLS_LOG", "log"),
 ];
@@ -137,6 +138,10 @@ pub struct SecureMode {
     /// Serve phones whose TLS client offers only what rustls refuses (TLS 1.0/1.1, RSA key
     /// exchange, CBC suites) through OpenSSL, on the same ports. Needs the `legacy-tls` feature.
     pub legacy_tls: bool,
+    /// Offer an ECDSA P-256 certificate beside the RSA one on the Default and file ports, to
+    /// clients whose ClientHello accepts it; clients that offer only RSA get the RSA certificate
+    /// as before. Whether OpenStage firmware accepts ECDSA is not known: off serves RSA to all.
+    pub ecdsa: bool,
     /// `max-pin-retries` sent with a PIN bootstrap (guide p. 67).
     pub max_pin_retries: u32,
     /// Digits of generated PINs (the last three are the TAN, p. 68).
@@ -152,6 +157,7 @@ impl Default for SecureMode {
     fn default() -> Self {
         SecureMode {
             legacy_tls: true,
+            ecdsa: true,
             max_pin_retries: 3,
             pin_digits: 8,
             certificate_validity_days: 5 * 365,
@@ -424,6 +430,10 @@ impl Config {
                 }
                 "OPENDLS_LEGACY_TLS" => {
                     self.secure_mode.legacy_tls =
+                        on_or_off(&value).ok_or_else(|| bad("must be on or off".into()))?
+                }
+                "OPENDLS_ECDSA" => {
+                    self.secure_mode.ecdsa =
                         on_or_off(&value).ok_or_else(|| bad("must be on or off".into()))?
                 }
                 "OPENDLS_INSECURE_ADMIN" => {

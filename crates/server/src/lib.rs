@@ -244,8 +244,17 @@ where
             }
         }
     };
+    let ecdsa = match config.secure_mode.ecdsa {
+        true => {
+            let identity = opendls_pki::load_or_create_ecdsa_server_identity(&data_dir, &names, false)?;
+            log_issued("Default-port ECDSA", &identity, &names);
+            Some(listener::ecdsa_beside(&tls, &identity)?)
+        }
+        false => None,
+    };
     let phone_tls = listener::PortTls {
         rustls: tls,
+        ecdsa,
         legacy: legacy_acceptor(&identity, None),
         secure: false,
         port: "default",
@@ -253,6 +262,8 @@ where
     };
     let secure_tls = listener::PortTls {
         rustls: listener::secure_mode_tls(&secure_identity, ca.cert_der(), sessions)?,
+        // The secure port's certificate is issued by the CA phones were given (guide p. 64).
+        ecdsa: None,
         legacy: legacy_acceptor(&secure_identity, Some(ca.cert_der())),
         secure: true,
         port: "secure",

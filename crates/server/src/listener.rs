@@ -36,7 +36,8 @@ pub struct ConnectionInfo {
     pub secure: bool,
     /// The client certificate (DER) the handshake verified against our CA, on the secure port.
     pub client_certificate: Option<Vec<u8>>,
-    /// What the client's TLS offered (versions, suites), when its ClientHello could be read.
+    /// What the client's TLS offered (versions, suites), when its ClientHello could be read;
+    /// ends in `; ECDSA certificate` when it was served the ECDSA one.
     pub tls_offer: Option<String>,
 }
 
@@ -129,11 +130,45 @@ pub fn secure_mode_tls(
     Ok(Arc::new(config))
 }
 
+/// The rustls configuration presenting the ECDSA certificate `identity`, with everything else
+/// (session cache, tickets, ALPN, client authentication) as in `rsa`, so that a session made
+/// with either certificate resumes with either.
+pub fn ecdsa_beside(
+    rsa: &ServerConfig,
+    identity: &opendls_pki::ServerIdentity,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let key = provider.key_provider.load_private_key(private_key(identity)?)?;
+    let certified = rustls::sign::CertifiedKey::new(certificates(identity)?, key);
+    let mut config = rsa.clone();
+    config.cert_resolver = Arc::new(rustls::sign::SingleCertAndKey::from(certified));
+    Ok(Arc::new(config))
+}
+
+/// Whether a client is served the ECDSA certificate: it accepts ECDSA P-256 signatures and
+/// either speaks TLS 1.3 (whose suites do not name the key) or offers a TLS 1.2 ECDSA suite.
+/// Every other client gets the RSA certificate, as before there was an ECDSA one.
+pub fn takes_ecdsa(hello: &rustls::server::ClientHello<'_>) -> bool {
+    use rustls::CipherSuite as S;
+    let accepts = hello.signature_schemes().contains(&rustls::SignatureScheme::ECDSA_NISTP256_SHA256);
+    let suites = [
+        S::TLS13_AES_128_GCM_SHA256,
+        S::TLS13_AES_256_GCM_SHA384,
+        S::TLS13_CHACHA20_POLY1305_SHA256,
+        S::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        S::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        S::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    accepts && hello.cipher_suites().iter().any(|suite| suites.contains(suite))
+}
+
 /// The TLS stacks of one port.
 #[derive(Clone)]
 pub struct PortTls {
     /// rustls, for every client it can serve.
     pub rustls: Arc<ServerConfig>,
+    /// rustls with the ECDSA certificate, for clients that take it ([`takes_ecdsa`]), when on.
+    pub ecdsa: Option<Arc<ServerConfig>>,
     /// OpenSSL for legacy clients, when legacy TLS is on.
     pub legacy: Option<crate::legacy_tls::LegacyAcceptor>,
     /// Whether this is the secure port.
@@ -284,8 +319,9 @@ pub(crate) async fn handshake(
     let hello = peek_client_hello(&stream).await;
     // The client has said what it has to say; the handshake now waits mostly on us.
     pass.busy();
-    let tls_offer = hello.as_ref().map(|h| h.summary());
-    let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve());
+    let with_ecdsa = tls.ecdsa.is_some();
+    let tls_offer = hello.as_ref().map(|h| h.summary_on(with_ecdsa));
+    let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve_on(with_ecdsa));
     let mut info = ConnectionInfo { remote, secure: tls.secure, client_certificate: None, tls_offer };
     let metrics = &tls.metrics;
     if legacy_client {
@@ -296,7 +332,13 @@ pub(crate) async fn handshake(
                     metrics.handshake_failed(tls.port, true, crate::metrics::HandshakeFailure::Error);
                     return None;
                 };
-                metrics.handshake(tls.port, true, stream.ssl().version_str(), stream.ssl().session_reused());
+                metrics.handshake(
+                    tls.port,
+                    true,
+                    stream.ssl().version_str(),
+                    stream.ssl().session_reused(),
+                    false,
+                );
                 info.client_certificate = certificate;
                 return Some((Handshaken::OpenSsl(stream), info));
             }
@@ -315,12 +357,26 @@ pub(crate) async fn handshake(
             }
         }
     }
-    match acceptor.accept(stream).await {
-        Ok(stream) => {
+    let accepted = match &tls.ecdsa {
+        None => acceptor.accept(stream).await.map(|stream| (stream, false)),
+        Some(ecdsa) => match tokio_rustls::LazyConfigAcceptor::new(Default::default(), stream).await {
+            Ok(start) => {
+                let with_ecdsa = takes_ecdsa(&start.client_hello());
+                let config = if with_ecdsa { ecdsa.clone() } else { tls.rustls.clone() };
+                start.into_stream(config).await.map(|stream| (stream, with_ecdsa))
+            }
+            Err(error) => Err(error),
+        },
+    };
+    match accepted {
+        Ok((stream, with_ecdsa)) => {
             let (_, session) = stream.get_ref();
             let version = session.protocol_version().and_then(|v| v.as_str()).unwrap_or("other");
             let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
-            metrics.handshake(tls.port, false, version, resumed);
+            metrics.handshake(tls.port, false, version, resumed, with_ecdsa);
+            if with_ecdsa {
+                info.tls_offer = info.tls_offer.map(|offer| format!("{offer}; ECDSA certificate"));
+            }
             info.client_certificate =
                 session.peer_certificates().and_then(|chain| chain.first()).map(|c| c.as_ref().to_vec());
             Some((Handshaken::Rustls(Box::new(stream)), info))

@@ -153,6 +153,7 @@ struct HandshakeLabels {
     stack: &'static str,
     version: &'static str,
     kind: &'static str,
+    key: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -280,7 +281,7 @@ impl Metrics {
         );
         r.register(
             "tls_handshakes",
-            "TLS handshakes completed, by port, stack (rustls, legacy), protocol version and kind (full, resumed)",
+            "TLS handshakes completed, by port, stack (rustls, legacy), protocol version, kind (full, resumed) and the server key (rsa, ecdsa)",
             self.handshakes.clone(),
         );
         r.register(
@@ -381,8 +382,9 @@ impl Metrics {
     }
 
     /// Counts a completed handshake; `version` as the stack names it (`TLSv1.2`); `resumed`
-    /// for an abbreviated handshake that resumed an earlier session.
-    pub fn handshake(&self, port: &'static str, legacy: bool, version: &str, resumed: bool) {
+    /// for an abbreviated handshake that resumed an earlier session; `ecdsa` when the client
+    /// was served the ECDSA certificate.
+    pub fn handshake(&self, port: &'static str, legacy: bool, version: &str, resumed: bool, ecdsa: bool) {
         let version = match version {
             "TLSv1.3" | "TLSv1_3" => "TLSv1.3",
             "TLSv1.2" | "TLSv1_2" => "TLSv1.2",
@@ -391,7 +393,10 @@ impl Metrics {
             _ => "other",
         };
         let kind = if resumed { "resumed" } else { "full" };
-        self.handshakes.get_or_create(&HandshakeLabels { port, stack: stack(legacy), version, kind }).inc();
+        let key = if ecdsa { "ecdsa" } else { "rsa" };
+        self.handshakes
+            .get_or_create(&HandshakeLabels { port, stack: stack(legacy), version, kind, key })
+            .inc();
     }
 
     /// Counts a handshake that did not complete.
@@ -474,7 +479,7 @@ mod tests {
         metrics.message(&Reason::StartUp, Outcome::Served, Duration::from_millis(3));
         metrics.interaction_started(&Reason::StartUp);
         metrics.overload("full");
-        metrics.handshake("default", false, "TLSv1_3", false);
+        metrics.handshake("default", false, "TLSv1_3", false, false);
         metrics.handshake_failed("secure", true, HandshakeFailure::Timeout);
         metrics.contact_me(ContactResult::Answered);
         let text = metrics.encode();
@@ -483,7 +488,7 @@ mod tests {
             "opendls_interactions_started_total{reason=\"start-up\"} 1",
             "opendls_phone_step_seconds_count{reason=\"start-up\"} 1",
             "opendls_overload_answers_total{cause=\"full\"} 1",
-            "opendls_tls_handshakes_total{port=\"default\",stack=\"rustls\",version=\"TLSv1.3\",kind=\"full\"} 1",
+            "opendls_tls_handshakes_total{port=\"default\",stack=\"rustls\",version=\"TLSv1.3\",kind=\"full\",key=\"rsa\"} 1",
             "opendls_tls_handshake_failures_total{port=\"secure\",stack=\"legacy\",why=\"timeout\"} 1",
             "opendls_contact_me_total{result=\"answered\"} 1",
             "opendls_build_info{version=\"",
@@ -499,7 +504,7 @@ mod tests {
         let metrics = Metrics::new();
         metrics.message(&Reason::StartUp, Outcome::Served, Duration::from_millis(3));
         metrics.interaction_started(&Reason::StartUp);
-        metrics.handshake("default", false, "TLSv1.3", false);
+        metrics.handshake("default", false, "TLSv1.3", false, false);
         metrics.handshake_failed("default", false, HandshakeFailure::Error);
         metrics.database_call(DatabaseCall::Apply, Duration::from_millis(1));
         metrics.fleet.set(&opendls_store::FleetStats {

@@ -7,6 +7,7 @@ mod admin_api;
 mod backup;
 mod bad_input;
 mod downloads;
+mod ecdsa;
 mod fleet;
 mod flows;
 mod hardening;

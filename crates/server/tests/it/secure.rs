@@ -110,9 +110,9 @@ async fn no_pin_bootstrap_then_secure_start_up_then_the_default_port_is_refused(
     assert_eq!(metrics.value("opendls_certificates{state=\"active\"}"), 1.0, "{}", metrics.0);
     assert_eq!(metrics.value("opendls_devices_by_security_state{state=\"secure\"}"), 1.0);
     let secure_handshakes = metrics.value(
-        "opendls_tls_handshakes_total{port=\"secure\",stack=\"rustls\",version=\"TLSv1.3\",kind=\"full\"}",
+        "opendls_tls_handshakes_total{port=\"secure\",stack=\"rustls\",version=\"TLSv1.3\",kind=\"full\",key=\"rsa\"}",
     ) + metrics.value(
-        "opendls_tls_handshakes_total{port=\"secure\",stack=\"rustls\",version=\"TLSv1.2\",kind=\"full\"}",
+        "opendls_tls_handshakes_total{port=\"secure\",stack=\"rustls\",version=\"TLSv1.2\",kind=\"full\",key=\"rsa\"}",
     );
     assert!(secure_handshakes >= 2.0, "{}", metrics.0);
     assert!(
@@ -269,7 +269,7 @@ async fn a_tls_1_0_phone_is_served_with_legacy_tls_and_refused_with_a_clear_log_
             );
             let metrics = server.scrape().await;
             // It offers TLS 1.0 and 1.1; OpenSSL takes the newer.
-            let served = "opendls_tls_handshakes_total{port=\"default\",stack=\"legacy\",version=\"TLSv1.1\",kind=\"full\"}";
+            let served = "opendls_tls_handshakes_total{port=\"default\",stack=\"legacy\",version=\"TLSv1.1\",kind=\"full\",key=\"rsa\"}";
             assert!(metrics.value(served) >= 1.0, "{}", metrics.0);
         } else {
             assert!(result.is_err(), "refused without legacy TLS");

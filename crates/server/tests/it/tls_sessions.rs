@@ -73,6 +73,6 @@ async fn a_legacy_client_resumes_its_session() {
     let reused = said.lines().filter(|l| l.starts_with("Reused, ")).count();
     assert_eq!(reused, 5, "{said}");
     let metrics = server.scrape().await;
-    let resumed = "opendls_tls_handshakes_total{port=\"default\",stack=\"legacy\",version=\"TLSv1.1\",kind=\"resumed\"}";
+    let resumed = "opendls_tls_handshakes_total{port=\"default\",stack=\"legacy\",version=\"TLSv1.1\",kind=\"resumed\",key=\"rsa\"}";
     assert_eq!(metrics.value(resumed), 5.0, "{}", metrics.0);
 }

@@ -1,0 +1,128 @@
+//! The ECDSA certificate beside the RSA one on the Default port: a client that accepts ECDSA
+//! P-256 gets it (and the device's record says so), a client that offers only RSA signatures,
+//! or TLS 1.2 with only RSA suites, gets the RSA certificate as before, and
+//! `secure_mode.ecdsa = false` serves RSA to everyone.
+
+use std::sync::Arc;
+
+use opendls_phonesim::fleet::{FleetConfig, run_fleet};
+use opendls_phonesim::interaction::Target;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CipherSuite, DigitallySignedStruct, SignatureScheme};
+
+use crate::support::*;
+
+/// Accepts any certificate, as phones in Default Mode do, offering the signature schemes given.
+#[derive(Debug)]
+struct Offering(Vec<SignatureScheme>);
+
+impl ServerCertVerifier for Offering {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn verify_tls13_signature(
+        &self,
+        _: &[u8],
+        _: &CertificateDer<'_>,
+        _: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        Ok(HandshakeSignatureValid::assertion())
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.clone()
+    }
+}
+
+const RSA_ONLY: [SignatureScheme; 3] =
+    [SignatureScheme::RSA_PSS_SHA256, SignatureScheme::RSA_PKCS1_SHA256, SignatureScheme::RSA_PSS_SHA384];
+
+/// The key type of the certificate the server presents to a client offering `schemes` (and,
+/// when `tls12_suites` is given, only TLS 1.2 with those suites).
+async fn served_key(
+    server: &TestServer,
+    schemes: &[SignatureScheme],
+    tls12_suites: Option<&[CipherSuite]>,
+) -> String {
+    let mut provider = rustls::crypto::aws_lc_rs::default_provider();
+    let versions: &[&rustls::SupportedProtocolVersion] = match tls12_suites {
+        Some(suites) => {
+            provider.cipher_suites.retain(|s| suites.contains(&s.suite()));
+            &[&rustls::version::TLS12]
+        }
+        None => rustls::DEFAULT_VERSIONS,
+    };
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(Offering(schemes.to_vec())))
+        .with_no_client_auth();
+    let stream = opendls_phonesim::transport::connect(server.phone_addr(), Arc::new(config)).await.unwrap();
+    let (_, connection) = stream.get_ref();
+    let leaf = connection.peer_certificates().unwrap()[0].as_ref().to_vec();
+    let key = openssl::x509::X509::from_der(&leaf).unwrap().public_key().unwrap();
+    match key.id() {
+        openssl::pkey::Id::RSA => "rsa".into(),
+        openssl::pkey::Id::EC => "ecdsa".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn clients_that_accept_ecdsa_get_it_and_rsa_only_clients_get_rsa() {
+    let server = TestServer::start().await;
+    let modern = [SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::RSA_PSS_SHA256];
+    assert_eq!(served_key(&server, &modern, None).await, "ecdsa");
+    assert_eq!(served_key(&server, &RSA_ONLY, None).await, "rsa");
+    // TLS 1.2: ECDSA signatures accepted, but only an RSA suite offered.
+    let rsa_suite = [CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256];
+    assert_eq!(served_key(&server, &modern, Some(&rsa_suite)).await, "rsa");
+    let ecdsa_suite = [CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256];
+    assert_eq!(served_key(&server, &modern, Some(&ecdsa_suite)).await, "ecdsa");
+
+    // The simulated phones accept ECDSA: their records say which certificate they took.
+    let report = run_fleet(
+        &FleetConfig { phones: 3, ..FleetConfig::default() },
+        &Target::default_mode(server.phone_addr()),
+    )
+    .await;
+    assert_eq!(report.completed, 3);
+    let devices = server.admin_json("GET", "/api/devices", None, 200).await;
+    for device in devices.as_array().unwrap() {
+        let offer = device["tls_offer"].as_str().unwrap();
+        assert!(offer.ends_with("; modern; ECDSA certificate"), "{offer}");
+    }
+    let metrics = server.scrape().await;
+    let ecdsa: f64 = metrics
+        .0
+        .lines()
+        .filter(|l| l.starts_with("opendls_tls_handshakes_total") && l.contains("key=\"ecdsa\""))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    // The two test clients above that took ECDSA, and every request of the phones.
+    assert_eq!(ecdsa, 2.0 + report.requests as f64, "{}", metrics.0);
+}
+
+#[tokio::test]
+async fn with_ecdsa_off_everyone_gets_rsa() {
+    let server = TestServer::start_with(|config| config.secure_mode.ecdsa = false).await;
+    let modern = [SignatureScheme::ECDSA_NISTP256_SHA256, SignatureScheme::RSA_PSS_SHA256];
+    assert_eq!(served_key(&server, &modern, None).await, "rsa");
+    assert!(!server.running().data_dir.join("server-ecdsa-key.pem").exists(), "no ECDSA key is made");
+}
