@@ -138,6 +138,11 @@ pub(crate) struct StormArgs {
     /// and resumed handshakes.
     #[arg(long, default_value_t = 0.0)]
     pub resume_fraction: f64,
+    /// Pin the server and the TLS-only baseline to half of the cores and the simulated phones
+    /// to the other half (`auto`: when there are at least two; `off`: everything shares every
+    /// core, as before).
+    #[arg(long, default_value = "auto", value_parser = ["auto", "on", "off"])]
+    pub pin: String,
     /// The server's `database.synchronous`: mixed (its default), full or normal.
     #[arg(long, default_value = "mixed")]
     pub synchronous: String,

@@ -30,6 +30,7 @@ pub(crate) mod backends;
 mod downloads;
 mod growth;
 mod import;
+mod pinning;
 mod process;
 pub use downloads::downloads;
 pub use growth::growth;
@@ -83,6 +84,13 @@ pub struct StormReport {
     pub listen_overflows: Option<u64>,
     /// Fraction of the storm's phones that resumed TLS sessions.
     pub resume_fraction: f64,
+    /// Cores of the server and baseline, and of the phones, when pinned (`--pin`).
+    pub pinned: Option<pinning::Split>,
+    /// Of the phones' cores, the share the phones kept busy over the storm (pinned runs): near
+    /// 1, the phones, not the server, were the limit.
+    pub phones_cpu_share: Option<f64>,
+    /// Of the server's cores, the share the server kept busy over the storm (pinned runs).
+    pub server_cpu_share: Option<f64>,
     /// The server's handshakes on the phone port during the storm (from its `/metrics`; `None`
     /// when they could not be read).
     pub server_handshakes: Option<ServerHandshakes>,
@@ -139,14 +147,31 @@ pub fn storm(args: StormArgs) -> Result<ExitCode> {
 }
 
 async fn run_storm(args: &StormArgs) -> Result<StormReport> {
+    let pinned = match args.pin.as_str() {
+        "off" => None,
+        wanted => match pinning::split(&pinning::allowed_cores()?) {
+            Some(split) => Some(split),
+            None if wanted == "on" => anyhow::bail!("--pin on needs at least two cores"),
+            None => None,
+        },
+    };
+    if let Some(split) = &pinned {
+        eprintln!("pinned: server and TLS baseline on cores {}, phones on {}", split.server, split.phones);
+        pinning::pin(std::process::id(), &split.phones)?;
+    }
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("storm");
     let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
+    if let Some(split) = &pinned {
+        pinning::pin(server.pid(), &split.server)?;
+    }
     seed_desired_items(&server, &data_dir).await?;
 
     eprintln!("measuring the TLS ceiling...");
     let requests = (f64::from(args.phones) * HANDSHAKES_PER_INTERACTION) as u32;
-    let (handshakes_per_sec, tls_cpu_ms, client_cpu_ms) = tls_ceiling(&data_dir, requests.max(300)).await?;
+    let server_cores = pinned.as_ref().map(|split| split.server.as_str());
+    let (handshakes_per_sec, tls_cpu_ms, client_cpu_ms) =
+        tls_ceiling(&data_dir, requests.max(300), server_cores).await?;
 
     eprintln!("storm: {} phones booting within {} s...", args.phones, args.boot_within);
     let cpu_before = server.cpu_seconds()?;
@@ -180,7 +205,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     let tls_only_cpu_ms = HANDSHAKES_PER_INTERACTION * tls_cpu_ms + phones_cpu_ms;
 
     let steady = if args.steady_devices > 0 && args.steady_phones > 0 {
-        Some(steady_state(work.path(), args).await?)
+        Some(steady_state(work.path(), args, pinned.as_ref().map(|split| split.server.as_str())).await?)
     } else {
         None
     };
@@ -200,6 +225,13 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         database_mib: database,
         listen_overflows: overflows,
         resume_fraction: args.resume_fraction,
+        phones_cpu_share: pinned
+            .as_ref()
+            .map(|split| phones_cpu / (storm.elapsed_secs.max(1e-9) * split.phone_cores as f64)),
+        server_cpu_share: pinned
+            .as_ref()
+            .map(|split| cpu / (storm.elapsed_secs.max(1e-9) * split.server_cores as f64)),
+        pinned,
         server_handshakes: handshakes,
         storm,
         steady,
@@ -285,13 +317,16 @@ fn bench_items() -> Vec<(String, String)> {
 /// Handshakes plus a minimal exchange per second against a trivial rustls server that uses the
 /// storm server's certificate, with enough clients at once to keep both cores busy.
 /// Handshakes per second, and the server's and the clients' CPU per handshake in ms.
-async fn tls_ceiling(data_dir: &Path, requests: u32) -> Result<(f64, f64, f64)> {
+async fn tls_ceiling(data_dir: &Path, requests: u32, cores: Option<&str>) -> Result<(f64, f64, f64)> {
     let mut child = Command::new(std::env::current_exe()?)
         .args(["bench", "tls-server", "--data-dir"])
         .arg(data_dir)
         .stdout(Stdio::piped())
         .spawn()
         .context("cannot start the TLS ceiling server")?;
+    if let Some(cores) = cores {
+        pinning::pin(child.id(), cores)?;
+    }
     let line = read_lines_with(&mut child, &["listening on "])?.remove(0);
     let addr: SocketAddr = line.trim_start_matches("listening on ").trim().parse()?;
     let next = Arc::new(AtomicU32::new(0));
@@ -361,7 +396,7 @@ pub fn tls_server(data_dir: &Path) -> Result<ExitCode> {
 }
 
 /// 100,000 known devices in the inventory; phones whose configuration did not change call in.
-async fn steady_state(work: &Path, args: &StormArgs) -> Result<SteadyReport> {
+async fn steady_state(work: &Path, args: &StormArgs, server_cores: Option<&str>) -> Result<SteadyReport> {
     let data_dir = work.join("steady");
     std::fs::create_dir_all(&data_dir)?;
     eprintln!("steady state: seeding {} devices...", args.steady_devices);
@@ -390,6 +425,9 @@ async fn steady_state(work: &Path, args: &StormArgs) -> Result<SteadyReport> {
     let database = database_mib(&data_dir);
 
     let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
+    if let Some(cores) = server_cores {
+        pinning::pin(server.pid(), cores)?;
+    }
     eprintln!("steady state: {} known phones calling in...", args.steady_phones);
     // Phones spread over the whole inventory, each with the state the inventory holds for it.
     let stride = (args.steady_devices / args.steady_phones).max(1);
@@ -489,6 +527,18 @@ fn print_report(report: &StormReport) {
         "  interaction latency p50 {:.1} ms, p99 {:.1} ms",
         storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
     );
+    if let (Some(split), Some(phones), Some(server)) =
+        (&report.pinned, report.phones_cpu_share, report.server_cpu_share)
+    {
+        println!(
+            "  pinned: server and TLS baseline on cores {} ({:.0}% busy), phones on {} ({:.0}% busy{})",
+            split.server,
+            server * 100.0,
+            split.phones,
+            phones * 100.0,
+            if phones >= 0.9 { ": the phones, not the server, were the limit" } else { "" }
+        );
+    }
     if let Some(handshakes) = &report.server_handshakes {
         println!(
             "  server handshakes: {} full, {} resumed ({:.0}% of phones resuming); {} with the ECDSA certificate",

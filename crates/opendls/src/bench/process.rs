@@ -119,6 +119,11 @@ impl ServerProcess {
         Ok(ServerProcess { child, phone_addr, admin_addr, file_addr })
     }
 
+    /// The server's process id.
+    pub(super) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     fn proc_file(&self, name: &str) -> Result<String> {
         Ok(std::fs::read_to_string(format!("/proc/{}/{name}", self.child.id()))?)
     }
