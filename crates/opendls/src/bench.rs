@@ -119,6 +119,8 @@ pub struct SteadyReport {
     pub seeding_secs: f64,
     /// Database size after seeding, MiB.
     pub database_mib: f64,
+    /// Time to count the seeded fleet as a `/metrics` scrape does, ms.
+    pub fleet_stats_ms: f64,
     /// Phones calling in with `configuration-changed-flag=false`.
     pub phones: u32,
     /// Completed.
@@ -420,8 +422,13 @@ async fn steady_state(work: &Path, args: &StormArgs, server_cores: Option<&str>)
         };
         store.set_desired(std::slice::from_ref(&entry), now).await?;
     }
-    store.close().await;
     let seeding_secs = seeding.elapsed().as_secs_f64();
+    // What a `/metrics` scrape reads from a database of this size (its fleet counts).
+    let counting = Instant::now();
+    let counted = opendls_store::StatsStore::fleet_stats(&store, now).await?;
+    let fleet_stats_ms = counting.elapsed().as_secs_f64() * 1000.0;
+    anyhow::ensure!(counted.devices == u64::from(args.steady_devices), "fleet counts: {counted:?}");
+    store.close().await;
     let database = database_mib(&data_dir);
 
     let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
@@ -472,6 +479,7 @@ async fn steady_state(work: &Path, args: &StormArgs, server_cores: Option<&str>)
         seeded_devices: args.steady_devices,
         seeding_secs,
         database_mib: database,
+        fleet_stats_ms,
         phones: args.steady_phones,
         completed,
         failed,
@@ -567,8 +575,8 @@ fn print_report(report: &StormReport) {
     );
     if let Some(steady) = &report.steady {
         println!(
-            "steady state: {} devices seeded in {:.1} s ({:.1} MiB)",
-            steady.seeded_devices, steady.seeding_secs, steady.database_mib
+            "steady state: {} devices seeded in {:.1} s ({:.1} MiB); counted for /metrics in {:.1} ms",
+            steady.seeded_devices, steady.seeding_secs, steady.database_mib, steady.fleet_stats_ms
         );
         println!(
             "  {} phones, completed {} / failed {}, {:.1} interactions/s, p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MiB",
