@@ -82,6 +82,11 @@ pub struct StormReport {
     /// Connections the kernel dropped during the storm because a listen queue was full
     /// (`TcpExt ListenOverflows` of /proc/net/netstat, machine-wide; `None` where unreadable).
     pub listen_overflows: Option<u64>,
+    /// `overload` answers per phone of the storm.
+    pub overload_answers_per_phone: f64,
+    /// Handshakes spent on requests answered `overload` (each a new connection), per completed
+    /// interaction: work the server did that served nobody.
+    pub wasted_handshakes_per_interaction: f64,
     /// Fraction of the storm's phones that resumed TLS sessions.
     pub resume_fraction: f64,
     /// Cores of the server and baseline, and of the phones, when pinned (`--pin`).
@@ -227,6 +232,8 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         database_mib: database,
         listen_overflows: overflows,
         resume_fraction: args.resume_fraction,
+        overload_answers_per_phone: f64::from(storm.overload_answers) / f64::from(args.phones.max(1)),
+        wasted_handshakes_per_interaction: f64::from(storm.overload_answers) / completed.max(1.0),
         phones_cpu_share: pinned
             .as_ref()
             .map(|split| phones_cpu / (storm.elapsed_secs.max(1e-9) * split.phone_cores as f64)),
@@ -523,6 +530,10 @@ fn print_report(report: &StormReport) {
     println!(
         "  completed {} / failed {} ({} overload answers, {} phones completed after one)",
         storm.completed, storm.failed, storm.overload_answers, storm.overloaded_then_completed
+    );
+    println!(
+        "  {:.2} overload answers per phone; {:.2} handshakes wasted on them per completed interaction",
+        report.overload_answers_per_phone, report.wasted_handshakes_per_interaction
     );
     println!(
         "  {:.1} interactions/s; TLS ceiling {:.1} handshakes/s = {:.1} interactions/s; ratio {:.2}",
