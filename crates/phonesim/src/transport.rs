@@ -59,9 +59,10 @@ impl HttpReply {
     }
 }
 
-/// Accepts any server certificate, as phones in Default Mode do (guide p. 12).
+/// Accepts any server certificate, as phones in Default Mode do (guide p. 12), offering these
+/// signature schemes.
 #[derive(Debug)]
-struct AnyCertificate;
+struct AnyCertificate(Vec<SignatureScheme>);
 
 impl ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
@@ -91,7 +92,7 @@ impl ServerCertVerifier for AnyCertificate {
         Ok(HandshakeSignatureValid::assertion())
     }
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        rustls::crypto::aws_lc_rs::default_provider().signature_verification_algorithms.supported_schemes()
+        self.0.clone()
     }
 }
 
@@ -214,12 +215,23 @@ pub async fn connect_phone(addr: SocketAddr, tls: &PhoneTls) -> Result<Box<dyn S
 /// so every connection makes a full handshake, the costly case the service must survive. It also
 /// keeps simulated phones from sharing one session cache, which real phones cannot.
 pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .expect("the default provider supports the default versions")
+    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let schemes = provider.signature_verification_algorithms.supported_schemes();
+    default_mode_client_offering(provider, rustls::DEFAULT_VERSIONS, schemes)
+}
+
+/// As [`default_mode_client`], offering only what is given: the provider's suites, these
+/// protocol versions and these signature schemes (a phone whose TLS stack knows less).
+pub fn default_mode_client_offering(
+    provider: rustls::crypto::CryptoProvider,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    schemes: Vec<SignatureScheme>,
+) -> Arc<rustls::ClientConfig> {
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .expect("the provider supports the versions asked for")
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(AnyCertificate))
+        .with_custom_certificate_verifier(Arc::new(AnyCertificate(schemes)))
         .with_no_client_auth();
     config.resumption = rustls::client::Resumption::disabled();
     Arc::new(config)

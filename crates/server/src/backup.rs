@@ -29,6 +29,16 @@ const DATA_PREFIX: &str = "data/";
 const VAULT_DIR: &str = "files";
 /// A restore unpacks here (inside the data directory) before anything is replaced.
 const STAGING: &str = ".restore-staging";
+/// Files a backup is being written to, and its database copy, start with this.
+const TEMPORARY: &str = ".opendls-backup-";
+/// A restore with `--replace` moves the installation into `replaced-<time>`.
+const REPLACED: &str = "replaced-";
+
+/// Whether a data directory entry is what a backup or a restore left there: never backed up,
+/// never moved aside.
+fn is_leftover(name: &str) -> bool {
+    name.starts_with(TEMPORARY) || name.starts_with(STAGING) || name.starts_with(REPLACED)
+}
 
 /// What a backup holds, stored first in the archive.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,7 +113,7 @@ pub async fn create(
     let (config, out, passphrase) = (config.clone(), out.to_owned(), passphrase.to_owned());
     let on_sqlite = matches!(Backend::of(&config.database.url), Ok(Backend::Sqlite));
     let snapshot = tempfile::Builder::new()
-        .prefix(".opendls-backup-")
+        .prefix(TEMPORARY)
         .tempdir_in(&config.data_dir)
         .map_err(io(&config.data_dir))?;
     let copy = snapshot.path().join(DATABASE_FILE);
@@ -159,8 +169,7 @@ fn write_archive(
     let files = data_files(&config.data_dir, &config.secrets_key_path(), manifest.with_downloads)?;
     manifest.files = files.iter().map(|(name, _)| name.clone()).collect();
     let directory = out.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let partial =
-        tempfile::Builder::new().prefix(".opendls-backup-").tempfile_in(directory).map_err(io(directory))?;
+    let partial = tempfile::Builder::new().prefix(TEMPORARY).tempfile_in(directory).map_err(io(directory))?;
     let writer = sealed::SealingWriter::new(BufWriter::new(partial.reopen().map_err(io(out))?), passphrase)?;
     let mut archive = tar::Builder::new(writer);
     let manifest_json = serde_json::to_vec_pretty(&manifest).expect("a manifest serializes");
@@ -208,9 +217,7 @@ fn data_files(
     let skipped = |name: &str| {
         name.starts_with(DATABASE_FILE)
             || name == ADMIN_URL_FILE
-            || name.starts_with(".opendls-backup-")
-            || name.starts_with(STAGING)
-            || name.starts_with("replaced-")
+            || is_leftover(name)
             || name.starts_with(&format!("{VAULT_DIR}/incoming/"))
             || (!with_downloads && name.starts_with(&format!("{VAULT_DIR}/")))
     };

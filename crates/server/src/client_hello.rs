@@ -118,14 +118,9 @@ pub fn parse_client_hello(record: &[u8]) -> Result<ClientHello, HelloError> {
 }
 
 impl ClientHello {
-    /// Whether rustls can complete a handshake with this client and an RSA certificate.
-    pub fn rustls_can_serve(&self) -> bool {
-        self.rustls_can_serve_on(false)
-    }
-
     /// Whether rustls can complete a handshake with this client on a port with an RSA
     /// certificate and, when `with_ecdsa`, an ECDSA P-256 one beside it.
-    pub fn rustls_can_serve_on(&self, with_ecdsa: bool) -> bool {
+    pub fn rustls_can_serve(&self, with_ecdsa: bool) -> bool {
         let has = |list: &[u16], wanted: &[u16]| list.iter().any(|x| wanted.contains(x));
         let groups = has(&self.groups, &RUSTLS_GROUPS);
         let tls13 = self.versions.contains(&0x0304) && has(&self.suites, &TLS13_SUITES);
@@ -137,15 +132,11 @@ impl ClientHello {
     }
 
     /// A short description for the inventory and the log, e.g.
-    /// `TLS1.2,TLS1.3; 17 suites; modern` or `TLS1.0; suites 0x002f,0x0035; legacy only`.
-    pub fn summary(&self) -> String {
-        self.summary_on(false)
-    }
-
-    /// [`ClientHello::summary`] for a port with an ECDSA certificate too (`with_ecdsa`).
-    pub fn summary_on(&self, with_ecdsa: bool) -> String {
+    /// `TLS1.2,TLS1.3; 17 suites; modern` or `TLS1.0; suites 0x002f,0x0035; legacy only`, as
+    /// a port with (`with_ecdsa`) or without an ECDSA certificate sees it.
+    pub fn summary(&self, with_ecdsa: bool) -> String {
         let versions: Vec<String> = self.versions.iter().rev().map(|v| version_name(*v)).collect();
-        if self.rustls_can_serve_on(with_ecdsa) {
+        if self.rustls_can_serve(with_ecdsa) {
             format!("{}; {} suites; modern", versions.join(","), self.suites.len())
         } else {
             let suites: Vec<String> = self.suites.iter().take(24).map(|s| format!("0x{s:04x}")).collect();
@@ -215,26 +206,26 @@ mod tests {
         );
         let parsed = parse_client_hello(&modern).unwrap();
         assert_eq!(parsed.versions, [0x0304, 0x0303]);
-        assert!(parsed.rustls_can_serve());
-        assert_eq!(parsed.summary(), "TLS1.2,TLS1.3; 2 suites; modern");
+        assert!(parsed.rustls_can_serve(false));
+        assert_eq!(parsed.summary(false), "TLS1.2,TLS1.3; 2 suites; modern");
 
         // TLS 1.0 with static RSA and CBC, as old OpenSSL clients send it (no extensions).
         let legacy = hello(0x0301, &[0x002f, 0x0035], &[]);
         let parsed = parse_client_hello(&legacy).unwrap();
         assert_eq!(parsed.versions, [0x0301]);
-        assert!(!parsed.rustls_can_serve());
-        assert_eq!(parsed.summary(), "TLS1.0; suites 0x002f,0x0035; legacy only");
+        assert!(!parsed.rustls_can_serve(false));
+        assert_eq!(parsed.summary(false), "TLS1.0; suites 0x002f,0x0035; legacy only");
 
         // TLS 1.2 but only CBC suites: rustls cannot serve it either.
         let cbc = hello(0x0303, &[0xc013], &[(10, list(2, &[0x0017])), (13, list(2, &[0x0401]))]);
-        assert!(!parse_client_hello(&cbc).unwrap().rustls_can_serve());
+        assert!(!parse_client_hello(&cbc).unwrap().rustls_can_serve(false));
 
         // TLS 1.2 with only an ECDHE-ECDSA suite: rustls serves it where an ECDSA certificate is.
         let ecdsa = hello(0x0303, &[0xc02b], &[(10, list(2, &[0x0017])), (13, list(2, &[0x0403]))]);
         let parsed = parse_client_hello(&ecdsa).unwrap();
         assert!(parsed.ecdsa_p256);
-        assert!(!parsed.rustls_can_serve() && parsed.rustls_can_serve_on(true));
-        assert_eq!(parsed.summary_on(true), "TLS1.0,TLS1.1,TLS1.2; 1 suites; modern");
+        assert!(!parsed.rustls_can_serve(false) && parsed.rustls_can_serve(true));
+        assert_eq!(parsed.summary(true), "TLS1.0,TLS1.1,TLS1.2; 1 suites; modern");
     }
 
     #[test]

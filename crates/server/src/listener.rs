@@ -320,8 +320,8 @@ pub(crate) async fn handshake(
     // The client has said what it has to say; the handshake now waits mostly on us.
     pass.busy();
     let with_ecdsa = tls.ecdsa.is_some();
-    let tls_offer = hello.as_ref().map(|h| h.summary_on(with_ecdsa));
-    let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve_on(with_ecdsa));
+    let tls_offer = hello.as_ref().map(|h| h.summary(with_ecdsa));
+    let legacy_client = hello.as_ref().is_some_and(|h| !h.rustls_can_serve(with_ecdsa));
     let mut info = ConnectionInfo { remote, secure: tls.secure, client_certificate: None, tls_offer };
     let metrics = &tls.metrics;
     if legacy_client {

@@ -8,8 +8,8 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use super::{
-    BackupError, DATA_PREFIX, DATABASE_ENTRY, MANIFEST, Manifest, SECRETS_KEY_ENTRY, STAGING, count, io,
-    manifest_of, run_blocking, sealed,
+    BackupError, DATA_PREFIX, DATABASE_ENTRY, MANIFEST, Manifest, REPLACED, SECRETS_KEY_ENTRY, STAGING,
+    count, io, is_leftover, manifest_of, run_blocking, sealed,
 };
 use crate::backend::Backend;
 use crate::{ADMIN_URL_FILE, Config, DATABASE_FILE};
@@ -183,18 +183,18 @@ async fn check(config: &Config, staging: &Path, manifest: &Manifest) -> Result<(
 /// Moves the installation's files into `replaced-<time>/` in the data directory (the secrets
 /// key, when kept elsewhere, beside itself).
 fn move_aside(data_dir: &Path, key_file: &Path, existing: &[PathBuf]) -> Result<PathBuf, BackupError> {
-    let aside = data_dir.join(format!("replaced-{}", crate::phone::unix_now()));
+    let aside = data_dir.join(format!("{REPLACED}{}", crate::phone::unix_now()));
     std::fs::create_dir_all(&aside).map_err(io(&aside))?;
     for entry in std::fs::read_dir(data_dir).map_err(io(data_dir))? {
         let path = entry.map_err(io(data_dir))?.path();
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        if name == STAGING || name.starts_with("replaced-") || name.starts_with(".opendls-backup-") {
+        if is_leftover(&name) {
             continue;
         }
         std::fs::rename(&path, aside.join(&name)).map_err(io(&path))?;
     }
     if !key_file.starts_with(data_dir) && existing.iter().any(|p| p == key_file) {
-        let beside = key_file.with_extension(format!("replaced-{}", crate::phone::unix_now()));
+        let beside = key_file.with_extension(format!("{REPLACED}{}", crate::phone::unix_now()));
         std::fs::rename(key_file, &beside).map_err(io(key_file))?;
     }
     Ok(aside)

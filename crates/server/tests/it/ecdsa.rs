@@ -3,51 +3,11 @@
 //! or TLS 1.2 with only RSA suites, gets the RSA certificate as before, and
 //! `secure_mode.ecdsa = false` serves RSA to everyone.
 
-use std::sync::Arc;
-
 use opendls_phonesim::fleet::{FleetConfig, run_fleet};
 use opendls_phonesim::interaction::Target;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{CipherSuite, DigitallySignedStruct, SignatureScheme};
+use rustls::{CipherSuite, SignatureScheme};
 
 use crate::support::*;
-
-/// Accepts any certificate, as phones in Default Mode do, offering the signature schemes given.
-#[derive(Debug)]
-struct Offering(Vec<SignatureScheme>);
-
-impl ServerCertVerifier for Offering {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn verify_tls13_signature(
-        &self,
-        _: &[u8],
-        _: &CertificateDer<'_>,
-        _: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        Ok(HandshakeSignatureValid::assertion())
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.clone()
-    }
-}
 
 const RSA_ONLY: [SignatureScheme; 3] =
     [SignatureScheme::RSA_PSS_SHA256, SignatureScheme::RSA_PKCS1_SHA256, SignatureScheme::RSA_PSS_SHA384];
@@ -67,13 +27,9 @@ async fn served_key(
         }
         None => rustls::DEFAULT_VERSIONS,
     };
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
-        .with_protocol_versions(versions)
-        .unwrap()
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Offering(schemes.to_vec())))
-        .with_no_client_auth();
-    let stream = opendls_phonesim::transport::connect(server.phone_addr(), Arc::new(config)).await.unwrap();
+    let config =
+        opendls_phonesim::transport::default_mode_client_offering(provider, versions, schemes.to_vec());
+    let stream = opendls_phonesim::transport::connect(server.phone_addr(), config).await.unwrap();
     let (_, connection) = stream.get_ref();
     let leaf = connection.peer_certificates().unwrap()[0].as_ref().to_vec();
     let key = openssl::x509::X509::from_der(&leaf).unwrap().public_key().unwrap();
