@@ -90,7 +90,8 @@ pub(crate) struct GrowthArgs {
     /// Simulated phones.
     #[arg(long, default_value_t = 200)]
     pub phones: u32,
-    /// Simulated days (each phone contacts the service once a day).
+    /// Simulated days (each phone contacts the service once a day; the first is the base the
+    /// growth is measured from, so at least 2).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u32).range(2..=366))]
     pub days: u32,
     /// Print the report as JSON.

@@ -190,20 +190,22 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             }
         };
         let reason = message.reason.reason.clone();
-        let (reply, cookie, outcome) = self.answer_message(message, session, connection, started).await;
+        let (reply, cookie, outcome) =
+            self.answer_message(message, &reason, session, connection, started).await;
         self.metrics.message(&reason, outcome, started.elapsed());
         // A new contact answered, even with a lone CleanUp (a solicited call with nothing to do).
-        let continues = matches!(reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
-        if !continues && matches!(outcome, Counted::Served | Counted::ProtocolError) {
+        if !continues_an_interaction(&reason) && matches!(outcome, Counted::Served | Counted::ProtocolError) {
             self.metrics.interaction_started(&reason);
         }
         (reply, cookie)
     }
 
-    /// Answers one message: the reply, the new session's id, and how it went.
+    /// Answers one message (its reason for contact given apart, since the message moves into
+    /// the step): the reply, the new session's id, and how it went.
     async fn answer_message(
         &self,
         message: WorkpointMessage,
+        reason: &Reason,
         session: Option<&str>,
         connection: &ConnectionInfo,
         started: Instant,
@@ -211,15 +213,14 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let remote = connection.remote;
 
         // Messages that continue an interaction are always served; only new ones wait.
-        let continues = matches!(message.reason.reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
-        let reservation = if continues {
+        let reservation = if continues_an_interaction(reason) {
             None
         } else {
             let mac = message.value("mac-addr").and_then(opendls_engine::normalize_mac);
             match self.admission.reserve(Instant::now(), remote.ip(), mac.as_deref()) {
                 Ok(reservation) => Some(reservation),
                 Err(why) => {
-                    tracing::info!(%remote, reason = %message.reason.reason, ?why, "overload: phone told to come back later");
+                    tracing::info!(%remote, %reason, ?why, "overload: phone told to come back later");
                     self.metrics.overload(match why {
                         crate::admission::Overload::Full => "full",
                         crate::admission::Overload::AddressShare => "address_share",
@@ -233,7 +234,6 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             }
         };
 
-        let reason = message.reason.reason.clone();
         match self.step(message, session, connection).await {
             Ok(Stepped { reply, interaction, mac, error, security_event }) => {
                 if let Some(event) = &security_event {
@@ -322,8 +322,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         let fail = |error| (nonce.clone(), error);
         let remote_addr = remote.ip().to_string();
         // Only messages that continue a flow look for one; a new contact starts afresh (p. 33).
-        let continues = matches!(message.reason.reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp);
-        let lookup = continues.then(|| InteractionLookup {
+        let lookup = continues_an_interaction(&message.reason.reason).then(|| InteractionLookup {
             session_id: session.map(str::to_owned),
             remote_addr: remote_addr.clone(),
             not_before: now - self.interaction_timeout_secs,
@@ -469,6 +468,12 @@ struct Stepped {
     security_event: Option<String>,
 }
 
+/// Whether a message with this reason continues an interaction (a reply, a transfer's status,
+/// the phone's own clean-up) rather than starting one (guide p. 28, 33).
+fn continues_an_interaction(reason: &Reason) -> bool {
+    matches!(reason, Reason::ReplyTo | Reason::Status | Reason::CleanUp)
+}
+
 /// The current time as the engine counts it.
 pub fn unix_now() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as Timestamp).unwrap_or_default()
@@ -548,64 +553,5 @@ fn xml_response(message: &DlsMessage, new_session: Option<&str>) -> Response<Ful
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use opendls_wpi::Action;
-
-    #[test]
-    fn cookies_are_found_among_echoed_attributes() {
-        let mut headers = hyper::HeaderMap::new();
-        headers
-            .insert(header::COOKIE, HeaderValue::from_static("JSESSIONID=ABC123; path=/DeploymentService"));
-        assert_eq!(session_cookie(&headers).as_deref(), Some("ABC123"));
-        headers.insert(header::COOKIE, HeaderValue::from_static("other=1; jsessionid=\"DEF\""));
-        assert_eq!(session_cookie(&headers).as_deref(), Some("DEF"));
-        headers.insert(header::COOKIE, HeaderValue::from_static("JSESSIONID=bad value!"));
-        assert_eq!(session_cookie(&headers), None);
-    }
-
-    #[test]
-    fn nonces_are_salvaged_from_broken_bodies() {
-        assert_eq!(salvage_nonce(br#"<WorkpointMessage><Message nonce="AB12"><broken"#), "AB12");
-        assert_eq!(salvage_nonce(b"garbage"), "");
-        assert_eq!(salvage_nonce(br#"nonce="x<script>""#), "x");
-    }
-
-    #[tokio::test]
-    async fn new_interactions_past_the_limit_are_told_overload_until_a_slot_frees() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(opendls_store::SqliteStore::open(&dir.path().join("db")).await.unwrap());
-        let mut config = Config::default();
-        config.limits.max_interactions_in_flight = 1;
-        let endpoint = PhoneEndpoint::new(store, &config);
-        let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        let start_up = |mac: &str| {
-            format!(
-                "<WorkpointMessage><Message nonce=\"N-{mac}\"><ReasonForContact>start-up</ReasonForContact>\
-                 <ItemList><Item name=\"mac-addr\">{mac}</Item></ItemList></Message></WorkpointMessage>"
-            )
-        };
-        let (first, session) =
-            endpoint.answer(start_up("00:1A:E8:00:00:01").as_bytes(), None, remote, Instant::now()).await;
-        assert_eq!(first.action, Action::ReadAllItems);
-        let (refused, cookie) =
-            endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
-        assert_eq!(refused, DlsMessage::clean_up_because("N-00:1A:E8:00:00:02", OVERLOAD_REASON));
-        assert_eq!(cookie, None);
-
-        // The admitted interaction runs to its end, which frees the slot.
-        let reply = "<WorkpointMessage><Message nonce=\"R\"><ReasonForContact action=\"ReadAllItems\" status=\"accepted\">reply-to</ReasonForContact></Message></WorkpointMessage>";
-        let (done, _) = endpoint.answer(reply.as_bytes(), session.as_deref(), remote, Instant::now()).await;
-        assert_eq!(done, DlsMessage::new("R", Action::CleanUp));
-        let (second, _) =
-            endpoint.answer(start_up("00:1A:E8:00:00:02").as_bytes(), None, remote, Instant::now()).await;
-        assert_eq!(second.action, Action::ReadAllItems);
-    }
-
-    #[test]
-    fn session_ids_are_long_and_distinct() {
-        let (a, b) = (new_session_id(), new_session_id());
-        assert_eq!(a.len(), 32);
-        assert_ne!(a, b);
-    }
-}
+#[path = "phone_tests.rs"]
+mod tests;

@@ -54,18 +54,11 @@ pub struct GrowthReport {
 pub fn growth(args: GrowthArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(run(&args))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
+    super::show(&report, args.json, print_report)?;
     Ok(ExitCode::SUCCESS)
 }
 
 async fn run(args: &GrowthArgs) -> Result<GrowthReport> {
-    if args.days < 2 {
-        bail!("--days must be at least 2 (the first day is the base the growth is measured from)");
-    }
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("growth");
     let server = ServerProcess::start(&data_dir, None, "mixed", None)?;

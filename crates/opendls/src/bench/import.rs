@@ -56,11 +56,7 @@ pub struct ImportReport {
 pub fn import(args: ImportBenchArgs) -> Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new()?;
     let report = runtime.block_on(run(&args))?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_report(&report);
-    }
+    super::show(&report, args.json, print_report)?;
     Ok(ExitCode::SUCCESS)
 }
 
