@@ -15,8 +15,8 @@ use client_hello::{HelloError, parse_client_hello};
 fuzz_target!(|bytes: &[u8]| {
     match parse_client_hello(bytes) {
         Ok(hello) => {
-            let _ = hello.summary();
-            let _ = hello.rustls_can_serve();
+            let _ = (hello.summary(false), hello.summary(true));
+            let _ = (hello.rustls_can_serve(false), hello.rustls_can_serve(true));
             for cut in [bytes.len() / 2, bytes.len().saturating_sub(1)] {
                 match parse_client_hello(&bytes[..cut]) {
                     Ok(earlier) => assert_eq!(earlier, hello, "a prefix parsed differently"),
