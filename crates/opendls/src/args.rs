@@ -131,6 +131,23 @@ pub(crate) struct StormArgs {
     /// The server's `limits.max_interactions_in_flight` (default: its own default).
     #[arg(long)]
     pub max_in_flight: Option<usize>,
+    /// The server's `limits.admission_target_delay_millis` (default: its own default; 0 fixes
+    /// the admission bound at `--max-in-flight`).
+    #[arg(long)]
+    pub admission_target_ms: Option<u64>,
+    /// The server's `limits.admission_wait_millis` (default: its own default; 0 answers
+    /// `overload` at once).
+    #[arg(long)]
+    pub admission_wait_ms: Option<u64>,
+    /// Times a phone whose connection failed starts its contact again after a random 1-5 s,
+    /// as phones retry (guide p. 72); each retry is reported by kind. 0: a failed connection
+    /// fails the phone.
+    #[arg(long, default_value_t = 10)]
+    pub connection_retries: u32,
+    /// Run a storm with targets and check them (sets `--phones` and `--boot-within`, skips the
+    /// steady state, exit code 1 when a target is missed).
+    #[arg(long, value_enum)]
+    pub scenario: Option<crate::bench::Scenario>,
     /// The server's `limits.listen_backlog` (default: its own default, 4096).
     #[arg(long)]
     pub listen_backlog: Option<u32>,
@@ -212,6 +229,11 @@ pub(crate) struct PhonesimArgs {
     /// session cache of its own; whether real firmware resumes is not known).
     #[arg(long, default_value_t = 0.0)]
     pub resume_fraction: f64,
+    /// Times a phone whose connection failed (refused, reset, TLS failure, no answer in time)
+    /// starts its contact again after a random 1-5 s, as phones retry (guide p. 72); the report
+    /// counts each retry. 0: a failed connection fails the phone.
+    #[arg(long, default_value_t = 0)]
+    pub connection_retries: u32,
     /// Models the phones cycle over, by `device-type` or the label's short name, wildcards
     /// allowed (`CP210`, `'CP*'`, `'OpenStage 6*'`, `'*'` for every model); repeatable.
     /// Default: OpenStage 15, 20, 40, 60 and 80.

@@ -28,12 +28,17 @@ mod downloads;
 mod growth;
 mod import;
 mod pinning;
+mod print;
 mod process;
+mod scenario;
 pub use ceiling::tls_server;
 pub use downloads::downloads;
 pub use growth::growth;
 pub use import::import;
-use process::{ServerProcess, cpu_seconds};
+use print::print_report;
+use process::{ServerOptions, ServerProcess, cpu_seconds};
+pub(crate) use scenario::Scenario;
+use scenario::TargetCheck;
 
 /// Requests of one first-contact interaction: start-up -> ReadAllItems, reply -> WriteItems,
 /// reply -> CleanUp. Each is a new TLS connection, as phones send `Connection: close`.
@@ -99,6 +104,8 @@ pub struct StormReport {
     pub server_handshakes: Option<ServerHandshakes>,
     /// Steady state: interactions of known, unchanged phones against a large inventory.
     pub steady: Option<SteadyReport>,
+    /// The targets of `--scenario`, and whether the run met each.
+    pub targets: Vec<TargetCheck>,
 }
 
 /// The server's handshakes by kind and by the certificate it presented.
@@ -111,6 +118,10 @@ pub struct ServerHandshakes {
     /// Handshakes with the ECDSA certificate (the rest with the RSA one; `OPENDLS_ECDSA=off`
     /// in the benchmark's environment turns it off in the server it starts).
     pub ecdsa: u64,
+    /// Handshakes that did not complete (errors and timeouts).
+    pub failed: u64,
+    /// Adaptive admission's bound when the storm ended.
+    pub admission_bound: u64,
 }
 
 /// The steady-state part of the run.
@@ -138,6 +149,17 @@ pub struct SteadyReport {
     pub server_peak_rss_mib: f64,
 }
 
+/// The storm's server as the arguments set it up.
+fn server_options(args: &StormArgs) -> ServerOptions {
+    ServerOptions {
+        max_in_flight: args.max_in_flight,
+        admission_target_ms: args.admission_target_ms,
+        synchronous: Some(args.synchronous.clone()),
+        listen_backlog: args.listen_backlog,
+        ..ServerOptions::default()
+    }
+}
+
 /// Prints a benchmark's report: as JSON (`--json`), or as text by `print`.
 fn show<R: Serialize>(report: &R, json: bool, print: fn(&R)) -> Result<()> {
     match json {
@@ -147,13 +169,21 @@ fn show<R: Serialize>(report: &R, json: bool, print: fn(&R)) -> Result<()> {
     Ok(())
 }
 
-/// Runs the storm (and the steady state) and prints the report; exit code 1 when any phone failed.
-pub fn storm(args: StormArgs) -> Result<ExitCode> {
+/// Runs the storm (and the steady state) and prints the report; exit code 1 when any phone
+/// failed or a scenario's target was missed.
+pub fn storm(mut args: StormArgs) -> Result<ExitCode> {
+    if let Some(scenario) = args.scenario {
+        args.phones = scenario.phones();
+        args.boot_within = scenario.boot_within_secs();
+        args.steady_devices = 0;
+    }
     let runtime = tokio::runtime::Runtime::new()?;
-    let report = runtime.block_on(run_storm(&args))?;
+    let mut report = runtime.block_on(run_storm(&args))?;
+    report.targets = args.scenario.map(|scenario| scenario.check(&report)).unwrap_or_default();
     show(&report, args.json, print_report)?;
     let failed = report.storm.failed + report.steady.as_ref().map_or(0, |s| s.failed);
-    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let missed = report.targets.iter().any(|target| !target.met);
+    Ok(if failed == 0 && !missed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 async fn run_storm(args: &StormArgs) -> Result<StormReport> {
@@ -171,17 +201,18 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     }
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("storm");
-    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
+    let server = ServerProcess::start(&data_dir, &server_options(args))?;
     if let Some(split) = &pinned {
         pinning::pin(server.pid(), &split.server)?;
     }
     seed_desired_items(&server, &data_dir).await?;
 
     eprintln!("measuring the TLS ceiling...");
-    let requests = (f64::from(args.phones) * HANDSHAKES_PER_INTERACTION) as u32;
+    // As many handshakes as the storm needs, within what measures a rate well in a minute.
+    let requests = ((f64::from(args.phones) * HANDSHAKES_PER_INTERACTION) as u32).clamp(300, 30_000);
     let server_cores = pinned.as_ref().map(|split| split.server.as_str());
     let (handshakes_per_sec, tls_cpu_ms, client_cpu_ms) =
-        ceiling::tls_ceiling(&data_dir, requests.max(300), server_cores).await?;
+        ceiling::tls_ceiling(&data_dir, requests, server_cores).await?;
 
     eprintln!("storm: {} phones booting within {} s...", args.phones, args.boot_within);
     let cpu_before = server.cpu_seconds()?;
@@ -190,6 +221,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         phones: args.phones,
         boot_within: Duration::from_secs_f64(args.boot_within),
         max_attempts: 1000,
+        connection_retries: args.connection_retries,
         resume_fraction: args.resume_fraction,
         ..FleetConfig::default()
     };
@@ -247,6 +279,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
         server_handshakes: handshakes,
         storm,
         steady,
+        targets: Vec::new(),
     })
 }
 
@@ -262,16 +295,19 @@ async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<Serv
         .text()
         .await
         .ok()?;
-    let count = |kind: &str| -> u64 {
+    let sum = |prefix: &str, label: &str| -> u64 {
         text.lines()
-            .filter(|l| l.starts_with("opendls_tls_handshakes_total{port=\"default\"") && l.contains(kind))
+            .filter(|l| l.starts_with(prefix) && l.contains(label))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     };
+    let handshakes = "opendls_tls_handshakes_total{port=\"default\"";
     Some(ServerHandshakes {
-        full: count("kind=\"full\""),
-        resumed: count("kind=\"resumed\""),
-        ecdsa: count("key=\"ecdsa\""),
+        full: sum(handshakes, "kind=\"full\""),
+        resumed: sum(handshakes, "kind=\"resumed\""),
+        ecdsa: sum(handshakes, "key=\"ecdsa\""),
+        failed: sum("opendls_tls_handshake_failures_total{port=\"default\"", ""),
+        admission_bound: sum("opendls_admission_bound ", ""),
     })
 }
 
@@ -360,7 +396,7 @@ async fn steady_state(work: &Path, args: &StormArgs, server_cores: Option<&str>)
     store.close().await;
     let database = database_mib(&data_dir);
 
-    let server = ServerProcess::start(&data_dir, args.max_in_flight, &args.synchronous, args.listen_backlog)?;
+    let server = ServerProcess::start(&data_dir, &server_options(args))?;
     if let Some(cores) = server_cores {
         pinning::pin(server.pid(), cores)?;
     }
@@ -444,84 +480,6 @@ fn database_mib(data_dir: &Path) -> f64 {
     let size = |name: &str| std::fs::metadata(data_dir.join(name)).map(|m| m.len()).unwrap_or(0);
     let database = opendls_server::DATABASE_FILE;
     (size(database) + size(&format!("{database}-wal"))) as f64 / (1024.0 * 1024.0)
-}
-
-fn print_report(report: &StormReport) {
-    let storm = &report.storm;
-    println!("storm: {} phones booting within {} s", report.phones, report.boot_within_secs);
-    println!(
-        "  completed {} / failed {} ({} overload answers, {} phones completed after one)",
-        storm.completed, storm.failed, storm.overload_answers, storm.overloaded_then_completed
-    );
-    println!(
-        "  {:.2} overload answers per phone; {:.2} handshakes wasted on them per completed interaction",
-        report.overload_answers_per_phone, report.wasted_handshakes_per_interaction
-    );
-    println!(
-        "  {:.1} interactions/s; TLS ceiling {:.1} handshakes/s = {:.1} interactions/s; ratio {:.2}",
-        report.interactions_per_sec,
-        report.tls_handshakes_per_sec,
-        report.tls_ceiling_interactions_per_sec,
-        report.ratio_to_tls_ceiling
-    );
-    println!(
-        "  interaction latency p50 {:.1} ms, p99 {:.1} ms",
-        storm.interaction_latency.p50_ms, storm.interaction_latency.p99_ms
-    );
-    if let (Some(split), Some(phones), Some(server)) =
-        (&report.pinned, report.phones_cpu_share, report.server_cpu_share)
-    {
-        println!(
-            "  pinned: server and TLS baseline on cores {} ({:.0}% busy), phones on {} ({:.0}% busy{})",
-            split.server,
-            server * 100.0,
-            split.phones,
-            phones * 100.0,
-            if phones >= 0.9 { ": the phones, not the server, were the limit" } else { "" }
-        );
-    }
-    if let Some(handshakes) = &report.server_handshakes {
-        println!(
-            "  server handshakes: {} full, {} resumed ({:.0}% of phones resuming); {} with the ECDSA certificate",
-            handshakes.full,
-            handshakes.resumed,
-            report.resume_fraction * 100.0,
-            handshakes.ecdsa
-        );
-    }
-    if let Some(dropped) = report.listen_overflows {
-        println!("  connections the kernel dropped (listen queue full, machine-wide): {dropped}");
-    }
-    println!(
-        "  server: peak RSS {:.1} MiB, {:.2} ms CPU per interaction (TLS alone: {:.2} ms per handshake); database {:.1} MiB",
-        report.server_peak_rss_mib,
-        report.server_cpu_ms_per_interaction,
-        report.tls_server_cpu_ms_per_handshake,
-        report.database_mib
-    );
-    println!(
-        "  phones (this process): {:.2} ms CPU per interaction (ceiling clients: {:.2} ms per handshake); \
-         a server doing nothing but TLS would reach a ratio of at most {:.2} here",
-        report.phones_cpu_ms_per_interaction,
-        report.tls_client_cpu_ms_per_handshake,
-        report.ratio_bound_for_tls_only_server
-    );
-    if let Some(steady) = &report.steady {
-        println!(
-            "steady state: {} devices seeded in {:.1} s ({:.1} MiB); counted for /metrics in {:.1} ms",
-            steady.seeded_devices, steady.seeding_secs, steady.database_mib, steady.fleet_stats_ms
-        );
-        println!(
-            "  {} phones, completed {} / failed {}, {:.1} interactions/s, p50 {:.1} ms, p99 {:.1} ms, peak RSS {:.1} MiB",
-            steady.phones,
-            steady.completed,
-            steady.failed,
-            steady.interactions_per_sec,
-            steady.latency.p50_ms,
-            steady.latency.p99_ms,
-            steady.server_peak_rss_mib
-        );
-    }
 }
 
 #[cfg(test)]

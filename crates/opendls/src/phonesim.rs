@@ -64,6 +64,7 @@ pub fn run(args: PhonesimArgs) -> Result<ExitCode> {
         vanish_fraction: args.vanish_fraction,
         legacy_tls_fraction: args.legacy_tls_fraction,
         resume_fraction: args.resume_fraction,
+        connection_retries: args.connection_retries,
         reason,
         ..FleetConfig::default()
     };
@@ -124,6 +125,15 @@ fn print_report(report: &FleetReport) {
         "overload answers  {} ({} phones completed after one)",
         report.overload_answers, report.overloaded_then_completed
     );
+    if !report.retried_connections.is_empty() {
+        let kinds: Vec<String> =
+            report.retried_connections.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
+        println!(
+            "connections retried {} ({} phones completed after one)",
+            kinds.join(", "),
+            report.retried_then_completed
+        );
+    }
     println!("busy, completed on call-back  {}", report.busy_then_completed);
     println!("vanished, completed on return {}", report.vanished_then_completed);
     println!("requests          {}", report.requests);

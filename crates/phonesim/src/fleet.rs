@@ -9,7 +9,7 @@ use opendls_wpi::models::PhoneModel;
 use opendls_wpi::{Item, Reason};
 use serde::Serialize;
 
-use crate::interaction::{Interaction, Manner, Target, run_interaction};
+use crate::interaction::{Interaction, InteractionError, Manner, Target, run_interaction};
 use crate::phone::{PhoneProfile, SimPhone};
 
 /// A fleet and how it behaves.
@@ -30,6 +30,11 @@ pub struct FleetConfig {
     /// Shortest and longest random wait before retrying after `overload` (the Unify DLS
     /// simulator backs off for a random time; real phones' timing is not documented).
     pub overload_backoff: (Duration, Duration),
+    /// Times a phone whose connection failed (refused, reset, TLS failure, no answer in time)
+    /// starts its contact again, after the same random wait as after `overload`. Phones have a
+    /// "normal connection-retry process" (guide p. 72) whose timing is not documented; 0 makes
+    /// the first failure final, which tests of failure handling want.
+    pub connection_retries: u32,
     /// Items per fragment of the phones' long replies (`None`: only at 50 kB).
     pub fragment_items: Option<usize>,
     /// Fraction of phones that keep one connection per interaction instead of
@@ -77,6 +82,7 @@ impl Default for FleetConfig {
             call_duration: Duration::from_secs(2),
             max_attempts: 20,
             overload_backoff: (Duration::from_secs(1), Duration::from_secs(5)),
+            connection_retries: 0,
             fragment_items: None,
             keep_alive_fraction: 0.0,
             slow_fraction: 0.0,
@@ -129,6 +135,11 @@ pub struct FleetReport {
     pub overload_answers: u32,
     /// Phones told `overload` at least once that completed later.
     pub overloaded_then_completed: u32,
+    /// Failed connections the phones retried ([`FleetConfig::connection_retries`]), by kind;
+    /// those not retried are in `errors`.
+    pub retried_connections: BTreeMap<String, u32>,
+    /// Phones whose connection failed at least once that completed later.
+    pub retried_then_completed: u32,
     /// Phones that were busy and completed on their solicited call-back.
     pub busy_then_completed: u32,
     /// Phones that vanished mid-interaction and completed when they came back.
@@ -152,6 +163,7 @@ pub struct FleetReport {
 struct PhoneResult {
     completed: bool,
     overloads: u32,
+    retried: Vec<&'static str>,
     busy_completed: bool,
     vanished: bool,
     interactions: Vec<Interaction>,
@@ -194,6 +206,9 @@ pub async fn run_fleet(config: &FleetConfig, target: &Target) -> FleetReport {
             continue;
         };
         report.overload_answers += result.overloads;
+        for kind in &result.retried {
+            *report.retried_connections.entry((*kind).into()).or_default() += 1;
+        }
         for interaction in &result.interactions {
             report.requests += interaction.steps.len() as u64;
             report.items_written += interaction.written as u64;
@@ -207,6 +222,7 @@ pub async fn run_fleet(config: &FleetConfig, target: &Target) -> FleetReport {
         if result.completed {
             report.completed += 1;
             report.overloaded_then_completed += u32::from(result.overloads > 0);
+            report.retried_then_completed += u32::from(!result.retried.is_empty());
             report.busy_then_completed += u32::from(result.busy_completed);
             report.vanished_then_completed += u32::from(result.vanished);
         } else {
@@ -227,6 +243,7 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
     let mut result = PhoneResult {
         completed: false,
         overloads: 0,
+        retried: Vec::new(),
         busy_completed: false,
         vanished: false,
         interactions: Vec::new(),
@@ -246,9 +263,25 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
         target.tls = crate::transport::PhoneTls::Modern(crate::transport::resuming_client());
     }
     let mut reason = config.reason.clone();
-    for _attempt in 0..config.max_attempts {
+    let backoff = || {
+        let (shortest, longest) = config.overload_backoff;
+        shortest + longest.saturating_sub(shortest).mul_f64(random_fraction())
+    };
+    // Attempts are interactions answered; a failed connection retried is not one.
+    let mut attempts = 0;
+    while attempts < config.max_attempts {
         let first = phone.contact(reason.clone(), &[] as &[Item]);
-        match run_interaction(phone, &target, first, &manner).await {
+        let outcome = run_interaction(phone, &target, first, &manner).await;
+        if !matches!(outcome, Err(InteractionError::Transport(_))) {
+            attempts += 1;
+        }
+        match outcome {
+            Err(error @ InteractionError::Transport(_))
+                if result.retried.len() < config.connection_retries as usize =>
+            {
+                result.retried.push(error.kind());
+                tokio::time::sleep(backoff()).await;
+            }
             Err(error) => {
                 result.error = Some(error.kind());
                 return result;
@@ -268,9 +301,7 @@ async fn boot(phone: &mut SimPhone, config: &FleetConfig, target: &Target) -> Ph
                 result.interactions.push(interaction);
                 if overloaded {
                     result.overloads += 1;
-                    let (shortest, longest) = config.overload_backoff;
-                    let backoff = shortest + longest.saturating_sub(shortest).mul_f64(random_fraction());
-                    tokio::time::sleep(backoff).await;
+                    tokio::time::sleep(backoff()).await;
                     continue;
                 }
                 if other_reason.is_some() {

@@ -19,6 +19,13 @@
 //!   answers its first `ReadAllItems` within moments, so it is not the one that goes; and if it
 //!   is, its next request is still served, since continuing requests never wait.
 //! - any interaction silent for `idle` (a phone that vanished) frees its slot.
+//!
+//! How many interactions may be under way is not fixed: the bound follows the server's
+//! scheduling delay ([`limit`]), so a storm keeps the server busy without making every admitted
+//! phone wait behind every other.
+
+pub mod limit;
+mod queue;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,13 +33,15 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use crate::gate::AddressKey;
+pub use limit::LimitSettings;
+use limit::{AdaptiveLimit, CompletionRate};
 
 /// The bounds of admission.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AdmissionLimits {
-    /// Interactions under way at most.
-    pub max: usize,
-    /// Share of `max` one client address may hold (0 to 1; at least one slot).
+    /// How many interactions may be under way, and how that bound adapts.
+    pub bound: LimitSettings,
+    /// Share of the bound one client address may hold (0 to 1; at least one slot).
     pub address_share: f64,
     /// An interaction silent this long is forgotten.
     pub idle: Duration,
@@ -49,13 +58,19 @@ pub struct AdmissionLimits {
 pub struct Admission {
     state: Mutex<Slots>,
     limits: AdmissionLimits,
+    /// Wakes a phone waiting for a slot ([`Admission::reserve_within`]) when one may be free.
+    freed: tokio::sync::Notify,
+    /// Phones waiting for a slot.
+    waiting: std::sync::atomic::AtomicUsize,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Slots {
     open: HashMap<String, Open>,
     reserved: HashMap<AddressKey, usize>,
     reserved_total: usize,
+    bound: AdaptiveLimit,
+    completions: CompletionRate,
 }
 
 #[derive(Debug)]
@@ -64,6 +79,17 @@ struct Open {
     mac: Option<String>,
     last: Instant,
     progressed: bool,
+}
+
+/// The admission's counts at one moment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AdmissionView {
+    /// Interactions under way.
+    pub open: usize,
+    /// Interactions that may be under way.
+    pub bound: usize,
+    /// Phones waiting for a slot.
+    pub waiting: usize,
 }
 
 /// Why a new interaction was not admitted.
@@ -82,6 +108,8 @@ pub struct Reservation<'a> {
     admission: &'a Admission,
     address: AddressKey,
     mac: Option<String>,
+    /// The interaction started and holds the slot now.
+    taken: bool,
 }
 
 impl Drop for Reservation<'_> {
@@ -93,6 +121,10 @@ impl Drop for Reservation<'_> {
             if *count == 0 {
                 slots.reserved.remove(&self.address);
             }
+        }
+        drop(slots);
+        if !self.taken {
+            self.admission.freed.notify_one();
         }
     }
 }
@@ -111,9 +143,21 @@ impl Slots {
 }
 
 impl Admission {
-    /// Admission within `limits`.
-    pub fn new(limits: AdmissionLimits) -> Admission {
-        Admission { state: Mutex::new(Slots::default()), limits }
+    /// Admission within `limits`, its bound measured from `now`.
+    pub fn new(limits: AdmissionLimits, now: Instant) -> Admission {
+        let slots = Slots {
+            open: HashMap::new(),
+            reserved: HashMap::new(),
+            reserved_total: 0,
+            bound: AdaptiveLimit::new(limits.bound, now),
+            completions: CompletionRate::new(now),
+        };
+        Admission {
+            state: Mutex::new(slots),
+            limits,
+            freed: tokio::sync::Notify::new(),
+            waiting: std::sync::atomic::AtomicUsize::new(0),
+        }
     }
 
     /// Reserves a slot for a request from `address` (about `mac`, when it reports one) that
@@ -131,34 +175,37 @@ impl Admission {
         if let Some(mac) = mac {
             slots.open.retain(|_, open| open.mac.as_deref() != Some(mac));
         }
-        let tight = slots.open.len() + slots.reserved_total > limits.max / 2;
+        let max = slots.bound.bound();
+        let tight = slots.open.len() + slots.reserved_total > max / 2;
         slots.open.retain(|_, open| {
             let silent = now.saturating_duration_since(open.last);
             silent < limits.idle && (open.progressed || !tight || silent < limits.first_step_idle)
         });
-        let share = ((limits.max as f64 * limits.address_share) as usize).clamp(1, limits.max);
+        let share = ((max as f64 * limits.address_share) as usize).clamp(1, max);
         let stalled_of_address =
             slots.open.values().filter(|open| open.address == address && !open.progressed).count()
                 + slots.reserved.get(&address).copied().unwrap_or(0);
-        if share < limits.max && stalled_of_address >= share {
+        if share < max && stalled_of_address >= share {
             let oldest = slots.oldest_stalled(now, limits.first_step_grace, Some(address));
             slots.open.remove(&oldest.ok_or(Overload::AddressShare)?);
         }
-        if slots.open.len() + slots.reserved_total >= limits.max {
+        let under_way = slots.open.len() + slots.reserved_total;
+        slots.bound.saw_open(under_way);
+        if under_way >= max {
             let oldest = slots.oldest_stalled(now, limits.first_step_grace, None);
             slots.open.remove(&oldest.ok_or(Overload::Full)?);
         }
         slots.reserved_total += 1;
         *slots.reserved.entry(address).or_default() += 1;
-        Ok(Reservation { admission: self, address, mac: mac.map(str::to_owned) })
+        Ok(Reservation { admission: self, address, mac: mac.map(str::to_owned), taken: false })
     }
 
     /// The reserved request started interaction `session`: it now holds the slot.
-    pub fn started(&self, reservation: Reservation<'_>, session: &str, now: Instant) {
+    pub fn started(&self, mut reservation: Reservation<'_>, session: &str, now: Instant) {
         let open =
-            Open { address: reservation.address, mac: reservation.mac.clone(), last: now, progressed: false };
+            Open { address: reservation.address, mac: reservation.mac.take(), last: now, progressed: false };
         self.state.lock().expect("admission lock").open.insert(session.to_owned(), open);
-        drop(reservation);
+        reservation.taken = true;
     }
 
     /// Interaction `session` made progress (a reply continued it).
@@ -171,12 +218,49 @@ impl Admission {
 
     /// Interaction `session` ended: its slot is free.
     pub fn ended(&self, session: &str) {
-        self.state.lock().expect("admission lock").open.remove(session);
+        let mut slots = self.state.lock().expect("admission lock");
+        if slots.open.remove(session).is_some() {
+            slots.completions.ended();
+            drop(slots);
+            self.freed.notify_one();
+        }
     }
 
     /// Interactions under way (for logs and tests).
     pub fn open(&self) -> usize {
         self.state.lock().expect("admission lock").open.len()
+    }
+
+    /// How many interactions may be under way now.
+    pub fn bound(&self) -> usize {
+        self.state.lock().expect("admission lock").bound.bound()
+    }
+
+    /// Phones that may wait for a slot for `wait`: as many as interactions end in that time
+    /// (more would only be told `overload` later), and at least the bound.
+    fn room_to_wait(&self, wait: Duration) -> usize {
+        let slots = self.state.lock().expect("admission lock");
+        let served = slots.completions.per_sec() * wait.as_secs_f64();
+        (served as usize).max(slots.bound.bound())
+    }
+
+    /// The admission's counts, as the metrics show them.
+    pub fn view(&self) -> AdmissionView {
+        let slots = self.state.lock().expect("admission lock");
+        AdmissionView { open: slots.open.len(), bound: slots.bound.bound(), waiting: self.waiting() }
+    }
+
+    /// Ready work waited `delay` for one of the server's threads at `now` (see [`limit`]).
+    pub fn saw_scheduling_delay(&self, now: Instant, delay: Duration) {
+        let mut slots = self.state.lock().expect("admission lock");
+        let before = slots.bound.bound();
+        slots.bound.saw_delay(now, delay);
+        slots.completions.tick(now);
+        let grown = slots.bound.bound().saturating_sub(before);
+        drop(slots);
+        for _ in 0..grown {
+            self.freed.notify_one();
+        }
     }
 }
 
@@ -189,7 +273,12 @@ mod tests {
 
     fn limits(max: usize) -> AdmissionLimits {
         AdmissionLimits {
-            max,
+            bound: LimitSettings {
+                floor: 1,
+                ceiling: max,
+                target_delay: None,
+                interval: Duration::from_millis(100),
+            },
             address_share: 1.0,
             idle: Duration::from_secs(30),
             first_step_idle: Duration::from_secs(5),
@@ -199,7 +288,7 @@ mod tests {
 
     #[test]
     fn slots_are_held_until_the_interaction_ends_or_goes_silent() {
-        let admission = Admission::new(limits(2));
+        let admission = Admission::new(limits(2), Instant::now());
         let now = Instant::now();
         let first = admission.reserve(now, A, Some("M1")).unwrap();
         let second = admission.reserve(now, A, Some("M2")).unwrap();
@@ -222,7 +311,7 @@ mod tests {
 
     #[test]
     fn one_address_holds_only_its_share() {
-        let admission = Admission::new(AdmissionLimits { address_share: 0.5, ..limits(4) });
+        let admission = Admission::new(AdmissionLimits { address_share: 0.5, ..limits(4) }, Instant::now());
         let now = Instant::now();
         for (n, session) in ["S1", "S2"].iter().enumerate() {
             let reservation = admission.reserve(now, A, Some(&format!("M{n}"))).unwrap();
@@ -242,7 +331,7 @@ mod tests {
 
     #[test]
     fn a_phone_starting_again_frees_its_earlier_slot() {
-        let admission = Admission::new(limits(1));
+        let admission = Admission::new(limits(1), Instant::now());
         let now = Instant::now();
         let first = admission.reserve(now, A, Some("M1")).unwrap();
         admission.started(first, "S1", now);
@@ -253,8 +342,40 @@ mod tests {
     }
 
     #[test]
+    fn the_bound_follows_the_scheduling_delay() {
+        let adaptive = LimitSettings {
+            floor: 2,
+            ceiling: 100,
+            target_delay: Some(Duration::from_millis(10)),
+            interval: Duration::from_millis(100),
+        };
+        let mut now = Instant::now();
+        let admission = Admission::new(AdmissionLimits { bound: adaptive, ..limits(100) }, now);
+        assert_eq!(admission.bound(), 64);
+        // A standing delay of 30 ms for four seconds: the bound falls to its floor.
+        for _ in 0..800 {
+            now += Duration::from_millis(5);
+            admission.saw_scheduling_delay(now, Duration::from_millis(30));
+        }
+        assert_eq!(admission.bound(), 2);
+        for n in 0..2 {
+            let reservation = admission.reserve(now, A, Some(&format!("M{n}"))).unwrap();
+            admission.started(reservation, &format!("S{n}"), now);
+            admission.touched(&format!("S{n}"), now);
+        }
+        assert_eq!(admission.reserve(now, A, Some("M9")).unwrap_err(), Overload::Full);
+        // The queue drains and newcomers keep knocking: the bound grows again.
+        for _ in 0..400 {
+            now += Duration::from_millis(5);
+            let _ = admission.reserve(now, A, Some("M9"));
+            admission.saw_scheduling_delay(now, Duration::ZERO);
+        }
+        assert!(admission.bound() > 2, "grown to {}", admission.bound());
+    }
+
+    #[test]
     fn stalled_first_steps_give_way() {
-        let admission = Admission::new(limits(4));
+        let admission = Admission::new(limits(4), Instant::now());
         let start = Instant::now();
         for n in 0..4 {
             let reservation = admission.reserve(start, A, Some(&format!("X{n}"))).unwrap();

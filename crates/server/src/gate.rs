@@ -59,6 +59,8 @@ pub struct ConnectionGate {
     limits: GateLimits,
     state: Mutex<GateState>,
     freed: Notify,
+    /// The server's own recent scheduling delay: silence shorter than it may be ours.
+    delay: crate::scheduling_delay::RecentDelay,
 }
 
 #[derive(Debug, Default)]
@@ -101,7 +103,15 @@ pub struct GateStats {
 impl ConnectionGate {
     /// A gate with `limits`.
     pub fn new(limits: GateLimits) -> Arc<ConnectionGate> {
-        Arc::new(ConnectionGate { limits, state: Mutex::new(GateState::default()), freed: Notify::new() })
+        ConnectionGate::watching(limits, Default::default())
+    }
+
+    /// A gate with `limits` that does not count as silence what may be the server's own delay
+    /// in getting to a connection: a connection is evictable only once silent for
+    /// `min_silence` plus a few turns of the recent scheduling `delay`.
+    pub fn watching(limits: GateLimits, delay: crate::scheduling_delay::RecentDelay) -> Arc<ConnectionGate> {
+        let state = Mutex::new(GateState::default());
+        Arc::new(ConnectionGate { limits, state, freed: Notify::new(), delay })
     }
 
     /// Admits a connection from `address`, evicting the longest-silent one if the listener is full.
@@ -138,7 +148,9 @@ impl ConnectionGate {
         let id = state.next_id;
         state.next_id += 1;
         let evict = CancellationToken::new();
-        state.connections.insert(id, Held { address, silent_since: Some(now), evict: evict.clone() });
+        // Not silent until its task first runs ([`GatePass::idle`]): under load that may take a
+        // while, and a connection the server has not looked at yet has not been slow.
+        state.connections.insert(id, Held { address, silent_since: None, evict: evict.clone() });
         *state.per_address.entry(address).or_default() += 1;
         let held = state.connections.len();
         drop(state);
@@ -179,12 +191,14 @@ impl ConnectionGate {
 
     /// The connection silent the longest (at least `min_silence`), of `address` if given.
     fn longest_silent(&self, state: &GateState, now: Instant, address: Option<AddressKey>) -> Option<u64> {
+        let silence =
+            self.limits.min_silence + self.delay.get() * crate::scheduling_delay::TURNS_PER_EXCHANGE;
         state
             .connections
             .iter()
             .filter(|(_, held)| address.is_none_or(|address| held.address == address))
             .filter_map(|(id, held)| held.silent_since.map(|since| (*id, since)))
-            .filter(|(_, since)| now.saturating_duration_since(*since) >= self.limits.min_silence)
+            .filter(|(_, since)| now.saturating_duration_since(*since) >= silence)
             .min_by_key(|(_, since)| *since)
             .map(|(id, _)| id)
     }
@@ -289,8 +303,8 @@ mod tests {
         let gate = ConnectionGate::new(limits(10, 2));
         let now = Instant::now();
         let first = gate.admit(A, now).unwrap();
+        first.idle(now);
         let second = gate.admit(A, now).unwrap();
-        second.busy();
         assert_eq!(gate.admit(A, now).unwrap_err(), Refusal::AddressFull);
         assert!(gate.admit(B, now).is_ok(), "another address still gets in");
         // Within the address, too, the silent connection gives way to a newcomer.
@@ -314,8 +328,8 @@ mod tests {
         let gate = ConnectionGate::new(limits(2, 10));
         let start = Instant::now();
         let slow = gate.admit(A, start).unwrap();
+        slow.idle(start);
         let busy = gate.admit(B, start).unwrap();
-        busy.busy();
         // Too young to evict: the newcomer waits.
         assert_eq!(gate.admit(B, start + Duration::from_millis(50)).unwrap_err(), Refusal::Full);
         let later = start + Duration::from_millis(500);
@@ -327,6 +341,23 @@ mod tests {
         assert_eq!(gate.stats().held, 2, "dropping an evicted pass frees nothing twice");
         drop(newcomer);
         assert_eq!(gate.stats(), GateStats { held: 1, evicted: 1, refused_per_address: 0 });
+    }
+
+    #[test]
+    fn the_servers_own_delay_is_not_a_clients_silence() {
+        let delay = crate::scheduling_delay::RecentDelay::default();
+        let gate = ConnectionGate::watching(limits(1, 10), delay.clone());
+        let start = Instant::now();
+        let waiting = gate.admit(A, start).unwrap();
+        let much_later = start + Duration::from_secs(5);
+        assert_eq!(gate.admit(B, much_later).unwrap_err(), Refusal::Full, "never looked at: not silent");
+        // The server gets to it, while its threads run 300 ms behind.
+        waiting.idle(much_later);
+        delay.note(Duration::from_millis(300));
+        let soon = much_later + Duration::from_millis(1200);
+        assert_eq!(gate.admit(B, soon).unwrap_err(), Refusal::Full, "silent less than 100 ms + 4 turns");
+        assert!(gate.admit(B, much_later + Duration::from_millis(1400)).is_ok());
+        assert!(waiting.evicted.is_cancelled());
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub async fn serve_http(
         let (router, tls, shutdown, phone_acceptor) =
             (router.clone(), tls.clone(), shutdown.clone(), phone_acceptor.clone());
         tokio::spawn(async move {
+            pass.idle(Instant::now());
             let pass = Arc::new(pass);
             let evicted = pass.evicted.clone();
             let served = async {

@@ -37,6 +37,7 @@ pub mod proxy_protocol;
 pub mod readiness;
 pub mod retention;
 pub mod scheduler;
+pub mod scheduling_delay;
 pub mod vault;
 
 pub use config::Config;
@@ -299,7 +300,13 @@ where
             .with_downloads(sources.clone())
             .with_metrics(metrics.clone()),
     );
-    metrics.probe_in_flight(&endpoint, phone::PhoneEndpoint::interactions_in_flight);
+    metrics.probe_in_flight(&endpoint, phone::PhoneEndpoint::admission);
+    let measured = endpoint.clone();
+    let delay = scheduling_delay::measure(
+        move |now, delay| measured.saw_scheduling_delay(now, delay),
+        shutdown.clone(),
+    );
+    tasks.spawn(delay);
     let limits = listener::ListenerLimits {
         gate: config.gate_limits(config.limits.max_connections, config.limits.max_connections_per_address),
         idle_timeout: std::time::Duration::from_secs(config.limits.idle_timeout_secs),

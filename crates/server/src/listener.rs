@@ -11,6 +11,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::Full;
+use hyper::body::Bytes;
 use hyper::service::service_fn;
 use opendls_store::PhoneStore;
 use rustls::ServerConfig;
@@ -205,7 +207,8 @@ pub async fn serve_phones<S: PhoneStore>(
     shutdown: CancellationToken,
 ) {
     let acceptor = TlsAcceptor::from(tls.rustls.clone());
-    let gate = ConnectionGate::new(limits.gate);
+    let recent_delay = endpoint.recent_delay();
+    let gate = ConnectionGate::watching(limits.gate, recent_delay.clone());
     let port = tls.port;
     while let Some((mut stream, peer, pass)) =
         accept_through(&listener, &gate, port, &proxies, &shutdown).await
@@ -213,11 +216,15 @@ pub async fn serve_phones<S: PhoneStore>(
         let _ = stream.set_nodelay(true);
         let (acceptor, tls, endpoint, shutdown) =
             (acceptor.clone(), tls.clone(), endpoint.clone(), shutdown.clone());
+        // A handshake takes the server a few turns of its threads (hello in, flight out,
+        // finished in): when they run late, that time is the server's, not the client's.
+        let our_time = recent_delay.get() * crate::scheduling_delay::TURNS_PER_EXCHANGE;
         let proxied = proxies.trusts(peer.ip());
         tokio::spawn(async move {
+            pass.idle(Instant::now());
             let evicted = pass.evicted.clone();
             let served = async move {
-                let deadline = Instant::now() + pass.deadline;
+                let deadline = Instant::now() + pass.deadline + our_time;
                 let pass = Arc::new(pass);
                 let accepted = tokio::time::timeout_at(deadline.into(), async {
                     // Behind a load balancer the phone's address comes from the PROXY header.
@@ -422,13 +429,46 @@ async fn serve_connection<S: PhoneStore, IO: AsyncRead + AsyncWrite + Unpin + Se
     let service = service_fn(move |request| {
         let (endpoint, info, pass) = (endpoint.clone(), info.clone(), pass.clone());
         async move {
-            // Evictable while the body trickles in; not once the whole request is here.
+            // Evictable while the body trickles in; not once the whole request is here, and
+            // not before the answer is on its way (under load, writing it may wait a while).
             let response = endpoint.serve_with(request, &info, || pass.busy()).await;
-            pass.idle(Instant::now());
-            Ok::<_, std::convert::Infallible>(response)
+            Ok::<_, std::convert::Infallible>(response.map(|body| IdleOnceSent { body, pass }))
         }
     });
     if let Err(error) = crate::http_listener::drive_http1(stream, service, header_timeout, &shutdown).await {
         tracing::debug!(%remote, %error, "phone connection ended with an error");
+    }
+}
+
+/// An answer's body that marks its connection silent once the connection has taken all of it.
+struct IdleOnceSent {
+    body: Full<Bytes>,
+    pass: Arc<GatePass>,
+}
+
+impl hyper::body::Body for IdleOnceSent {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        context: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.body).poll_frame(context)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    // Exact, so that the answer carries a Content-Length (guide p. 12).
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for IdleOnceSent {
+    fn drop(&mut self) {
+        self.pass.idle(Instant::now());
     }
 }

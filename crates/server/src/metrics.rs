@@ -191,6 +191,9 @@ fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 2.0, 16))
 }
 
+/// Reads the admission's open interactions and bound, while its endpoint lives.
+type AdmissionProbe = dyn Fn() -> Option<crate::admission::AdmissionView> + Send + Sync;
+
 /// The service's metrics.
 pub struct Metrics {
     registry: Registry,
@@ -199,7 +202,10 @@ pub struct Metrics {
     step_seconds: HistogramFamily<ReasonLabels>,
     overload: Family<CauseLabels, Counter>,
     in_flight: Gauge,
-    in_flight_probe: OnceLock<Box<dyn Fn() -> Option<usize> + Send + Sync>>,
+    admission_bound: Gauge,
+    admission_waiting: Gauge,
+    in_flight_probe: OnceLock<Box<AdmissionProbe>>,
+    scheduling_delay: Histogram,
     handshakes: Family<HandshakeLabels, Counter>,
     handshake_failures: Family<HandshakeFailureLabels, Counter>,
     database_seconds: HistogramFamily<CallLabels>,
@@ -236,7 +242,10 @@ impl Metrics {
             step_seconds: Family::new_with_constructor(latency_histogram),
             overload: Family::default(),
             in_flight: Gauge::default(),
+            admission_bound: Gauge::default(),
+            admission_waiting: Gauge::default(),
             in_flight_probe: OnceLock::new(),
+            scheduling_delay: Histogram::new(exponential_buckets(0.001, 2.0, 12)),
             handshakes: Family::default(),
             handshake_failures: Family::default(),
             database_seconds: Family::new_with_constructor(latency_histogram),
@@ -278,6 +287,22 @@ impl Metrics {
             "interactions_in_flight",
             "Interactions admitted and not yet ended",
             self.in_flight.clone(),
+        );
+        r.register(
+            "admission_bound",
+            "Interactions that may be under way now (adaptive admission's bound)",
+            self.admission_bound.clone(),
+        );
+        r.register(
+            "admission_waiting",
+            "Phones starting an interaction held until a slot frees (limits.admission_wait_millis)",
+            self.admission_waiting.clone(),
+        );
+        r.register_with_unit(
+            "scheduling_delay",
+            "How late a task woken by a timer ran: how long ready work waits for the server's threads",
+            Unit::Seconds,
+            self.scheduling_delay.clone(),
         );
         r.register(
             "tls_handshakes",
@@ -356,9 +381,13 @@ impl Metrics {
         }
     }
 
-    /// Lets scrapes read the admission's count of open interactions (held weakly: the metrics
-    /// do not keep the endpoint alive).
-    pub fn probe_in_flight<T: Send + Sync + 'static>(&self, owner: &Arc<T>, open: fn(&T) -> usize) {
+    /// Lets scrapes read the admission's count of open interactions and its bound (held weakly:
+    /// the metrics do not keep the endpoint alive).
+    pub fn probe_in_flight<T: Send + Sync + 'static>(
+        &self,
+        owner: &Arc<T>,
+        open: fn(&T) -> crate::admission::AdmissionView,
+    ) {
         let owner: Weak<T> = Arc::downgrade(owner);
         let probe = move || owner.upgrade().map(|owner| open(&owner));
         let _ = self.in_flight_probe.set(Box::new(probe));
@@ -436,6 +465,11 @@ impl Metrics {
         }
     }
 
+    /// Notes one measurement of the scheduling delay ([`crate::scheduling_delay`]).
+    pub fn scheduling_delay(&self, delay: Duration) {
+        self.scheduling_delay.observe(delay.as_secs_f64());
+    }
+
     /// Counts a certificate issued to a phone.
     pub fn certificate_issued(&self) {
         self.certificates_issued.inc();
@@ -443,8 +477,10 @@ impl Metrics {
 
     /// The exposition of every metric, the fleet's as last read ([`Metrics::refresh_fleet`]).
     pub fn encode(&self) -> String {
-        if let Some(open) = self.in_flight_probe.get().and_then(|probe| probe()) {
-            self.in_flight.set(open as i64);
+        if let Some(view) = self.in_flight_probe.get().and_then(|probe| probe()) {
+            self.in_flight.set(view.open as i64);
+            self.admission_bound.set(view.bound as i64);
+            self.admission_waiting.set(view.waiting as i64);
         }
         let mut text = String::with_capacity(16 * 1024);
         prometheus_client::encoding::text::encode(&mut text, &self.registry)

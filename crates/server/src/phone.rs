@@ -26,6 +26,27 @@ pub const SESSION_COOKIE: &str = "JSESSIONID";
 /// The `cleanup-reason` of back-pressure, as the Unify DLS sends it (docs/wpi-protocol.md §6.8).
 pub const OVERLOAD_REASON: &str = "overload";
 
+/// How long each smallest scheduling delay of adaptive admission is taken over
+/// ([`crate::admission::limit`]).
+const ADMISSION_INTERVAL: Duration = Duration::from_millis(100);
+
+/// Admission's bounds from the `[limits]` section.
+fn admission_limits(limits: &crate::config::Limits) -> AdmissionLimits {
+    let target = limits.admission_target_delay_millis;
+    AdmissionLimits {
+        bound: crate::admission::LimitSettings {
+            floor: limits.min_interactions_in_flight,
+            ceiling: limits.max_interactions_in_flight,
+            target_delay: (target > 0).then(|| Duration::from_millis(target)),
+            interval: ADMISSION_INTERVAL,
+        },
+        address_share: f64::from(limits.interactions_per_address_percent) / 100.0,
+        idle: Duration::from_secs(limits.idle_timeout_secs),
+        first_step_idle: Duration::from_secs(limits.first_step_timeout_secs),
+        first_step_grace: Duration::from_millis(limits.first_step_grace_millis),
+    }
+}
+
 /// Serves phone requests; shared by every connection of the phone listener.
 pub struct PhoneEndpoint<S> {
     store: Arc<S>,
@@ -34,6 +55,8 @@ pub struct PhoneEndpoint<S> {
     body_timeout: Duration,
     interaction_timeout_secs: i64,
     admission: Admission,
+    admission_wait: Duration,
+    recent_delay: crate::scheduling_delay::RecentDelay,
     default_policy: opendls_engine::LocalChangePolicy,
     bootstrapper: Option<Bootstrapper>,
     renew_before_secs: i64,
@@ -61,13 +84,9 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             parse_limits: ParseLimits { max_bytes: config.limits.max_body_bytes, ..ParseLimits::default() },
             body_timeout: Duration::from_secs(config.limits.body_timeout_secs),
             interaction_timeout_secs: config.protocol.interaction_timeout_secs,
-            admission: Admission::new(AdmissionLimits {
-                max: config.limits.max_interactions_in_flight,
-                address_share: f64::from(config.limits.interactions_per_address_percent) / 100.0,
-                idle: Duration::from_secs(config.limits.idle_timeout_secs),
-                first_step_idle: Duration::from_secs(config.limits.first_step_timeout_secs),
-                first_step_grace: Duration::from_millis(config.limits.first_step_grace_millis),
-            }),
+            admission: Admission::new(admission_limits(&config.limits), Instant::now()),
+            admission_wait: Duration::from_millis(config.limits.admission_wait_millis),
+            recent_delay: Default::default(),
             default_policy: config.protocol.local_change_policy,
             bootstrapper: None,
             renew_before_secs: (config.secure_mode.renew_before_days * 24 * 3600) as i64,
@@ -89,9 +108,22 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
         self
     }
 
-    /// Interactions admitted and not yet ended (for the metrics).
-    pub fn interactions_in_flight(&self) -> usize {
-        self.admission.open()
+    /// Interactions admitted and not yet ended, how many may be, and phones waiting (for the
+    /// metrics).
+    pub fn admission(&self) -> crate::admission::AdmissionView {
+        self.admission.view()
+    }
+
+    /// Ready work waited `delay` for one of the server's threads at `now`: admission follows it.
+    pub fn saw_scheduling_delay(&self, now: Instant, delay: Duration) {
+        self.admission.saw_scheduling_delay(now, delay);
+        self.recent_delay.note(delay);
+        self.metrics.scheduling_delay(delay);
+    }
+
+    /// The recent scheduling delay, as the phone listeners' gates see it.
+    pub fn recent_delay(&self) -> crate::scheduling_delay::RecentDelay {
+        self.recent_delay.clone()
     }
 
     /// Where phones download the files of deployment jobs (or why they cannot).
@@ -217,7 +249,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             None
         } else {
             let mac = message.value("mac-addr").and_then(opendls_engine::normalize_mac);
-            match self.admission.reserve(Instant::now(), remote.ip(), mac.as_deref()) {
+            match self.admission.reserve_within(remote.ip(), mac.as_deref(), self.admission_wait).await {
                 Ok(reservation) => Some(reservation),
                 Err(why) => {
                     tracing::info!(%remote, %reason, ?why, "overload: phone told to come back later");

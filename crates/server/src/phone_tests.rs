@@ -27,6 +27,8 @@ async fn new_interactions_past_the_limit_are_told_overload_until_a_slot_frees() 
     let store = Arc::new(opendls_store::SqliteStore::open(&dir.path().join("db")).await.unwrap());
     let mut config = Config::default();
     config.limits.max_interactions_in_flight = 1;
+    // Told at once, not held for a slot (admission/queue.rs tests the wait).
+    config.limits.admission_wait_millis = 0;
     let endpoint = PhoneEndpoint::new(store, &config);
     let remote: SocketAddr = "127.0.0.1:1".parse().unwrap();
     let start_up = |mac: &str| {

@@ -11,7 +11,7 @@ use opendls_phonesim::interaction::Target;
 use serde::Serialize;
 
 use super::CLOCK_TICKS_PER_SECOND;
-use super::process::{ServerProcess, cpu_seconds};
+use super::process::{ServerOptions, ServerProcess, cpu_seconds};
 use crate::BackendsArgs;
 
 /// One configuration's storm.
@@ -104,7 +104,13 @@ async fn storm(args: &BackendsArgs, nodes: usize, setup: String) -> Result<Backe
     let mut servers = Vec::new();
     for n in 0..nodes.max(1) {
         let data_dir = work.path().join(format!("node{n}"));
-        servers.push((ServerProcess::start_on(&data_dir, url.as_deref())?, data_dir));
+        servers.push((
+            ServerProcess::start(
+                &data_dir,
+                &ServerOptions { database: url.clone(), ..ServerOptions::default() },
+            )?,
+            data_dir,
+        ));
     }
     super::seed_desired_items(&servers[0].0, &servers[0].1).await?;
     let fleet = FleetConfig {

@@ -12,7 +12,7 @@ use opendls_server::file_server::{Grant, TokenKey, download_path};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::ServerProcess;
+use super::{ServerOptions, ServerProcess};
 use crate::client::Client;
 use crate::{Connection, DownloadsArgs};
 
@@ -54,7 +54,7 @@ pub fn downloads(args: DownloadsArgs) -> Result<ExitCode> {
 async fn run(args: &DownloadsArgs) -> Result<DownloadsReport> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("downloads");
-    let server = ServerProcess::start_serving_files(&data_dir)?;
+    let server = ServerProcess::start(&data_dir, &ServerOptions { files: true, ..ServerOptions::default() })?;
     let Some(file_addr) = server.file_addr else { bail!("the server does not serve files") };
     let size = (args.size_mib * 1024.0 * 1024.0) as u64;
     let (id, sha256) = store_image(&server, &data_dir, work.path(), size).await?;

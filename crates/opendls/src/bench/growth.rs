@@ -17,7 +17,7 @@ use opendls_phonesim::interaction::Target;
 use opendls_wpi::Reason;
 use serde::Serialize;
 
-use super::ServerProcess;
+use super::{ServerOptions, ServerProcess};
 use crate::client::Client;
 use crate::{Connection, GrowthArgs};
 
@@ -61,7 +61,7 @@ pub fn growth(args: GrowthArgs) -> Result<ExitCode> {
 async fn run(args: &GrowthArgs) -> Result<GrowthReport> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("growth");
-    let server = ServerProcess::start(&data_dir, None, "mixed", None)?;
+    let server = ServerProcess::start(&data_dir, &ServerOptions::default())?;
     let connection = Connection::to(format!("http://{}", server.admin_addr), data_dir.clone());
     let client = Client::new(&connection)?;
     let value = serde_json::json!({"scope": "global", "name": "sntp-addr", "value": "ntp.example.com"});

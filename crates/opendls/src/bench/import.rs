@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use opendls_store::ProvisionedView;
 use serde::Serialize;
 
-use super::ServerProcess;
+use super::{ServerOptions, ServerProcess};
 use crate::client::Client;
 use crate::provisioning::{read_csv, send_csv};
 use crate::{Connection, ImportBenchArgs};
@@ -63,7 +63,7 @@ pub fn import(args: ImportBenchArgs) -> Result<ExitCode> {
 async fn run(args: &ImportBenchArgs) -> Result<ImportReport> {
     let work = tempfile::tempdir().context("cannot create a temporary directory")?;
     let data_dir = work.path().join("import");
-    let server = ServerProcess::start(&data_dir, None, "mixed", None)?;
+    let server = ServerProcess::start(&data_dir, &ServerOptions::default())?;
     let connection = Connection::to(format!("http://{}", server.admin_addr), data_dir.clone());
     let client = Client::new(&connection)?;
 

@@ -24,37 +24,38 @@ pub(super) fn unix_secs() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or_default()
 }
 
+/// How a benchmark's server is set up; `None` leaves the server's own default.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ServerOptions {
+    /// `limits.max_interactions_in_flight`.
+    pub(super) max_in_flight: Option<usize>,
+    /// `limits.admission_target_delay_millis` (0: a fixed bound).
+    pub(super) admission_target_ms: Option<u64>,
+    /// `limits.admission_wait_millis`.
+    pub(super) admission_wait_ms: Option<u64>,
+    /// `database.synchronous`.
+    pub(super) synchronous: Option<String>,
+    /// `limits.listen_backlog`.
+    pub(super) listen_backlog: Option<u32>,
+    /// The built-in file server serves on loopback, with 127.0.0.1 as the public address.
+    pub(super) files: bool,
+    /// The database URL (SQLite in the data directory when `None`).
+    pub(super) database: Option<String>,
+}
+
 impl ServerProcess {
-    /// `listen_backlog`: the server's `limits.listen_backlog` (its default when `None`).
-    pub(super) fn start(
-        data_dir: &Path,
-        max_in_flight: Option<usize>,
-        synchronous: &str,
-        listen_backlog: Option<u32>,
-    ) -> Result<ServerProcess> {
-        Self::spawn(data_dir, max_in_flight, synchronous, listen_backlog, false, None)
-    }
-
-    /// A server on the database `url` (SQLite in its data directory when `None`), its
-    /// admission limit off as in the storm's default.
-    pub(super) fn start_on(data_dir: &Path, url: Option<&str>) -> Result<ServerProcess> {
-        Self::spawn(data_dir, None, "mixed", None, false, url)
-    }
-
-    /// A server whose built-in file server serves on loopback, with 127.0.0.1 as the public
-    /// address.
-    pub(super) fn start_serving_files(data_dir: &Path) -> Result<ServerProcess> {
-        Self::spawn(data_dir, None, "mixed", None, true, None)
-    }
-
-    fn spawn(
-        data_dir: &Path,
-        max_in_flight: Option<usize>,
-        synchronous: &str,
-        listen_backlog: Option<u32>,
-        files: bool,
-        database: Option<&str>,
-    ) -> Result<ServerProcess> {
+    /// A server on `data_dir`, set up as `options` say.
+    pub(super) fn start(data_dir: &Path, options: &ServerOptions) -> Result<ServerProcess> {
+        let ServerOptions {
+            max_in_flight,
+            admission_target_ms,
+            admission_wait_ms,
+            synchronous,
+            listen_backlog,
+            files,
+            database,
+        } = options;
+        let files = *files;
         let mut command = Command::new(std::env::current_exe()?);
         command
             .args([
@@ -77,13 +78,20 @@ impl ServerProcess {
             .stderr(Stdio::null());
         // Every simulated phone connects from 127.0.0.1: that one address may use every connection.
         let (in_flight, connections) = match max_in_flight {
-            Some(limit) => (format!("max_interactions_in_flight = {limit}\n"), 4096),
+            Some(limit) => {
+                (format!("max_interactions_in_flight = {limit}\nmin_interactions_in_flight = 1\n"), 4096)
+            }
             None => (String::new(), 1024),
         };
+        let target =
+            admission_target_ms.map_or(String::new(), |ms| format!("admission_target_delay_millis = {ms}\n"));
+        let target =
+            target + &admission_wait_ms.map_or(String::new(), |ms| format!("admission_wait_millis = {ms}\n"));
         let backlog = listen_backlog.map_or(String::new(), |b| format!("listen_backlog = {b}\n"));
-        let url = database.map_or(String::new(), |url| format!("url = {url:?}\n"));
+        let url = database.as_ref().map_or(String::new(), |url| format!("url = {url:?}\n"));
+        let synchronous = synchronous.as_deref().unwrap_or("mixed");
         let limits = format!(
-            "[database]\n{url}synchronous = \"{synchronous}\"\n[limits]\n{in_flight}{backlog}max_connections = {connections}\n\
+            "[database]\n{url}synchronous = \"{synchronous}\"\n[limits]\n{in_flight}{target}{backlog}max_connections = {connections}\n\
              max_connections_per_address = {connections}\ninteractions_per_address_percent = 100\n"
         );
         let config = data_dir.with_extension("toml");

@@ -356,3 +356,24 @@ async fn a_broken_bootstrap_is_refused() {
     phone.answer(&opendls_wpi::DlsMessage::new(phone.last_nonce.clone(), Action::CleanUp));
     assert!(phone.secure_mode.is_none());
 }
+
+/// p. 72 speaks of the phones' "normal connection-retry process": a phone whose connection fails
+/// starts its contact again, as many times as configured, and each retry is counted by kind.
+#[tokio::test]
+async fn failed_connections_are_retried_as_configured_and_counted() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let fleet = opendls_phonesim::fleet::FleetConfig {
+        phones: 3,
+        boot_within: Duration::from_millis(10),
+        connection_retries: 2,
+        overload_backoff: (Duration::from_millis(5), Duration::from_millis(10)),
+        ..Default::default()
+    };
+    let report = opendls_phonesim::fleet::run_fleet(&fleet, &Target::default_mode(addr)).await;
+    assert_eq!(report.failed, 3);
+    assert_eq!(report.retried_connections.get("connect"), Some(&6), "{report:?}");
+    assert_eq!(report.errors.get("connect"), Some(&3), "the third failure is final");
+    assert_eq!(report.retried_then_completed, 0);
+}

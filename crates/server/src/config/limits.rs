@@ -51,9 +51,22 @@ pub struct Limits {
     pub admin_max_connections: usize,
     /// Connections served at once from one address by the admin API.
     pub admin_max_connections_per_address: usize,
-    /// Interactions under way (started, not yet ended) before phones starting a new one are
-    /// told `overload`; interactions already under way always continue. Per node.
+    /// Interactions under way (started, not yet ended) at most, per node. Below it the bound
+    /// adapts to the server's scheduling delay (`admission_target_delay_millis`); phones
+    /// starting an interaction past the bound are told `overload`, interactions already under
+    /// way always continue.
     pub max_interactions_in_flight: usize,
+    /// The adaptive bound on interactions under way never falls below this (nor rises above
+    /// `max_interactions_in_flight`, which wins when this is larger).
+    pub min_interactions_in_flight: usize,
+    /// Milliseconds ready work may keep waiting for the server's threads (the smallest wait
+    /// of each 100 ms) before the bound on interactions under way shrinks; below it, a bound
+    /// that holds phones back grows. 0 fixes the bound at `max_interactions_in_flight`.
+    pub admission_target_delay_millis: u64,
+    /// Milliseconds a phone starting an interaction may be held, when every slot is taken,
+    /// waiting for one to free before it is told `overload` (it has paid for its handshake
+    /// already; retrying costs it another). 0 answers `overload` at once.
+    pub admission_wait_millis: u64,
     /// Percent of `max_interactions_in_flight` one client address (an IPv6 /64) may hold.
     pub interactions_per_address_percent: u8,
     /// Seconds after which an interaction still at its first step (a start-up whose read was
@@ -92,8 +105,11 @@ impl Default for Limits {
             dcmp_max_connections_per_address: 128,
             admin_max_connections: 64,
             admin_max_connections_per_address: 32,
-            // See BENCHMARKS.md: chosen from the measured SQLite write throughput on two cores.
-            max_interactions_in_flight: 64,
+            // See BENCHMARKS.md (adaptive admission): the bound a storm reached stayed far below.
+            max_interactions_in_flight: 4096,
+            min_interactions_in_flight: 16,
+            admission_target_delay_millis: 20,
+            admission_wait_millis: 1000,
             interactions_per_address_percent: 50,
             first_step_timeout_secs: 5,
             first_step_grace_millis: 1000,

@@ -81,6 +81,9 @@ impl Config {
         if limits.max_interactions_in_flight == 0 {
             return invalid("limits.max_interactions_in_flight", "must be at least 1");
         }
+        if limits.min_interactions_in_flight == 0 {
+            return invalid("limits.min_interactions_in_flight", "must be at least 1");
+        }
         if !(1..=100).contains(&limits.interactions_per_address_percent) {
             return invalid("limits.interactions_per_address_percent", "must be 1 to 100");
         }
