@@ -167,6 +167,11 @@ async fn fleet_of(
         phones,
         first_number,
         boot_within: std::time::Duration::from_secs(5),
+        // As real phones do (guide p. 72). The phones share this process and its two threads
+        // with the server and the attacker: when the machine is loaded, a phone's own
+        // ClientHello can be late enough to look like the attacker's, and lose its connection.
+        // Starvation shows as phones giving up or as many retries (`assert_not_starved`).
+        connection_retries: 5,
         ..FleetConfig::default()
     };
     run_fleet(&config, &opendls_phonesim::interaction::Target::default_mode(server.phone_addr())).await
@@ -174,14 +179,22 @@ async fn fleet_of(
 
 fn summary(report: &opendls_phonesim::fleet::FleetReport) -> String {
     format!(
-        "{}/{} completed, {} failed, interaction p50 {:.0} ms p99 {:.0} ms, errors {:?}",
+        "{}/{} completed, {} failed, interaction p50 {:.0} ms p99 {:.0} ms, errors {:?}, connections retried {:?}",
         report.completed,
         report.phones,
         report.failed,
         report.interaction_latency.p50_ms,
         report.interaction_latency.p99_ms,
-        report.errors
+        report.errors,
+        report.retried_connections
     )
+}
+
+/// Every phone completed, and at most one in five needed a second connection for it (unloaded,
+/// none do; a machine loaded by two busy loops beside the test cost 7-8 of 50).
+fn assert_not_starved(report: &opendls_phonesim::fleet::FleetReport) {
+    assert_eq!(report.completed, report.phones, "{}", summary(report));
+    assert!(report.retried_then_completed <= report.phones / 5, "{}", summary(report));
 }
 
 /// One host holding 2,000 slow connections (a ClientHello trickled a byte a second) took the
@@ -203,7 +216,7 @@ async fn one_slow_host_does_not_starve_the_phones() {
     let report = fleet_beside(&server, 1000).await;
     let opened = slow.stop().await;
     println!("slowloris from another address ({opened} connections opened): {}", summary(&report));
-    assert_eq!(report.completed, 50, "{}", summary(&report));
+    assert_not_starved(&report);
 }
 
 /// The same host on the phones' own address (a hostile device behind the site's NAT): the
@@ -223,7 +236,7 @@ async fn a_slow_host_behind_the_phones_nat_address_does_not_starve_them() {
     let report = fleet_beside(&server, 2000).await;
     let opened = slow.stop().await;
     println!("slowloris from the phones' address ({opened} connections opened): {}", summary(&report));
-    assert_eq!(report.completed, 50, "{}", summary(&report));
+    assert_not_starved(&report);
 }
 
 /// 1,100 half-sent requests held on the DCMP port made the process run out of descriptors
@@ -247,7 +260,7 @@ async fn idle_dcmp_and_admin_connections_cannot_exhaust_the_service() {
     let health = server.admin("GET", "/api/health", None).await;
     let opened = on_dcmp.stop().await + on_admin.stop().await;
     println!("idle DCMP/admin connections ({opened} opened): {}", summary(&report));
-    assert_eq!(report.completed, 50, "{}", summary(&report));
+    assert_not_starved(&report);
     assert_eq!(answer.status, 200, "a real DCMP poll is answered");
     assert_eq!(health.status, 200, "the admin API answers");
 }
