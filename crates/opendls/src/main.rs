@@ -15,6 +15,12 @@ pub(crate) use args::{
 use clap::{CommandFactory, Parser, Subcommand};
 pub(crate) use connection::Connection;
 
+/// mimalloc instead of the C library's allocator: the server allocates and frees many small
+/// buffers per interaction from several threads, and glibc's malloc spent about 14% of a storm's
+/// CPU (BENCHMARKS.md, "The allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod admin;
 mod admin_args;
 mod args;
