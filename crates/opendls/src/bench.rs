@@ -99,18 +99,18 @@ pub struct StormReport {
     pub phones_cpu_share: Option<f64>,
     /// Of the server's cores, the share the server kept busy over the storm (pinned runs).
     pub server_cpu_share: Option<f64>,
-    /// The server's handshakes on the phone port during the storm (from its `/metrics`; `None`
-    /// when they could not be read).
-    pub server_handshakes: Option<ServerHandshakes>,
+    /// The server's handshakes on the phone port and its admission bound after the storm (from
+    /// its `/metrics`; `None` when they could not be read).
+    pub server_counts: Option<ServerCounts>,
     /// Steady state: interactions of known, unchanged phones against a large inventory.
     pub steady: Option<SteadyReport>,
     /// The targets of `--scenario`, and whether the run met each.
     pub targets: Vec<TargetCheck>,
 }
 
-/// The server's handshakes by kind and by the certificate it presented.
+/// The server's handshakes by kind and by the certificate it presented, and its admission.
 #[derive(Debug, Serialize)]
-pub struct ServerHandshakes {
+pub struct ServerCounts {
     /// Full handshakes.
     pub full: u64,
     /// Resumed handshakes.
@@ -233,7 +233,7 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
     let phones_cpu = cpu_seconds(std::process::id())? - phones_cpu_before;
     let peak_rss = server.peak_rss_mib()?;
     let database = database_mib(&data_dir);
-    let handshakes = handshake_kinds(&server, &data_dir).await;
+    let counts = server_counts_of(&server, &data_dir).await;
     drop(server);
 
     // Over the storm's whole wall time, boot window included: when phones arrive slower than the
@@ -276,15 +276,15 @@ async fn run_storm(args: &StormArgs) -> Result<StormReport> {
             .as_ref()
             .map(|split| cpu / (storm.elapsed_secs.max(1e-9) * split.server_cores as f64)),
         pinned,
-        server_handshakes: handshakes,
+        server_counts: counts,
         storm,
         steady,
         targets: Vec::new(),
     })
 }
 
-/// The server's handshakes on the default phone port, from its `/metrics`.
-async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<ServerHandshakes> {
+/// The server's counts after the storm (default phone port, admission), from its `/metrics`.
+async fn server_counts_of(server: &ServerProcess, data_dir: &Path) -> Option<ServerCounts> {
     let token = std::fs::read_to_string(data_dir.join(opendls_server::metrics::METRICS_TOKEN_FILE)).ok()?;
     let text = reqwest::Client::new()
         .get(format!("http://{}/metrics", server.admin_addr))
@@ -302,7 +302,7 @@ async fn handshake_kinds(server: &ServerProcess, data_dir: &Path) -> Option<Serv
             .sum::<f64>() as u64
     };
     let handshakes = "opendls_tls_handshakes_total{port=\"default\"";
-    Some(ServerHandshakes {
+    Some(ServerCounts {
         full: sum(handshakes, "kind=\"full\""),
         resumed: sum(handshakes, "kind=\"resumed\""),
         ecdsa: sum(handshakes, "key=\"ecdsa\""),

@@ -29,3 +29,8 @@ pub(crate) fn groups_text(first: &Option<String>, others: &[String], none: &str)
         Some(first) => std::iter::once(first).chain(others).cloned().collect::<Vec<_>>().join(";"),
     }
 }
+
+/// Counts by kind as text, in the kinds' order: `6 connect, 2 tls`.
+pub(crate) fn counts_by_kind(counts: &std::collections::BTreeMap<String, u32>) -> String {
+    counts.iter().map(|(kind, n)| format!("{n} {kind}")).collect::<Vec<_>>().join(", ")
+}

@@ -126,11 +126,9 @@ fn print_report(report: &FleetReport) {
         report.overload_answers, report.overloaded_then_completed
     );
     if !report.retried_connections.is_empty() {
-        let kinds: Vec<String> =
-            report.retried_connections.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
         println!(
             "connections retried {} ({} phones completed after one)",
-            kinds.join(", "),
+            crate::output::counts_by_kind(&report.retried_connections),
             report.retried_then_completed
         );
     }

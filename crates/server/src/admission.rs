@@ -231,11 +231,6 @@ impl Admission {
         self.state.lock().expect("admission lock").open.len()
     }
 
-    /// How many interactions may be under way now.
-    pub fn bound(&self) -> usize {
-        self.state.lock().expect("admission lock").bound.bound()
-    }
-
     /// Phones that may wait for a slot for `wait`: as many as interactions end in that time
     /// (more would only be told `overload` later), and at least the bound.
     fn room_to_wait(&self, wait: Duration) -> usize {
@@ -271,7 +266,8 @@ mod tests {
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
     const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 3));
 
-    fn limits(max: usize) -> AdmissionLimits {
+    /// Fixed bounds of `max` interactions (the queue's tests use them too).
+    pub(super) fn limits(max: usize) -> AdmissionLimits {
         AdmissionLimits {
             bound: LimitSettings {
                 floor: 1,
@@ -351,13 +347,13 @@ mod tests {
         };
         let mut now = Instant::now();
         let admission = Admission::new(AdmissionLimits { bound: adaptive, ..limits(100) }, now);
-        assert_eq!(admission.bound(), 64);
+        assert_eq!(admission.view().bound, 64);
         // A standing delay of 30 ms for four seconds: the bound falls to its floor.
         for _ in 0..800 {
             now += Duration::from_millis(5);
             admission.saw_scheduling_delay(now, Duration::from_millis(30));
         }
-        assert_eq!(admission.bound(), 2);
+        assert_eq!(admission.view().bound, 2);
         for n in 0..2 {
             let reservation = admission.reserve(now, A, Some(&format!("M{n}"))).unwrap();
             admission.started(reservation, &format!("S{n}"), now);
@@ -370,7 +366,7 @@ mod tests {
             let _ = admission.reserve(now, A, Some("M9"));
             admission.saw_scheduling_delay(now, Duration::ZERO);
         }
-        assert!(admission.bound() > 2, "grown to {}", admission.bound());
+        assert!(admission.view().bound > 2, "grown to {}", admission.view().bound);
     }
 
     #[test]

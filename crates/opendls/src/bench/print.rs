@@ -1,6 +1,7 @@
 //! The storm's report as text.
 
 use super::StormReport;
+use crate::output::counts_by_kind;
 
 /// Prints the storm's report for a person.
 pub(super) fn print_report(report: &StormReport) {
@@ -15,17 +16,14 @@ pub(super) fn print_report(report: &StormReport) {
         report.overload_answers_per_phone, report.wasted_handshakes_per_interaction
     );
     if !storm.retried_connections.is_empty() {
-        let kinds: Vec<String> =
-            storm.retried_connections.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
         println!(
             "  failed connections retried: {} ({} phones completed after one)",
-            kinds.join(", "),
+            counts_by_kind(&storm.retried_connections),
             storm.retried_then_completed
         );
     }
     if !storm.errors.is_empty() {
-        let kinds: Vec<String> = storm.errors.iter().map(|(kind, n)| format!("{n} {kind}")).collect();
-        println!("  phones failed by: {}", kinds.join(", "));
+        println!("  phones failed by: {}", counts_by_kind(&storm.errors));
     }
     println!(
         "  {:.1} interactions/s; TLS ceiling {:.1} handshakes/s = {:.1} interactions/s; ratio {:.2}",
@@ -50,7 +48,7 @@ pub(super) fn print_report(report: &StormReport) {
             if phones >= 0.9 { ": the phones, not the server, were the limit" } else { "" }
         );
     }
-    if let Some(handshakes) = &report.server_handshakes {
+    if let Some(handshakes) = &report.server_counts {
         println!(
             "  server handshakes: {} full, {} resumed ({:.0}% of phones resuming); {} with the ECDSA certificate; {} failed",
             handshakes.full,

@@ -68,33 +68,22 @@ impl Admission {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{AdmissionLimits, LimitSettings};
     use super::*;
 
     const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 2));
 
-    fn admission(max: usize) -> Admission {
-        let limits = AdmissionLimits {
-            bound: LimitSettings {
-                floor: 1,
-                ceiling: max,
-                target_delay: None,
-                interval: Duration::from_millis(100),
-            },
-            address_share: 1.0,
-            idle: Duration::from_secs(30),
-            first_step_idle: Duration::from_secs(5),
-            first_step_grace: Duration::from_secs(1),
-        };
-        Admission::new(limits, Instant::now())
+    /// Room for one interaction, taken by one that is progressing.
+    fn full() -> Admission {
+        let admission = Admission::new(super::super::tests::limits(1), Instant::now());
+        let first = admission.reserve(Instant::now(), A, Some("M1")).unwrap();
+        admission.started(first, "S1", Instant::now());
+        admission.touched("S1", Instant::now());
+        admission
     }
 
     #[tokio::test]
     async fn a_newcomer_waits_for_an_interaction_to_end() {
-        let admission = admission(1);
-        let first = admission.reserve(Instant::now(), A, Some("M1")).unwrap();
-        admission.started(first, "S1", Instant::now());
-        admission.touched("S1", Instant::now());
+        let admission = full();
         let waiting = admission.reserve_within(A, Some("M2"), Duration::from_secs(5));
         let ending = async {
             tokio::time::sleep(Duration::from_millis(30)).await;
@@ -109,10 +98,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_wait_is_bounded_in_time_and_in_numbers() {
-        let admission = admission(1);
-        let first = admission.reserve(Instant::now(), A, Some("M1")).unwrap();
-        admission.started(first, "S1", Instant::now());
-        admission.touched("S1", Instant::now());
+        let admission = full();
         let started = Instant::now();
         let one = admission.reserve_within(A, Some("M2"), Duration::from_millis(150));
         let two = async {
