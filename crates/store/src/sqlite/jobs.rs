@@ -15,14 +15,18 @@ pub(super) use crate::columns::ACTIVE;
 use crate::columns::{phase_from, state_from};
 
 /// The device's unfinished work, oldest job first.
-pub(super) fn device_tasks(connection: &Connection, mac: &str) -> StoreResult<Vec<DeviceTask>> {
-    let sql = format!(
+/// A device's unfinished job targets (`?1` its MAC).
+pub(super) fn device_tasks_query() -> String {
+    format!(
         "SELECT t.job_id, j.kind, t.state, j.created_at, t.phase, t.updated_at \
          FROM job_targets t JOIN jobs j ON j.id = t.job_id \
          WHERE t.mac = ?1 AND t.state IN {ACTIVE} ORDER BY t.job_id"
-    );
+    )
+}
+
+pub(super) fn device_tasks(connection: &Connection, mac: &str) -> StoreResult<Vec<DeviceTask>> {
     let rows = connection
-        .prepare_cached(&sql)?
+        .prepare_cached(&device_tasks_query())?
         .query_map(params![mac], |row| {
             Ok((
                 (row.get::<_, i64>(0)?, row.get::<_, String>(1)?, row.get::<_, String>(2)?, row.get(3)?),

@@ -13,6 +13,14 @@ use crate::secrets::SecretKeys;
 use crate::{DeviceContext, InteractionLookup, PhoneStore, RequestContext, StoreResult};
 
 /// Everything the engine needs about one device, read on `connection`.
+/// The desired items that may apply to a device: `?1` its group, `?2` its MAC, `?3` its further
+/// groups as `,a,b,`.
+const DESIRED_FOR_DEVICE: &str = "SELECT scope, scope_key, name, item_index, value FROM desired_items \
+     WHERE scope IN ('global', 'model') OR (scope = 'group' AND scope_key = ?1) \
+     OR (scope = 'device' AND scope_key = ?2) \
+     OR (?3 != '' AND scope = 'group' AND instr(?3, ',' || scope_key || ',') > 0) \
+     ORDER BY name, item_index";
+
 pub(super) fn load_context(
     connection: &Connection,
     mac: &str,
@@ -22,13 +30,7 @@ pub(super) fn load_context(
     let group = device.as_ref().and_then(|d| d.group.clone()).unwrap_or_default();
     let other_groups = device.as_ref().map(|d| super::group_haystack(&d.other_groups)).unwrap_or_default();
     let desired = connection
-        .prepare_cached(
-            "SELECT scope, scope_key, name, item_index, value FROM desired_items \
-                 WHERE scope IN ('global', 'model') OR (scope = 'group' AND scope_key = ?1) \
-                 OR (scope = 'device' AND scope_key = ?2) \
-                 OR (?3 != '' AND scope = 'group' AND instr(?3, ',' || scope_key || ',') > 0) \
-                 ORDER BY name, item_index",
-        )?
+        .prepare_cached(DESIRED_FOR_DEVICE)?
         .query_map(params![group, mac, other_groups], desired_row)?
         .map(|row| desired_entry(row?, secrets))
         .collect::<StoreResult<Vec<_>>>()?;
@@ -359,5 +361,27 @@ mod durability_tests {
             DesiredEntry { scope: Scope::Global, key: ItemKey::new("sntp-addr", None), value: "x".into() };
         decision.desired_set.push(entry);
         assert!(!only_phone_state(&decision), "a configuration taken from the phone is kept durably");
+    }
+
+    /// Cached statements must stay compiled across phones: the desired-items and job queries
+    /// were compiled again at every request until the planner was told to ignore bound values.
+    #[tokio::test]
+    async fn the_hot_path_statements_are_compiled_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("db")).await.unwrap();
+        let secrets = store.secrets.clone();
+        let recompiled = store
+            .read(move |connection| {
+                for mac in ["001AE8000001", "001AE8000002", "001AE8000003"] {
+                    load_context(connection, mac, &secrets)?;
+                }
+                let count = |sql: &str| -> StoreResult<i32> {
+                    Ok(connection.prepare_cached(sql)?.get_status(rusqlite::StatementStatus::RePrepare))
+                };
+                Ok((count(DESIRED_FOR_DEVICE)?, count(&jobs::device_tasks_query())?))
+            })
+            .await
+            .unwrap();
+        assert_eq!(recompiled, (0, 0), "(desired items, device tasks) compiled again");
     }
 }
