@@ -176,7 +176,7 @@ pub fn secure_mode_client(
         let ca = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| format!("server CA: {e}"))?;
         roots.add(ca).map_err(|e| format!("server CA: {e}"))?;
     }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = Arc::new(phone_provider());
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -209,13 +209,26 @@ pub async fn connect_phone(addr: SocketAddr, tls: &PhoneTls) -> Result<Box<dyn S
     }
 }
 
+/// The cryptography a simulated phone offers: rustls's, with the classical key exchanges only
+/// (X25519, P-256, P-384). rustls also offers the post-quantum hybrid X25519MLKEM768 first, and
+/// a server that has it takes it; phone firmware predates ML-KEM (standardised in 2024), and with
+/// it every simulated handshake cost the service an ML-KEM encapsulation and a 1 kB larger key
+/// share (3.9% of the server's CPU in a storm's profile, BENCHMARKS.md).
+pub fn phone_provider() -> rustls::crypto::CryptoProvider {
+    use rustls::crypto::aws_lc_rs::kx_group;
+    rustls::crypto::CryptoProvider {
+        kx_groups: vec![kx_group::X25519, kx_group::SECP256R1, kx_group::SECP384R1],
+        ..rustls::crypto::aws_lc_rs::default_provider()
+    }
+}
+
 /// A TLS client configuration as phones in Default Mode use it.
 ///
 /// Session resumption is off: whether phones resume TLS sessions is not known (docs/rust-stack.md §5),
 /// so every connection makes a full handshake, the costly case the service must survive. It also
 /// keeps simulated phones from sharing one session cache, which real phones cannot.
 pub fn default_mode_client() -> Arc<rustls::ClientConfig> {
-    let provider = rustls::crypto::aws_lc_rs::default_provider();
+    let provider = phone_provider();
     let schemes = provider.signature_verification_algorithms.supported_schemes();
     default_mode_client_offering(provider, rustls::DEFAULT_VERSIONS, schemes)
 }

@@ -10,6 +10,8 @@
 //! reference other than the five predefined ones and character references, UTF-8 only, and a
 //! missing `nonce` is an error.
 
+use std::borrow::Cow;
+
 use quick_xml::Reader;
 use quick_xml::XmlVersion;
 use quick_xml::events::{BytesRef, BytesStart, Event};
@@ -270,7 +272,7 @@ fn read_document(
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     // The XML reader does not police the Char production; values with raw control characters
     // would otherwise slip through and could not be written back out.
-    if let Some((position, _)) = text.char_indices().find(|&(_, c)| !is_xml_char(c)) {
+    if let Some(position) = first_forbidden_char(text) {
         return Err(ParseError::InvalidCharacter { position });
     }
 
@@ -335,8 +337,8 @@ fn malformed(reader: &Reader<&[u8]>, detail: &str) -> ParseError {
     ParseError::Malformed { position: reader.buffer_position(), detail: detail.to_owned() }
 }
 
-fn local_name(start: &BytesStart<'_>) -> String {
-    start.local_name().into_inner().to_owned()
+fn local_name<'s>(start: &'s BytesStart<'_>) -> &'s str {
+    start.local_name().into_inner()
 }
 
 /// Reacts to an opening tag at the given position; returns what to collect text for, if anything.
@@ -409,10 +411,11 @@ fn close_collecting(doc: &mut RawDocument, what: Collecting, text: TextCollector
     Ok(())
 }
 
-/// Attribute (local name, value) pairs, skipping namespace declarations.
+/// Attribute (local name, value) pairs, skipping namespace declarations; borrowed from the
+/// message unless an entity reference had to be replaced.
 fn attributes<'a>(
     start: &'a BytesStart<'_>,
-) -> impl Iterator<Item = Result<(String, String), ParseError>> + 'a {
+) -> impl Iterator<Item = Result<(&'a str, Cow<'a, str>), ParseError>> + 'a {
     start.attributes().filter_map(|attribute| {
         let attribute = match attribute {
             Ok(attribute) => attribute,
@@ -424,7 +427,7 @@ fn attributes<'a>(
         if key.as_namespace_binding().is_some() {
             return None;
         }
-        let name = key.local_name().into_inner().to_owned();
+        let name = key.local_name().into_inner();
         let value = match attribute.normalized_value(XmlVersion::Implicit1_0) {
             Ok(value) => value,
             Err(err) => return Some(Err(reference_error(&err.to_string()))),
@@ -436,7 +439,7 @@ fn attributes<'a>(
                 "character reference in attribute {name}"
             ))));
         }
-        Some(Ok((name, value.into_owned())))
+        Some(Ok((name, value)))
     })
 }
 
@@ -446,7 +449,7 @@ fn read_message_attributes(start: &BytesStart<'_>) -> Result<RawMessage, ParseEr
     let mut fragment = None;
     for attribute in attributes(start) {
         let (name, value) = attribute?;
-        match name.as_str() {
+        match name {
             "nonce" => nonce = Some(value.trim_matches(is_xml_whitespace).to_owned()),
             "maxItems" => {
                 let parsed = value.trim_matches(is_xml_whitespace).parse::<i64>();
@@ -464,11 +467,11 @@ fn read_reason_attributes(start: &BytesStart<'_>) -> Result<RawReason, ParseErro
     let mut reason = RawReason::default();
     for attribute in attributes(start) {
         let (name, value) = attribute?;
-        let value = value.trim_matches(is_xml_whitespace).to_owned();
-        match name.as_str() {
-            "action" => reason.action = Some(value),
-            "status" => reason.status = Some(value),
-            "fragment" => reason.fragment = Some(Fragment::from_wire(&value)),
+        let value = value.trim_matches(is_xml_whitespace);
+        match name {
+            "action" => reason.action = Some(value.to_owned()),
+            "status" => reason.status = Some(value.to_owned()),
+            "fragment" => reason.fragment = Some(Fragment::from_wire(value)),
             _ => {}
         }
     }
@@ -480,7 +483,7 @@ fn read_item_attributes(start: &BytesStart<'_>) -> Result<Item, ParseError> {
     let mut named = false;
     for attribute in attributes(start) {
         let (name, value) = attribute?;
-        match name.as_str() {
+        match name {
             "name" => {
                 item.name = value.trim_matches(is_xml_whitespace).to_owned();
                 named = !item.name.is_empty();
@@ -493,7 +496,7 @@ fn read_item_attributes(start: &BytesStart<'_>) -> Result<Item, ParseError> {
                         Some(index.map_err(|_| ParseError::InvalidAttribute { attribute: "index" })?);
                 }
             }
-            "type" => item.item_type = Some(value),
+            "type" => item.item_type = Some(value.into_owned()),
             "status" => {
                 item.status = Some(ItemStatus::from_wire_lenient(value.trim_matches(is_xml_whitespace)))
             }
@@ -527,6 +530,21 @@ fn resolve_reference(reference: &BytesRef<'_>) -> Result<char, ParseError> {
 
 fn reference_error(detail: &str) -> ParseError {
     ParseError::Malformed { position: 0, detail: detail.to_owned() }
+}
+
+/// The byte position of the first character XML 1.0 forbids (see [`is_xml_char`]), read byte by
+/// byte: in UTF-8 the forbidden characters are the C0 controls other than tab, line feed and
+/// carriage return (one byte each) and U+FFFE/U+FFFF (`EF BF BE`, `EF BF BF`); a `str` holds no
+/// surrogates. Every message is checked whole before parsing, so this runs over every byte a
+/// phone sends.
+fn first_forbidden_char(text: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    bytes.iter().enumerate().find_map(|(position, &byte)| match byte {
+        b'\t' | b'\n' | b'\r' => None,
+        0..0x20 => Some(position),
+        0xEF if matches!(bytes.get(position + 1..position + 3), Some([0xBF, 0xBE | 0xBF])) => Some(position),
+        _ => None,
+    })
 }
 
 /// Whether `c` may appear in an XML 1.0 document (the `Char` production).
@@ -565,6 +583,30 @@ mod tests {
     fn protected_edge_whitespace_is_kept() {
         assert_eq!(collect(&[(false, "  "), (true, " "), (false, "x"), (true, "\n"), (false, "  ")]), " x\n");
         assert_eq!(collect(&[(false, "a"), (true, "&"), (false, "b ")]), "a&b");
+    }
+
+    #[test]
+    fn the_byte_scan_finds_what_the_char_production_forbids() {
+        let samples = [
+            "plain",
+            "tab\tnl\ncr\r",
+            "nul\0",
+            "bell\u{7}x",
+            "del\u{7f}",
+            "c1\u{85}",
+            "\u{d7ff}\u{e000}",
+            "a\u{fffd}b",
+            "a\u{fffe}b",
+            "a\u{ffff}",
+            "\u{10000}\u{10ffff}",
+            "é\u{1f}",
+            "\u{efbf}",
+            "﾿\u{fffe}",
+        ];
+        for sample in samples {
+            let by_char = sample.char_indices().find(|&(_, c)| !is_xml_char(c)).map(|(at, _)| at);
+            assert_eq!(first_forbidden_char(sample), by_char, "{sample:?}");
+        }
     }
 
     #[test]

@@ -82,3 +82,30 @@ async fn with_ecdsa_off_everyone_gets_rsa() {
     assert_eq!(served_key(&server, &modern, None).await, "rsa");
     assert!(!server.running().data_dir.join("server-ecdsa-key.pem").exists(), "no ECDSA key is made");
 }
+
+/// The simulated phones' ClientHello, as the service reads it: the classical key exchanges a
+/// phone offers, not rustls's post-quantum hybrid, which phone firmware predates and which made
+/// every simulated handshake dearer than a phone's.
+#[tokio::test]
+async fn simulated_phones_offer_classical_key_exchanges_only() {
+    use tokio::io::AsyncReadExt;
+    const X25519: u16 = 0x001d;
+    const X25519_MLKEM768: u16 = 0x11ec;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let phone = tokio::spawn(async move {
+        opendls_phonesim::transport::connect_phone(addr, &opendls_phonesim::transport::PhoneTls::modern())
+            .await
+    });
+    let (mut socket, _) = listener.accept().await.unwrap();
+    let mut record = vec![0u8; 5];
+    socket.read_exact(&mut record).await.unwrap();
+    let length = usize::from(u16::from_be_bytes([record[3], record[4]]));
+    record.resize(5 + length, 0);
+    socket.read_exact(&mut record[5..]).await.unwrap();
+    let hello = opendls_server::client_hello::parse_client_hello(&record).unwrap();
+    assert!(hello.groups.contains(&X25519), "groups offered: {:04x?}", hello.groups);
+    assert!(!hello.groups.contains(&X25519_MLKEM768), "groups offered: {:04x?}", hello.groups);
+    drop(socket);
+    let _ = phone.await;
+}

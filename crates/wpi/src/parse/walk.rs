@@ -17,6 +17,8 @@ pub(super) struct Walk<'r> {
     doc: RawDocument,
     /// Local names of the open elements, outermost first.
     pub(super) open: Vec<String>,
+    /// Names of closed elements, kept for their buffers: a 400-item message opens 400 `Item`s.
+    spare: Vec<String>,
     pub(super) collecting: Option<(usize, Collecting, TextCollector)>,
     pub(super) saw_root: bool,
     /// Position in `open` of the WPI root: 0, unless an enveloping `Signature` wraps it.
@@ -51,19 +53,19 @@ impl<'r> Walk<'r> {
         if position == 0 {
             self.saw_root = true;
             self.declare_namespaces(start);
-            if self.is_root(&name) {
-                self.root_found(0, &name, start);
+            if self.is_root(name) {
+                self.root_found(0, name, start);
             } else if name == "Signature" {
                 self.open_signature(0, SignaturePlacement::Enveloping, start, self_closing);
             } else {
-                return Err(ParseError::WrongRoot { expected: self.roots[0], found: name });
+                return Err(ParseError::WrongRoot { expected: self.roots[0], found: name.to_owned() });
             }
         } else if inside_signature && (!inside_wpi || signature_is_inner) {
-            if self.wpi_root.is_none() && self.is_root(&name) {
-                self.root_found(position, &name, start);
+            if self.wpi_root.is_none() && self.is_root(name) {
+                self.root_found(position, name, start);
             } else if let Some(signature) = &mut self.signature {
                 signature.element(
-                    &name,
+                    name,
                     attribute_value(start, &["Algorithm"]),
                     attribute_value(start, &["URI"]),
                 );
@@ -73,10 +75,13 @@ impl<'r> Walk<'r> {
                 }
             }
         } else if inside_wpi {
-            self.start_in_message(position, &name, start, self_closing)?;
+            self.start_in_message(position, name, start, self_closing)?;
         }
         if !self_closing {
-            self.open.push(name);
+            let mut open = self.spare.pop().unwrap_or_default();
+            open.clear();
+            open.push_str(name);
+            self.open.push(open);
         }
         Ok(())
     }
@@ -167,7 +172,9 @@ impl<'r> Walk<'r> {
 
     pub(super) fn end(&mut self) -> Result<(), ParseError> {
         let depth = self.open.len();
-        self.open.pop();
+        if let Some(closed) = self.open.pop() {
+            self.spare.push(closed);
+        }
         if self.signature_at == Some(self.open.len()) {
             self.signature_at = None;
         }
