@@ -94,6 +94,11 @@ pub(super) fn print_report(report: &StormReport) {
     }
     for target in &report.targets {
         let verdict = if target.met { "met" } else { "MISSED" };
-        println!("target: {} {} (measured {}): {verdict}", target.what, target.wanted, target.measured);
+        println!(
+            "target: {} {} (measured {}): {verdict}",
+            target.what,
+            target.wanted,
+            target.measured_text()
+        );
     }
 }

@@ -22,6 +22,8 @@ pub struct TargetCheck {
     pub wanted: String,
     /// The run's figure.
     pub measured: f64,
+    /// The figure's unit, with its leading space (empty for counts).
+    pub unit: &'static str,
     /// Whether the figure meets the target.
     pub met: bool,
 }
@@ -60,11 +62,31 @@ impl Scenario {
 }
 
 impl TargetCheck {
-    fn at_most(what: &'static str, measured: f64, most: f64, unit: &str) -> TargetCheck {
-        TargetCheck { what, wanted: format!("<= {most}{unit}"), measured, met: measured <= most }
+    fn at_most(what: &'static str, measured: f64, most: f64, unit: &'static str) -> TargetCheck {
+        TargetCheck { what, wanted: format!("<= {most}{unit}"), measured, unit, met: measured <= most }
     }
 
-    fn below(what: &'static str, measured: f64, bound: f64, unit: &str) -> TargetCheck {
-        TargetCheck { what, wanted: format!("< {bound}{unit}"), measured, met: measured < bound }
+    fn below(what: &'static str, measured: f64, bound: f64, unit: &'static str) -> TargetCheck {
+        TargetCheck { what, wanted: format!("< {bound}{unit}"), measured, unit, met: measured < bound }
+    }
+
+    /// The run's figure as a line shows it: whole numbers as such, others to one decimal.
+    pub fn measured_text(&self) -> String {
+        match self.measured.fract() == 0.0 {
+            true => format!("{}{}", self.measured, self.unit),
+            false => format!("{:.1}{}", self.measured, self.unit),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TargetCheck;
+
+    #[test]
+    fn figures_are_shown_to_one_decimal_with_their_unit() {
+        assert_eq!(TargetCheck::below("p99", 63.983112999999996, 100.0, " ms").measured_text(), "64.0 ms");
+        assert_eq!(TargetCheck::at_most("overload answers", 0.0, 0.0, "").measured_text(), "0");
+        assert_eq!(TargetCheck::below("server peak RSS", 83.25, 200.0, " MiB").measured_text(), "83.2 MiB");
     }
 }
