@@ -237,9 +237,16 @@ async fn download<S: FileStore>(
         tracing::warn!(target: "opendls::security", file = id, mac = %mac, expired_at = expires_at, "download with an expired token refused");
         return refused(StatusCode::FORBIDDEN, "this token has expired\n");
     }
-    let Some(path) = state.vault.path(&file.file.sha256) else {
-        tracing::error!(file = id, sha256 = %file.file.sha256, "a stored file's content is missing from the data directory");
-        return refused(StatusCode::NOT_FOUND, "the file's content is missing\n");
+    let path = match state.vault.local_or_shared(&*state.store, &file.file.sha256).await {
+        Ok(Some(path)) => path,
+        Ok(None) => {
+            tracing::error!(file = id, sha256 = %file.file.sha256, "a stored file's content is missing from the data directory");
+            return refused(StatusCode::NOT_FOUND, "the file's content is missing\n");
+        }
+        Err(error) => {
+            tracing::error!(%error, file = id, sha256 = %file.file.sha256, "a stored file's content could not be fetched from the database");
+            return refused(StatusCode::SERVICE_UNAVAILABLE, "try again later\n");
+        }
     };
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     tracing::info!(file = id, mac = %mac, name = %file.file.name, range = range.unwrap_or("-"), "download");

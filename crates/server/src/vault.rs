@@ -3,11 +3,13 @@
 //! crash mid-upload leaves no partial file under a content name.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use aws_lc_rs::digest;
 use axum::body::Body;
 use http_body_util::BodyExt;
-use tokio::io::AsyncWriteExt;
+use opendls_store::FileStore;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Where stored content lives.
 #[derive(Debug, Clone)]
@@ -64,17 +66,51 @@ impl Vault {
 
     /// The path of a content, if `sha256` is a well-formed name and the content is there.
     pub fn path(&self, sha256: &str) -> Option<PathBuf> {
-        let well_formed =
-            sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         let path = self.root.join("sha256").join(sha256);
-        (well_formed && path.is_file()).then_some(path)
+        (is_content_name(sha256) && path.is_file()).then_some(path)
+    }
+
+    /// The path of a content: this node's copy, else (on a database several nodes share) the
+    /// copy the database keeps, fetched into the vault and checked against its name first.
+    /// `None` when neither has it.
+    pub async fn local_or_shared<S: FileStore>(
+        &self,
+        store: &S,
+        sha256: &str,
+    ) -> std::io::Result<Option<PathBuf>> {
+        if let Some(path) = self.path(sha256) {
+            return Ok(Some(path));
+        }
+        if !is_content_name(sha256) || !store.shares_content() {
+            return Ok(None);
+        }
+        let partial = self.root.join("incoming").join(random_name()?);
+        let kept = match store.fetch_content(sha256, &partial).await {
+            Ok(kept) => kept,
+            Err(error) => {
+                let _ = tokio::fs::remove_file(&partial).await;
+                return Err(std::io::Error::other(error.to_string()));
+            }
+        };
+        if !kept {
+            return Ok(None);
+        }
+        let hash = hash_of(&partial).await;
+        if hash.as_deref().ok() != Some(sha256) {
+            let _ = tokio::fs::remove_file(&partial).await;
+            let found = hash?;
+            tracing::error!(sha256, %found, "the database's copy of a content does not match its name");
+            return Ok(None);
+        }
+        tokio::fs::rename(&partial, self.root.join("sha256").join(sha256)).await?;
+        sync_dir(&self.root.join("sha256")).await?;
+        tracing::info!(sha256, "a stored file's content was fetched from the database");
+        Ok(self.path(sha256))
     }
 
     /// Streams a body to disk, hashing it on the way; at most `limit` bytes.
     pub async fn receive(&self, body: Body, limit: u64) -> Result<Received, VaultError> {
-        let mut name = [0u8; 16];
-        getrandom::fill(&mut name).map_err(|e| std::io::Error::other(e.to_string()))?;
-        let partial = self.root.join("incoming").join(hex::encode(name));
+        let partial = self.root.join("incoming").join(random_name()?);
         let received = self.write_partial(&partial, body, limit).await;
         let (sha256, size) = match received {
             Ok(done) => done,
@@ -132,6 +168,61 @@ impl Vault {
         match self.path(sha256) {
             Some(path) => tokio::fs::remove_file(path).await,
             None => Ok(()),
+        }
+    }
+}
+
+/// Gives the database every stored file's content this node holds and the database lacks (on a
+/// backend several nodes share): what was uploaded before the nodes shared a database
+/// (`opendls migrate`), or while sharing failed. Run once at start; failures are logged, and
+/// the next start tries again.
+pub async fn share_held<S: FileStore>(vault: Arc<Vault>, store: Arc<S>) {
+    if !store.shares_content() {
+        return;
+    }
+    let files = match store.stored_files(None).await {
+        Ok(files) => files,
+        Err(error) => {
+            tracing::warn!(%error, "stored files could not be listed to share their content");
+            return;
+        }
+    };
+    let mut contents: Vec<String> = files.into_iter().map(|file| file.file.sha256).collect();
+    contents.sort();
+    contents.dedup();
+    let (mut offered, mut failed) = (0, 0);
+    for sha256 in contents {
+        let Some(path) = vault.path(&sha256) else { continue };
+        offered += 1;
+        if let Err(error) = store.share_content(&sha256, &path).await {
+            failed += 1;
+            tracing::warn!(%error, %sha256, "a stored file's content could not be shared with the other nodes");
+        }
+    }
+    tracing::debug!(offered, failed, "stored contents offered to the shared database");
+}
+
+/// Whether `sha256` is a content's name: 64 lower-case hex digits (nothing that walks a path).
+fn is_content_name(sha256: &str) -> bool {
+    sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// A name no other file in `incoming/` has.
+fn random_name() -> std::io::Result<String> {
+    let mut name = [0u8; 16];
+    getrandom::fill(&mut name).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(hex::encode(name))
+}
+
+/// The SHA-256 of a file, lower-case hex, read in chunks.
+async fn hash_of(path: &Path) -> std::io::Result<String> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let mut hash = digest::Context::new(&digest::SHA256);
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        match file.read(&mut buffer).await? {
+            0 => return Ok(hex::encode(hash.finish().as_ref())),
+            read => hash.update(&buffer[..read]),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! in the data directory, named by its SHA-256.
 
 use std::future::Future;
+use std::path::Path;
 
 use opendls_engine::Timestamp;
 use serde::{Deserialize, Serialize};
@@ -107,4 +108,32 @@ pub trait FileStore: Send + Sync + 'static {
     fn stored_file(&self, id: i64) -> impl Future<Output = StoreResult<Option<StoredFile>>> + Send;
     /// Removes a stored file's row, unless an unfinished job uses it.
     fn remove_stored_file(&self, id: i64) -> impl Future<Output = StoreResult<FileRemoval>> + Send;
+
+    /// Whether the database keeps a copy of every stored file's content for the nodes that
+    /// share it. Each node serves content from its own data directory; a node that lacks a
+    /// content fetches it from here. A backend only one node uses (SQLite) keeps none, and the
+    /// content methods below do nothing there.
+    fn shares_content(&self) -> bool {
+        false
+    }
+
+    /// Keeps the content of the file at `path`, whose SHA-256 is `sha256` (lower-case hex),
+    /// unless it is kept already. Nothing is kept unless all of it is.
+    fn share_content(&self, sha256: &str, path: &Path) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = (sha256, path);
+        async { Ok(()) }
+    }
+
+    /// Writes the kept content `sha256` into `into` (a file this creates); `false` when none is
+    /// kept. The caller checks the hash before it uses the file.
+    fn fetch_content(&self, sha256: &str, into: &Path) -> impl Future<Output = StoreResult<bool>> + Send {
+        let _ = (sha256, into);
+        async { Ok(false) }
+    }
+
+    /// Forgets a kept content no stored file names any more.
+    fn forget_content(&self, sha256: &str) -> impl Future<Output = StoreResult<()>> + Send {
+        let _ = sha256;
+        async { Ok(()) }
+    }
 }

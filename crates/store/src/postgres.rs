@@ -20,6 +20,7 @@ use crate::secrets::SecretKeys;
 use crate::{DeviceSummary, StoreError, StoreResult};
 
 mod admin;
+mod contents;
 mod files;
 mod fleet;
 mod jobs;
@@ -38,7 +39,10 @@ mod variables;
 pub use shared_files::SharedFiles;
 
 /// Schema versions, applied in order; `opendls_schema` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/0001_schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/0001_schema.sql"),
+    include_str!("../migrations/postgres/0002_kept_contents.sql"),
+];
 
 /// Any number: the key of the advisory lock every node takes while it migrates.
 const MIGRATION_LOCK: i64 = 0x6f70_656e_646c_7301;

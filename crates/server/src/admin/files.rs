@@ -8,7 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_store::{AdminStore, FileKind, FileRemoval, FileStore, NewStoredFile, StoreError};
+use opendls_store::{AdminStore, FileKind, FileRemoval, FileStore, NewStoredFile, StoreError, StoredFile};
 use opendls_wpi::firmware::FirmwareVersion;
 use opendls_wpi::models::{fits_model, models_matching};
 use serde::{Deserialize, Serialize};
@@ -143,6 +143,7 @@ pub(super) async fn upload<S: FileStore>(
     (file.sha256, file.size) = (received.sha256.clone(), received.size);
     match state.store.add_stored_file(file, crate::phone::unix_now()).await {
         Ok(stored) => {
+            share(&state, &stored, received.new).await?;
             tracing::info!(id = stored.id, kind = stored.file.kind.as_str(), name = %stored.file.name,
                 sha256 = %stored.file.sha256, size = stored.file.size, "file stored");
             Ok((StatusCode::CREATED, Json(stored)).into_response())
@@ -155,6 +156,30 @@ pub(super) async fn upload<S: FileStore>(
         }
         Err(error) => Err(error.into()),
     }
+}
+
+/// Gives an upload's content to the database when nodes share it, so that every node can serve
+/// it. Recorded first, shared second: a node removing the same content's last file meanwhile
+/// keeps it, since a file names it again. Unless it is shared, the upload is undone.
+async fn share<S: FileStore>(state: &AdminState<S>, stored: &StoredFile, new: bool) -> Result<(), Rejection> {
+    if !state.store.shares_content() {
+        return Ok(());
+    }
+    let sha256 = &stored.file.sha256;
+    let shared = match state.settings.vault.path(sha256) {
+        Some(path) => state.store.share_content(sha256, &path).await,
+        None => Err(StoreError::Internal("the upload's content vanished from the data directory".into())),
+    };
+    let Err(cause) = shared else { return Ok(()) };
+    tracing::error!(%cause, id = stored.id, %sha256, "an upload could not be shared with the other nodes; undone");
+    let _ = state.store.remove_stored_file(stored.id).await;
+    if new {
+        let _ = state.settings.vault.remove(sha256).await;
+    }
+    Err(failure(
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("the upload could not be given to the other nodes through the database: {cause}"),
+    ))
 }
 
 pub(super) async fn list<S: FileStore>(
@@ -203,6 +228,9 @@ pub(super) async fn remove<S: FileStore>(
         FileRemoval::Removed { last_copy } => {
             if last_copy && let Err(cause) = state.settings.vault.remove(&file.file.sha256).await {
                 tracing::warn!(%cause, sha256 = %file.file.sha256, "a removed file's content stays on disk");
+            }
+            if last_copy && let Err(cause) = state.store.forget_content(&file.file.sha256).await {
+                tracing::warn!(%cause, sha256 = %file.file.sha256, "a removed file's content stays in the database");
             }
             tracing::info!(id, name = %file.file.name, "file removed");
             Ok(Json(file).into_response())

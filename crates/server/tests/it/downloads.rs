@@ -5,7 +5,7 @@
 use opendls_phonesim::transport::{PhoneTls, connect_phone};
 use serde_json::{Value, json};
 
-use crate::support::{TestServer, exchange, phone_post, start_up};
+use crate::support::{TestServer, exchange, on_postgres, phone_post, start_up};
 
 const MAC: &str = "00:1A:E8:00:0F:01";
 
@@ -174,4 +174,64 @@ async fn an_external_ftp_server_is_handed_to_phones_with_its_password_from_a_fil
     let job = server.admin("GET", "/api/jobs/1", None).await.text();
     let device = server.admin("GET", &format!("/api/devices/{MAC}?history=100"), None).await.text();
     assert!(!job.contains("dlsftp5") && !device.contains("dlsftp5"));
+}
+
+/// Where nodes share a PostgreSQL database, a file uploaded to one node is served by every
+/// node: one that never received it fetches the content from the database at its first
+/// download, checks it against its name and keeps it; content a node held before the nodes
+/// shared (`opendls migrate`) is given to the database at the node's next start; removing the
+/// file forgets the database's copy. On SQLite (one node) nothing is kept beside the data
+/// directory: a content missing there stays missing.
+#[tokio::test]
+async fn a_file_uploaded_to_one_node_is_served_by_every_node() {
+    let mut first = TestServer::start().await;
+    let id = ringtone(&first).await;
+    let file = first.admin_json("GET", &format!("/api/files/{id}"), None, 200).await;
+    let sha256 = file["sha256"].as_str().unwrap().to_owned();
+    let held = |server: &TestServer| server.config().data_dir.join("files/sha256").join(&sha256);
+    if !on_postgres() {
+        std::fs::remove_file(held(&first)).unwrap();
+        let path = url_for(&first, id, MAC).await;
+        assert_eq!(get(&first, &PhoneTls::modern(), &path, &[]).await.status, 404);
+        return;
+    }
+    let url = first.config().database.url.clone();
+    let database = {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    };
+    let kept = async |database: &tokio_postgres::Client| -> i64 {
+        database.query_one("SELECT count(*) FROM kept_contents", &[]).await.unwrap().get(0)
+    };
+    assert_eq!(kept(&database).await, 1, "the upload was given to the database");
+
+    // Content held before the nodes shared a database: given to it when the node starts again.
+    database.execute("DELETE FROM kept_contents", &[]).await.unwrap();
+    first.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while kept(&database).await == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(kept(&database).await, 1, "the restarted node shared what it holds");
+
+    let second = TestServer::start_with(|config| config.database.url = url.clone()).await;
+    assert!(!held(&second).exists());
+    let path = url_for(&second, id, MAC).await;
+    let whole = get(&second, &PhoneTls::modern(), &path, &[]).await;
+    assert_eq!(whole.status, 200, "{}", whole.text());
+    assert_eq!(whole.body, content().as_bytes());
+    assert!(held(&second).exists(), "the fetched content is kept for the next downloads");
+    let rest = get(&second, &PhoneTls::modern(), &path, &["Range: bytes=100000-".to_owned()]).await;
+    assert_eq!(rest.body, &content().as_bytes()[100_000..]);
+
+    // A kept copy that does not match its name is never served.
+    std::fs::remove_file(held(&second)).unwrap();
+    database.execute("UPDATE content_chunks SET data = 'not the ringtone'", &[]).await.unwrap();
+    assert_eq!(get(&second, &PhoneTls::modern(), &path, &[]).await.status, 404);
+    assert!(!held(&second).exists());
+
+    let removed = first.admin("DELETE", &format!("/api/files/{id}"), None).await;
+    assert_eq!(removed.status, 200, "{}", removed.text());
+    assert_eq!(kept(&database).await, 0, "the last file naming it is gone: so is the kept copy");
 }

@@ -117,4 +117,20 @@ impl FileStore for PostgresStore {
         tx.commit().await?;
         Ok(FileRemoval::Removed { last_copy: !others })
     }
+
+    fn shares_content(&self) -> bool {
+        true
+    }
+
+    async fn share_content(&self, sha256: &str, path: &std::path::Path) -> StoreResult<()> {
+        self.keep_content(sha256, path).await
+    }
+
+    async fn fetch_content(&self, sha256: &str, into: &std::path::Path) -> StoreResult<bool> {
+        self.write_kept_content(sha256, into).await
+    }
+
+    async fn forget_content(&self, sha256: &str) -> StoreResult<()> {
+        self.drop_kept_content(sha256).await
+    }
 }

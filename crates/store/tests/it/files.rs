@@ -66,3 +66,37 @@ pub async fn a_removed_files_number_is_never_given_again<B: Backend>() {
     );
     assert!(first.id < second.id);
 }
+
+/// A content kept for the nodes sharing the database comes back byte for byte (across chunks),
+/// is kept once, and is forgotten only while no stored file names it. A backend of one node
+/// keeps nothing.
+pub async fn contents_are_kept_for_other_nodes_where_nodes_share<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
+    let dir = tempfile::tempdir().unwrap();
+    // Two and a half chunks of varied bytes.
+    let content: Vec<u8> = (0..(5 * 1024 * 1024 / 2)).map(|i: u32| (i * 7 % 251) as u8).collect();
+    let sha = "ab".repeat(32);
+    let source = dir.path().join("upload");
+    std::fs::write(&source, &content).unwrap();
+    store.share_content(&sha, &source).await.unwrap();
+    let fetched = dir.path().join("fetched");
+    if !store.shares_content() {
+        assert!(!store.fetch_content(&sha, &fetched).await.unwrap(), "nothing is kept");
+        assert!(!fetched.exists());
+        return;
+    }
+    // Kept once: a second offer (another node, or this one at its next start) changes nothing.
+    std::fs::write(&source, b"other bytes").unwrap();
+    store.share_content(&sha, &source).await.unwrap();
+    assert!(store.fetch_content(&sha, &fetched).await.unwrap());
+    assert!(std::fs::read(&fetched).unwrap() == content, "the content comes back as it was kept");
+    assert!(!store.fetch_content(&"cd".repeat(32), &dir.path().join("none")).await.unwrap());
+
+    // Named by a stored file again, it is not forgotten; named by none, it is.
+    let named = store.add_stored_file(firmware("a.img", &sha), 100).await.unwrap();
+    store.forget_content(&sha).await.unwrap();
+    assert!(store.fetch_content(&sha, &dir.path().join("still")).await.unwrap());
+    store.remove_stored_file(named.id).await.unwrap();
+    store.forget_content(&sha).await.unwrap();
+    assert!(!store.fetch_content(&sha, &dir.path().join("gone")).await.unwrap());
+}

@@ -40,6 +40,7 @@ contract_suite!(
     [
         files::files_are_added_once_per_name_listed_and_removed,
         files::a_removed_files_number_is_never_given_again,
+        files::contents_are_kept_for_other_nodes_where_nodes_share,
         fleet::devices_are_filtered_and_paged,
         fleet::groups_are_listed_and_removed_whole,
         fleet::a_removed_device_is_forgotten,

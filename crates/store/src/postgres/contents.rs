@@ -1,0 +1,98 @@
+//! The content of stored files kept in the database, so that every node of a cluster can serve
+//! a file uploaded to any of them: in chunks, written in one transaction, read one chunk at a
+//! time (a node's memory holds one chunk per transfer, whatever the file's size).
+
+use std::path::Path;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::{PostgresStore, execute, query_opt};
+use crate::{StoreError, StoreResult};
+
+/// Bytes per chunk: large enough that a 100 MB image is a hundred rows, small enough that a
+/// chunk in memory does not matter.
+const CHUNK_BYTES: usize = 1024 * 1024;
+
+impl PostgresStore {
+    pub(super) async fn keep_content(&self, sha256: &str, path: &Path) -> StoreResult<()> {
+        let size = tokio::fs::metadata(path).await.map_err(io_error)?.len();
+        let chunks = i32::try_from(size.div_ceil(CHUNK_BYTES as u64))
+            .map_err(|_| StoreError::Internal(format!("{} is too large to keep", path.display())))?;
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // A second node sharing the same content at once waits here for the first to commit,
+        // then finds it kept.
+        let claimed = execute(
+            &tx,
+            "INSERT INTO kept_contents (sha256, size, chunks) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            &[&sha256, &(size as i64), &chunks],
+        )
+        .await?;
+        if claimed == 0 {
+            return Ok(());
+        }
+        let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        let mut buffer = vec![0u8; CHUNK_BYTES];
+        for chunk in 0..chunks {
+            let filled = fill(&mut file, &mut buffer).await?;
+            execute(
+                &tx,
+                "INSERT INTO content_chunks (sha256, chunk, data) VALUES ($1, $2, $3)",
+                &[&sha256, &chunk, &&buffer[..filled]],
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub(super) async fn write_kept_content(&self, sha256: &str, into: &Path) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let Some(row) =
+            query_opt(&client, "SELECT chunks FROM kept_contents WHERE sha256 = $1", &[&sha256]).await?
+        else {
+            return Ok(false);
+        };
+        let chunks: i32 = row.try_get(0)?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        options.mode(0o600);
+        let mut file = options.open(into).await.map_err(io_error)?;
+        for chunk in 0..chunks {
+            let sql = "SELECT data FROM content_chunks WHERE sha256 = $1 AND chunk = $2";
+            let Some(row) = query_opt(&client, sql, &[&sha256, &chunk]).await? else {
+                return Err(StoreError::Corrupt(format!("kept content {sha256} lacks chunk {chunk}")));
+            };
+            file.write_all(row.try_get::<_, &[u8]>(0)?).await.map_err(io_error)?;
+        }
+        file.sync_all().await.map_err(io_error)?;
+        Ok(true)
+    }
+
+    pub(super) async fn drop_kept_content(&self, sha256: &str) -> StoreResult<()> {
+        let client = self.client().await?;
+        // Unless a stored file names it again meanwhile (an upload of the same content on
+        // another node records the file before it shares the content).
+        let sql = "DELETE FROM kept_contents WHERE sha256 = $1 \
+             AND NOT EXISTS (SELECT 1 FROM stored_files WHERE sha256 = $1)";
+        execute(&client, sql, &[&sha256]).await?;
+        Ok(())
+    }
+}
+
+/// Reads until `buffer` is full or the file ends; how many bytes it holds.
+async fn fill(file: &mut tokio::fs::File, buffer: &mut [u8]) -> StoreResult<usize> {
+    let mut filled = 0;
+    while filled < buffer.len() {
+        match file.read(&mut buffer[filled..]).await.map_err(io_error)? {
+            0 => break,
+            read => filled += read,
+        }
+    }
+    Ok(filled)
+}
+
+fn io_error(error: std::io::Error) -> StoreError {
+    StoreError::Internal(format!("content file: {error}"))
+}
