@@ -32,13 +32,14 @@ impl PostgresStore {
             return Ok(());
         }
         let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
-        let mut buffer = vec![0u8; CHUNK_BYTES];
+        let mut buffer = Vec::with_capacity(CHUNK_BYTES);
         for chunk in 0..chunks {
-            let filled = fill(&mut file, &mut buffer).await?;
+            buffer.clear();
+            (&mut file).take(CHUNK_BYTES as u64).read_to_end(&mut buffer).await.map_err(io_error)?;
             execute(
                 &tx,
                 "INSERT INTO content_chunks (sha256, chunk, data) VALUES ($1, $2, $3)",
-                &[&sha256, &chunk, &&buffer[..filled]],
+                &[&sha256, &chunk, &buffer.as_slice()],
             )
             .await?;
         }
@@ -79,18 +80,6 @@ impl PostgresStore {
         execute(&client, sql, &[&sha256]).await?;
         Ok(())
     }
-}
-
-/// Reads until `buffer` is full or the file ends; how many bytes it holds.
-async fn fill(file: &mut tokio::fs::File, buffer: &mut [u8]) -> StoreResult<usize> {
-    let mut filled = 0;
-    while filled < buffer.len() {
-        match file.read(&mut buffer[filled..]).await.map_err(io_error)? {
-            0 => break,
-            read => filled += read,
-        }
-    }
-    Ok(filled)
 }
 
 fn io_error(error: std::io::Error) -> StoreError {

@@ -17,8 +17,6 @@ pub(super) struct Walk<'r> {
     doc: RawDocument,
     /// Local names of the open elements, outermost first.
     pub(super) open: Vec<String>,
-    /// Names of closed elements, kept for their buffers: a 400-item message opens 400 `Item`s.
-    spare: Vec<String>,
     pub(super) collecting: Option<(usize, Collecting, TextCollector)>,
     pub(super) saw_root: bool,
     /// Position in `open` of the WPI root: 0, unless an enveloping `Signature` wraps it.
@@ -78,10 +76,7 @@ impl<'r> Walk<'r> {
             self.start_in_message(position, name, start, self_closing)?;
         }
         if !self_closing {
-            let mut open = self.spare.pop().unwrap_or_default();
-            open.clear();
-            open.push_str(name);
-            self.open.push(open);
+            self.open.push(name.to_owned());
         }
         Ok(())
     }
@@ -172,9 +167,7 @@ impl<'r> Walk<'r> {
 
     pub(super) fn end(&mut self) -> Result<(), ParseError> {
         let depth = self.open.len();
-        if let Some(closed) = self.open.pop() {
-            self.spare.push(closed);
-        }
+        self.open.pop();
         if self.signature_at == Some(self.open.len()) {
             self.signature_at = None;
         }
