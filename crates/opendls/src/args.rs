@@ -64,6 +64,9 @@ pub(crate) enum BenchCommand {
     /// The same boot storm on one node on SQLite, one node on PostgreSQL and two nodes on
     /// PostgreSQL (each phone's requests alternating between them), in one run.
     Backends(BackendsArgs),
+    /// A TCP relay that delays every chunk each way: a database (or anything) across a network,
+    /// on one machine (`--database postgres://…@127.0.0.1:15432/…` for `backends`).
+    Delay(DelayArgs),
     /// The trivial TLS server the storm measures the ceiling against (used by `storm`).
     #[command(hide = true)]
     TlsServer {
@@ -242,6 +245,28 @@ pub(crate) struct PhonesimArgs {
     /// Print the report as JSON (no live progress).
     #[arg(long)]
     pub json: bool,
+}
+
+/// `opendls bench delay`.
+#[derive(clap::Args)]
+pub(crate) struct DelayArgs {
+    /// Where to listen.
+    #[arg(long, default_value = "127.0.0.1:15432")]
+    pub listen: std::net::SocketAddr,
+    /// Where to carry connections to (e.g. PostgreSQL's 127.0.0.1:5432).
+    #[arg(long)]
+    pub to: std::net::SocketAddr,
+    /// Milliseconds each chunk is held back, in each direction.
+    #[arg(long, default_value_t = 1.0, value_parser = delay_ms)]
+    pub delay_ms: f64,
+}
+
+/// A delay between 0 and 10 s.
+fn delay_ms(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(ms) if (0.0..=10_000.0).contains(&ms) => Ok(ms),
+        _ => Err(format!("expected milliseconds from 0 to 10000, got {text:?}")),
+    }
 }
 
 /// `opendls bench backends`.

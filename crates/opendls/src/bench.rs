@@ -24,6 +24,7 @@ use crate::{Connection, StormArgs};
 
 pub(crate) mod backends;
 mod ceiling;
+mod delay;
 mod downloads;
 mod growth;
 mod import;
@@ -32,6 +33,7 @@ mod print;
 mod process;
 mod scenario;
 pub use ceiling::tls_server;
+pub use delay::delay;
 pub use downloads::downloads;
 pub use growth::growth;
 pub use import::import;

@@ -9,8 +9,8 @@ use std::process::ExitCode;
 pub(crate) use admin_args::*;
 use anyhow::{Context, Result};
 pub(crate) use args::{
-    BackendsArgs, BenchCommand, DemoArgs, DownloadsArgs, GrowthArgs, ImportBenchArgs, PhonesimArgs,
-    ServeArgs, StormArgs,
+    BackendsArgs, BenchCommand, DelayArgs, DemoArgs, DownloadsArgs, GrowthArgs, ImportBenchArgs,
+    PhonesimArgs, ServeArgs, StormArgs,
 };
 use clap::{CommandFactory, Parser, Subcommand};
 pub(crate) use connection::Connection;
@@ -224,6 +224,7 @@ fn main() -> ExitCode {
         Command::Bench { command: BenchCommand::Import(args) } => bench::import(args),
         Command::Bench { command: BenchCommand::Growth(args) } => bench::growth(args),
         Command::Bench { command: BenchCommand::Backends(args) } => bench::backends::run(args),
+        Command::Bench { command: BenchCommand::Delay(args) } => bench::delay(args),
         Command::Bench { command: BenchCommand::TlsServer { data_dir } } => bench::tls_server(&data_dir),
         Command::Decode { file, show_secrets } => {
             read_input(file).and_then(|body| inspect::decode(&body, show_secrets))

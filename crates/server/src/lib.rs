@@ -328,8 +328,8 @@ where
     tasks.spawn(readiness.watch("scheduled backups", backups));
     let retention = retention::Retention::new(store.clone(), &config.database);
     tasks.spawn(readiness.watch("retention", retention.run(shutdown.clone())));
-    // Not a watched task: it ends once this node's contents are offered.
-    tokio::spawn(vault::share_held(vault.clone(), store.clone()));
+    let tidying = vault::keep_tidy(vault.clone(), store.clone(), shutdown.clone());
+    tasks.spawn(readiness.watch("content tidying", tidying));
     let wake = Arc::new(tokio::sync::Notify::new());
     let callback = callback_address(config.public_address.as_deref(), phone_addr).await;
     let scheduler = scheduler::Scheduler::new(

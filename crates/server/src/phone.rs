@@ -358,6 +358,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
             session_id: session.map(str::to_owned),
             remote_addr: remote_addr.clone(),
             not_before: now - self.interaction_timeout_secs,
+            device_hint: session.and_then(device_named_by_session),
         });
         // The handshake proved a secure-port certificate chains to our CA; the store says whose
         // it is and whether it still counts (guide p. 65).
@@ -384,7 +385,7 @@ impl<S: PhoneStore> PhoneEndpoint<S> {
                 interaction,
                 now,
                 remote_addr.clone(),
-                new_session_id(),
+                new_session_id(mac.as_deref()),
                 self.default_policy,
             );
             input.security.channel = channel.clone();
@@ -511,11 +512,22 @@ pub fn unix_now() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as Timestamp).unwrap_or_default()
 }
 
-/// 128 random bits as 32 upper-case hex digits, the form of the original DLS's session ids.
-fn new_session_id() -> String {
-    let mut bytes = [0u8; 16];
+/// A session id in the form of the original DLS's (32 upper-case hex digits): the device's MAC
+/// (12 digits), then 80 random bits. The random part makes it unguessable; the MAC lets a store
+/// read a `reply-to`'s device together with its interaction ([`InteractionLookup::device_hint`])
+/// even when the reply carries no `mac-addr` (a `WriteItems` reply, guide p. 48).
+fn new_session_id(mac: Option<&str>) -> String {
+    let mut bytes = [0u8; 10];
     getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    hex::encode_upper(bytes)
+    let digits: String = mac.unwrap_or("000000000000").chars().filter(char::is_ascii_hexdigit).collect();
+    let prefix = if digits.len() == 12 { digits.to_ascii_uppercase() } else { "0".repeat(12) };
+    prefix + &hex::encode_upper(bytes)
+}
+
+/// The device a session id names ([`new_session_id`]); only a hint: the interaction's own
+/// record says whose it is.
+fn device_named_by_session(session: &str) -> Option<String> {
+    opendls_engine::normalize_mac(session.get(..12)?).filter(|mac| mac != "00:00:00:00:00:00")
 }
 
 /// The session id from the `Cookie` header. Phones have been seen echoing attributes

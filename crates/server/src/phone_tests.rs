@@ -56,7 +56,12 @@ async fn new_interactions_past_the_limit_are_told_overload_until_a_slot_frees() 
 
 #[test]
 fn session_ids_are_long_and_distinct() {
-    let (a, b) = (new_session_id(), new_session_id());
+    let (a, b) = (new_session_id(Some("00:1A:E8:00:00:01")), new_session_id(Some("00:1A:E8:00:00:01")));
     assert_eq!(a.len(), 32);
+    assert!(a.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()), "{a}");
     assert_ne!(a, b);
+    assert_eq!(device_named_by_session(&a).as_deref(), Some("00:1A:E8:00:00:01"));
+    let unknown = new_session_id(None);
+    assert_eq!((unknown.len(), device_named_by_session(&unknown)), (32, None));
+    assert_eq!(device_named_by_session("PHPSESSID"), None, "a cookie of another form names nothing");
 }

@@ -10,15 +10,36 @@ use axum::body::Body;
 use http_body_util::BodyExt;
 use opendls_store::FileStore;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::{OwnedRwLockReadGuard, OwnedRwLockWriteGuard, RwLock};
+
+mod tidy;
+
+pub use tidy::{keep_tidy, tidy_once};
 
 /// Where stored content lives.
 #[derive(Debug, Clone)]
 pub struct Vault {
     root: PathBuf,
+    /// Orders what adds a content's name and what removes contents: an upload holds it (shared)
+    /// from finding its content until its file is recorded; a removal holds it alone. Without
+    /// it, a removal could delete a content an upload found already there and is recording.
+    naming: Arc<RwLock<()>>,
+}
+
+/// Held by an upload until its file is recorded (or refused): no content is removed meanwhile.
+#[derive(Debug)]
+pub struct Adding {
+    _guard: OwnedRwLockReadGuard<()>,
+}
+
+/// Held while contents are removed: no upload finds or records a content meanwhile.
+#[derive(Debug)]
+pub struct Removing {
+    _guard: OwnedRwLockWriteGuard<()>,
 }
 
 /// A body received into the vault.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Received {
     /// The content's SHA-256, lower-case hex.
     pub sha256: String,
@@ -27,6 +48,8 @@ pub struct Received {
     /// Whether the content was not in the vault before (so removing it is safe if the upload
     /// is refused afterwards).
     pub new: bool,
+    /// Keep until the file naming the content is recorded or refused.
+    pub adding: Adding,
 }
 
 /// Why a body was not stored.
@@ -61,7 +84,13 @@ impl Vault {
         }
         crate::data_dir::make_private(&root.join("sha256"))?;
         crate::data_dir::make_private(&incoming)?;
-        Ok(Vault { root })
+        Ok(Vault { root, naming: Arc::new(RwLock::new(())) })
+    }
+
+    /// Waits until no upload is between finding its content and recording its file, and keeps
+    /// uploads from getting there until the returned guard is dropped.
+    pub async fn removing(&self) -> Removing {
+        Removing { _guard: self.naming.clone().write_owned().await }
     }
 
     /// The path of a content, if `sha256` is a well-formed name and the content is there.
@@ -119,6 +148,7 @@ impl Vault {
                 return Err(error);
             }
         };
+        let adding = Adding { _guard: self.naming.clone().read_owned().await };
         let target = self.root.join("sha256").join(&sha256);
         let new = !target.exists();
         if new {
@@ -127,7 +157,7 @@ impl Vault {
         } else {
             tokio::fs::remove_file(&partial).await?;
         }
-        Ok(Received { sha256, size, new })
+        Ok(Received { sha256, size, new, adding })
     }
 
     async fn write_partial(
@@ -163,8 +193,29 @@ impl Vault {
         Ok((hex::encode(hash.finish().as_ref()), size))
     }
 
-    /// Deletes a content no stored file names any more.
-    pub async fn remove(&self, sha256: &str) -> std::io::Result<()> {
+    /// Undoes an upload whose file was refused or could not be shared: deletes its content if
+    /// the upload brought it and no stored file names it now (another upload of the same bytes
+    /// may have found it here meanwhile).
+    pub async fn undo_upload<S: FileStore>(&self, store: &S, received: Received) {
+        let Received { sha256, new, adding, .. } = received;
+        drop(adding);
+        if !new {
+            return;
+        }
+        let removing = self.removing().await;
+        match store.stored_files(None).await {
+            Ok(files) if files.iter().any(|file| file.file.sha256 == sha256) => {}
+            Ok(_) => {
+                if let Err(error) = self.remove(&sha256, &removing).await {
+                    tracing::warn!(%error, %sha256, "a refused upload's content stays on disk");
+                }
+            }
+            Err(error) => tracing::warn!(%error, %sha256, "a refused upload's content stays on disk"),
+        }
+    }
+
+    /// Deletes a content no stored file names any more; the caller holds [`Vault::removing`].
+    pub async fn remove(&self, sha256: &str, _held: &Removing) -> std::io::Result<()> {
         match self.path(sha256) {
             Some(path) => tokio::fs::remove_file(path).await,
             None => Ok(()),
@@ -269,7 +320,24 @@ mod tests {
         assert!(matches!(vault.receive(Body::empty(), 10).await, Err(VaultError::Empty)));
         assert_eq!(std::fs::read_dir(dir.path().join("files/incoming")).unwrap().count(), 0, "no leftovers");
         assert!(vault.path("../../etc/passwd").is_none());
-        vault.remove(&received.sha256).await.unwrap();
-        assert!(vault.path(&received.sha256).is_none());
+        let sha256 = received.sha256.clone();
+        drop(received);
+        vault.remove(&sha256, &vault.removing().await).await.unwrap();
+        assert!(vault.path(&sha256).is_none());
+    }
+
+    /// An upload that found its content holds off removals until its file is recorded.
+    #[tokio::test]
+    async fn removals_wait_for_uploads_between_finding_and_recording() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(dir.path()).unwrap();
+        let first = vault.receive(Body::from("abc"), 10).await.unwrap();
+        let second = vault.receive(Body::from("abc"), 10).await.unwrap();
+        assert!(!second.new, "uploads go on side by side");
+        let zero = std::time::Duration::ZERO;
+        drop(first);
+        assert!(tokio::time::timeout(zero, vault.removing()).await.is_err(), "one upload still holds");
+        drop(second);
+        assert!(tokio::time::timeout(zero, vault.removing()).await.is_ok(), "no upload holds");
     }
 }

@@ -101,9 +101,10 @@ fn engine_and_sqlite(bencher: Bencher) {
                     session_id: session.clone(),
                     remote_addr: "127.0.0.1".into(),
                     not_before: 0,
+                    device_hint: None,
                 });
                 let mac = mac.clone();
-                let request = store.request_context(lookup, None, move |_| Some(mac)).await.unwrap();
+                let request = store.request_context(lookup, None, move |_| Some(mac.clone())).await.unwrap();
                 let decision = decide(&input(message, request.context, request.interaction), &settings)
                     .decision()
                     .expect("no outside needs in this test");

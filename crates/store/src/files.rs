@@ -131,9 +131,17 @@ pub trait FileStore: Send + Sync + 'static {
         async { Ok(false) }
     }
 
-    /// Forgets a kept content no stored file names any more.
+    /// Forgets a kept content no stored file names any more, and lists it among the
+    /// [`FileStore::removed_contents`].
     fn forget_content(&self, sha256: &str) -> impl Future<Output = StoreResult<()>> + Send {
         let _ = sha256;
         async { Ok(()) }
+    }
+
+    /// Contents whose last stored file was removed, on any node, and that no stored file names
+    /// now: each node deletes its own copy. A content uploaded again leaves the list. Only
+    /// what is listed is ever deleted, so a node started on the wrong database deletes nothing.
+    fn removed_contents(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send {
+        async { Ok(Vec::new()) }
     }
 }

@@ -189,6 +189,11 @@ pub struct InteractionLookup {
     pub remote_addr: String,
     /// Interactions silent since before this are abandoned.
     pub not_before: Timestamp,
+    /// The device the request most likely concerns when the message does not say (the MAC
+    /// its session cookie names). A backend with a network between it and the data reads
+    /// that device's context together with the interaction, in one round trip; when the
+    /// interaction names another device, it reads that one's after. Never trusted.
+    pub device_hint: Option<String>,
 }
 
 /// What [`PhoneStore::request_context`] read.
@@ -219,7 +224,7 @@ pub trait PhoneStore: Send + Sync + 'static {
         &self,
         lookup: Option<InteractionLookup>,
         certificate_fingerprint: Option<String>,
-        device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
+        device_of: impl Fn(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> impl Future<Output = StoreResult<RequestContext>> + Send;
 
     /// For the first contact of a device not yet known: the prepared device

@@ -1,12 +1,13 @@
 //! The PostgreSQL implementation, for several opendls nodes sharing one database: tokio-postgres
 //! with a deadpool connection pool, statements prepared once per connection.
 //!
-//! The phone's hot path stays one hand-off per request: the reads of a request are sent
-//! together on one connection (tokio-postgres pipelines queries polled at once), and a decision
-//! is one transaction. Everything that must hold across nodes is decided by the database: a
-//! job target claimed by a decision is updated only while unfinished (a second node's claim
-//! finds it finished and refuses its decision), and migrations take an advisory lock so that
-//! nodes starting together migrate once.
+//! The phone's hot path costs one round trip to read and one to write: the reads of a request
+//! are sent together on one connection (tokio-postgres pipelines queries polled at once), and
+//! a decision's transaction goes out whole, `BEGIN` to `COMMIT` (`postgres/batch.rs`). Everything that
+//! must hold across nodes is decided by the database: a job target claimed by a decision is
+//! updated only while unfinished (a second node's claim finds it finished and the database
+//! refuses the decision), and migrations take an advisory lock so that nodes starting together
+//! migrate once.
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use crate::secrets::SecretKeys;
 use crate::{DeviceSummary, StoreError, StoreResult};
 
 mod admin;
+mod batch;
 mod contents;
 mod files;
 mod fleet;
@@ -42,6 +44,8 @@ pub use shared_files::SharedFiles;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0001_schema.sql"),
     include_str!("../migrations/postgres/0002_kept_contents.sql"),
+    include_str!("../migrations/postgres/0003_claims.sql"),
+    include_str!("../migrations/postgres/0004_removed_contents.sql"),
 ];
 
 /// Any number: the key of the advisory lock every node takes while it migrates.
@@ -72,6 +76,9 @@ impl std::fmt::Debug for PostgresStore {
 /// constraint, a missing table) is kept: the driver's display alone says only "db error".
 impl From<tokio_postgres::Error> for StoreError {
     fn from(error: tokio_postgres::Error) -> Self {
+        if let Some(refused) = error.as_db_error().filter(|db| db.code().code() == batch::CLAIM_REFUSED) {
+            return StoreError::Conflict(refused.message().to_owned());
+        }
         StoreError::Database(format!("postgres: {}", describe(&error)))
     }
 }

@@ -2,6 +2,7 @@
 
 mod admin_tls;
 mod backup;
+mod bench_delay;
 mod cli;
 mod cluster;
 mod descriptors;

@@ -143,25 +143,30 @@ pub(super) async fn upload<S: FileStore>(
     (file.sha256, file.size) = (received.sha256.clone(), received.size);
     match state.store.add_stored_file(file, crate::phone::unix_now()).await {
         Ok(stored) => {
-            share(&state, &stored, received.new).await?;
+            share(&state, &stored, received).await?;
             tracing::info!(id = stored.id, kind = stored.file.kind.as_str(), name = %stored.file.name,
                 sha256 = %stored.file.sha256, size = stored.file.size, "file stored");
             Ok((StatusCode::CREATED, Json(stored)).into_response())
         }
         Err(StoreError::Conflict(why)) => {
-            if received.new {
-                let _ = vault.remove(&received.sha256).await;
-            }
+            vault.undo_upload(state.store.as_ref(), received).await;
             Err(failure(StatusCode::CONFLICT, why))
         }
-        Err(error) => Err(error.into()),
+        Err(error) => {
+            vault.undo_upload(state.store.as_ref(), received).await;
+            Err(error.into())
+        }
     }
 }
 
 /// Gives an upload's content to the database when nodes share it, so that every node can serve
 /// it. Recorded first, shared second: a node removing the same content's last file meanwhile
 /// keeps it, since a file names it again. Unless it is shared, the upload is undone.
-async fn share<S: FileStore>(state: &AdminState<S>, stored: &StoredFile, new: bool) -> Result<(), Rejection> {
+async fn share<S: FileStore>(
+    state: &AdminState<S>,
+    stored: &StoredFile,
+    received: crate::vault::Received,
+) -> Result<(), Rejection> {
     if !state.store.shares_content() {
         return Ok(());
     }
@@ -173,9 +178,7 @@ async fn share<S: FileStore>(state: &AdminState<S>, stored: &StoredFile, new: bo
     let Err(cause) = shared else { return Ok(()) };
     tracing::error!(%cause, id = stored.id, %sha256, "an upload could not be shared with the other nodes; undone");
     let _ = state.store.remove_stored_file(stored.id).await;
-    if new {
-        let _ = state.settings.vault.remove(sha256).await;
-    }
+    state.settings.vault.undo_upload(state.store.as_ref(), received).await;
     Err(failure(
         StatusCode::SERVICE_UNAVAILABLE,
         format!("the upload could not be given to the other nodes through the database: {cause}"),
@@ -206,6 +209,8 @@ pub(super) async fn remove<S: FileStore>(
     let Some(file) = state.store.stored_file(id).await? else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}")));
     };
+    // Held until the content is gone, so that an upload of the same content waits and finds none.
+    let removing = state.settings.vault.removing().await;
     match state.store.remove_stored_file(id).await? {
         FileRemoval::NotFound => Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}"))),
         FileRemoval::InUse { jobs, pins } => {
@@ -226,7 +231,7 @@ pub(super) async fn remove<S: FileStore>(
             Err(failure(StatusCode::CONFLICT, message))
         }
         FileRemoval::Removed { last_copy } => {
-            if last_copy && let Err(cause) = state.settings.vault.remove(&file.file.sha256).await {
+            if last_copy && let Err(cause) = state.settings.vault.remove(&file.file.sha256, &removing).await {
                 tracing::warn!(%cause, sha256 = %file.file.sha256, "a removed file's content stays on disk");
             }
             if last_copy && let Err(cause) = state.store.forget_content(&file.file.sha256).await {

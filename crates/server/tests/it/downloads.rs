@@ -215,7 +215,7 @@ async fn a_file_uploaded_to_one_node_is_served_by_every_node() {
     }
     assert_eq!(kept(&database).await, 1, "the restarted node shared what it holds");
 
-    let second = TestServer::start_with(|config| config.database.url = url.clone()).await;
+    let mut second = TestServer::start_with(|config| config.database.url = url.clone()).await;
     assert!(!held(&second).exists());
     let path = url_for(&second, id, MAC).await;
     let whole = get(&second, &PhoneTls::modern(), &path, &[]).await;
@@ -231,7 +231,20 @@ async fn a_file_uploaded_to_one_node_is_served_by_every_node() {
     assert_eq!(get(&second, &PhoneTls::modern(), &path, &[]).await.status, 404);
     assert!(!held(&second).exists());
 
+    // The second node holds a copy again, and a content the database never knew.
+    std::fs::write(held(&second), content()).unwrap();
+    let unknown = second.config().data_dir.join("files/sha256").join("cd".repeat(32));
+    std::fs::write(&unknown, b"held before this node shared a database").unwrap();
     let removed = first.admin("DELETE", &format!("/api/files/{id}"), None).await;
     assert_eq!(removed.status, 200, "{}", removed.text());
     assert_eq!(kept(&database).await, 0, "the last file naming it is gone: so is the kept copy");
+    assert!(!held(&first).exists(), "the removing node deletes its copy at once");
+    // The other node deletes its copy when it tidies (at start, then hourly), and nothing else.
+    second.restart().await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while held(&second).exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!held(&second).exists(), "a content removed on another node is deleted here");
+    assert!(unknown.exists(), "a content the database does not list as removed is kept");
 }

@@ -5,6 +5,7 @@ use opendls_engine::{
     DesiredEntry, DeviceRecord, HistoryEvent, ItemKey, LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+use super::batch::Batch;
 use super::phone::{upsert_desired, upsert_device};
 use super::{PostgresStore, desired_entries, execute, failure_from_row, load_device, query, summary_row};
 use crate::columns::{
@@ -64,13 +65,11 @@ impl AdminStore for PostgresStore {
     }
 
     async fn set_desired(&self, entries: &[DesiredEntry], now: Timestamp) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let mut batch = Batch::default();
         for entry in entries {
-            upsert_desired(&tx, entry, now, &self.secrets).await?;
+            upsert_desired(&mut batch, entry, now, &self.secrets);
         }
-        tx.commit().await?;
-        Ok(())
+        batch.commit(&self.client().await?).await
     }
 
     async fn unset_desired(&self, scope: &Scope, key: &ItemKey) -> StoreResult<bool> {
@@ -126,14 +125,14 @@ impl AdminStore for PostgresStore {
     }
 
     async fn import_devices(&self, devices: &[DeviceRecord]) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        // One transaction per thousand devices: fast, and a failure loses at most one batch.
-        for batch in devices.chunks(1000) {
-            let tx = client.transaction().await?;
-            for device in batch {
-                upsert_device(&tx, device, &self.secrets).await?;
+        let client = self.client().await?;
+        // One transaction per thousand devices: fast, and a failure loses at most one chunk.
+        for chunk in devices.chunks(1000) {
+            let mut batch = Batch::default();
+            for device in chunk {
+                upsert_device(&mut batch, device, &self.secrets)?;
             }
-            tx.commit().await?;
+            batch.commit(&client).await?;
         }
         Ok(())
     }

@@ -6,12 +6,17 @@ use std::path::Path;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{PostgresStore, execute, query_opt};
+use super::batch::{Batch, owned};
+use super::{PostgresStore, execute, query, query_opt};
 use crate::{StoreError, StoreResult};
 
 /// Bytes per chunk: large enough that a 100 MB image is a hundred rows, small enough that a
 /// chunk in memory does not matter.
 const CHUNK_BYTES: usize = 1024 * 1024;
+
+/// How long a removal is listed for the nodes that still hold the content: a node down longer
+/// keeps its copy (harmless: nothing names it, nothing serves it).
+const REMOVALS_KEPT_SECS: i64 = 90 * 86_400;
 
 impl PostgresStore {
     pub(super) async fn keep_content(&self, sha256: &str, path: &Path) -> StoreResult<()> {
@@ -20,6 +25,8 @@ impl PostgresStore {
             .map_err(|_| StoreError::Internal(format!("{} is too large to keep", path.display())))?;
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
+        // Uploaded again: no node deletes its copy any more.
+        execute(&tx, "DELETE FROM removed_contents WHERE sha256 = $1", &[&sha256]).await?;
         // A second node sharing the same content at once waits here for the first to commit,
         // then finds it kept.
         let claimed = execute(
@@ -29,6 +36,7 @@ impl PostgresStore {
         )
         .await?;
         if claimed == 0 {
+            tx.commit().await?;
             return Ok(());
         }
         let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
@@ -72,13 +80,37 @@ impl PostgresStore {
     }
 
     pub(super) async fn drop_kept_content(&self, sha256: &str) -> StoreResult<()> {
-        let client = self.client().await?;
+        let mut batch = Batch::default();
         // Unless a stored file names it again meanwhile (an upload of the same content on
         // another node records the file before it shares the content).
-        let sql = "DELETE FROM kept_contents WHERE sha256 = $1 \
-             AND NOT EXISTS (SELECT 1 FROM stored_files WHERE sha256 = $1)";
-        execute(&client, sql, &[&sha256]).await?;
-        Ok(())
+        let unnamed = "NOT EXISTS (SELECT 1 FROM stored_files WHERE sha256 = $1)";
+        batch.push(
+            format!("DELETE FROM kept_contents WHERE sha256 = $1 AND {unnamed}"),
+            owned![sha256.to_owned()],
+        );
+        batch.push(
+            format!(
+                "INSERT INTO removed_contents (sha256, removed_at) \
+                 SELECT $1, extract(epoch FROM now())::bigint WHERE {unnamed} \
+                 ON CONFLICT (sha256) DO UPDATE SET removed_at = excluded.removed_at"
+            ),
+            owned![sha256.to_owned()],
+        );
+        batch.push(
+            format!(
+                "DELETE FROM removed_contents WHERE removed_at < extract(epoch FROM now())::bigint - {}",
+                REMOVALS_KEPT_SECS
+            ),
+            Vec::new(),
+        );
+        batch.commit(&self.client().await?).await
+    }
+
+    pub(super) async fn listed_removed_contents(&self) -> StoreResult<Vec<String>> {
+        let sql = "SELECT sha256 FROM removed_contents r \
+                   WHERE NOT EXISTS (SELECT 1 FROM stored_files f WHERE f.sha256 = r.sha256) ORDER BY sha256";
+        let rows = query(&self.client().await?, sql, &[]).await?;
+        rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
     }
 }
 

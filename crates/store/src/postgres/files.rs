@@ -133,4 +133,8 @@ impl FileStore for PostgresStore {
     async fn forget_content(&self, sha256: &str) -> StoreResult<()> {
         self.drop_kept_content(sha256).await
     }
+
+    async fn removed_contents(&self) -> StoreResult<Vec<String>> {
+        self.listed_removed_contents().await
+    }
 }

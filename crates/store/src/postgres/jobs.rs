@@ -1,10 +1,11 @@
 //! [`JobStore`] on PostgreSQL, and the job parts of the phone endpoint's calls.
 
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::GenericClient;
 use opendls_engine::{DeviceTask, JobId, Phase, TaskUpdate, Timestamp};
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
+use super::batch::{Batch, owned};
 use super::{PostgresStore, execute, exists, glob, member_of, query, query_opt};
 use crate::columns::{ACTIVE, UNFINISHED, from_json, phase_from, state_from, to_json};
 use crate::jobs::{
@@ -36,14 +37,10 @@ pub(super) async fn device_tasks(db: &impl GenericClient, mac: &str) -> StoreRes
         .collect()
 }
 
-/// Applies the engine's target updates. A finished target is never changed again, and an update
-/// that claims work for a target finished meanwhile (by an administrator, or by a decision on
-/// another node: the row lock orders them) refuses the whole decision.
-pub(super) async fn apply_task_updates(
-    tx: &Transaction<'_>,
-    updates: &[TaskUpdate],
-    now: Timestamp,
-) -> StoreResult<()> {
+/// A decision's changes to its device's job targets. Only unfinished targets change; a claim
+/// on one finished meanwhile (cancelled, or done by another node's interaction with the same
+/// phone) refuses the decision.
+pub(super) fn task_updates(batch: &mut Batch, updates: &[TaskUpdate], now: Timestamp) -> StoreResult<()> {
     let sql = format!(
         "UPDATE job_targets SET state = $1, detail = $2, updated_at = $3, \
          finished_at = CASE WHEN $4 THEN $3::bigint ELSE NULL END, read_result = COALESCE($7, read_result), \
@@ -51,26 +48,21 @@ pub(super) async fn apply_task_updates(
     );
     for change in updates {
         let read = change.read.as_ref().map(to_json).transpose()?;
-        let changed = execute(
-            tx,
-            &sql,
-            &[
-                &change.state.as_str(),
-                &change.detail,
-                &now,
-                &change.state.is_final(),
-                &change.job_id,
-                &change.mac,
-                &read,
-                &change.phase.map(Phase::as_str),
-            ],
-        )
-        .await?;
-        if changed == 0 && change.claims {
-            return Err(StoreError::Conflict(format!(
-                "job {} on {} was finished meanwhile",
-                change.job_id, change.mac
-            )));
+        let params = owned![
+            change.state.as_str(),
+            change.detail.clone(),
+            now,
+            change.state.is_final(),
+            change.job_id,
+            change.mac.clone(),
+            read,
+            change.phase.map(Phase::as_str),
+        ];
+        if change.claims {
+            let refusal = format!("job {} on {} was finished meanwhile", change.job_id, change.mac);
+            batch.push_claim(&sql, params, refusal);
+        } else {
+            batch.push(sql.clone(), params);
         }
     }
     Ok(())

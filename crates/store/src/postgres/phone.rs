@@ -1,10 +1,12 @@
-//! The phone endpoint's hot path on PostgreSQL: the reads of one request sent together on one
-//! connection, and one transaction per decision.
+//! The phone endpoint's hot path on PostgreSQL, one round trip each way: the reads of one
+//! request sent together on one connection, and a decision's transaction sent whole
+//! ([`Batch::commit`]).
 
 use deadpool_postgres::GenericClient;
 use opendls_engine::{Decision, DesiredEntry, DeviceRecord, InteractionChange, InteractionState, Timestamp};
 
-use super::{PostgresStore, desired_entries, execute, failure_from_row, load_device, query, query_opt};
+use super::batch::{Batch, owned};
+use super::{PostgresStore, desired_entries, failure_from_row, load_device, query};
 use crate::columns::{
     from_json, index_column, join_groups, kind_name, open_failures, scope_columns, stored_device_documents,
     stored_value, to_json,
@@ -51,25 +53,24 @@ pub(super) async fn load_context(
 }
 
 /// The interaction a `reply-to` belongs to: by session cookie, else the single recent one from
-/// the same address.
+/// the same address; one statement.
 async fn load_interaction(
     db: &impl GenericClient,
     lookup: &InteractionLookup,
     secrets: &SecretKeys,
 ) -> StoreResult<Option<InteractionState>> {
-    let InteractionLookup { session_id, remote_addr, not_before } = lookup;
-    if let Some(session_id) = session_id {
-        let sql = "SELECT state FROM interactions WHERE session_id = $1 AND updated_at >= $2";
-        if let Some(row) = query_opt(db, sql, &[session_id, not_before]).await? {
-            return Ok(Some(from_json(&secrets.open(row.try_get(0)?)?)?));
-        }
-    }
-    // Only an unambiguous match: two phones behind one NAT address must not be confused.
-    let sql = "SELECT state FROM interactions WHERE remote_addr = $1 AND updated_at >= $2 LIMIT 2";
-    match query(db, sql, &[remote_addr, not_before]).await?.as_slice() {
-        [row] => Ok(Some(from_json(&secrets.open(row.try_get(0)?)?)?)),
-        _ => Ok(None),
-    }
+    let InteractionLookup { session_id, remote_addr, not_before, .. } = lookup;
+    let sql = "SELECT state, (session_id = $1) IS TRUE AS by_session FROM interactions \
+               WHERE updated_at >= $3 AND (session_id = $1 OR remote_addr = $2) \
+               ORDER BY by_session DESC LIMIT 3";
+    let rows = query(db, sql, &[session_id, remote_addr, not_before]).await?;
+    let found = match rows.as_slice() {
+        [first, ..] if first.try_get::<_, bool>(1)? => Some(first),
+        // Only an unambiguous match: two phones behind one NAT address must not be confused.
+        [only] => Some(only),
+        _ => None,
+    };
+    found.map(|row| from_json(&secrets.open(row.try_get(0)?)?)).transpose()
 }
 
 impl PhoneStore for PostgresStore {
@@ -77,14 +78,18 @@ impl PhoneStore for PostgresStore {
         load_context(&self.client().await?, mac, &self.secrets).await
     }
 
+    /// One round trip when the device can be guessed before the interaction is read (the
+    /// message's `mac-addr`, else the lookup's hint): its context is read together with the
+    /// interaction and the certificate; a wrong guess costs a second read.
     async fn request_context(
         &self,
         lookup: Option<InteractionLookup>,
         certificate_fingerprint: Option<String>,
-        device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
+        device_of: impl Fn(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> StoreResult<RequestContext> {
         let client = self.client().await?;
         let db = &client;
+        let guess = device_of(None).or_else(|| lookup.as_ref().and_then(|l| l.device_hint.clone()));
         let find_interaction = async {
             match &lookup {
                 Some(lookup) => load_interaction(db, lookup, &self.secrets).await,
@@ -97,11 +102,19 @@ impl PhoneStore for PostgresStore {
                 None => Ok(None),
             }
         };
-        let (interaction, certificate) = tokio::try_join!(find_interaction, find_certificate)?;
+        let read_guessed = async {
+            match &guess {
+                Some(mac) => load_context(db, mac, &self.secrets).await.map(Some),
+                None => Ok(None),
+            }
+        };
+        let (interaction, certificate, guessed) =
+            tokio::try_join!(find_interaction, find_certificate, read_guessed)?;
         let mac = device_of(interaction.as_ref());
-        let context = match &mac {
-            Some(mac) => load_context(db, mac, &self.secrets).await?,
-            None => DeviceContext::default(),
+        let context = match (&mac, guessed) {
+            (Some(mac), Some(context)) if guess.as_ref() == Some(mac) => context,
+            (Some(mac), _) => load_context(db, mac, &self.secrets).await?,
+            (None, _) => DeviceContext::default(),
         };
         Ok(RequestContext { interaction, mac, context, certificate })
     }
@@ -123,73 +136,64 @@ impl PhoneStore for PostgresStore {
     }
 
     async fn apply(&self, decision: Decision, now: Timestamp) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
-        apply_decision(&tx, &decision, now, &self.secrets).await?;
-        tx.commit().await?;
-        Ok(())
+        let mut batch = Batch::default();
+        decision_statements(&mut batch, &decision, now, &self.secrets)?;
+        batch.commit(&self.client().await?).await
     }
 }
 
-/// Persists a decision in `tx`. The statements of independent groups go out together on the
-/// transaction's connection (tokio-postgres pipelines requests polled at once), so a decision
-/// costs about as many round trips as its longest group, not as its statements; within a group
-/// the order is kept (a superseded interaction is deleted before the new one is written). A
-/// conflict found by any group refuses the decision: the transaction is dropped, nothing stays.
-async fn apply_decision(
-    tx: &deadpool_postgres::Transaction<'_>,
+/// The statements that persist a decision, in one transaction sent in one round trip. Order
+/// matters where statements touch the same rows (a superseded interaction is deleted before the
+/// new one is written). A claim that finds its job target finished, or its prepared device
+/// bound elsewhere, refuses the whole decision: nothing of it stays.
+fn decision_statements(
+    batch: &mut Batch,
     decision: &Decision,
     now: Timestamp,
     secrets: &SecretKeys,
 ) -> StoreResult<()> {
-    tokio::try_join!(
-        super::jobs::apply_task_updates(tx, &decision.task_updates, now),
-        super::provisioning::apply_binding(tx, decision, now, secrets),
-        super::security::apply_security(tx, decision, now),
-        apply_interaction(tx, decision, secrets),
-        async {
-            match &decision.device {
-                Some(device) => upsert_device(tx, device, secrets).await,
-                None => Ok(()),
-            }
-        },
-        insert_history(tx, &decision.history),
-        apply_failures(tx, decision, secrets),
-        async {
-            for entry in &decision.desired_set {
-                upsert_desired(tx, entry, now, secrets).await?;
-            }
-            Ok(())
-        },
-    )?;
+    super::jobs::task_updates(batch, &decision.task_updates, now)?;
+    super::provisioning::binding(batch, decision, now, secrets);
+    super::security::security_changes(batch, decision, now)?;
+    interaction_statements(batch, decision, secrets)?;
+    if let Some(device) = &decision.device {
+        upsert_device(batch, device, secrets)?;
+    }
+    insert_history(batch, &decision.history);
+    failure_statements(batch, decision, secrets);
+    for entry in &decision.desired_set {
+        upsert_desired(batch, entry, now, secrets);
+    }
     Ok(())
 }
 
 /// The interactions a decision supersedes, ends, starts or continues.
-async fn apply_interaction(
-    tx: &deadpool_postgres::Transaction<'_>,
-    decision: &Decision,
-    secrets: &SecretKeys,
-) -> StoreResult<()> {
+fn interaction_statements(batch: &mut Batch, decision: &Decision, secrets: &SecretKeys) -> StoreResult<()> {
     if let Some(mac) = &decision.supersedes_interactions_of {
-        execute(tx, "DELETE FROM interactions WHERE mac = $1", &[mac]).await?;
-        execute(tx, "UPDATE contact_schedule SET attempts = 0 WHERE mac = $1 AND attempts > 0", &[mac])
-            .await?;
+        batch.push("DELETE FROM interactions WHERE mac = $1", owned![mac.clone()]);
+        batch.push(
+            "UPDATE contact_schedule SET attempts = 0 WHERE mac = $1 AND attempts > 0",
+            owned![mac.clone()],
+        );
     }
     match &decision.interaction {
         InteractionChange::Start(state) | InteractionChange::Continue(state) => {
             let stored = secrets.seal(&to_json(state)?);
-            execute(
-                tx,
+            batch.push(
                 "INSERT INTO interactions (session_id, mac, remote_addr, updated_at, state) VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (session_id) DO UPDATE SET remote_addr = excluded.remote_addr, \
                  updated_at = excluded.updated_at, state = excluded.state",
-                &[&state.session_id, &state.mac, &state.remote_addr, &state.updated_at, &stored],
-            )
-            .await?;
+                owned![
+                    state.session_id.clone(),
+                    state.mac.clone(),
+                    state.remote_addr.clone(),
+                    state.updated_at,
+                    stored
+                ],
+            );
         }
         InteractionChange::End(Some(session_id)) => {
-            execute(tx, "DELETE FROM interactions WHERE session_id = $1", &[session_id]).await?;
+            batch.push("DELETE FROM interactions WHERE session_id = $1", owned![session_id.clone()]);
         }
         InteractionChange::End(None) => {}
     }
@@ -197,80 +201,64 @@ async fn apply_interaction(
 }
 
 /// The values a decision records as refused by the phone, and those it no longer refuses.
-async fn apply_failures(
-    tx: &deadpool_postgres::Transaction<'_>,
-    decision: &Decision,
-    secrets: &SecretKeys,
-) -> StoreResult<()> {
-    let Some(mac) = decision.device.as_ref().map(|d| d.mac.as_str()) else { return Ok(()) };
+fn failure_statements(batch: &mut Batch, decision: &Decision, secrets: &SecretKeys) {
+    let Some(mac) = decision.device.as_ref().map(|d| d.mac.as_str()) else { return };
     for failure in &decision.failures_added {
-        execute(
-            tx,
+        batch.push(
             "INSERT INTO write_failures (mac, name, item_index, value, status, at) VALUES ($1, $2, $3, $4, $5, $6) \
              ON CONFLICT (mac, name, item_index) DO UPDATE SET value = excluded.value, status = excluded.status, \
              at = excluded.at",
-            &[
-                &mac,
-                &failure.key.name,
-                &index_column(failure.key.index),
-                &stored_value(secrets, &failure.key.name, &failure.value),
-                &failure.status,
-                &failure.at,
+            owned![
+                mac.to_owned(),
+                failure.key.name.clone(),
+                index_column(failure.key.index),
+                stored_value(secrets, &failure.key.name, &failure.value),
+                failure.status.clone(),
+                failure.at,
             ],
-        )
-        .await?;
+        );
     }
     for key in &decision.failures_cleared {
-        execute(
-            tx,
+        batch.push(
             "DELETE FROM write_failures WHERE mac = $1 AND name = $2 AND item_index = $3",
-            &[&mac, &key.name, &index_column(key.index)],
-        )
-        .await?;
+            owned![mac.to_owned(), key.name.clone(), index_column(key.index)],
+        );
     }
-    Ok(())
 }
 
 /// Inserts a decision's history events in one statement (a full read records hundreds).
-pub(super) async fn insert_history(
-    db: &impl GenericClient,
-    events: &[opendls_engine::HistoryEvent],
-) -> StoreResult<()> {
+pub(super) fn insert_history(batch: &mut Batch, events: &[opendls_engine::HistoryEvent]) {
     if events.is_empty() {
-        return Ok(());
+        return;
     }
-    let macs: Vec<&str> = events.iter().map(|e| e.mac.as_str()).collect();
+    let macs: Vec<String> = events.iter().map(|e| e.mac.clone()).collect();
     let ats: Vec<i64> = events.iter().map(|e| e.at).collect();
     let kinds: Vec<String> = events.iter().map(|e| kind_name(e.kind)).collect();
-    let reasons: Vec<&str> = events.iter().map(|e| e.reason.as_str()).collect();
-    let names: Vec<Option<&str>> = events.iter().map(|e| e.key.as_ref().map(|k| k.name.as_str())).collect();
+    let reasons: Vec<String> = events.iter().map(|e| e.reason.clone()).collect();
+    let names: Vec<Option<String>> = events.iter().map(|e| e.key.as_ref().map(|k| k.name.clone())).collect();
     let indexes: Vec<Option<i64>> =
         events.iter().map(|e| e.key.as_ref().and_then(|k| k.index).map(i64::from)).collect();
-    let old: Vec<Option<&str>> = events.iter().map(|e| e.old_value.as_deref()).collect();
-    let new: Vec<Option<&str>> = events.iter().map(|e| e.new_value.as_deref()).collect();
-    let details: Vec<&str> = events.iter().map(|e| e.detail.as_str()).collect();
-    execute(
-        db,
+    let old: Vec<Option<String>> = events.iter().map(|e| e.old_value.clone()).collect();
+    let new: Vec<Option<String>> = events.iter().map(|e| e.new_value.clone()).collect();
+    let details: Vec<String> = events.iter().map(|e| e.detail.clone()).collect();
+    batch.push(
         "INSERT INTO history (mac, at, kind, reason, name, item_index, old_value, new_value, detail) \
          SELECT mac, at, kind, reason, name, item_index, old_value, new_value, detail FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::bigint[], \
          $7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS e(mac, at, kind, reason, name, item_index, \
          old_value, new_value, detail, n) ORDER BY n",
-        &[&macs, &ats, &kinds, &reasons, &names, &indexes, &old, &new, &details],
-    )
-    .await?;
-    Ok(())
+        owned![macs, ats, kinds, reasons, names, indexes, old, new, details],
+    );
 }
 
 /// Inserts or updates a device; its group and approval are left alone (only an administrator
 /// changes them once it is known).
-pub(super) async fn upsert_device(
-    db: &impl GenericClient,
+pub(super) fn upsert_device(
+    batch: &mut Batch,
     device: &DeviceRecord,
     secrets: &SecretKeys,
 ) -> StoreResult<()> {
     let (reported, flagged) = stored_device_documents(device, secrets)?;
-    execute(
-        db,
+    batch.push(
         "INSERT INTO devices (mac, e164, device_type, software_version, contact_me_uri, group_name, first_seen, \
          last_contact, last_reason, remote_addr, inventory_read_at, reported, flagged, tls_offer, approval, \
          other_groups) \
@@ -280,50 +268,41 @@ pub(super) async fn upsert_device(
          last_contact = excluded.last_contact, last_reason = excluded.last_reason, \
          remote_addr = excluded.remote_addr, inventory_read_at = excluded.inventory_read_at, \
          reported = excluded.reported, flagged = excluded.flagged, tls_offer = excluded.tls_offer",
-        &[
-            &device.mac,
-            &device.e164,
-            &device.device_type,
-            &device.software_version,
-            &device.contact_me_uri,
-            &device.group,
-            &device.first_seen,
-            &device.last_contact,
-            &device.last_reason,
-            &device.remote_addr,
-            &device.inventory_read_at,
-            &reported,
-            &flagged,
-            &device.tls_offer,
-            &device.approval.as_str(),
-            &join_groups(&device.other_groups),
+        owned![
+            device.mac.clone(),
+            device.e164.clone(),
+            device.device_type.clone(),
+            device.software_version.clone(),
+            device.contact_me_uri.clone(),
+            device.group.clone(),
+            device.first_seen,
+            device.last_contact,
+            device.last_reason.clone(),
+            device.remote_addr.clone(),
+            device.inventory_read_at,
+            reported,
+            flagged,
+            device.tls_offer.clone(),
+            device.approval.as_str(),
+            join_groups(&device.other_groups),
         ],
-    )
-    .await?;
+    );
     Ok(())
 }
 
 /// Sets one desired value.
-pub(super) async fn upsert_desired(
-    db: &impl GenericClient,
-    entry: &DesiredEntry,
-    now: Timestamp,
-    secrets: &SecretKeys,
-) -> StoreResult<()> {
+pub(super) fn upsert_desired(batch: &mut Batch, entry: &DesiredEntry, now: Timestamp, secrets: &SecretKeys) {
     let (scope, scope_key) = scope_columns(&entry.scope);
-    execute(
-        db,
+    batch.push(
         "INSERT INTO desired_items (scope, scope_key, name, item_index, value, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (scope, scope_key, name, item_index) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        &[
-            &scope,
-            &scope_key,
-            &entry.key.name,
-            &index_column(entry.key.index),
-            &stored_value(secrets, &entry.key.name, &entry.value),
-            &now,
+        owned![
+            scope,
+            scope_key.to_owned(),
+            entry.key.name.clone(),
+            index_column(entry.key.index),
+            stored_value(secrets, &entry.key.name, &entry.value),
+            now,
         ],
-    )
-    .await?;
-    Ok(())
+    );
 }

@@ -4,6 +4,7 @@ use deadpool_postgres::{GenericClient, Transaction};
 use opendls_engine::{Decision, Provisioned, Scope, Timestamp, Variable};
 use tokio_postgres::Row;
 
+use super::batch::{Batch, owned};
 use super::variables::{Existing, upsert_variable};
 use super::{PostgresStore, execute, query, query_opt};
 use crate::columns::{join_groups, opened_variables, sealed_variables, split_groups};
@@ -28,42 +29,28 @@ fn provisioned_row(row: &Row) -> StoreResult<(Provisioned, String)> {
     Ok((provisioned, row.try_get("variables")?))
 }
 
-/// Binds a provisioned device in the decision's transaction, or refuses the decision when
-/// another phone was bound to it meanwhile (on this node or another); records a refused claim.
-pub(super) async fn apply_binding(
-    tx: &Transaction<'_>,
-    decision: &Decision,
-    now: Timestamp,
-    secrets: &SecretKeys,
-) -> StoreResult<()> {
+/// A decision's binding of a prepared device to the phone that took it. The prepared device
+/// is claimed: bound to another phone meanwhile (another node's interaction), it refuses the
+/// decision.
+pub(super) fn binding(batch: &mut Batch, decision: &Decision, now: Timestamp, secrets: &SecretKeys) {
     if let Some(binding) = &decision.binding {
-        let bound = execute(
-            tx,
+        batch.push_claim(
             "UPDATE provisioned_devices SET bound_mac = $2, bound_at = $3 \
              WHERE id = $1 AND (bound_mac IS NULL OR bound_mac = $2)",
-            &[&binding.provisioned_id, &binding.mac, &now],
-        )
-        .await?;
-        if bound == 0 {
-            return Err(StoreError::Conflict(format!(
-                "provisioned device {} was bound to another phone meanwhile",
-                binding.provisioned_id
-            )));
-        }
+            owned![binding.provisioned_id, binding.mac.clone(), now],
+            format!("provisioned device {} was bound to another phone meanwhile", binding.provisioned_id),
+        );
         // A variable set for the MAC by hand since it was prepared wins over the prepared one.
         for variable in &binding.variables {
-            upsert_variable(tx, variable, now, secrets, Existing::Keep).await?;
+            upsert_variable(batch, variable, now, secrets, Existing::Keep);
         }
     }
     if let Some(conflict) = &decision.binding_conflict {
-        execute(
-            tx,
+        batch.push(
             "UPDATE provisioned_devices SET conflict = $2 WHERE id = $1",
-            &[&conflict.provisioned_id, &conflict.detail],
-        )
-        .await?;
+            owned![conflict.provisioned_id, conflict.detail.clone()],
+        );
     }
-    Ok(())
 }
 
 async fn find(

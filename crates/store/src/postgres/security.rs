@@ -2,13 +2,14 @@
 
 use std::str::FromStr;
 
-use deadpool_postgres::{GenericClient, Transaction};
+use deadpool_postgres::GenericClient;
 use opendls_engine::{
     CertificateChange, CertificateRecord, CertificateState, Decision, DeviceSecurity, Scope, SecurityMode,
     SecurityState, Timestamp,
 };
 use tokio_postgres::Row;
 
+use super::batch::{Batch, owned};
 use super::{PostgresStore, execute, exists, query, query_opt};
 use crate::columns::{scope_columns, scope_from_columns};
 use crate::secrets::SecretKeys;
@@ -71,25 +72,22 @@ async fn load_record(db: &impl GenericClient, mac: &str) -> StoreResult<Option<D
     }))
 }
 
-async fn save_record(db: &impl GenericClient, mac: &str, record: &DeviceSecurity) -> StoreResult<()> {
-    execute(
-        db,
+fn save_record(batch: &mut Batch, mac: &str, record: &DeviceSecurity) {
+    batch.push(
         "INSERT INTO device_security (mac, state, pin_bootstrap, pending_tan, certificate_serial, since, detail) \
          VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (mac) DO UPDATE SET state = excluded.state, \
          pin_bootstrap = excluded.pin_bootstrap, pending_tan = excluded.pending_tan, \
          certificate_serial = excluded.certificate_serial, since = excluded.since, detail = excluded.detail",
-        &[
-            &mac,
-            &record.state.as_str(),
-            &record.pin_bootstrap,
-            &record.pending_tan,
-            &record.certificate_serial,
-            &record.since,
-            &record.detail,
+        owned![
+            mac.to_owned(),
+            record.state.as_str(),
+            record.pin_bootstrap,
+            record.pending_tan.clone(),
+            record.certificate_serial.clone(),
+            record.since,
+            record.detail.clone(),
         ],
-    )
-    .await?;
-    Ok(())
+    );
 }
 
 const CERTIFICATE_COLUMNS: &str =
@@ -120,64 +118,59 @@ pub(super) async fn certificate_by_fingerprint(
 }
 
 /// Ends issued or active certificates (never brings a revoked one back).
-async fn end_certificates(
-    db: &impl GenericClient,
+fn end_certificates(
+    batch: &mut Batch,
     filter: &str,
     key: &str,
     state: CertificateState,
     reason: &str,
     now: Timestamp,
-) -> StoreResult<usize> {
+) {
     let sql = format!(
         "UPDATE certificates SET state = $1, ended_at = $2, ended_reason = $3 \
          WHERE {filter} = $4 AND state IN ('issued', 'active')"
     );
-    Ok(execute(db, &sql, &[&state.as_str(), &now, &reason, &key]).await? as usize)
+    batch.push(sql, owned![state.as_str(), now, reason.to_owned(), key.to_owned()]);
 }
 
-/// Persists a decision's Secure Mode changes.
-pub(super) async fn apply_security(
-    tx: &Transaction<'_>,
-    decision: &Decision,
-    now: Timestamp,
-) -> StoreResult<()> {
+/// A decision's Secure Mode changes.
+pub(super) fn security_changes(batch: &mut Batch, decision: &Decision, now: Timestamp) -> StoreResult<()> {
     if let Some(record) = &decision.security {
         let mac = decision
             .device
             .as_ref()
             .map(|d| d.mac.as_str())
             .ok_or_else(|| StoreError::Internal("a security change without its device".into()))?;
-        save_record(tx, mac, record).await?;
+        save_record(batch, mac, record);
     }
     for change in &decision.certificates {
         match change {
-            CertificateChange::Issued(record) => {
-                execute(
-                    tx,
-                    "INSERT INTO certificates (serial, fingerprint, mac, not_before, not_after, state, issued_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'issued', $6)",
-                    &[&record.serial, &record.fingerprint, &record.mac, &record.not_before, &record.not_after, &now],
-                )
-                .await?;
-            }
+            CertificateChange::Issued(record) => batch.push(
+                "INSERT INTO certificates (serial, fingerprint, mac, not_before, not_after, state, issued_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'issued', $6)",
+                owned![
+                    record.serial.clone(),
+                    record.fingerprint.clone(),
+                    record.mac.clone(),
+                    record.not_before,
+                    record.not_after,
+                    now
+                ],
+            ),
             CertificateChange::Activated { serial, mac } => {
                 let reason = format!("replaced by certificate {serial}");
-                execute(
-                    tx,
+                batch.push(
                     "UPDATE certificates SET state = 'superseded', ended_at = $1, ended_reason = $2 \
                      WHERE mac = $3 AND state = 'active' AND serial <> $4",
-                    &[&now, &reason, mac, serial],
-                )
-                .await?;
-                execute(
-                    tx,
+                    owned![now, reason, mac.clone(), serial.clone()],
+                );
+                batch.push(
                     "UPDATE certificates SET state = 'active' WHERE serial = $1 AND state = 'issued'",
-                    &[serial],
-                )
-                .await?;
+                    owned![serial.clone()],
+                );
             }
             CertificateChange::Ended { serial, state, reason } => {
-                end_certificates(tx, "serial", serial, *state, reason, now).await?;
+                end_certificates(batch, "serial", serial, *state, reason, now);
             }
         }
     }
@@ -280,7 +273,10 @@ impl SecurityStore for PostgresStore {
     }
 
     async fn revoke_certificates(&self, mac: &str, reason: &str, now: Timestamp) -> StoreResult<usize> {
-        end_certificates(&self.client().await?, "mac", mac, CertificateState::Revoked, reason, now).await
+        let mut batch = Batch::default();
+        end_certificates(&mut batch, "mac", mac, CertificateState::Revoked, reason, now);
+        let ended = batch.send(&self.client().await?).await?;
+        Ok(ended.iter().sum::<u64>() as usize)
     }
 
     async fn reset_security(&self, mac: &str, reason: &str, now: Timestamp) -> StoreResult<bool> {
@@ -289,20 +285,20 @@ impl SecurityStore for PostgresStore {
         if !exists(&tx, "SELECT 1 FROM devices WHERE mac = $1", &[&mac]).await? {
             return Ok(false);
         }
-        end_certificates(&tx, "mac", mac, CertificateState::Revoked, reason, now).await?;
+        let mut batch = Batch::default();
+        end_certificates(&mut batch, "mac", mac, CertificateState::Revoked, reason, now);
         let record = DeviceSecurity {
             state: SecurityState::Default,
             since: now,
             detail: reason.to_owned(),
             ..DeviceSecurity::default()
         };
-        save_record(&tx, mac, &record).await?;
-        execute(
-            &tx,
+        save_record(&mut batch, mac, &record);
+        batch.push(
             "INSERT INTO history (mac, at, kind, reason, detail) VALUES ($1, $2, 'security', 'admin', $3)",
-            &[&mac, &now, &format!("reset to Default Mode: {reason}")],
-        )
-        .await?;
+            owned![mac.to_owned(), now, format!("reset to Default Mode: {reason}")],
+        );
+        batch.send(&tx).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -4,6 +4,7 @@ use deadpool_postgres::GenericClient;
 use opendls_engine::{Scope, Timestamp, Variable};
 use tokio_postgres::Row;
 
+use super::batch::{Batch, owned};
 use super::{PostgresStore, execute, query};
 use crate::columns::{opened_variable, scope_columns};
 use crate::secrets::SecretKeys;
@@ -41,13 +42,13 @@ pub(super) enum Existing {
 }
 
 /// Writes one variable.
-pub(super) async fn upsert_variable(
-    db: &impl GenericClient,
+pub(super) fn upsert_variable(
+    batch: &mut Batch,
     variable: &Variable,
     now: Timestamp,
     secrets: &SecretKeys,
     existing: Existing,
-) -> StoreResult<()> {
+) {
     let (scope, key) = scope_columns(&variable.scope);
     let value = if variable.secret { secrets.seal(&variable.value) } else { variable.value.clone() };
     let on_conflict = match existing {
@@ -60,19 +61,16 @@ pub(super) async fn upsert_variable(
         "INSERT INTO variables (scope, scope_key, name, value, secret, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
          ON CONFLICT (scope, scope_key, name) {on_conflict}"
     );
-    execute(db, &sql, &[&scope, &key, &variable.name, &value, &variable.secret, &now]).await?;
-    Ok(())
+    batch.push(sql, owned![scope, key.to_owned(), variable.name.clone(), value, variable.secret, now]);
 }
 
 impl VariableStore for PostgresStore {
     async fn set_variables(&self, variables: &[Variable], now: Timestamp) -> StoreResult<()> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await?;
+        let mut batch = Batch::default();
         for variable in variables {
-            upsert_variable(&tx, variable, now, &self.secrets, Existing::Replace).await?;
+            upsert_variable(&mut batch, variable, now, &self.secrets, Existing::Replace);
         }
-        tx.commit().await?;
-        Ok(())
+        batch.commit(&self.client().await?).await
     }
 
     async fn unset_variable(&self, scope: &Scope, name: &str) -> StoreResult<bool> {

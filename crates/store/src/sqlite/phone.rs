@@ -59,7 +59,7 @@ pub(super) fn load_interaction(
     lookup: &InteractionLookup,
     secrets: &SecretKeys,
 ) -> StoreResult<Option<InteractionState>> {
-    let InteractionLookup { session_id, remote_addr, not_before } = lookup;
+    let InteractionLookup { session_id, remote_addr, not_before, .. } = lookup;
     if let Some(session_id) = session_id {
         let state: Option<String> = connection
             .prepare_cached("SELECT state FROM interactions WHERE session_id = ?1 AND updated_at >= ?2")?
@@ -90,7 +90,7 @@ impl PhoneStore for SqliteStore {
         &self,
         lookup: Option<InteractionLookup>,
         certificate_fingerprint: Option<String>,
-        device_of: impl FnOnce(Option<&InteractionState>) -> Option<String> + Send + 'static,
+        device_of: impl Fn(Option<&InteractionState>) -> Option<String> + Send + 'static,
     ) -> StoreResult<RequestContext> {
         let secrets = self.secrets.clone();
         self.read_here(move |connection| {

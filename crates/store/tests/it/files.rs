@@ -68,8 +68,8 @@ pub async fn a_removed_files_number_is_never_given_again<B: Backend>() {
 }
 
 /// A content kept for the nodes sharing the database comes back byte for byte (across chunks),
-/// is kept once, and is forgotten only while no stored file names it. A backend of one node
-/// keeps nothing.
+/// is kept once, and is forgotten only while no stored file names it; forgotten, it is listed
+/// for the other nodes to delete their copies. A backend of one node keeps nothing.
 pub async fn contents_are_kept_for_other_nodes_where_nodes_share<B: Backend>() {
     let (store, _keep) = B::fresh().await;
     let dir = tempfile::tempdir().unwrap();
@@ -83,6 +83,11 @@ pub async fn contents_are_kept_for_other_nodes_where_nodes_share<B: Backend>() {
     if !store.shares_content() {
         assert!(!store.fetch_content(&sha, &fetched).await.unwrap(), "nothing is kept");
         assert!(!fetched.exists());
+        store.forget_content(&sha).await.unwrap();
+        assert!(
+            store.removed_contents().await.unwrap().is_empty(),
+            "one node deletes what it removes itself"
+        );
         return;
     }
     // Kept once: a second offer (another node, or this one at its next start) changes nothing.
@@ -96,7 +101,17 @@ pub async fn contents_are_kept_for_other_nodes_where_nodes_share<B: Backend>() {
     let named = store.add_stored_file(firmware("a.img", &sha), 100).await.unwrap();
     store.forget_content(&sha).await.unwrap();
     assert!(store.fetch_content(&sha, &dir.path().join("still")).await.unwrap());
+    assert!(store.removed_contents().await.unwrap().is_empty(), "a named content is not listed as removed");
     store.remove_stored_file(named.id).await.unwrap();
     store.forget_content(&sha).await.unwrap();
     assert!(!store.fetch_content(&sha, &dir.path().join("gone")).await.unwrap());
+    // Listed for the other nodes to delete their copies, until a file names it again.
+    assert_eq!(store.removed_contents().await.unwrap(), vec![sha.clone()]);
+    let again = store.add_stored_file(firmware("a.img", &sha), 101).await.unwrap();
+    assert!(store.removed_contents().await.unwrap().is_empty(), "named again, it is not deleted");
+    store.remove_stored_file(again.id).await.unwrap();
+    assert_eq!(store.removed_contents().await.unwrap(), vec![sha.clone()]);
+    std::fs::write(&source, &content).unwrap();
+    store.share_content(&sha, &source).await.unwrap();
+    assert!(store.removed_contents().await.unwrap().is_empty(), "uploaded again, it leaves the list");
 }

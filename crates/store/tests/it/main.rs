@@ -1,5 +1,6 @@
 //! Contract tests of the store: what the engine decides comes back exactly, atomically. Every
-//! backend runs the same suite ([`contract_suite!`]); `sqlite_only` holds what only SQLite has.
+//! backend runs the same suite ([`contract_suite!`]); `sqlite_only` and `postgres_only` hold what
+//! only one backend has.
 
 mod backend;
 mod files;
@@ -7,6 +8,7 @@ mod fleet;
 mod jobs;
 mod phone;
 mod pins;
+mod postgres_only;
 mod retention;
 mod security;
 mod sqlite_only;

@@ -26,6 +26,7 @@ pub(crate) async fn find(
         session_id: session.map(str::to_owned),
         remote_addr: remote_addr.into(),
         not_before,
+        device_hint: None,
     };
     store.request_context(Some(lookup), None, |_| None).await.unwrap().interaction
 }
@@ -48,6 +49,7 @@ pub(crate) async fn decide(
         session_id: session.map(str::to_owned),
         remote_addr: "127.0.0.1".into(),
         not_before: now - 300,
+        device_hint: None,
     });
     let (reason, reported) = (message.reason.reason.clone(), message.value("mac-addr").map(str::to_owned));
     let request = store
@@ -186,6 +188,7 @@ pub async fn one_request_read_finds_the_interaction_and_then_its_device<B: Backe
         session_id: Some(state.session_id.clone()),
         remote_addr: "127.0.0.1".into(),
         not_before: 900,
+        device_hint: None,
     };
     // The device is chosen from the interaction found, as the engine's device_mac does.
     let request = store
@@ -198,6 +201,14 @@ pub async fn one_request_read_finds_the_interaction_and_then_its_device<B: Backe
     assert_eq!(request.mac.as_deref(), Some(MAC));
     assert_eq!(request.context.device, store.device_context(MAC).await.unwrap().device);
     assert_eq!(request.certificate, None);
+    // A hint is a guess: the interaction says whose it is, right or wrong.
+    for hint in ["00:1A:E8:00:00:99", MAC] {
+        let hinted = InteractionLookup { device_hint: Some(hint.into()), ..lookup.clone() };
+        let request =
+            store.request_context(Some(hinted), None, |found| found.map(|s| s.mac.clone())).await.unwrap();
+        assert_eq!(request.mac.as_deref(), Some(MAC), "hint {hint}");
+        assert_eq!(request.context.device.as_ref().map(|d| d.mac.as_str()), Some(MAC), "hint {hint}");
+    }
     // Past its timeout the interaction is not found, and no device is read.
     let stale = InteractionLookup { not_before: 2000, ..lookup };
     let request =

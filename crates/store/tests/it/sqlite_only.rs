@@ -54,7 +54,7 @@ async fn a_database_from_an_earlier_build_is_recognised_and_kept() {
 /// The two backends' schemas hold the same tables and columns (`opendls migrate` copies by
 /// column name): a migration added to one backend only fails here. PostgreSQL's extras are
 /// `certificates.seq`, its stand-in for SQLite's rowid order, and the stored files' content it
-/// keeps for the nodes sharing it (`kept_contents`, `content_chunks`).
+/// keeps for the nodes sharing it (`kept_contents`, `content_chunks`, `removed_contents`).
 #[tokio::test]
 async fn both_backends_have_the_same_tables_and_columns() {
     let Some(url) = crate::backend::postgres_url() else { return };
@@ -91,7 +91,11 @@ async fn both_backends_have_the_same_tables_and_columns() {
         .map(|row| row.get::<_, String>(0))
         .filter(|column| column != "certificates.seq")
         // Stored files' content, kept only where several nodes share the database.
-        .filter(|column| !column.starts_with("kept_contents.") && !column.starts_with("content_chunks."))
+        .filter(|column| {
+            !["kept_contents.", "content_chunks.", "removed_contents."]
+                .iter()
+                .any(|table| column.starts_with(table))
+        })
         .collect();
     sqlite_columns.sort();
     postgres_columns.sort();
