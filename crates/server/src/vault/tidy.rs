@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Vault, share_held};
 
 /// How often a node tidies after its start.
-pub const EVERY: Duration = Duration::from_secs(3600);
+const EVERY: Duration = Duration::from_secs(3600);
 
 /// Deletes this node's copies of the contents the database lists as removed; how many.
 pub async fn tidy_once<S: FileStore>(vault: &Vault, store: &S) -> opendls_store::StoreResult<usize> {
@@ -35,8 +35,8 @@ pub async fn tidy_once<S: FileStore>(vault: &Vault, store: &S) -> opendls_store:
     Ok(deleted)
 }
 
-/// Offers the database what this node holds ([`share_held`]), then tidies now and every
-/// [`EVERY`] until `shutdown`.
+/// Offers the database what this node holds ([`share_held`]), then tidies now and every hour
+/// until `shutdown`.
 pub async fn keep_tidy<S: FileStore>(vault: Arc<Vault>, store: Arc<S>, shutdown: CancellationToken) {
     if !store.shares_content() {
         return shutdown.cancelled().await;
