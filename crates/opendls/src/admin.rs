@@ -3,11 +3,11 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
-use opendls_engine::utc_text;
-use opendls_server::api::{
+use opendls_api::{
     BehindNat, ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, DeviceView, GroupAssignment,
     PolicySetting,
 };
+use opendls_engine::utc_text;
 use reqwest::Method;
 
 use crate::client::Client;

@@ -8,12 +8,12 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
+use opendls_api::ConfigEntry;
 use opendls_engine::{DeviceRecord, ItemKey, ReportedItem};
 use opendls_phonesim::fleet::{FleetConfig, FleetReport, Percentiles, run_fleet};
 use opendls_phonesim::interaction::Target;
 use opendls_phonesim::items::realistic_items;
 use opendls_phonesim::{PhoneProfile, SimPhone};
-use opendls_server::api::ConfigEntry;
 use opendls_store::{AdminStore, SqliteStore};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{Access, Indexing, ValueRule};
@@ -334,7 +334,7 @@ async fn seed_desired_items(server: &ServerProcess, data_dir: &Path) -> Result<(
     );
     for (name, value) in items {
         let entry = ConfigEntry { scope: "global".into(), target: None, name, index: None, value };
-        let _: Option<opendls_server::api::ConfigChangeResult> =
+        let _: Option<opendls_api::ConfigChangeResult> =
             client.send(reqwest::Method::PUT, "/api/config", &entry).await?;
     }
     Ok(())

@@ -2,7 +2,7 @@
 //! exactly the service's own certificate, and reads answers and refusals.
 
 use anyhow::{Context, Result, anyhow, bail};
-use opendls_server::api::ApiError;
+use opendls_api::ApiError;
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use opendls_api::{ConfigEntry, DeviceListEntry, DeviceView};
 use opendls_phonesim::interaction::Target;
 use opendls_phonesim::live::{self, Behaviour, LiveStats};
 use opendls_phonesim::{PhoneProfile, SimPhone};
 use opendls_server::Config;
-use opendls_server::api::{ConfigEntry, DeviceListEntry, DeviceView};
 
 use crate::client::Client;
 use crate::{Connection, DemoArgs};
@@ -51,7 +51,7 @@ async fn demo(args: DemoArgs) -> Result<ExitCode> {
             index,
             value: value.into(),
         };
-        let _: Option<opendls_server::api::ConfigChangeResult> =
+        let _: Option<opendls_api::ConfigChangeResult> =
             client.send(reqwest::Method::PUT, "/api/config", &entry).await?;
     }
     println!(

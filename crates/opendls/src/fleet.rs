@@ -4,9 +4,9 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
+use opendls_api::{DeviceListEntry, GroupSummary, GroupView};
 use opendls_engine::{Timestamp, utc_text};
-use opendls_server::api::{DeviceListEntry, GroupView};
-use opendls_store::{GroupSummary, PolicyEntry, Removal};
+use opendls_store::{PolicyEntry, Removal};
 use reqwest::Method;
 
 use crate::DeviceListArgs;

@@ -6,9 +6,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use opendls_api::{JobRequest, Targets};
 use opendls_engine::{TargetState, utc_text};
-use opendls_server::api::JobRequest;
-use opendls_store::TargetSelector;
 use opendls_store::jobs::{JobDetail, JobSummary, Waiting};
 use reqwest::Method;
 
@@ -66,13 +65,13 @@ pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
 
 async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<ExitCode> {
     let targets = if !args.devices.is_empty() {
-        TargetSelector::Devices { macs: args.devices.clone() }
+        Targets::Devices { macs: args.devices.clone() }
     } else if let Some(name) = &args.group {
-        TargetSelector::Group { name: name.clone() }
+        Targets::Group { name: name.clone() }
     } else if args.model.is_some() || args.firmware.is_some() {
-        TargetSelector::Query { device_type: args.model.clone(), software_version: args.firmware.clone() }
+        Targets::Query { device_type: args.model.clone(), software_version: args.firmware.clone() }
     } else if args.all {
-        TargetSelector::All
+        Targets::All
     } else {
         bail!("name the targets: --device MAC, --group NAME, --model / --firmware PATTERN, or --all");
     };
@@ -106,19 +105,19 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
 /// it) to its devices now.
 pub async fn push_configuration(client: &Client, scope: (String, Option<String>), json: bool) -> Result<()> {
     let targets = match scope {
-        (_, None) => TargetSelector::All,
-        (kind, Some(name)) if kind == "group" => TargetSelector::Group { name },
+        (_, None) => Targets::All,
+        (kind, Some(name)) if kind == "group" => Targets::Group { name },
         (kind, Some(pattern)) if kind == "model" => {
-            TargetSelector::Query { device_type: Some(pattern), software_version: None }
+            Targets::Query { device_type: Some(pattern), software_version: None }
         }
-        (_, Some(mac)) => TargetSelector::Devices { macs: vec![mac] },
+        (_, Some(mac)) => Targets::Devices { macs: vec![mac] },
     };
     push_job(client, targets, json).await
 }
 
 /// Creates an apply-configuration job for `targets`: contact-me now instead of waiting for
 /// their next contact.
-pub async fn push_job(client: &Client, targets: TargetSelector, json: bool) -> Result<()> {
+pub async fn push_job(client: &Client, targets: Targets, json: bool) -> Result<()> {
     let request = JobRequest::new("apply-configuration", targets);
     let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
     if let Some(job) = created {

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Subcommand;
+use opendls_api::{LayoutApplied, LayoutApply};
 use opendls_engine::layout::{FUNCTIONS, Layout};
-use opendls_server::api::{LayoutApplied, LayoutApply};
 use reqwest::Method;
 
 use crate::admin::print_table;

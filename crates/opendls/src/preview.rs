@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use clap::Args;
-use opendls_server::api::{ConfigDiff, DeviceChangeView, NextWriteView};
+use opendls_api::{ConfigDiff, DeviceChangeView, NextWriteView};
 
 use crate::admin::{encode, item_label, print_table};
 use crate::client::Client;

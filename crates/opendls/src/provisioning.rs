@@ -6,10 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use opendls_api::{ApprovalRequest, ApprovalResult, ProvisionEntry, ProvisionRequest, ProvisionResult};
 use opendls_engine::utc_text;
-use opendls_server::api::{
-    ApprovalRequest, ApprovalResult, ProvisionEntry, ProvisionRequest, ProvisionResult,
-};
 use opendls_store::ProvisionedView;
 use reqwest::Method;
 
@@ -347,7 +345,7 @@ pub(crate) async fn approve(client: &Client, args: ApproveArgs, json: bool) -> R
         eprintln!("{} approved", crate::output::plural(result.approved.len(), "device"));
     }
     if args.push && !result.approved.is_empty() {
-        let targets = opendls_store::TargetSelector::Devices { macs: result.approved.clone() };
+        let targets = opendls_api::Targets::Devices { macs: result.approved.clone() };
         crate::jobs::push_job(client, targets, json).await?;
     }
     Ok(ExitCode::SUCCESS)

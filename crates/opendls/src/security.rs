@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use opendls_server::api::{GeneratedPin, GroupPin, ModeSetting, SecurityAction};
+use opendls_api::{GeneratedPin, GroupPin, ModeSetting, SecurityAction};
 use reqwest::Method;
 use serde_json::Value;
 

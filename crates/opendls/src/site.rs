@@ -6,9 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, ValueEnum};
-use opendls_server::api::{
-    ConfigEntry, SiteConfiguration, SiteDiffLine, SiteImport, SiteImportResult, VariableView,
-};
+use opendls_api::{ConfigEntry, SiteConfiguration, SiteDiffLine, SiteImport, SiteImportResult, VariableView};
 use reqwest::Method;
 
 use crate::Refused;
@@ -163,7 +161,7 @@ struct ExportedDevice {
 /// `opendls device export`: every known device and every prepared device not yet bound, with
 /// its groups and device variables, on standard output.
 pub(crate) async fn export_devices(client: &Client, args: &DeviceExportArgs) -> Result<ExitCode> {
-    use opendls_server::api::DeviceListEntry;
+    use opendls_api::DeviceListEntry;
     use opendls_store::ProvisionedView;
     let mut devices: Vec<DeviceListEntry> = Vec::new();
     loop {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Result, anyhow, bail};
 use clap::Subcommand;
-use opendls_server::api::{
+use opendls_api::{
     ConfigCheckReport, EffectiveView, RenderProblem, VariableChange, VariableChangeResult, VariableRemoval,
     VariableValue, VariableView,
 };

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use opendls_api as api;
 use opendls_store::Store;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -15,7 +16,6 @@ use tokio_util::sync::CancellationToken;
 
 pub mod admin;
 pub mod admission;
-pub mod api;
 pub mod backend;
 pub mod backup;
 pub mod bootstrap;

@@ -22,7 +22,7 @@ fn configuration_round_trip_with_meaningful_exit_codes() {
     assert!(stderr(&refused).contains("between 3700 and 32000"));
     let group = service.opendls(&["config", "set", "--group", "sales", "sntp-addr=ntp.sales", "--json"]);
     assert!(group.status.success());
-    let result: opendls_server::api::ConfigChangeResult = serde_json::from_slice(&group.stdout).unwrap();
+    let result: opendls_api::ConfigChangeResult = serde_json::from_slice(&group.stdout).unwrap();
     assert!(result.applied);
     assert_eq!((result.values[0].item.as_str(), result.values[0].known_item), ("sntp-addr", true));
 
@@ -32,7 +32,7 @@ fn configuration_round_trip_with_meaningful_exit_codes() {
     assert!(text.contains("XML-app-name[2]") && text.contains("group sales"), "{text}");
 
     let json = service.opendls(&["config", "show", "--group", "sales", "--json"]);
-    let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&json.stdout).unwrap();
+    let entries: Vec<opendls_api::ConfigEntry> = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].value, "ntp.sales");
 
@@ -443,7 +443,7 @@ fn secret_values_are_read_from_standard_input() {
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(!stderr(&output).contains("visible"), "{}", stderr(&output));
     let shown = service.opendls(&["config", "show", "--group", "sales", "--json"]);
-    let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&shown.stdout).unwrap();
+    let entries: Vec<opendls_api::ConfigEntry> = serde_json::from_slice(&shown.stdout).unwrap();
     let password = entries.iter().find(|e| e.name == "sip-pwd").unwrap();
     assert_eq!(password.value, "******", "stored, and masked in listings");
     // A phone of the group receives exactly what was typed.

@@ -12,7 +12,7 @@ use opendls_store::{AdminStore, DeviceFilter, FleetStore, PhoneStore};
 use serde::Deserialize;
 
 use super::{AdminState, Answer, failure, parse_group, parse_mac};
-use crate::api::{DeviceListEntry, GroupView};
+use crate::api::{DeviceListEntry, GroupSummary, GroupView};
 use crate::phone::unix_now;
 
 /// The most devices one listing answers with.
@@ -58,7 +58,7 @@ pub(super) async fn list_devices<S: FleetStore>(
     };
     let limit = query.limit.unwrap_or(DEFAULT_DEVICE_PAGE).min(MAX_DEVICE_PAGE);
     let page = state.store.find_devices(&filter, query.offset.unwrap_or(0), limit).await?;
-    let devices: Vec<DeviceListEntry> = page.devices.into_iter().map(DeviceListEntry::from).collect();
+    let devices: Vec<DeviceListEntry> = page.devices.into_iter().map(summary_entry).collect();
     let mut response = Json(devices).into_response();
     response.headers_mut().insert(TOTAL_HEADER, HeaderValue::from(page.total));
     Ok(response)
@@ -92,7 +92,8 @@ pub(super) async fn remove_device<S: FleetStore + PhoneStore>(
 }
 
 pub(super) async fn list_groups<S: FleetStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
-    Ok(Json(state.store.groups().await?).into_response())
+    let groups: Vec<GroupSummary> = state.store.groups().await?.into_iter().map(group_summary).collect();
+    Ok(Json(groups).into_response())
 }
 
 pub(super) async fn show_group<S: FleetStore + AdminStore>(
@@ -108,8 +109,8 @@ pub(super) async fn show_group<S: FleetStore + AdminStore>(
     let scope = opendls_engine::Scope::Group(name);
     let values = state.store.desired(Some(&scope)).await?;
     let values = values.into_iter().map(super::config::masked_entry).collect();
-    let devices = page.devices.into_iter().map(DeviceListEntry::from).collect();
-    Ok(Json(GroupView { summary, devices, values }).into_response())
+    let devices = page.devices.into_iter().map(summary_entry).collect();
+    Ok(Json(GroupView { summary: group_summary(summary), devices, values }).into_response())
 }
 
 #[derive(Deserialize)]
@@ -148,4 +149,28 @@ pub(super) async fn remove_group<S: FleetStore>(
 
 pub(super) async fn list_policies<S: FleetStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
     Ok(Json(state.store.policies().await?).into_response())
+}
+
+/// A device of a listing as the API shows it.
+pub(super) fn summary_entry(device: opendls_store::DeviceSummary) -> DeviceListEntry {
+    DeviceListEntry {
+        mac: device.mac,
+        e164: device.e164,
+        device_type: device.device_type,
+        software_version: device.software_version,
+        group: device.group,
+        other_groups: device.other_groups,
+        last_contact: device.last_contact,
+        last_reason: device.last_reason,
+        remote_addr: device.remote_addr,
+        security_state: Some(device.security_state),
+        tls_offer: device.tls_offer,
+        approval: Some(device.approval),
+    }
+}
+
+/// A group as the API shows it.
+fn group_summary(group: opendls_store::GroupSummary) -> GroupSummary {
+    let opendls_store::GroupSummary { name, devices, values, policy, security_mode, has_pin } = group;
+    GroupSummary { name, devices, values, policy, security_mode, has_pin }
 }

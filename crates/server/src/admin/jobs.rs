@@ -18,7 +18,7 @@ use serde::Deserialize;
 
 use super::waiting::{self, WaitContext};
 use super::{AdminState, Answer, failure, parse_scope};
-use crate::api::{BehindNat, JobRequest};
+use crate::api::{BehindNat, JobRequest, Targets};
 use crate::phone::unix_now;
 
 /// Parses `name` or `name[index]`.
@@ -83,22 +83,23 @@ fn unknown_item(key: &ItemKey, allow_unknown: bool) -> Option<String> {
     ))
 }
 
-fn checked_targets(targets: &TargetSelector) -> Result<TargetSelector, super::Rejection> {
+/// The store's selector for the devices a request names, each name checked.
+fn checked_targets(targets: &Targets) -> Result<TargetSelector, super::Rejection> {
     match targets {
-        TargetSelector::Devices { macs } => {
+        Targets::Devices { macs } => {
             if macs.is_empty() {
                 return Err(failure(StatusCode::BAD_REQUEST, "no devices named"));
             }
             let macs = macs.iter().map(|mac| super::parse_mac(mac)).collect::<Result<Vec<_>, _>>()?;
             Ok(TargetSelector::Devices { macs })
         }
-        TargetSelector::Group { name } => Ok(TargetSelector::Group { name: super::parse_group(name)? }),
+        Targets::Group { name } => Ok(TargetSelector::Group { name: super::parse_group(name)? }),
         // `--model CP210` means the phone whose label says CP210 (`OpenScape Desk Phone CP210`).
-        TargetSelector::Query { device_type, software_version } => Ok(TargetSelector::Query {
+        Targets::Query { device_type, software_version } => Ok(TargetSelector::Query {
             device_type: device_type.as_deref().map(full_model_pattern),
             software_version: software_version.clone(),
         }),
-        other => Ok(other.clone()),
+        Targets::All => Ok(TargetSelector::All),
     }
 }
 

@@ -44,7 +44,7 @@ async fn values_are_checked_against_the_catalog() {
     let insisted = r#"{"scope":"global","values":[{"name":"future-item","value":"1"}],"allow_unknown":true}"#;
     let unknown = server.admin("PUT", "/api/config", Some(insisted)).await;
     assert_eq!(unknown.status, 200);
-    let result: opendls_server::api::ConfigChangeResult = serde_json::from_slice(&unknown.body).unwrap();
+    let result: opendls_api::ConfigChangeResult = serde_json::from_slice(&unknown.body).unwrap();
     assert!(result.applied && !result.values[0].known_item && !result.values[0].warnings.is_empty());
     let bad_scope = server
         .admin("PUT", "/api/config", Some(r#"{"scope":"device","target":"nope","name":"e164","value":"1"}"#))
@@ -70,7 +70,7 @@ async fn device_beats_group_beats_global() {
         assert_eq!(server.admin("PUT", "/api/config", Some(&body)).await.status, 200);
     }
     let pending = |body: Vec<u8>| {
-        let view: opendls_server::api::DeviceView = serde_json::from_slice(&body).unwrap();
+        let view: opendls_api::DeviceView = serde_json::from_slice(&body).unwrap();
         view.pending.iter().find(|p| p.name == "sntp-addr").map(|p| (p.desired.clone(), p.scope.clone()))
     };
     let view = server.admin("GET", &format!("/api/devices/{mac}"), None).await;
@@ -82,9 +82,9 @@ async fn device_beats_group_beats_global() {
     assert_eq!(pending(view.body), Some(("group.example".into(), "group sales".into())));
 
     let listing = server.admin("GET", "/api/config?scope=group&target=sales", None).await;
-    let entries: Vec<opendls_server::api::ConfigEntry> = serde_json::from_slice(&listing.body).unwrap();
+    let entries: Vec<opendls_api::ConfigEntry> = serde_json::from_slice(&listing.body).unwrap();
     assert_eq!(entries.len(), 1);
-    let devices: Vec<opendls_server::api::DeviceListEntry> =
+    let devices: Vec<opendls_api::DeviceListEntry> =
         serde_json::from_slice(&server.admin("GET", "/api/devices", None).await.body).unwrap();
     assert_eq!(devices[0].group.as_deref(), Some("sales"));
     assert_eq!(server.admin("GET", "/api/devices/00:00:00:00:00:00", None).await.status, 404);
@@ -102,7 +102,7 @@ async fn a_change_says_how_many_devices_it_touches() {
         format!(r#"{{{scope},"values":[{{"name":"sntp-addr","value":"{value}"}}],"dry_run":{dry_run}}}"#)
     };
     let count = |body: Vec<u8>| {
-        let result: opendls_server::api::ConfigChangeResult = serde_json::from_slice(&body).unwrap();
+        let result: opendls_api::ConfigChangeResult = serde_json::from_slice(&body).unwrap();
         (result.applied, result.devices_affected)
     };
     let sales = r#""scope":"group","target":"sales""#;

@@ -29,7 +29,7 @@ async fn a_small_fleet_boots_is_configured_and_busy_phones_finish_on_call_back()
     assert!(report.errors.is_empty(), "{:?}", report.errors);
     assert!(report.step_latency.contains_key("GetNextFragment"), "replies were fragmented");
     assert_eq!(report.items_written, 30, "one item per phone, written exactly once");
-    let devices: Vec<opendls_server::api::DeviceListEntry> =
+    let devices: Vec<opendls_api::DeviceListEntry> =
         serde_json::from_slice(&server.admin("GET", "/api/devices", None).await.body).unwrap();
     assert_eq!(devices.len(), 30);
 }

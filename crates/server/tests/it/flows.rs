@@ -43,7 +43,7 @@ async fn start_up_read_write_clean_up() {
 
     let device = server.admin("GET", &format!("/api/devices/{MAC}"), None).await;
     assert_eq!(device.status, 200);
-    let view: opendls_server::api::DeviceView = serde_json::from_slice(&device.body).unwrap();
+    let view: opendls_api::DeviceView = serde_json::from_slice(&device.body).unwrap();
     let sntp = view.reported.iter().find(|i| i.name == "sntp-addr").unwrap();
     assert_eq!(sntp.value, "time.nist.gov");
     assert!(view.pending.is_empty());
@@ -78,7 +78,7 @@ async fn fragmented_reply() {
     let done = phone_post(server.phone_addr(), part3.as_bytes(), Some(&session)).await.dls();
     assert_eq!((done.action, done.nonce.as_str()), (Action::CleanUp, "N3"));
 
-    let view: opendls_server::api::DeviceView =
+    let view: opendls_api::DeviceView =
         serde_json::from_slice(&server.admin("GET", &format!("/api/devices/{MAC}"), None).await.body)
             .unwrap();
     let names: Vec<&str> = view.reported.iter().map(|i| i.name.as_str()).collect();
@@ -134,7 +134,7 @@ async fn per_item_errors() {
     let refused = phone_post(server.phone_addr(), combined.as_bytes(), Some(&session)).await;
     assert_eq!(refused.dls().action, Action::CleanUp);
 
-    let view: opendls_server::api::DeviceView =
+    let view: opendls_api::DeviceView =
         serde_json::from_slice(&server.admin("GET", &format!("/api/devices/{MAC}"), None).await.body)
             .unwrap();
     let held = |name: &str| view.pending.iter().find(|p| p.name == name).and_then(|p| p.held.clone());
@@ -173,7 +173,7 @@ async fn local_changes_revert_managed_items() {
     let revert = phone_post(server.phone_addr(), read.as_bytes(), Some(&session)).await.dls();
     assert_eq!(revert.items, vec![Item::new("dls-addr", "10.0.0.1")]);
 
-    let view: opendls_server::api::DeviceView =
+    let view: opendls_api::DeviceView =
         serde_json::from_slice(&server.admin("GET", &format!("/api/devices/{MAC}"), None).await.body)
             .unwrap();
     let local = view
@@ -232,7 +232,7 @@ async fn the_configured_default_policy_applies() {
     let read = reply_with("ReadAllItems", "R2", "final", &inventory(MAC, &[("dls-addr", "192.168.1.150")]));
     let done = phone_post(server.phone_addr(), read.as_bytes(), Some(&session)).await.dls();
     assert_eq!(done.action, Action::CleanUp, "a flagged change is not written back");
-    let view: opendls_server::api::DeviceView =
+    let view: opendls_api::DeviceView =
         serde_json::from_slice(&server.admin("GET", &format!("/api/devices/{MAC}"), None).await.body)
             .unwrap();
     let pending = view.pending.iter().find(|p| p.name == "dls-addr").unwrap();

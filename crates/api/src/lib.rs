@@ -1,5 +1,7 @@
-//! The admin API's JSON documents, shared by the server and the `opendls` command-line client.
-//! Values of secret items are masked before they leave the server.
+//! The admin API's JSON documents: what the server answers and what its clients send (the
+//! `opendls` command, and the console to come). No I/O and no storage types: the server turns
+//! its records into these documents, so that what it stores can change without changing what
+//! it answers. Values of secret items are masked before they leave the server.
 
 use serde::{Deserialize, Serialize};
 
@@ -45,25 +47,6 @@ pub struct DeviceListEntry {
     /// `approved`, or `pending` / `rejected` while it waits for an administrator's approval.
     #[serde(default)]
     pub approval: Option<String>,
-}
-
-impl From<opendls_store::DeviceSummary> for DeviceListEntry {
-    fn from(d: opendls_store::DeviceSummary) -> Self {
-        DeviceListEntry {
-            mac: d.mac,
-            e164: d.e164,
-            device_type: d.device_type,
-            software_version: d.software_version,
-            group: d.group,
-            other_groups: d.other_groups,
-            last_contact: d.last_contact,
-            last_reason: d.last_reason,
-            remote_addr: d.remote_addr,
-            security_state: Some(d.security_state),
-            tls_offer: d.tls_offer,
-            approval: Some(d.approval),
-        }
-    }
 }
 
 /// One check of `GET /api/ready`.
@@ -262,11 +245,29 @@ pub struct ConfigValueResult {
     pub warnings: Vec<String>,
 }
 
+/// A group in `GET /api/groups`: it exists while a device, a value, a policy, a mode or a PIN
+/// names it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupSummary {
+    /// Its name.
+    pub name: String,
+    /// Devices in it.
+    pub devices: u64,
+    /// Desired values set for it.
+    pub values: u64,
+    /// Its local-change policy, if it has its own.
+    pub policy: Option<String>,
+    /// Its security mode, if it has its own.
+    pub security_mode: Option<String>,
+    /// Whether it has a default PIN.
+    pub has_pin: bool,
+}
+
 /// `GET /api/groups/{name}`: the group, its devices (up to 10,000) and its values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupView {
     /// Counts, policy, mode.
-    pub summary: opendls_store::GroupSummary,
+    pub summary: GroupSummary,
     /// Its devices, by MAC.
     pub devices: Vec<DeviceListEntry>,
     /// Its desired values (secrets masked).
@@ -312,7 +313,7 @@ pub struct JobRequest {
     #[serde(default)]
     pub items: Vec<String>,
     /// Which devices.
-    pub targets: opendls_store::TargetSelector,
+    pub targets: Targets,
     /// Contact the phones now (default) or wait for their next contact.
     #[serde(default = "default_true")]
     pub contact_me: bool,
@@ -348,7 +349,7 @@ pub struct JobRequest {
 
 impl JobRequest {
     /// A request for `kind` on `targets`, contacting the phones, with nothing else set.
-    pub fn new(kind: &str, targets: opendls_store::TargetSelector) -> JobRequest {
+    pub fn new(kind: &str, targets: Targets) -> JobRequest {
         JobRequest {
             kind: kind.to_owned(),
             items: Vec::new(),
@@ -365,6 +366,35 @@ impl JobRequest {
             max_failures: None,
         }
     }
+}
+
+/// Which devices a job is for: `{"by": "devices", "macs": [...]}`, `{"by": "group", "name":
+/// ...}`, `{"by": "query", "device_type": ..., "software_version": ...}` or `{"by": "all"}`.
+/// Resolved once, when the job is created.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "by", rename_all = "kebab-case")]
+pub enum Targets {
+    /// These devices, by MAC.
+    Devices {
+        /// The MACs.
+        macs: Vec<String>,
+    },
+    /// The devices of a group.
+    Group {
+        /// The group.
+        name: String,
+    },
+    /// Devices whose inventory matches; `*` and `?` are wildcards, an absent field matches all.
+    Query {
+        /// Model (`device-type`), e.g. `OpenStage 60` or `OpenStage *`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        device_type: Option<String>,
+        /// Firmware (`software-version`), e.g. `V3 R5*`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        software_version: Option<String>,
+    },
+    /// Every known device.
+    All,
 }
 
 fn default_true() -> bool {
@@ -423,4 +453,31 @@ pub struct GroupPin {
     /// When it was set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_at: Option<i64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The documents' JSON is what clients already send: a change here breaks every script.
+    #[test]
+    fn targets_read_as_clients_write_them() {
+        let cases = [
+            (
+                r#"{"by":"devices","macs":["00:1A:E8:00:00:01"]}"#,
+                Targets::Devices { macs: vec!["00:1A:E8:00:00:01".into()] },
+            ),
+            (r#"{"by":"group","name":"sales"}"#, Targets::Group { name: "sales".into() }),
+            (
+                r#"{"by":"query","device_type":"OpenStage *"}"#,
+                Targets::Query { device_type: Some("OpenStage *".into()), software_version: None },
+            ),
+            (r#"{"by":"all"}"#, Targets::All),
+        ];
+        for (json, targets) in cases {
+            assert_eq!(serde_json::from_str::<Targets>(json).unwrap(), targets, "{json}");
+            assert_eq!(serde_json::to_string(&targets).unwrap(), json);
+        }
+        assert!(serde_json::from_str::<Targets>(r#"{"by":"everyone"}"#).is_err());
+    }
 }
