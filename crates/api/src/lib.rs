@@ -5,11 +5,13 @@
 
 use serde::{Deserialize, Serialize};
 
+mod jobs;
 mod layouts;
 mod preview;
 mod provisioning;
 mod site;
 mod templates;
+pub use jobs::*;
 pub use layouts::*;
 pub use preview::*;
 pub use provisioning::*;
@@ -397,6 +399,28 @@ pub enum Targets {
     All,
 }
 
+impl std::fmt::Display for Targets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Targets::Devices { macs } if macs.len() == 1 => write!(f, "device {}", macs[0]),
+            Targets::Devices { macs } if macs.len() <= 3 => write!(f, "devices {}", macs.join(", ")),
+            Targets::Devices { macs } => write!(f, "{} devices", macs.len()),
+            Targets::Group { name } => write!(f, "group {name}"),
+            Targets::Query { device_type, software_version } => {
+                let mut parts = Vec::new();
+                if let Some(model) = device_type {
+                    parts.push(format!("model {model}"));
+                }
+                if let Some(firmware) = software_version {
+                    parts.push(format!("firmware {firmware}"));
+                }
+                if parts.is_empty() { f.write_str("all devices") } else { f.write_str(&parts.join(", ")) }
+            }
+            Targets::All => f.write_str("all devices"),
+        }
+    }
+}
+
 fn default_true() -> bool {
     true
 }
@@ -479,5 +503,22 @@ mod tests {
             assert_eq!(serde_json::to_string(&targets).unwrap(), json);
         }
         assert!(serde_json::from_str::<Targets>(r#"{"by":"everyone"}"#).is_err());
+    }
+
+    /// A job's counts are an object keyed by state, in the states' order; a state this build
+    /// does not know (a newer server's) is left out, not refused.
+    #[test]
+    fn job_counts_are_an_object_in_state_order() {
+        use opendls_engine::{TargetCounts, TargetState};
+        let counts = TargetCounts::new(vec![
+            (TargetState::Done, 2),
+            (TargetState::Queued, 3),
+            (TargetState::Failed, 0),
+        ]);
+        assert_eq!(serde_json::to_string(&counts).unwrap(), r#"{"queued":3,"done":2}"#);
+        assert_eq!((counts.total(), counts.count(TargetState::Done), counts.is_finished()), (5, 2, false));
+        let read: TargetCounts = serde_json::from_str(r#"{"done":2,"queued":3,"rewound":1}"#).unwrap();
+        assert_eq!(read, counts);
+        assert!(TargetCounts::new(vec![(TargetState::Done, 1), (TargetState::Failed, 1)]).is_finished());
     }
 }

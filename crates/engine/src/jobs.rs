@@ -136,6 +136,64 @@ impl JobKind {
     }
 }
 
+/// A job's targets counted by state, in [`TargetState::ALL`] order, states without targets
+/// left out; an object in JSON (`{"queued": 3, "done": 2}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TargetCounts(Vec<(TargetState, u32)>);
+
+impl TargetCounts {
+    /// The counts of `counted`, in any order, put in [`TargetState::ALL`] order.
+    pub fn new(mut counted: Vec<(TargetState, u32)>) -> TargetCounts {
+        counted.retain(|(_, n)| *n > 0);
+        counted.sort();
+        TargetCounts(counted)
+    }
+
+    /// Number of targets.
+    pub fn total(&self) -> u32 {
+        self.0.iter().map(|(_, n)| n).sum()
+    }
+
+    /// Number of targets in a state.
+    pub fn count(&self, state: TargetState) -> u32 {
+        self.0.iter().find(|(s, _)| *s == state).map(|(_, n)| *n).unwrap_or(0)
+    }
+
+    /// Whether every target reached a final state.
+    pub fn is_finished(&self) -> bool {
+        self.0.iter().all(|(state, _)| state.is_final())
+    }
+
+    /// The states with targets and their counts.
+    pub fn iter(&self) -> impl Iterator<Item = (TargetState, u32)> + '_ {
+        self.0.iter().copied()
+    }
+}
+
+impl Serialize for TargetCounts {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(Some(self.0.len()))?;
+        for (state, n) in &self.0 {
+            map.serialize_entry(state, n)?;
+        }
+        map.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for TargetCounts {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let map = std::collections::BTreeMap::<String, u32>::deserialize(deserializer)?;
+        // A state a newer server counts and this build does not know is left out.
+        Ok(TargetCounts(
+            TargetState::ALL
+                .iter()
+                .filter_map(|state| map.get(state.as_str()).map(|n| (*state, *n)))
+                .collect(),
+        ))
+    }
+}
+
 /// Where one job stands on one device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -31,6 +31,7 @@ pub mod layout;
 pub mod model;
 pub mod newcomers;
 pub mod preview;
+pub mod rollout;
 pub mod security;
 pub mod template;
 
@@ -42,7 +43,8 @@ pub use engine::{
     Need, Outcome, decide, device_mac, device_mac_of, inventory_bytes, normalize_mac,
 };
 pub use jobs::{
-    Deployable, DeviceTask, FileOnPhone, JobId, JobKind, Phase, ReadResult, TargetState, TaskUpdate,
+    Deployable, DeviceTask, FileOnPhone, JobId, JobKind, Phase, ReadResult, TargetCounts, TargetState,
+    TaskUpdate,
 };
 pub use model::*;
 pub use newcomers::{

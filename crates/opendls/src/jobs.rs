@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
+use opendls_api::{JobDetailView, JobView, Waiting};
 use opendls_api::{JobRequest, Targets};
 use opendls_engine::{TargetState, utc_text};
-use opendls_store::jobs::{JobDetail, JobSummary, Waiting};
 use reqwest::Method;
 
 use crate::client::Client;
@@ -23,7 +23,7 @@ pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
         match command {
             JobCommand::Create(args) => create(&client, *args, json).await,
             JobCommand::List { limit } => {
-                let jobs: Vec<JobSummary> = client.get(&format!("/api/jobs?limit={limit}")).await?;
+                let jobs: Vec<JobView> = client.get(&format!("/api/jobs?limit={limit}")).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&jobs)?);
                 } else {
@@ -32,7 +32,7 @@ pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
                 Ok(ExitCode::SUCCESS)
             }
             JobCommand::Show { id } => {
-                let job: JobDetail = client.get(&format!("/api/jobs/{id}")).await?;
+                let job: JobDetailView = client.get(&format!("/api/jobs/{id}")).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&job)?);
                 } else {
@@ -42,19 +42,19 @@ pub fn run(connection: Connection, command: JobCommand) -> Result<ExitCode> {
             }
             JobCommand::Pause { id } | JobCommand::Resume { id } => {
                 let verb = if matches!(command, JobCommand::Pause { .. }) { "pause" } else { "resume" };
-                let job: Option<JobDetail> =
+                let job: Option<JobDetailView> =
                     client.send(Method::POST, &format!("/api/jobs/{id}/{verb}"), &()).await?;
                 if let Some(job) = job {
-                    let held = job.summary.count(TargetState::Held);
+                    let held = job.summary.counts.count(TargetState::Held);
                     println!("job {id} {verb}d: {held} targets held; {}", counts(&job.summary));
                 }
                 Ok(ExitCode::SUCCESS)
             }
             JobCommand::Cancel { id } => {
-                let job: Option<JobDetail> =
+                let job: Option<JobDetailView> =
                     client.send(Method::POST, &format!("/api/jobs/{id}/cancel"), &()).await?;
                 if let Some(job) = job {
-                    let cancelled = job.summary.count(TargetState::Cancelled);
+                    let cancelled = job.summary.counts.count(TargetState::Cancelled);
                     println!("job {id}: {cancelled} targets cancelled; {}", counts(&job.summary));
                 }
                 Ok(ExitCode::SUCCESS)
@@ -89,12 +89,12 @@ async fn create(client: &Client, args: JobCreateArgs, json: bool) -> Result<Exit
         max_failures: args.max_failures.clone(),
         ..JobRequest::new(&args.kind, targets)
     };
-    let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
+    let created: Option<JobView> = client.send(Method::POST, "/api/jobs", &request).await?;
     let Some(job) = created else { bail!("empty answer from the server") };
     if json && !args.wait {
         println!("{}", serde_json::to_string_pretty(&job)?);
     } else {
-        let targets = crate::output::plural(job.total() as usize, "target");
+        let targets = crate::output::plural(job.counts.total() as usize, "target");
         eprintln!("job {} created: {} on {} ({targets})", job.id, job.kind.name(), job.targets);
     }
     if args.wait { wait(client, job.id, json).await } else { Ok(ExitCode::SUCCESS) }
@@ -119,12 +119,12 @@ pub async fn push_configuration(client: &Client, scope: (String, Option<String>)
 /// their next contact.
 pub async fn push_job(client: &Client, targets: Targets, json: bool) -> Result<()> {
     let request = JobRequest::new("apply-configuration", targets);
-    let created: Option<JobSummary> = client.send(Method::POST, "/api/jobs", &request).await?;
+    let created: Option<JobView> = client.send(Method::POST, "/api/jobs", &request).await?;
     if let Some(job) = created {
         if json {
             println!("{}", serde_json::to_string_pretty(&job)?);
         }
-        let devices = crate::output::plural(job.total() as usize, "device");
+        let devices = crate::output::plural(job.counts.total() as usize, "device");
         eprintln!("pushed: job {} contacts {devices} (opendls job show {})", job.id, job.id);
     }
     Ok(())
@@ -136,8 +136,8 @@ async fn wait(client: &Client, id: i64, json: bool) -> Result<ExitCode> {
     let mut last_line = Instant::now() - Duration::from_secs(60);
     let mut said_waits = String::new();
     let job = loop {
-        let job: JobDetail = client.get(&format!("/api/jobs/{id}")).await?;
-        let finished = job.summary.is_finished();
+        let job: JobDetailView = client.get(&format!("/api/jobs/{id}")).await?;
+        let finished = job.summary.counts.is_finished();
         let waits = waits_line(&job);
         if waits != said_waits && !finished {
             // Why it waits goes on its own line, whenever that changes.
@@ -167,13 +167,14 @@ async fn wait(client: &Client, id: i64, json: bool) -> Result<ExitCode> {
     } else {
         print_job(&job);
     }
-    let unsuccessful = job.summary.count(TargetState::Failed) + job.summary.count(TargetState::TimedOut);
+    let unsuccessful =
+        job.summary.counts.count(TargetState::Failed) + job.summary.counts.count(TargetState::TimedOut);
     Ok(if unsuccessful == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 /// The reasons the unfinished targets wait, most common first, and a plain statement when none
 /// of them can move until the phones call in by themselves.
-fn waits_line(job: &JobDetail) -> String {
+fn waits_line(job: &JobDetailView) -> String {
     let mut reasons: Vec<(usize, &str)> = Vec::new();
     let waits: Vec<&Waiting> = job.targets.iter().filter_map(|t| t.waiting.as_ref()).collect();
     for waiting in &waits {
@@ -202,23 +203,23 @@ fn waits_line(job: &JobDetail) -> String {
     lines.join("\n")
 }
 
-fn progress_line(job: &JobSummary) -> String {
+fn progress_line(job: &JobView) -> String {
     const WIDTH: u32 = 30;
-    let total = job.total().max(1);
+    let total = job.counts.total().max(1);
     let finished: u32 = job.counts.iter().filter(|(s, _)| s.is_final()).map(|(_, n)| n).sum();
     let filled = (finished * WIDTH / total) as usize;
     let bar = format!("{}{}", "#".repeat(filled), ".".repeat(WIDTH as usize - filled));
-    format!("job {} [{bar}] {finished}/{} finished: {}", job.id, job.total(), counts(job))
+    format!("job {} [{bar}] {finished}/{} finished: {}", job.id, job.counts.total(), counts(job))
 }
 
-fn counts(job: &JobSummary) -> String {
+fn counts(job: &JobView) -> String {
     job.counts.iter().map(|(state, n)| format!("{state} {n}")).collect::<Vec<_>>().join(", ")
 }
 
-fn print_jobs(jobs: &[JobSummary]) {
+fn print_jobs(jobs: &[JobView]) {
     println!("{:>5}  {:<22}  {:<20}  {:<28}  STATE", "JOB", "KIND", "CREATED", "TARGETS");
     for job in jobs {
-        let state = if job.is_finished() { "finished" } else { "running" };
+        let state = if job.counts.is_finished() { "finished" } else { "running" };
         println!(
             "{:>5}  {:<22}  {:<20}  {:<28}  {state}: {}",
             job.id,
@@ -230,7 +231,7 @@ fn print_jobs(jobs: &[JobSummary]) {
     }
 }
 
-fn print_job(job: &JobDetail) {
+fn print_job(job: &JobDetailView) {
     let summary = &job.summary;
     println!("job {}: {} on {}", summary.id, summary.kind.name(), summary.targets);
     if let opendls_engine::JobKind::ReadItems { items } = &summary.kind {

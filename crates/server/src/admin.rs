@@ -24,6 +24,7 @@ mod config;
 mod deployments;
 mod files;
 mod fleet;
+mod job_views;
 mod jobs;
 mod layouts;
 mod pins;

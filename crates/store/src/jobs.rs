@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use opendls_engine::{JobId, JobKind, TargetState, Timestamp};
+use opendls_engine::{JobId, JobKind, TargetCounts, TargetState, Timestamp};
 use serde::{Deserialize, Serialize};
 
 use crate::StoreResult;
@@ -58,28 +58,6 @@ impl TargetSelector {
     }
 }
 
-impl std::fmt::Display for TargetSelector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            TargetSelector::Devices { macs } if macs.len() == 1 => write!(f, "device {}", macs[0]),
-            TargetSelector::Devices { macs } if macs.len() <= 3 => write!(f, "devices {}", macs.join(", ")),
-            TargetSelector::Devices { macs } => write!(f, "{} devices", macs.len()),
-            TargetSelector::Group { name } => write!(f, "group {name}"),
-            TargetSelector::Query { device_type, software_version } => {
-                let mut parts = Vec::new();
-                if let Some(model) = device_type {
-                    parts.push(format!("model {model}"));
-                }
-                if let Some(firmware) = software_version {
-                    parts.push(format!("firmware {firmware}"));
-                }
-                if parts.is_empty() { f.write_str("all devices") } else { f.write_str(&parts.join(", ")) }
-            }
-            TargetSelector::All => f.write_str("all devices"),
-        }
-    }
-}
-
 /// A job to create.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewJob {
@@ -122,27 +100,8 @@ pub struct JobSummary {
     /// Why it is paused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_reason: Option<String>,
-    /// Targets per state, in [`TargetState::ALL`] order, states without targets left out; an
-    /// object (`{"done": 2}`) in JSON.
-    #[serde(with = "counts_as_object")]
-    pub counts: Vec<(TargetState, u32)>,
-}
-
-impl JobSummary {
-    /// Number of targets.
-    pub fn total(&self) -> u32 {
-        self.counts.iter().map(|(_, n)| n).sum()
-    }
-
-    /// Number of targets in a state.
-    pub fn count(&self, state: TargetState) -> u32 {
-        self.counts.iter().find(|(s, _)| *s == state).map(|(_, n)| *n).unwrap_or(0)
-    }
-
-    /// Whether every target reached a final state.
-    pub fn is_finished(&self) -> bool {
-        self.counts.iter().all(|(state, _)| state.is_final())
-    }
+    /// Targets per state.
+    pub counts: TargetCounts,
 }
 
 /// One target device of a job.
@@ -164,26 +123,9 @@ pub struct JobTarget {
     /// For a finished `read-items` target: which requested items came back.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub read: Option<opendls_engine::ReadResult>,
-    /// Why an unfinished target waits and until when; filled in by the admin API.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub waiting: Option<Waiting>,
     /// The device's contact-me schedule, for explaining waits (not part of the API).
     #[serde(skip)]
     pub schedule: Option<ContactSchedule>,
-}
-
-/// Why a target has not moved on yet.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Waiting {
-    /// For a human: what holds it and what will move it.
-    pub why: String,
-    /// When that changes (the next contact-me, the end of a contact gap), if known.
-    #[serde(default)]
-    pub until: Option<Timestamp>,
-    /// Only the phone can end it: no contact-me can reach it (no address, an address outside the
-    /// allowed networks or not the one it connects from).
-    #[serde(default)]
-    pub stuck: bool,
 }
 
 /// Where a device stands in contact-me pacing.
@@ -342,31 +284,4 @@ pub trait JobStore: Send + Sync + 'static {
     fn pending_work(&self, mac: &str) -> impl Future<Output = StoreResult<bool>> + Send;
     /// The distinct addresses phones connected from (the default contact-me allow-list).
     fn phone_addresses(&self) -> impl Future<Output = StoreResult<Vec<String>>> + Send;
-}
-
-/// Target counts as a JSON object keyed by state, read back in [`TargetState::ALL`] order.
-mod counts_as_object {
-    use std::collections::BTreeMap;
-
-    use opendls_engine::TargetState;
-    use serde::ser::SerializeMap;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(counts: &[(TargetState, u32)], serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(counts.len()))?;
-        for (state, n) in counts {
-            map.serialize_entry(state, n)?;
-        }
-        map.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Vec<(TargetState, u32)>, D::Error> {
-        let map = BTreeMap::<String, u32>::deserialize(deserializer)?;
-        Ok(TargetState::ALL
-            .iter()
-            .filter_map(|state| map.get(state.as_str()).map(|n| (*state, *n)))
-            .collect())
-    }
 }

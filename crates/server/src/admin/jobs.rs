@@ -9,16 +9,17 @@ use axum::response::IntoResponse;
 use std::collections::HashMap;
 
 use opendls_engine::{Configuration, DesiredEntry, DeviceFacts, ItemKey, JobId, JobKind};
-use opendls_store::jobs::{JobDetail, JobStore, NewJob, TargetSelector};
+use opendls_store::jobs::{JobDetail, JobStore, JobTarget, NewJob, TargetSelector};
 use opendls_store::{AdminStore, DeviceSummary, FileStore, Rollout, Share};
 use opendls_wpi::Catalog;
 use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use opendls_wpi::models::full_model_pattern;
 use serde::Deserialize;
 
+use super::job_views::{detail_view, job_view};
 use super::waiting::{self, WaitContext};
 use super::{AdminState, Answer, failure, parse_scope};
-use crate::api::{BehindNat, JobRequest, Targets};
+use crate::api::{BehindNat, JobDetailView, JobRequest, JobView, Targets, Waiting};
 use crate::phone::unix_now;
 
 /// Parses `name` or `name[index]`.
@@ -120,18 +121,18 @@ pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
     let Some(summary) = state.store.create_job(&job, now).await? else {
         return Err(failure(
             StatusCode::UNPROCESSABLE_ENTITY,
-            format!("no known device matches {}", job.targets),
+            format!("no known device matches {}", super::job_views::targets_of(job.targets.clone())),
         ));
     };
     tracing::info!(
         job = summary.id,
         kind = summary.kind.name(),
-        targets = summary.total(),
+        targets = summary.counts.total(),
         contact_me = job.contact_me,
         "job created"
     );
     state.settings.wake.notify_one();
-    Ok((StatusCode::CREATED, Json(summary)).into_response())
+    Ok((StatusCode::CREATED, Json(job_view(summary))).into_response())
 }
 
 /// The staged rollout a request asks for, if any.
@@ -163,7 +164,7 @@ pub(super) async fn pause_job<S: JobStore>(
         }
         Some(true) => {
             tracing::info!(job = id, "job paused");
-            Ok(Json(state.store.job(id).await?).into_response())
+            Ok(Json(unexplained(state.store.job(id).await?)).into_response())
         }
     }
 }
@@ -178,7 +179,7 @@ pub(super) async fn resume_job<S: JobStore>(
         Some(true) => {
             tracing::info!(job = id, "job resumed");
             state.settings.wake.notify_one();
-            Ok(Json(state.store.job(id).await?).into_response())
+            Ok(Json(unexplained(state.store.job(id).await?)).into_response())
         }
     }
 }
@@ -193,6 +194,7 @@ pub(super) async fn list_jobs<S: JobStore>(
     Query(query): Query<ListQuery>,
 ) -> Answer {
     let jobs = state.store.list_jobs(query.limit.unwrap_or(50).min(10_000)).await?;
+    let jobs: Vec<JobView> = jobs.into_iter().map(job_view).collect();
     Ok(Json(jobs).into_response())
 }
 
@@ -200,32 +202,37 @@ pub(super) async fn show_job<S: JobStore + AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     Path(id): Path<JobId>,
 ) -> Answer {
-    let Some(mut job) = state.store.job(id).await? else {
+    let Some(job) = state.store.job(id).await? else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no job {id}")));
     };
-    explain_waits(&state, &mut job).await?;
-    Ok(Json(job).into_response())
+    let waits = explain_waits(&state, &job).await?;
+    Ok(Json(detail_view(job, waits)).into_response())
 }
 
-/// Says for every unfinished target why it waits and until when.
+/// A job's detail without saying why its targets wait (the answers of pause, resume, cancel).
+fn unexplained(job: Option<JobDetail>) -> Option<JobDetailView> {
+    job.map(|job| detail_view(job, Vec::new()))
+}
+
+/// Says for every unfinished target why it waits and until when, in target order.
 async fn explain_waits<S: AdminStore>(
     state: &AdminState<S>,
-    job: &mut JobDetail,
-) -> Result<(), super::Rejection> {
-    if job.summary.is_finished() {
-        return Ok(());
+    job: &JobDetail,
+) -> Result<Vec<Option<Waiting>>, super::Rejection> {
+    if job.summary.counts.is_finished() {
+        return Ok(Vec::new());
     }
     let polling = PollingDevices::read(&*state.store).await?;
     let now = unix_now();
-    for target in &mut job.targets {
+    let explain = |target: &JobTarget| {
         let context = WaitContext {
             now,
             contact_gap_secs: state.settings.contact_gap_secs,
             polls_every_secs: polling.interval_of(&target.mac),
         };
-        target.waiting = waiting::explain(&job.summary, target, context);
-    }
-    Ok(())
+        waiting::explain(&job.summary, target, context)
+    };
+    Ok(job.targets.iter().map(explain).collect())
 }
 
 /// Which devices were told to poll DCMP (behind NAT) and how often.
@@ -266,8 +273,7 @@ pub(super) async fn cancel_job<S: JobStore>(
     match state.store.cancel_job(id, unix_now()).await? {
         Some(cancelled) => {
             tracing::info!(job = id, cancelled, "job cancelled");
-            let job = state.store.job(id).await?;
-            Ok(Json(job).into_response())
+            Ok(Json(unexplained(state.store.job(id).await?)).into_response())
         }
         None => Err(failure(StatusCode::NOT_FOUND, format!("no job {id}"))),
     }

@@ -2,7 +2,9 @@
 //! networks contact-me may go to, or simply the pacing of contact-me.
 
 use opendls_engine::{TargetState, Timestamp, utc_text};
-use opendls_store::jobs::{JobSummary, JobTarget, Waiting};
+use opendls_store::jobs::{JobSummary, JobTarget};
+
+use crate::api::Waiting;
 
 /// What explaining a wait needs to know of the service and the device.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +110,7 @@ mod tests {
             rollout: None,
             paused_at: None,
             paused_reason: None,
-            counts: vec![(TargetState::Queued, 1)],
+            counts: opendls_engine::TargetCounts::new(vec![(TargetState::Queued, 1)]),
         }
     }
 
@@ -122,7 +124,6 @@ mod tests {
             finished_at: None,
             detail: String::new(),
             read: None,
-            waiting: None,
             schedule,
         }
     }

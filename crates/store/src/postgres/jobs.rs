@@ -101,13 +101,12 @@ async fn summaries(db: &impl GenericClient, condition: &str, value: i64) -> Stor
         let counted =
             query(db, "SELECT state, COUNT(*) FROM job_targets WHERE job_id = $1 GROUP BY state", &[&id])
                 .await?;
-        let mut counts = counted
+        let counts = counted
             .iter()
             .map(|r| {
                 Ok((state_from(r.try_get(0)?)?, u32::try_from(r.try_get::<_, i64>(1)?).unwrap_or(u32::MAX)))
             })
             .collect::<StoreResult<Vec<_>>>()?;
-        counts.sort();
         let rollout: Option<String> = row.try_get(7)?;
         jobs.push(JobSummary {
             id,
@@ -120,7 +119,7 @@ async fn summaries(db: &impl GenericClient, condition: &str, value: i64) -> Stor
             rollout: rollout.as_deref().map(from_json).transpose()?,
             paused_at: row.try_get(8)?,
             paused_reason: row.try_get(9)?,
-            counts,
+            counts: opendls_engine::TargetCounts::new(counts),
         });
     }
     Ok(jobs)
@@ -143,7 +142,6 @@ fn target_from_row(row: &Row) -> StoreResult<JobTarget> {
         finished_at: row.try_get(3)?,
         detail: row.try_get(4)?,
         read: read.as_deref().map(from_json).transpose()?,
-        waiting: None,
         schedule,
     })
 }

@@ -163,7 +163,6 @@ fn summaries(connection: &Connection, condition: &str, value: i64) -> StoreResul
             let (state, count) = row?;
             counts.push((state_from(&state)?, count));
         }
-        counts.sort();
         jobs.push(JobSummary {
             id,
             kind: from_json(&kind)?,
@@ -175,7 +174,7 @@ fn summaries(connection: &Connection, condition: &str, value: i64) -> StoreResul
             rollout: rollout.as_deref().map(from_json).transpose()?,
             paused_at,
             paused_reason,
-            counts,
+            counts: opendls_engine::TargetCounts::new(counts),
         });
     }
     Ok(jobs)
@@ -273,7 +272,6 @@ impl JobStore for SqliteStore {
                         finished_at,
                         detail,
                         read,
-                        waiting: None,
                         schedule,
                     })
                 })

@@ -37,7 +37,7 @@ pub async fn targets_are_resolved_by_devices_group_and_inventory_query<B: Backen
                 .create_job(&job(selector, JobKind::Restart), 200)
                 .await
                 .unwrap()
-                .map(|j| j.total())
+                .map(|j| j.counts.total())
                 .unwrap_or(0)
         }
     };
@@ -152,7 +152,7 @@ pub async fn finished_targets_never_change_and_claims_on_them_refuse_the_decisio
     let detail = store.job(id).await.unwrap().unwrap();
     assert_eq!(detail.targets[0].state, TargetState::Cancelled);
     assert_eq!(detail.targets[0].finished_at, Some(400));
-    assert!(detail.summary.is_finished());
+    assert!(detail.summary.counts.is_finished());
 }
 
 /// No running target counts as stalled.
@@ -185,13 +185,13 @@ pub async fn contact_candidates_follow_the_schedule_and_expiry_ends_what_is_left
     let first = again.iter().find(|c| c.mac == "00:1A:E8:00:00:01").unwrap();
     assert_eq!((first.attempts, first.last_answered_at), (1, Some(200)));
     let detail = store.job(id).await.unwrap().unwrap();
-    assert_eq!(detail.summary.count(TargetState::Contacting), 1);
-    assert_eq!(detail.summary.count(TargetState::Queued), 3);
+    assert_eq!(detail.summary.counts.count(TargetState::Contacting), 1);
+    assert_eq!(detail.summary.counts.count(TargetState::Queued), 3);
 
     assert_eq!(store.expire_targets(9_999).await.unwrap(), 0);
     assert_eq!(store.expire_targets(10_000).await.unwrap(), 8);
     let detail = store.job(id).await.unwrap().unwrap();
-    assert_eq!(detail.summary.count(TargetState::TimedOut), 4);
+    assert_eq!(detail.summary.counts.count(TargetState::TimedOut), 4);
     assert!(detail.targets.iter().any(|t| t.detail.starts_with("gave up; last: contact-me answered")));
     assert!(!store.pending_work("00:1A:E8:00:00:01").await.unwrap());
     assert_eq!(store.phone_addresses().await.unwrap(), vec!["127.0.0.1".to_owned()]);
