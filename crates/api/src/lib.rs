@@ -5,16 +5,20 @@
 
 use serde::{Deserialize, Serialize};
 
+mod files;
 mod jobs;
 mod layouts;
 mod preview;
 mod provisioning;
+mod security;
 mod site;
 mod templates;
+pub use files::*;
 pub use jobs::*;
 pub use layouts::*;
 pub use preview::*;
 pub use provisioning::*;
+pub use security::*;
 pub use site::*;
 pub use templates::*;
 
@@ -284,6 +288,28 @@ pub struct GroupAssignment {
     /// Further groups, in precedence order (only with `group`).
     #[serde(default)]
     pub other_groups: Vec<String>,
+}
+
+/// A local-change policy in `GET /api/policy`: the global one (`group` none) or a group's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyView {
+    /// The group, or none for the global policy.
+    pub group: Option<String>,
+    /// The policy.
+    pub policy: opendls_engine::LocalChangePolicy,
+}
+
+/// What `DELETE /api/groups/{name}` or `DELETE /api/devices/{mac}` did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovalView {
+    /// Whether there was anything by that name.
+    pub found: bool,
+    /// Devices taken out of the group (group removal).
+    pub devices_ungrouped: u64,
+    /// Desired values removed.
+    pub values_removed: u64,
+    /// Unfinished job targets cancelled (device removal).
+    pub targets_cancelled: u64,
 }
 
 /// Body of `PUT /api/policy`.

@@ -98,3 +98,30 @@ pub struct ApprovalResult {
     #[serde(default)]
     pub not_waiting: Vec<String>,
 }
+
+/// A prepared device in `GET /api/provisioned`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedView {
+    /// Its number.
+    pub id: i64,
+    /// Its MAC, if given.
+    pub mac: Option<String>,
+    /// Its E.164 number, if given.
+    pub e164: Option<String>,
+    /// Its group (its first group).
+    pub group: Option<String>,
+    /// Further groups, in precedence order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub other_groups: Vec<String>,
+    /// Its variables' names.
+    pub variables: Vec<String>,
+    /// Its variables' values by name (secret ones masked).
+    #[serde(default)]
+    pub values: BTreeMap<String, String>,
+    /// When it was prepared (Unix seconds).
+    pub created_at: i64,
+    /// The phone bound to it, and when.
+    pub bound: Option<(String, i64)>,
+    /// The last claim of a phone on it that was refused, if any.
+    pub conflict: Option<String>,
+}

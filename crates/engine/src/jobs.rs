@@ -78,6 +78,27 @@ pub struct Deployable {
     pub models: Vec<String>,
 }
 
+/// What a stored file is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    /// A firmware image (`SoftwareDeployment`, guide p. 56-57; `file-type` `APP`).
+    Firmware,
+    /// A ringtone, logo, picture, screensaver, music on hold or LDAP template
+    /// (`FileDeployment`, p. 52-55).
+    File,
+}
+
+impl FileKind {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Firmware => "firmware",
+            FileKind::File => "file",
+        }
+    }
+}
+
 /// A file as a phone names it: `file-name` and `file-type` together identify it (guide p. 55).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileOnPhone {

@@ -43,8 +43,8 @@ pub use engine::{
     Need, Outcome, decide, device_mac, device_mac_of, inventory_bytes, normalize_mac,
 };
 pub use jobs::{
-    Deployable, DeviceTask, FileOnPhone, JobId, JobKind, Phase, ReadResult, TargetCounts, TargetState,
-    TaskUpdate,
+    Deployable, DeviceTask, FileKind, FileOnPhone, JobId, JobKind, Phase, ReadResult, TargetCounts,
+    TargetState, TaskUpdate,
 };
 pub use model::*;
 pub use newcomers::{

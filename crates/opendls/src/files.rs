@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow};
 use clap::Subcommand;
+use opendls_api::{DownloadUrl, FileKind, StoredFileView};
 use opendls_engine::utc_text;
-use opendls_server::admin::DownloadUrl;
-use opendls_store::{FileKind, StoredFile};
 use reqwest::Method;
 
 use crate::Connection;
@@ -188,18 +187,18 @@ async fn add(client: &Client, upload: Upload<'_>, json: bool) -> Result<ExitCode
     let file = tokio::fs::File::open(upload.file)
         .await
         .with_context(|| format!("cannot read {}", upload.file.display()))?;
-    let stored: StoredFile =
+    let stored: StoredFileView =
         client.upload(&query, file).await?.ok_or_else(|| anyhow!("empty answer from the server"))?;
     if json {
         println!("{}", serde_json::to_string_pretty(&stored)?);
     } else {
-        eprintln!("{} {} stored: {}", stored.file.kind.as_str(), stored.id, describe(&stored));
+        eprintln!("{} {} stored: {}", stored.kind.as_str(), stored.id, describe(&stored));
     }
     Ok(ExitCode::SUCCESS)
 }
 
 async fn list(client: &Client, kind: FileKind, json: bool) -> Result<ExitCode> {
-    let files: Vec<StoredFile> = client.get(&format!("/api/files?kind={}", kind.as_str())).await?;
+    let files: Vec<StoredFileView> = client.get(&format!("/api/files?kind={}", kind.as_str())).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&files)?);
         return Ok(ExitCode::SUCCESS);
@@ -211,16 +210,9 @@ async fn list(client: &Client, kind: FileKind, json: bool) -> Result<ExitCode> {
     let rows = files
         .iter()
         .map(|f| {
-            let what = f.file.version.clone().unwrap_or_else(|| f.file.file_type.clone());
-            let models = if f.file.models.is_empty() { "any".to_owned() } else { f.file.models.join(", ") };
-            vec![
-                f.id.to_string(),
-                f.file.name.clone(),
-                what,
-                f.file.size.to_string(),
-                models,
-                utc_text(f.added_at),
-            ]
+            let what = f.version.clone().unwrap_or_else(|| f.file_type.clone());
+            let models = if f.models.is_empty() { "any".to_owned() } else { f.models.join(", ") };
+            vec![f.id.to_string(), f.name.clone(), what, f.size.to_string(), models, utc_text(f.added_at)]
         })
         .collect();
     let what = if kind == FileKind::Firmware { "VERSION" } else { "TYPE" };
@@ -229,28 +221,29 @@ async fn list(client: &Client, kind: FileKind, json: bool) -> Result<ExitCode> {
 }
 
 async fn show(client: &Client, id: i64, json: bool) -> Result<ExitCode> {
-    let file: StoredFile = client.get(&format!("/api/files/{id}")).await?;
+    let file: StoredFileView = client.get(&format!("/api/files/{id}")).await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&file)?);
         return Ok(ExitCode::SUCCESS);
     }
-    println!("{} {}: {}", file.file.kind.as_str(), file.id, file.file.name);
-    println!("  type:    {}", file.file.file_type);
-    if let Some(version) = &file.file.version {
+    println!("{} {}: {}", file.kind.as_str(), file.id, file.name);
+    println!("  type:    {}", file.file_type);
+    if let Some(version) = &file.version {
         println!("  version: {version}");
     }
-    let models = if file.file.models.is_empty() { "any".to_owned() } else { file.file.models.join(", ") };
+    let models = if file.models.is_empty() { "any".to_owned() } else { file.models.join(", ") };
     println!("  models:  {models}");
-    println!("  size:    {} bytes", file.file.size);
-    println!("  sha256:  {}", file.file.sha256);
+    println!("  size:    {} bytes", file.size);
+    println!("  sha256:  {}", file.sha256);
     println!("  added:   {}", utc_text(file.added_at));
     Ok(ExitCode::SUCCESS)
 }
 
 async fn remove(client: &Client, id: i64) -> Result<ExitCode> {
-    let removed: Option<StoredFile> = client.send(Method::DELETE, &format!("/api/files/{id}"), &()).await?;
+    let removed: Option<StoredFileView> =
+        client.send(Method::DELETE, &format!("/api/files/{id}"), &()).await?;
     if let Some(file) = removed {
-        eprintln!("{} {} removed: {}", file.file.kind.as_str(), file.id, file.file.name);
+        eprintln!("{} {} removed: {}", file.kind.as_str(), file.id, file.name);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -265,9 +258,9 @@ async fn url(client: &Client, id: i64, device: &str, valid_secs: u64) -> Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(file: &StoredFile) -> String {
-    let what = file.file.version.clone().unwrap_or_else(|| file.file.file_type.clone());
-    format!("{} ({what}, {} bytes, sha256 {})", file.file.name, file.file.size, &file.file.sha256[..12])
+fn describe(file: &StoredFileView) -> String {
+    let what = file.version.clone().unwrap_or_else(|| file.file_type.clone());
+    format!("{} ({what}, {} bytes, sha256 {})", file.name, file.size, &file.sha256[..12])
 }
 
 fn plural_kind(kind: FileKind) -> &'static str {

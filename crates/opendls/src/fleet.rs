@@ -4,9 +4,8 @@
 use std::process::ExitCode;
 
 use anyhow::{Result, bail};
-use opendls_api::{DeviceListEntry, GroupSummary, GroupView};
+use opendls_api::{DeviceListEntry, GroupSummary, GroupView, PolicyView, RemovalView};
 use opendls_engine::{Timestamp, utc_text};
-use opendls_store::{PolicyEntry, Removal};
 use reqwest::Method;
 
 use crate::DeviceListArgs;
@@ -109,7 +108,7 @@ fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp> {
 }
 
 pub(crate) async fn remove_device(client: &Client, mac: &str) -> Result<ExitCode> {
-    let removal: Option<Removal> =
+    let removal: Option<RemovalView> =
         client.send(Method::DELETE, &format!("/api/devices/{}", encode(mac)), &()).await?;
     let removal = removal.unwrap_or_default();
     eprintln!(
@@ -165,7 +164,7 @@ pub(crate) async fn show_group(client: &Client, name: &str, json: bool) -> Resul
 
 pub(crate) async fn remove_group(client: &Client, name: &str, force: bool) -> Result<ExitCode> {
     let path = format!("/api/groups/{}?force={force}", encode(name));
-    let removal: Removal = client.send(Method::DELETE, &path, &()).await?.unwrap_or_default();
+    let removal: RemovalView = client.send(Method::DELETE, &path, &()).await?.unwrap_or_default();
     eprintln!(
         "removed group {name}: {} removed, {} taken out of it",
         plural(removal.values_removed as usize, "value"),
@@ -175,7 +174,7 @@ pub(crate) async fn remove_group(client: &Client, name: &str, force: bool) -> Re
 }
 
 pub(crate) async fn show_policies(client: &Client, json: bool) -> Result<ExitCode> {
-    let policies: Vec<PolicyEntry> = client.get("/api/policy").await?;
+    let policies: Vec<PolicyView> = client.get("/api/policy").await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&policies)?);
         return Ok(ExitCode::SUCCESS);

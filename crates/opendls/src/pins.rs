@@ -6,9 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::{Result, bail};
 use clap::Args;
+use opendls_api::{PinRequest, PinView};
 use opendls_engine::utc_text;
-use opendls_server::admin::PinRequest;
-use opendls_store::FirmwarePin;
 use reqwest::Method;
 
 use crate::admin::{encode, print_table};
@@ -51,7 +50,7 @@ pub(crate) async fn pin(client: &Client, args: PinArgs, json: bool) -> Result<Ex
         file: args.file,
         allow_downgrade: args.allow_downgrade,
     };
-    let pin: Option<FirmwarePin> = client.send(Method::PUT, "/api/firmware/pins", &request).await?;
+    let pin: Option<PinView> = client.send(Method::PUT, "/api/firmware/pins", &request).await?;
     if let Some(pin) = pin {
         if json {
             println!("{}", serde_json::to_string_pretty(&pin)?);
@@ -73,7 +72,7 @@ pub(crate) async fn unpin(client: &Client, scope: PinScope) -> Result<ExitCode> 
     if let Some(group) = &scope.group {
         path.push_str(&format!("&group={}", encode(group)));
     }
-    let removed: Option<FirmwarePin> = client.send(Method::DELETE, &path, &()).await?;
+    let removed: Option<PinView> = client.send(Method::DELETE, &path, &()).await?;
     if let Some(pin) = removed {
         eprintln!("pin for {} removed; its job {} is cancelled", scope_text(&pin), pin.job_id);
     }
@@ -81,7 +80,7 @@ pub(crate) async fn unpin(client: &Client, scope: PinScope) -> Result<ExitCode> 
 }
 
 pub(crate) async fn list(client: &Client, json: bool) -> Result<ExitCode> {
-    let pins: Vec<FirmwarePin> = client.get("/api/firmware/pins").await?;
+    let pins: Vec<PinView> = client.get("/api/firmware/pins").await?;
     if json {
         println!("{}", serde_json::to_string_pretty(&pins)?);
         return Ok(ExitCode::SUCCESS);
@@ -104,7 +103,7 @@ pub(crate) async fn list(client: &Client, json: bool) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn scope_text(pin: &FirmwarePin) -> String {
+fn scope_text(pin: &PinView) -> String {
     match &pin.group {
         Some(group) => format!("{} in group {group}", pin.model),
         None => pin.model.clone(),

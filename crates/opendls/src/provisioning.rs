@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
+use opendls_api::ProvisionedView;
 use opendls_api::{ApprovalRequest, ApprovalResult, ProvisionEntry, ProvisionRequest, ProvisionResult};
 use opendls_engine::utc_text;
-use opendls_store::ProvisionedView;
 use reqwest::Method;
 
 use crate::Refused;

@@ -6,9 +6,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use opendls_api::{GeneratedPin, GroupPin, ModeSetting, SecurityAction};
+use opendls_api::{GeneratedPin, GroupPin, ModeSetting, Revoked, SecurityAction, SecurityView};
 use reqwest::Method;
-use serde_json::Value;
 
 use opendls_engine::utc_text;
 
@@ -68,7 +67,7 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                 Ok(ExitCode::SUCCESS)
             }
             SecurityCommand::Show { mac } => {
-                let view: Value = client.get(&format!("/api/devices/{mac}/security")).await?;
+                let view: SecurityView = client.get(&format!("/api/devices/{mac}/security")).await?;
                 if json {
                     println!("{}", serde_json::to_string_pretty(&view)?);
                 } else {
@@ -77,14 +76,14 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                 Ok(ExitCode::SUCCESS)
             }
             SecurityCommand::Revoke { mac, reason } => {
-                let answer: Option<Value> = client
+                let answer: Option<Revoked> = client
                     .send(
                         Method::POST,
                         &format!("/api/devices/{mac}/security/revoke"),
                         &SecurityAction { reason },
                     )
                     .await?;
-                let revoked = answer.and_then(|a| a["revoked"].as_u64()).unwrap_or(0) as usize;
+                let revoked = answer.map_or(0, |a| a.revoked);
                 if revoked == 0 {
                     eprintln!("{mac} has no certificate to revoke: nothing changed");
                     return Ok(ExitCode::from(1));
@@ -171,44 +170,37 @@ async fn pin(client: &Client, command: PinCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_view(view: &Value) {
-    let text = |v: &Value| {
-        v.as_str().map(str::to_owned).unwrap_or_else(|| if v.is_null() { "-".into() } else { v.to_string() })
+fn print_view(view: &SecurityView) {
+    println!("device:       {}", view.mac);
+    let from = match &view.desired_from {
+        None => "nowhere: Default Mode".to_owned(),
+        Some(scope) => scope.to_string(),
     };
-    println!("device:       {}", text(&view["mac"]));
-    let from = match &view["desired_from"] {
-        Value::Null => "nowhere: Default Mode".to_owned(),
-        scope => {
-            format!("{} {}", text(&scope["scope"]), scope["key"].as_str().unwrap_or("")).trim().to_owned()
-        }
-    };
-    println!("desired mode: {} (set at {from})", text(&view["desired"]));
-    println!(
-        "state:        {} {}",
-        text(&view["state"]),
-        view["detail"].as_str().map(|d| format!("({d})")).unwrap_or_default()
-    );
-    if let Some(since) = view["since"].as_i64() {
+    println!("desired mode: {} (set at {from})", view.desired.as_str());
+    match view.detail.as_str() {
+        "" => println!("state:        {}", view.state),
+        detail => println!("state:        {} ({detail})", view.state),
+    }
+    if let Some(since) = view.since {
         println!("since:        {}", utc_text(since));
     }
-    println!("TLS offered:  {}", text(&view["tls_offer"]));
-    let pin = match (view["individual_pin"].as_bool(), view["group_pin"].as_bool()) {
-        (Some(true), _) => "individual PIN set",
-        (_, Some(true)) => "group default PIN",
+    println!("TLS offered:  {}", view.tls_offer.as_deref().unwrap_or("-"));
+    let pin = match (view.individual_pin, view.group_pin) {
+        (true, _) => "individual PIN set",
+        (_, true) => "group default PIN",
         _ => "none",
     };
     println!("PIN:          {pin}");
-    let rows = view["certificates"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let rows = view
+        .certificates
+        .iter()
         .map(|c| {
             vec![
-                text(&c["serial"]),
-                text(&c["state"]),
-                c["not_after"].as_i64().map(utc_text).unwrap_or_default(),
-                c["issued_at"].as_i64().map(utc_text).unwrap_or_default(),
-                c["ended_reason"].as_str().unwrap_or("").to_owned(),
+                c.record.serial.clone(),
+                c.record.state.as_str().to_owned(),
+                utc_text(c.record.not_after),
+                utc_text(c.issued_at),
+                c.ended_reason.clone().unwrap_or_default(),
             ]
         })
         .collect();

@@ -162,7 +162,7 @@ struct ExportedDevice {
 /// its groups and device variables, on standard output.
 pub(crate) async fn export_devices(client: &Client, args: &DeviceExportArgs) -> Result<ExitCode> {
     use opendls_api::DeviceListEntry;
-    use opendls_store::ProvisionedView;
+    use opendls_api::ProvisionedView;
     let mut devices: Vec<DeviceListEntry> = Vec::new();
     loop {
         let path = format!("/api/devices?limit=10000&offset={}", devices.len());

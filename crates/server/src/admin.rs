@@ -29,7 +29,6 @@ mod jobs;
 mod layouts;
 mod pins;
 mod preview;
-pub use pins::PinRequest;
 mod provisioning;
 pub use provisioning::MAX_PROVISION_BATCH;
 mod security;
@@ -37,7 +36,6 @@ mod site;
 mod templates;
 pub mod waiting;
 
-pub use files::DownloadUrl;
 pub use jobs::parse_item_key;
 
 struct AdminState<S> {

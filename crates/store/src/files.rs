@@ -10,34 +10,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::StoreResult;
 
-/// What a stored file is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FileKind {
-    /// A firmware image (`SoftwareDeployment`, guide p. 56-57; `file-type` `APP`).
-    Firmware,
-    /// A ringtone, logo, picture, screensaver, music on hold or LDAP template
-    /// (`FileDeployment`, p. 52-55).
-    File,
-}
+pub use opendls_engine::FileKind;
 
-impl FileKind {
-    /// The name stored and shown.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Firmware => "firmware",
-            FileKind::File => "file",
-        }
-    }
-
-    /// The kind as stored, read back.
-    #[cfg(any(feature = "sqlite", feature = "postgres"))]
-    pub(crate) fn from_column(text: &str) -> crate::StoreResult<FileKind> {
-        match text {
-            "firmware" => Ok(FileKind::Firmware),
-            "file" => Ok(FileKind::File),
-            other => Err(crate::StoreError::Corrupt(format!("unknown stored file kind {other:?}"))),
-        }
+/// A stored file's kind as its column holds it, read back.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn kind_from_column(text: &str) -> crate::StoreResult<FileKind> {
+    match text {
+        "firmware" => Ok(FileKind::Firmware),
+        "file" => Ok(FileKind::File),
+        other => Err(crate::StoreError::Corrupt(format!("unknown stored file kind {other:?}"))),
     }
 }
 

@@ -133,9 +133,9 @@ async fn store_image(
     let client = Client::new(&connection)?;
     let upload = tokio::fs::File::open(&image).await?;
     let path = "/api/files?kind=firmware&name=OS_SIP_V3_R9_0_0.img";
-    let stored: Option<opendls_store::StoredFile> = client.upload(path, upload).await?;
+    let stored: Option<opendls_api::StoredFileView> = client.upload(path, upload).await?;
     let stored = stored.context("empty answer to the upload")?;
-    Ok((stored.id, stored.file.sha256))
+    Ok((stored.id, stored.sha256))
 }
 
 /// Downloads one URL over a new TLS connection as a phone does, counting the body's bytes and

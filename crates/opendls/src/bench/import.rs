@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
-use opendls_store::ProvisionedView;
+use opendls_api::ProvisionedView;
 use serde::Serialize;
 
 use super::{ServerOptions, ServerProcess};

@@ -11,9 +11,10 @@ use axum::response::IntoResponse;
 use opendls_store::{AdminStore, FileKind, FileRemoval, FileStore, NewStoredFile, StoreError, StoredFile};
 use opendls_wpi::firmware::FirmwareVersion;
 use opendls_wpi::models::{fits_model, models_matching};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AdminState, Answer, Rejection, failure};
+use crate::api::{DownloadUrl, StoredFileView};
 use crate::vault::VaultError;
 
 /// How long a download URL is valid unless asked otherwise.
@@ -26,15 +27,6 @@ pub(super) struct UrlRequest {
     mac: String,
     /// Seconds it stays valid (default one day, at most 30 days).
     valid_secs: Option<u64>,
-}
-
-/// A download URL for one device and file.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct DownloadUrl {
-    /// The URL (`file-https-base-url`, guide p. 53), token included.
-    pub url: String,
-    /// When its token expires (Unix time).
-    pub expires_at: i64,
 }
 
 /// The `file-type` values of a `FileDeployment` (guide p. 53-55, 177); `APP` is firmware.
@@ -146,7 +138,7 @@ pub(super) async fn upload<S: FileStore>(
             share(&state, &stored, received).await?;
             tracing::info!(id = stored.id, kind = stored.file.kind.as_str(), name = %stored.file.name,
                 sha256 = %stored.file.sha256, size = stored.file.size, "file stored");
-            Ok((StatusCode::CREATED, Json(stored)).into_response())
+            Ok((StatusCode::CREATED, Json(file_view(stored))).into_response())
         }
         Err(StoreError::Conflict(why)) => {
             vault.undo_upload(state.store.as_ref(), received).await;
@@ -189,7 +181,9 @@ pub(super) async fn list<S: FileStore>(
     State(state): State<Arc<AdminState<S>>>,
     Query(query): Query<FileQuery>,
 ) -> Answer {
-    Ok(Json(state.store.stored_files(query.kind).await?).into_response())
+    let files: Vec<StoredFileView> =
+        state.store.stored_files(query.kind).await?.into_iter().map(file_view).collect();
+    Ok(Json(files).into_response())
 }
 
 pub(super) async fn show<S: FileStore>(
@@ -197,7 +191,7 @@ pub(super) async fn show<S: FileStore>(
     Path(id): Path<i64>,
 ) -> Answer {
     match state.store.stored_file(id).await? {
-        Some(file) => Ok(Json(file).into_response()),
+        Some(file) => Ok(Json(file_view(file)).into_response()),
         None => Err(failure(StatusCode::NOT_FOUND, format!("no stored file {id}"))),
     }
 }
@@ -238,7 +232,7 @@ pub(super) async fn remove<S: FileStore>(
                 tracing::warn!(%cause, sha256 = %file.file.sha256, "a removed file's content stays in the database");
             }
             tracing::info!(id, name = %file.file.name, "file removed");
-            Ok(Json(file).into_response())
+            Ok(Json(file_view(file)).into_response())
         }
     }
 }
@@ -282,6 +276,13 @@ pub(super) async fn download_url<S: FileStore + AdminStore>(
     let expires_at = crate::phone::unix_now() + valid as i64;
     let url = downloads.url(&mac, &super::deployments::deployable(file), expires_at);
     Ok(Json(DownloadUrl { url, expires_at }).into_response())
+}
+
+/// A stored file as the API shows it.
+pub(super) fn file_view(stored: StoredFile) -> StoredFileView {
+    let StoredFile { id, file, added_at } = stored;
+    let NewStoredFile { kind, file_type, name, sha256, size, version, models } = file;
+    StoredFileView { id, kind, file_type, name, sha256, size, version, models, added_at }
 }
 
 #[cfg(test)]

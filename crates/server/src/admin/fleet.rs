@@ -12,7 +12,7 @@ use opendls_store::{AdminStore, DeviceFilter, FleetStore, PhoneStore};
 use serde::Deserialize;
 
 use super::{AdminState, Answer, failure, parse_group, parse_mac};
-use crate::api::{DeviceListEntry, GroupSummary, GroupView};
+use crate::api::{DeviceListEntry, GroupSummary, GroupView, PolicyView, RemovalView};
 use crate::phone::unix_now;
 
 /// The most devices one listing answers with.
@@ -88,7 +88,7 @@ pub(super) async fn remove_device<S: FleetStore + PhoneStore>(
         values = removal.values_removed,
         "device removed"
     );
-    Ok(Json(removal).into_response())
+    Ok(Json(removal_view(removal)).into_response())
 }
 
 pub(super) async fn list_groups<S: FleetStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
@@ -144,11 +144,18 @@ pub(super) async fn remove_group<S: FleetStore>(
         values = removal.values_removed,
         "group removed"
     );
-    Ok((StatusCode::OK, Json(removal)).into_response())
+    Ok((StatusCode::OK, Json(removal_view(removal))).into_response())
 }
 
 pub(super) async fn list_policies<S: FleetStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
-    Ok(Json(state.store.policies().await?).into_response())
+    let policies: Vec<PolicyView> = state
+        .store
+        .policies()
+        .await?
+        .into_iter()
+        .map(|entry| PolicyView { group: entry.group, policy: entry.policy })
+        .collect();
+    Ok(Json(policies).into_response())
 }
 
 /// A device of a listing as the API shows it.
@@ -173,4 +180,10 @@ pub(super) fn summary_entry(device: opendls_store::DeviceSummary) -> DeviceListE
 fn group_summary(group: opendls_store::GroupSummary) -> GroupSummary {
     let opendls_store::GroupSummary { name, devices, values, policy, security_mode, has_pin } = group;
     GroupSummary { name, devices, values, policy, security_mode, has_pin }
+}
+
+/// What a removal did, as the API shows it.
+fn removal_view(removal: opendls_store::Removal) -> RemovalView {
+    let opendls_store::Removal { found, devices_ungrouped, values_removed, targets_cancelled } = removal;
+    RemovalView { found, devices_ungrouped, values_removed, targets_cancelled }
 }

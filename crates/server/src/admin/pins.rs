@@ -7,33 +7,14 @@ use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use opendls_store::{FileKind, FileStore, JobStore, NewPin, StoredFile};
+use opendls_store::{FileKind, FileStore, FirmwarePin, JobStore, NewPin, StoredFile};
 use opendls_wpi::firmware::FirmwareVersion;
 use opendls_wpi::models::{fits_model, models_matching};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{AdminState, Answer, Rejection, failure};
+use crate::api::{PinRequest, PinView};
 use crate::phone::unix_now;
-
-/// Body of `PUT /api/firmware/pins`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct PinRequest {
-    /// The model (`OpenStage 60`, `CP410`, `CP4*`).
-    pub model: String,
-    /// Only phones of this group.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<String>,
-    /// The version (`V3 R5.12.0`, `V3R5.12.0`, `3.5.12.0`): the stored image of that version
-    /// for the model.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<String>,
-    /// Or the stored image by number.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub file: Option<i64>,
-    /// Install it on phones that run a newer version too.
-    #[serde(default)]
-    pub allow_downgrade: bool,
-}
 
 /// Which pin `DELETE /api/firmware/pins` removes.
 #[derive(Debug, Deserialize)]
@@ -43,7 +24,8 @@ pub(super) struct PinQuery {
 }
 
 pub(super) async fn list<S: JobStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
-    Ok(Json(state.store.firmware_pins().await?).into_response())
+    let pins: Vec<PinView> = state.store.firmware_pins().await?.into_iter().map(pin_view).collect();
+    Ok(Json(pins).into_response())
 }
 
 pub(super) async fn set<S: JobStore + FileStore>(
@@ -77,7 +59,7 @@ pub(super) async fn set<S: JobStore + FileStore>(
     tracing::info!(model = %pin.model, group = pin.group.as_deref().unwrap_or("-"), version = %pin.version,
         job = pin.job_id, "firmware pinned");
     state.settings.wake.notify_one();
-    Ok(Json(pin).into_response())
+    Ok(Json(pin_view(pin)).into_response())
 }
 
 /// The one stored image of `version` made for every model the pin names.
@@ -122,8 +104,14 @@ pub(super) async fn remove<S: JobStore>(
     match state.store.remove_firmware_pin(model.clone(), group, unix_now()).await? {
         Some(pin) => {
             tracing::info!(model = %pin.model, job = pin.job_id, "firmware pin removed");
-            Ok(Json(pin).into_response())
+            Ok(Json(pin_view(pin)).into_response())
         }
         None => Err(failure(StatusCode::NOT_FOUND, format!("no firmware pin for {model}"))),
     }
+}
+
+/// A firmware pin as the API shows it.
+fn pin_view(pin: FirmwarePin) -> PinView {
+    let FirmwarePin { model, group, file_id, version, allow_downgrade, job_id, set_at } = pin;
+    PinView { model, group, file_id, version, allow_downgrade, job_id, set_at }
 }

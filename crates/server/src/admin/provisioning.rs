@@ -184,7 +184,9 @@ pub(super) async fn add<S: ProvisioningStore>(
 }
 
 pub(super) async fn list<S: ProvisioningStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {
-    Ok(Json(state.store.provisioned_devices().await?).into_response())
+    let devices: Vec<crate::api::ProvisionedView> =
+        state.store.provisioned_devices().await?.into_iter().map(provisioned_view).collect();
+    Ok(Json(devices).into_response())
 }
 
 pub(super) async fn remove<S: ProvisioningStore>(
@@ -230,4 +232,32 @@ pub(super) async fn approve<S: ProvisioningStore>(
     }
     tracing::info!(approved = approved.len(), "devices approved");
     Ok(Json(ApprovalResult { approved, not_waiting }).into_response())
+}
+
+/// A prepared device as the API shows it.
+fn provisioned_view(device: opendls_store::ProvisionedView) -> crate::api::ProvisionedView {
+    let opendls_store::ProvisionedView {
+        id,
+        mac,
+        e164,
+        group,
+        other_groups,
+        variables,
+        values,
+        created_at,
+        bound,
+        conflict,
+    } = device;
+    crate::api::ProvisionedView {
+        id,
+        mac,
+        e164,
+        group,
+        other_groups,
+        variables,
+        values,
+        created_at,
+        bound,
+        conflict,
+    }
 }

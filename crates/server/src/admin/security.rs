@@ -12,7 +12,9 @@ use opendls_engine::{Scope, SecurityMode};
 use opendls_store::{AdminStore, SecurityStore};
 
 use super::{AdminState, Answer, failure, parse_mac, parse_scope, scope_parts};
-use crate::api::{GeneratedPin, GroupPin, ModeSetting, SecurityAction};
+use crate::api::{
+    CertificateView, GeneratedPin, GroupPin, ModeSetting, Revoked, SecurityAction, SecurityView,
+};
 use crate::phone::unix_now;
 
 pub(super) async fn set_mode<S: SecurityStore>(
@@ -56,10 +58,7 @@ pub(super) async fn show<S: SecurityStore + AdminStore>(
         return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
     };
     let tls_offer = state.store.device(&mac).await?.and_then(|d| d.tls_offer);
-    let mut json =
-        serde_json::to_value(&view).map_err(|e| failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    json["tls_offer"] = serde_json::json!(tls_offer);
-    Ok(Json(json).into_response())
+    Ok(Json(security_view(view, tls_offer)).into_response())
 }
 
 fn reason(request: &Option<Json<SecurityAction>>, default: &str) -> String {
@@ -79,7 +78,7 @@ pub(super) async fn revoke<S: SecurityStore>(
     let why = reason(&request, "revoked by an administrator");
     let revoked = state.store.revoke_certificates(&mac, &why, unix_now()).await?;
     tracing::warn!(target: "opendls::security", mac, revoked, reason = why, "certificates revoked");
-    Ok(Json(serde_json::json!({ "revoked": revoked })).into_response())
+    Ok(Json(Revoked { revoked }).into_response())
 }
 
 pub(super) async fn reset<S: SecurityStore>(
@@ -182,4 +181,31 @@ pub(super) async fn ca_certificate<S>(State(state): State<Arc<AdminState<S>>>) -
 
 pub(super) async fn secure_server_certificate<S>(State(state): State<Arc<AdminState<S>>>) -> Answer {
     pem(&state.settings.secure_server_pem)
+}
+
+/// A device's Secure Mode as the API shows it.
+fn security_view(view: opendls_store::security::SecurityView, tls_offer: Option<String>) -> SecurityView {
+    let certificates = view
+        .certificates
+        .into_iter()
+        .map(|c| CertificateView {
+            record: c.record,
+            issued_at: c.issued_at,
+            ended_at: c.ended_at,
+            ended_reason: c.ended_reason,
+        })
+        .collect();
+    SecurityView {
+        mac: view.mac,
+        desired: view.desired,
+        desired_from: view.desired_from,
+        state: view.state,
+        detail: view.detail,
+        since: view.since,
+        certificate_serial: view.certificate_serial,
+        certificates,
+        individual_pin: view.individual_pin,
+        group_pin: view.group_pin,
+        tls_offer,
+    }
 }

@@ -11,7 +11,7 @@ const COLUMNS: &str = "id, kind, file_type, name, sha256, size, version, models,
 
 fn stored_from(row: &Row) -> StoreResult<StoredFile> {
     let file = NewStoredFile {
-        kind: FileKind::from_column(row.try_get(1)?)?,
+        kind: crate::files::kind_from_column(row.try_get(1)?)?,
         file_type: row.try_get(2)?,
         name: row.try_get(3)?,
         sha256: row.try_get(4)?,

@@ -23,7 +23,7 @@ fn stored_row(row: &Row<'_>) -> rusqlite::Result<(i64, String, NewStoredFile, St
 
 fn stored_from(row: (i64, String, NewStoredFile, String, i64)) -> StoreResult<StoredFile> {
     let (id, kind, mut file, models, added_at) = row;
-    file.kind = FileKind::from_column(&kind)?;
+    file.kind = crate::files::kind_from_column(&kind)?;
     file.models = serde_json::from_str(&models).map_err(|e| StoreError::Corrupt(e.to_string()))?;
     Ok(StoredFile { id, file, added_at })
 }
