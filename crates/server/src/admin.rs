@@ -20,6 +20,7 @@ use crate::api::{
     MAX_ITEMS_PAGE, PendingChange, PolicySetting,
 };
 
+mod body;
 mod config;
 mod deployments;
 mod files;
@@ -37,6 +38,8 @@ mod templates;
 pub mod waiting;
 
 pub use jobs::parse_item_key;
+
+use body::ApiJson;
 
 struct AdminState<S> {
     store: Arc<S>,
@@ -410,7 +413,7 @@ fn device_view(
 async fn assign_group<S: AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     Path(mac): Path<String>,
-    Json(body): Json<GroupAssignment>,
+    ApiJson(body): ApiJson<GroupAssignment>,
 ) -> Answer {
     let mac = parse_mac(&mac)?;
     let groups = match body.group.as_deref().map(str::trim) {
@@ -446,7 +449,7 @@ pub(crate) fn check_groups(first: &str, others: &[String]) -> Result<Vec<String>
 
 async fn set_policy<S: AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(body): Json<PolicySetting>,
+    ApiJson(body): ApiJson<PolicySetting>,
 ) -> Answer {
     let policy: LocalChangePolicy =
         body.policy.parse().map_err(|message| failure(StatusCode::BAD_REQUEST, message))?;

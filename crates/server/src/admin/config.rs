@@ -15,6 +15,7 @@ use opendls_wpi::catalog::did_you_mean;
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, Rejection, failure, parse_config_scope, scope_parts};
 use crate::api::{
     ConfigChange, ConfigChangeResult, ConfigEntry, ConfigValue, ConfigValueResult, ConfigWrite,
@@ -68,7 +69,7 @@ fn into_change(write: ConfigWrite) -> ConfigChange {
 
 pub(super) async fn set_config<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(body): Json<ConfigWrite>,
+    ApiJson(body): ApiJson<ConfigWrite>,
 ) -> Answer {
     let change = into_change(body);
     let scope = parse_config_scope(&change.scope, change.target.as_deref())?;
@@ -197,7 +198,7 @@ pub(super) fn check_value(
 
 pub(super) async fn unset_config<S: AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(body): Json<ConfigEntry>,
+    ApiJson(body): ApiJson<ConfigEntry>,
 ) -> Answer {
     let scope = parse_config_scope(&body.scope, body.target.as_deref())?;
     let key = ItemKey::new(body.name.trim(), body.index);

@@ -13,6 +13,7 @@ use opendls_wpi::firmware::FirmwareVersion;
 use opendls_wpi::models::{fits_model, models_matching};
 use serde::Deserialize;
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, Rejection, failure};
 use crate::api::{DownloadUrl, StoredFileView};
 use crate::vault::VaultError;
@@ -241,7 +242,7 @@ pub(super) async fn remove<S: FileStore>(
 pub(super) async fn download_url<S: FileStore + AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     Path(id): Path<i64>,
-    Json(request): Json<UrlRequest>,
+    ApiJson(request): ApiJson<UrlRequest>,
 ) -> Answer {
     let downloads = state
         .settings

@@ -16,6 +16,7 @@ use opendls_wpi::catalog::{DCMP_INTERVAL_ITEM, DCMP_URL_ITEM, did_you_mean};
 use opendls_wpi::models::full_model_pattern;
 use serde::Deserialize;
 
+use super::body::ApiJson;
 use super::job_views::{detail_view, job_view};
 use super::waiting::{self, WaitContext};
 use super::{AdminState, Answer, failure, parse_scope};
@@ -106,7 +107,7 @@ fn checked_targets(targets: &Targets) -> Result<TargetSelector, super::Rejection
 
 pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<JobRequest>,
+    ApiJson(request): ApiJson<JobRequest>,
 ) -> Answer {
     let targets = checked_targets(&request.targets)?;
     let kind = match super::deployments::KINDS.contains(&request.kind.as_str()) {
@@ -281,7 +282,7 @@ pub(super) async fn cancel_job<S: JobStore>(
 
 pub(super) async fn behind_nat<S: AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<BehindNat>,
+    ApiJson(request): ApiJson<BehindNat>,
 ) -> Answer {
     let scope = parse_scope(&request.scope, request.target.as_deref())?;
     let url = state.settings.dcmp_url.clone().map_err(|why| failure(StatusCode::CONFLICT, why))?;

@@ -13,12 +13,13 @@ use opendls_engine::{DesiredEntry, Scope};
 use opendls_store::{AdminStore, VariableStore};
 use opendls_wpi::models::models_matching;
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, Rejection, failure};
 use crate::api::{LayoutApplied, LayoutApply, LayoutValue};
 
 pub(super) async fn apply<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<LayoutApply>,
+    ApiJson(request): ApiJson<LayoutApply>,
 ) -> Answer {
     let (pattern, models) =
         models_matching(&request.model).map_err(|why| failure(StatusCode::BAD_REQUEST, why))?;

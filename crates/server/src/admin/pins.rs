@@ -12,6 +12,7 @@ use opendls_wpi::firmware::FirmwareVersion;
 use opendls_wpi::models::{fits_model, models_matching};
 use serde::Deserialize;
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, Rejection, failure};
 use crate::api::{PinRequest, PinView};
 use crate::phone::unix_now;
@@ -30,7 +31,7 @@ pub(super) async fn list<S: JobStore>(State(state): State<Arc<AdminState<S>>>) -
 
 pub(super) async fn set<S: JobStore + FileStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<PinRequest>,
+    ApiJson(request): ApiJson<PinRequest>,
 ) -> Answer {
     let bad = |message: String| failure(StatusCode::BAD_REQUEST, message);
     let (model, known) = models_matching(&request.model).map_err(|why| bad(format!("model {why}")))?;

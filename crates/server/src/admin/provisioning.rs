@@ -10,6 +10,7 @@ use axum::response::IntoResponse;
 use opendls_engine::{Scope, Variable, check_group_name, normalize_mac};
 use opendls_store::{NewProvisioned, ProvisioningStore};
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, failure};
 use crate::api::{
     ApprovalRequest, ApprovalResult, ProvisionEntry, ProvisionRefusal, ProvisionRequest, ProvisionResult,
@@ -115,7 +116,7 @@ fn duplicates(devices: &[NewProvisioned]) -> Vec<ProvisionRefusal> {
 
 pub(super) async fn add<S: ProvisioningStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<ProvisionRequest>,
+    ApiJson(request): ApiJson<ProvisionRequest>,
 ) -> Answer {
     if request.devices.is_empty() {
         return Err(failure(StatusCode::BAD_REQUEST, "no devices given"));
@@ -204,7 +205,7 @@ pub(super) async fn remove<S: ProvisioningStore>(
 
 pub(super) async fn approve<S: ProvisioningStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<ApprovalRequest>,
+    ApiJson(request): ApiJson<ApprovalRequest>,
 ) -> Answer {
     let macs = request
         .macs

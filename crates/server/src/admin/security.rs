@@ -11,6 +11,7 @@ use axum::response::IntoResponse;
 use opendls_engine::{Scope, SecurityMode};
 use opendls_store::{AdminStore, SecurityStore};
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, failure, parse_mac, parse_scope, scope_parts};
 use crate::api::{
     CertificateView, GeneratedPin, GroupPin, ModeSetting, Revoked, SecurityAction, SecurityView,
@@ -19,7 +20,7 @@ use crate::phone::unix_now;
 
 pub(super) async fn set_mode<S: SecurityStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<ModeSetting>,
+    ApiJson(request): ApiJson<ModeSetting>,
 ) -> Answer {
     let scope = parse_scope(&request.scope, request.target.as_deref())?;
     let mode = match request.mode.as_deref() {

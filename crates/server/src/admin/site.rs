@@ -13,6 +13,7 @@ use opendls_engine::{Configuration, DesiredEntry, ItemKey, Scope, Variable};
 use opendls_store::{AdminStore, SiteChange, SiteStore, VariableStore};
 use opendls_wpi::secrets::{MASK, displayable_value, is_secret_item};
 
+use super::body::ApiJson;
 use super::{AdminState, Answer, Rejection, parse_config_scope, parse_scope};
 use crate::api::{SiteDiffLine, SiteImport, SiteImportResult};
 use crate::phone::unix_now;
@@ -22,7 +23,7 @@ type Variables = BTreeMap<(Scope, String), Variable>;
 
 pub(super) async fn import<S: AdminStore + VariableStore + SiteStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(request): Json<SiteImport>,
+    ApiJson(request): ApiJson<SiteImport>,
 ) -> Answer {
     let stored_values: Values =
         state.store.desired(None).await?.into_iter().map(|e| ((e.scope, e.key), e.value)).collect();

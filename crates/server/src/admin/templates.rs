@@ -16,6 +16,7 @@ use opendls_store::{AdminStore, DeviceSummary, PhoneStore, VariableStore};
 use opendls_wpi::secrets::{MASK, displayable_value};
 use serde::Deserialize;
 
+use super::body::ApiJson;
 use super::config::ScopeQuery;
 use super::{AdminState, Answer, Rejection, failure, parse_mac, parse_scope, scope_parts};
 use crate::api::{
@@ -106,7 +107,7 @@ pub(super) async fn list_variables<S: VariableStore>(
 
 pub(super) async fn set_variables<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(change): Json<VariableChange>,
+    ApiJson(change): ApiJson<VariableChange>,
 ) -> Answer {
     let scope = parse_scope(&change.scope, change.target.as_deref())?;
     if change.values.is_empty() {
@@ -141,7 +142,7 @@ pub(super) async fn set_variables<S: AdminStore + VariableStore>(
 
 pub(super) async fn unset_variable<S: AdminStore + VariableStore>(
     State(state): State<Arc<AdminState<S>>>,
-    Json(removal): Json<VariableRemoval>,
+    ApiJson(removal): ApiJson<VariableRemoval>,
 ) -> Answer {
     let scope = parse_scope(&removal.scope, removal.target.as_deref())?;
     let name = removal.name.trim().to_owned();

@@ -21,6 +21,36 @@ async fn the_token_is_required() {
     }
 }
 
+/// A body the API cannot read is refused as `{"error": …}`, like every other refusal.
+#[tokio::test]
+async fn unreadable_bodies_are_refused_as_api_errors() {
+    let server = TestServer::start().await;
+    let cases = [
+        ("POST", "/api/jobs", "{not json", 400, "as JSON"),
+        (
+            "POST",
+            "/api/jobs",
+            r#"{"kind":"restart","targets":{"by":"everyone"}}"#,
+            422,
+            "unknown variant `everyone`",
+        ),
+        ("PUT", "/api/policy", r#"{"group":null}"#, 422, "missing field `policy`"),
+    ];
+    for (method, path, body, status, says) in cases {
+        let reply = server.admin(method, path, Some(body)).await;
+        assert_eq!(reply.status, status, "{path} {body}: {}", reply.text());
+        assert_eq!(reply.header("content-type"), Some("application/json"), "{path} {body}");
+        let error: opendls_api::ApiError = serde_json::from_slice(&reply.body).unwrap();
+        assert!(error.error.contains(says), "{path} {body}: {}", error.error);
+    }
+    // Not declared JSON at all.
+    let stream = tokio::net::TcpStream::connect(server.running().admin_addr).await.unwrap();
+    let token = format!("Authorization: Bearer {}", server.running().admin_token);
+    let reply = exchange(stream, "POST", "/api/jobs", &[token], b"{}").await;
+    assert_eq!(reply.status, 415, "{}", reply.text());
+    assert!(serde_json::from_slice::<opendls_api::ApiError>(&reply.body).is_ok(), "{}", reply.text());
+}
+
 #[tokio::test]
 async fn values_are_checked_against_the_catalog() {
     let server = TestServer::start().await;
