@@ -318,7 +318,7 @@ pub struct PolicySetting {
     /// The group, or none for the global policy.
     pub group: Option<String>,
     /// `accept-unmanaged`, `accept`, `revert` or `flag`.
-    pub policy: String,
+    pub policy: opendls_engine::LocalChangePolicy,
 }
 
 /// Every error answer of the API.
@@ -476,7 +476,7 @@ pub struct ModeSetting {
     pub target: Option<String>,
     /// `default`, `secure` (no PIN, guide p. 64) or `secure-pin` (p. 65-68); absent to unset.
     #[serde(default)]
-    pub mode: Option<String>,
+    pub mode: Option<opendls_engine::SecurityMode>,
 }
 
 /// Optional body of revoke and reset.

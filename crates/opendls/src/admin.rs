@@ -123,6 +123,7 @@ pub fn run(connection: Connection, request: Request) -> Result<ExitCode> {
             Request::Policy(PolicyCommand::Set { policy, group }) => {
                 let at = group.as_ref().map_or("globally".to_owned(), |g| format!("for group {g}"));
                 let said = format!("local-change policy {policy} set {at}");
+                let policy = policy.parse().map_err(crate::Refused)?;
                 client.send::<_, ()>(Method::PUT, "/api/policy", &PolicySetting { group, policy }).await?;
                 eprintln!("done: {said}");
                 Ok(ExitCode::SUCCESS)

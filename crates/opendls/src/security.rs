@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use opendls_api::{GeneratedPin, GroupPin, ModeSetting, Revoked, SecurityAction, SecurityView};
+use opendls_engine::SecurityMode;
 use reqwest::Method;
 
 use opendls_engine::utc_text;
@@ -42,7 +43,9 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                 if mode.is_none() && !unset {
                     bail!("name a mode (default, secure, secure-pin) or --unset");
                 }
-                let body = ModeSetting { scope: scope_name, target, mode: mode.clone() };
+                let wanted =
+                    mode.as_deref().map(str::parse::<SecurityMode>).transpose().map_err(crate::Refused)?;
+                let body = ModeSetting { scope: scope_name, target, mode: wanted };
                 client.send::<_, ()>(Method::PUT, "/api/security/mode", &body).await?;
                 match &mode {
                     Some(mode) => eprintln!("security mode {mode} set; devices move at their next contact"),
@@ -60,7 +63,13 @@ pub fn run(connection: Connection, command: SecurityCommand) -> Result<ExitCode>
                 } else {
                     let rows = modes
                         .into_iter()
-                        .map(|m| vec![m.scope, m.target.unwrap_or_default(), m.mode.unwrap_or_default()])
+                        .map(|m| {
+                            vec![
+                                m.scope,
+                                m.target.unwrap_or_default(),
+                                m.mode.map(|m| m.as_str().to_owned()).unwrap_or_default(),
+                            ]
+                        })
                         .collect();
                     print_table(&["SCOPE", "TARGET", "MODE"], rows);
                 }

@@ -10,7 +10,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use opendls_engine::{DeviceRecord, ItemKey, LocalChangePolicy, Scope, check_group_name, normalize_mac};
+use opendls_engine::{DeviceRecord, ItemKey, Scope, check_group_name, normalize_mac};
 use opendls_store::{AdminStore, PhoneStore, Store, StoreError};
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
@@ -451,8 +451,7 @@ async fn set_policy<S: AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     ApiJson(body): ApiJson<PolicySetting>,
 ) -> Answer {
-    let policy: LocalChangePolicy =
-        body.policy.parse().map_err(|message| failure(StatusCode::BAD_REQUEST, message))?;
+    let policy = body.policy;
     let body = PolicySetting { group: body.group.as_deref().map(parse_group).transpose()?, ..body };
     state.store.set_policy(body.group.as_deref(), policy).await?;
     tracing::info!(policy = %body.policy, group = body.group.as_deref().unwrap_or("(global)"), "local-change policy set");

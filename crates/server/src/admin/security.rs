@@ -23,10 +23,7 @@ pub(super) async fn set_mode<S: SecurityStore>(
     ApiJson(request): ApiJson<ModeSetting>,
 ) -> Answer {
     let scope = parse_scope(&request.scope, request.target.as_deref())?;
-    let mode = match request.mode.as_deref() {
-        None => None,
-        Some(text) => Some(text.parse::<SecurityMode>().map_err(|e| failure(StatusCode::BAD_REQUEST, e))?),
-    };
+    let mode = request.mode;
     if mode.is_some_and(|m| m != SecurityMode::Default) && !state.settings.secure_port_enabled {
         return Err(failure(
             StatusCode::CONFLICT,
@@ -44,7 +41,7 @@ pub(super) async fn list_modes<S: SecurityStore>(State(state): State<Arc<AdminSt
         .into_iter()
         .map(|(scope, mode)| {
             let (scope, target) = scope_parts(&scope);
-            ModeSetting { scope, target, mode: Some(mode.as_str().to_owned()) }
+            ModeSetting { scope, target, mode: Some(mode) }
         })
         .collect();
     Ok(Json(listed).into_response())

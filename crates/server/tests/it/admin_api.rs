@@ -160,7 +160,9 @@ async fn policies_are_validated() {
         server.admin("PUT", "/api/policy", Some(r#"{"group":"lab","policy":"accept"}"#)).await.status,
         204
     );
-    assert_eq!(server.admin("PUT", "/api/policy", Some(r#"{"policy":"whatever"}"#)).await.status, 400);
+    let refused = server.admin("PUT", "/api/policy", Some(r#"{"policy":"whatever"}"#)).await;
+    assert_eq!(refused.status, 422, "{}", refused.text());
+    assert!(refused.text().contains("accept-unmanaged"), "the policies are named: {}", refused.text());
 }
 
 #[tokio::test]

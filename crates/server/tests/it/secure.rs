@@ -226,7 +226,8 @@ async fn the_ca_and_server_certificates_are_exported_and_chain() {
     let leaf = openssl::x509::X509::stack_from_pem(&chain.body).unwrap().remove(0);
     assert!(leaf.verify(&ca.public_key().unwrap()).unwrap());
     let bad = json!({ "scope": "global", "mode": "paranoid" }).to_string();
-    server.admin_json("PUT", "/api/security/mode", Some(&bad), 400).await;
+    let refused = server.admin_json("PUT", "/api/security/mode", Some(&bad), 422).await;
+    assert!(refused["error"].as_str().unwrap().contains("secure-pin"), "the modes are named: {refused}");
     let modes = server.admin_json("GET", "/api/security/modes", None, 200).await;
     assert_eq!(modes, json!([]));
     // Group default PINs can be set and shown again; individual ones cannot.
