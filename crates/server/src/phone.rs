@@ -14,14 +14,16 @@ use opendls_store::{DeviceContext, InteractionLookup, PhoneStore, StoreError};
 use opendls_wpi::parse::{ParseNotes, parse_workpoint_message_noted};
 use opendls_wpi::{DlsMessage, ParseLimits, Reason, WorkpointMessage, write_dls_message};
 
+mod session;
+
+pub use session::{SESSION_COOKIE, session_cookie};
+use session::{device_named_by_session, new_session_id};
+
 use crate::admission::{Admission, AdmissionLimits};
 use crate::bootstrap::Bootstrapper;
 use crate::config::Config;
 use crate::listener::ConnectionInfo;
 use crate::metrics::{DatabaseCall, Metrics, Outcome as Counted};
-
-/// The session cookie's name, as the original DLS used it (docs/wpi-protocol.md §2.4).
-pub const SESSION_COOKIE: &str = "JSESSIONID";
 
 /// The `cleanup-reason` of back-pressure, as the Unify DLS sends it (docs/wpi-protocol.md §6.8).
 pub const OVERLOAD_REASON: &str = "overload";
@@ -510,40 +512,6 @@ fn continues_an_interaction(reason: &Reason) -> bool {
 /// The current time as the engine counts it.
 pub fn unix_now() -> Timestamp {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as Timestamp).unwrap_or_default()
-}
-
-/// A session id in the form of the original DLS's (32 upper-case hex digits): the device's MAC
-/// (12 digits), then 80 random bits. The random part makes it unguessable; the MAC lets a store
-/// read a `reply-to`'s device together with its interaction ([`InteractionLookup::device_hint`])
-/// even when the reply carries no `mac-addr` (a `WriteItems` reply, guide p. 48).
-fn new_session_id(mac: Option<&str>) -> String {
-    let mut bytes = [0u8; 10];
-    getrandom::fill(&mut bytes).expect("the operating system's random source is available");
-    let digits: String = mac.unwrap_or("000000000000").chars().filter(char::is_ascii_hexdigit).collect();
-    let prefix = if digits.len() == 12 { digits.to_ascii_uppercase() } else { "0".repeat(12) };
-    prefix + &hex::encode_upper(bytes)
-}
-
-/// The device a session id names ([`new_session_id`]); only a hint: the interaction's own
-/// record says whose it is.
-fn device_named_by_session(session: &str) -> Option<String> {
-    opendls_engine::normalize_mac(session.get(..12)?).filter(|mac| mac != "00:00:00:00:00:00")
-}
-
-/// The session id from the `Cookie` header. Phones have been seen echoing attributes
-/// (`Cookie: PHPSESSID=...; path=/`, docs/wpi-protocol.md §2.4), so every `;`-separated pair is looked at.
-pub fn session_cookie(headers: &hyper::HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(';'))
-        .filter_map(|pair| pair.split_once('='))
-        .find(|(name, _)| name.trim().eq_ignore_ascii_case(SESSION_COOKIE))
-        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
-        .filter(|value| {
-            !value.is_empty() && value.len() <= 128 && value.chars().all(|c| c.is_ascii_alphanumeric())
-        })
 }
 
 /// Says what the parser accepted that the guide does not show, and that a signature came and
