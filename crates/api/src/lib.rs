@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod accounts;
 mod files;
 mod jobs;
 mod layouts;
@@ -13,6 +14,7 @@ mod provisioning;
 mod security;
 mod site;
 mod templates;
+pub use accounts::*;
 pub use files::*;
 pub use jobs::*;
 pub use layouts::*;

@@ -24,6 +24,7 @@
 //! secure gets the bootstrap `WriteItems` instead of the usual flow, a PIN bootstrap is
 //! completed by checking `bootstrapping-tan`; see [`security`].
 
+pub mod access;
 pub mod desired;
 mod engine;
 pub mod jobs;
@@ -35,6 +36,7 @@ pub mod rollout;
 pub mod security;
 pub mod template;
 
+pub use access::Role;
 pub use desired::{
     Configuration, EffectiveDesired, Resolution, Resolved, Unrenderable, devices_affected, effective_desired,
 };

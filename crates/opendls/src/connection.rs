@@ -20,7 +20,8 @@ pub(crate) struct Connection {
     /// service recorded in its data directory at start, else http://127.0.0.1:18080.
     #[arg(long, env = "OPENDLS_ADMIN_URL", global = true)]
     pub admin_url: Option<String>,
-    /// Admin token; by default read from `admin-token` in the data directory.
+    /// A personal API token (`opendls token create`), or the admin token; by default the
+    /// admin token, read from `admin-token` in the data directory.
     #[arg(long, env = "OPENDLS_ADMIN_TOKEN", hide_env_values = true, global = true)]
     pub token: Option<String>,
     /// The service's data directory (token, certificate, admin address). Default: the first of

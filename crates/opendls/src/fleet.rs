@@ -29,7 +29,10 @@ pub(crate) async fn list_devices(client: &Client, args: DeviceListArgs, json: bo
         }
     }
     if let Some(since) = &args.seen_since {
-        query.push(format!("seen_since={}", parse_since(since, opendls_server::phone::unix_now())?));
+        query.push(format!(
+            "seen_since={}",
+            parse_since(since, opendls_server::phone::unix_now(), "--seen-since")?
+        ));
     }
     let (devices, total): (Vec<DeviceListEntry>, _) =
         client.get_counted(&format!("/api/devices?{}", query.join("&"))).await?;
@@ -88,7 +91,7 @@ fn tls_kind(offer: Option<&str>) -> &'static str {
 }
 
 /// `2026-12-01T08:00:00Z` or an age (`90s`, `30m`, `24h`, `7d`) before `now`, as Unix seconds.
-fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp> {
+pub(crate) fn parse_since(text: &str, now: Timestamp, flag: &str) -> Result<Timestamp> {
     let text = text.trim();
     if let Ok(at) = time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339) {
         return Ok(at.unix_timestamp());
@@ -103,7 +106,7 @@ fn parse_since(text: &str, now: Timestamp) -> Result<Timestamp> {
     };
     match digits.parse::<i64>() {
         Ok(n) if seconds > 0 => Ok(now - n * seconds),
-        _ => bail!("--seen-since {text:?}: give a time (2026-12-01T08:00:00Z) or an age (90s, 30m, 24h, 7d)"),
+        _ => bail!("{flag} {text:?}: give a time (2026-12-01T08:00:00Z) or an age (90s, 30m, 24h, 7d)"),
     }
 }
 
@@ -198,11 +201,11 @@ mod tests {
 
     #[test]
     fn since_takes_times_and_ages() {
-        assert_eq!(parse_since("2026-11-26T16:00:00Z", 0).unwrap(), 1_795_708_800);
-        assert_eq!(parse_since("90s", 1000).unwrap(), 910);
-        assert_eq!(parse_since("2h", 10_000).unwrap(), 2800);
-        assert_eq!(parse_since("7d", 7 * 86_400).unwrap(), 0);
-        assert!(parse_since("yesterday", 0).is_err());
-        assert!(parse_since("5w", 0).is_err());
+        assert_eq!(parse_since("2026-11-26T16:00:00Z", 0, "--seen-since").unwrap(), 1_795_708_800);
+        assert_eq!(parse_since("90s", 1000, "--seen-since").unwrap(), 910);
+        assert_eq!(parse_since("2h", 10_000, "--seen-since").unwrap(), 2800);
+        assert_eq!(parse_since("7d", 7 * 86_400, "--seen-since").unwrap(), 0);
+        assert!(parse_since("yesterday", 0, "--seen-since").is_err());
+        assert!(parse_since("5w", 0, "--seen-since").is_err());
     }
 }

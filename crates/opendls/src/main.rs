@@ -47,6 +47,7 @@ mod security;
 mod serve;
 mod site;
 mod templates;
+mod users;
 
 /// Provisioning service for OpenStage / OpenScape Desk Phone IP phones (WorkPoint Interface).
 #[derive(Parser)]
@@ -82,6 +83,27 @@ enum Command {
     Job {
         #[command(subcommand)]
         command: JobCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Accounts of the admin API and console, with their roles (admin, operator, viewer).
+    User {
+        #[command(subcommand)]
+        command: users::UserCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Personal API tokens: make one (shown once), list, revoke.
+    Token {
+        #[command(subcommand)]
+        command: users::TokenCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The audit log of changes: who, when, from where, what (secrets masked); --csv to export.
+    Audit {
+        #[command(flatten)]
+        args: users::AuditArgs,
         #[command(flatten)]
         connection: Connection,
     },
@@ -246,6 +268,9 @@ fn main() -> ExitCode {
         Command::Policy { command, connection } => admin::run(connection, admin::Request::Policy(command)),
         Command::Firmware { command, connection } => files::run_firmware(connection, command),
         Command::File { command, connection } => files::run_file(connection, command),
+        Command::User { command, connection } => users::run_user(connection, command),
+        Command::Token { command, connection } => users::run_token(connection, command),
+        Command::Audit { args, connection } => users::run_audit(connection, args),
     };
     match outcome {
         Ok(code) => code,

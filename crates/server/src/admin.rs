@@ -1,12 +1,13 @@
-//! The admin API: JSON over HTTP on its own listener, every route but the probes (`/api/health`,
-//! `/api/ready`) behind a bearer token kept in the data directory; `/metrics` also takes the
-//! metrics token.
+//! The admin API: JSON over HTTP on its own listener. Every route but the probes (`/api/health`,
+//! `/api/ready`) needs a bearer token: a personal API token of an account, whose role decides
+//! what it may do, or the break-glass admin token kept in the data directory; every change is
+//! recorded in the audit log. `/metrics` also takes the metrics token.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -20,6 +21,9 @@ use crate::api::{
     MAX_ITEMS_PAGE, PendingChange, PolicySetting,
 };
 
+mod access;
+pub use access::{BREAK_GLASS, RemoteAddr};
+mod audit_log;
 mod body;
 mod config;
 mod deployments;
@@ -28,6 +32,7 @@ mod fleet;
 mod job_views;
 mod jobs;
 mod layouts;
+mod masking;
 mod pins;
 mod preview;
 mod provisioning;
@@ -35,6 +40,8 @@ pub use provisioning::MAX_PROVISION_BATCH;
 mod security;
 mod site;
 mod templates;
+mod tokens;
+mod users;
 pub mod waiting;
 
 pub use jobs::parse_item_key;
@@ -82,6 +89,8 @@ pub struct AdminSettings {
     pub metrics: Arc<crate::metrics::Metrics>,
     /// The bearer token that reads `/metrics` (and nothing else).
     pub metrics_token: crate::metrics::MetricsToken,
+    /// The data directory (the first admin's one-time password is removed from it once used).
+    pub data_dir: std::path::PathBuf,
 }
 
 pub use crate::file_server::Downloads;
@@ -149,7 +158,15 @@ pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -
                 .get(security::show_group_pin::<S>)
                 .delete(security::remove_group_pin::<S>),
         )
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_token::<S>))
+        .route("/api/whoami", get(users::whoami))
+        .route("/api/users", get(users::list::<S>).post(users::add::<S>))
+        .route("/api/users/{name}", axum::routing::delete(users::remove::<S>))
+        .route("/api/users/{name}/role", put(users::set_role::<S>))
+        .route("/api/users/{name}/password", put(users::set_password::<S>))
+        .route("/api/tokens", get(tokens::list::<S>).post(tokens::create::<S>))
+        .route("/api/tokens/{id}", axum::routing::delete(tokens::revoke::<S>))
+        .route("/api/audit", get(audit_log::list::<S>))
+        .route_layer(middleware::from_fn_with_state(state.clone(), access::guard::<S>))
         .with_state(state.clone());
     // Probes for monitoring and load balancers: no token.
     let probes = Router::new()
@@ -195,16 +212,6 @@ fn presented_token(headers: &axum::http::HeaderMap) -> &str {
         .and_then(|value| value.to_str().ok())
         .and_then(bearer_credentials)
         .unwrap_or("")
-}
-
-async fn require_token<S>(State(state): State<Arc<AdminState<S>>>, request: Request, next: Next) -> Response {
-    let presented = presented_token(request.headers());
-    if constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
-        next.run(request).await
-    } else {
-        let hint = "missing or wrong bearer token (see admin-token in the data directory)";
-        failure(StatusCode::UNAUTHORIZED, hint).into_response()
-    }
 }
 
 /// The credentials of a `Bearer` authorization; the scheme name is case-insensitive
@@ -426,9 +433,15 @@ async fn assign_group<S: AdminStore>(
             std::iter::once(first).chain(others).collect()
         }
     };
+    let before = state.store.device(&mac).await?.map(|device| {
+        let mut groups: Vec<String> = device.group.into_iter().collect();
+        groups.extend(device.other_groups);
+        serde_json::json!({ "groups": groups })
+    });
     if state.store.assign_group(&mac, &groups).await? {
         tracing::info!(mac, groups = %groups.join(", "), "groups assigned");
-        Ok(StatusCode::NO_CONTENT.into_response())
+        let after = serde_json::json!({ "groups": groups });
+        Ok(access::audited(StatusCode::NO_CONTENT.into_response(), before, Some(after)))
     } else {
         Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")))
     }
@@ -447,15 +460,18 @@ pub(crate) fn check_groups(first: &str, others: &[String]) -> Result<Vec<String>
     Ok(checked)
 }
 
-async fn set_policy<S: AdminStore>(
+async fn set_policy<S: AdminStore + opendls_store::FleetStore>(
     State(state): State<Arc<AdminState<S>>>,
     ApiJson(body): ApiJson<PolicySetting>,
 ) -> Answer {
     let policy = body.policy;
     let body = PolicySetting { group: body.group.as_deref().map(parse_group).transpose()?, ..body };
+    let before = state.store.policies().await?.into_iter().find(|entry| entry.group == body.group);
     state.store.set_policy(body.group.as_deref(), policy).await?;
     tracing::info!(policy = %body.policy, group = body.group.as_deref().unwrap_or("(global)"), "local-change policy set");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let before = before.map(|entry| serde_json::json!({ "group": entry.group, "policy": entry.policy }));
+    let after = serde_json::json!({ "group": body.group, "policy": policy });
+    Ok(access::audited(StatusCode::NO_CONTENT.into_response(), before, Some(after)))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@
 //! ([`crate::gate`]), a deadline for each request's headers, and one for the whole request, so
 //! that idle or half-sent requests cannot hold descriptors until the process runs out.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -91,17 +92,17 @@ pub async fn serve_http(
                 });
                 match handshake.await {
                     Ok(Some(Secured::Plain(stream))) => {
-                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                        serve_connection(stream, router, pass, limits, (name, remote), shutdown).await
                     }
                     Ok(Some(Secured::Rustls(stream))) => {
-                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                        serve_connection(stream, router, pass, limits, (name, remote), shutdown).await
                     }
                     Ok(Some(Secured::Phone(Handshaken::Rustls(stream)))) => {
-                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                        serve_connection(stream, router, pass, limits, (name, remote), shutdown).await
                     }
                     #[cfg(feature = "legacy-tls")]
                     Ok(Some(Secured::Phone(Handshaken::OpenSsl(stream)))) => {
-                        serve_connection(stream, router, pass, limits, name, shutdown).await
+                        serve_connection(stream, router, pass, limits, (name, remote), shutdown).await
                     }
                     Ok(None) => {}
                     Err(_) => {
@@ -134,12 +135,14 @@ async fn serve_connection<IO: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
     router: Router,
     pass: Arc<GatePass>,
     limits: HttpLimits,
-    name: &'static str,
+    (name, remote): (&'static str, SocketAddr),
     shutdown: CancellationToken,
 ) {
     let header_timeout = pass.deadline;
-    let service = service_fn(move |request: Request<Incoming>| {
+    let service = service_fn(move |mut request: Request<Incoming>| {
         let (router, pass) = (router.clone(), pass.clone());
+        // Handlers see where the request came from (the audit log records it).
+        request.extensions_mut().insert(crate::admin::RemoteAddr(remote));
         async move {
             pass.busy();
             let answer =

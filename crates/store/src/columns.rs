@@ -13,6 +13,48 @@ use opendls_wpi::secrets::is_secret_item;
 use crate::secrets::SecretKeys;
 use crate::{StoreError, StoreResult};
 
+/// The columns of an account as shown (`a.` for joins; every statement names the table `a`).
+pub(crate) const ACCOUNT_COLUMNS: &str =
+    "a.name, a.role, a.created_at, a.password_set_at, a.must_change_password";
+
+/// The columns of an API token as shown (`t.`), [`TOKEN_FIELDS`] of them.
+pub(crate) const TOKEN_COLUMNS: &str = "t.id, t.account, t.label, t.created_at, t.expires_at, t.last_used_at";
+
+/// How many columns [`TOKEN_COLUMNS`] names.
+pub(crate) const TOKEN_FIELDS: usize = 6;
+
+/// The columns of an audit entry, in [`crate::audit::AuditEntry`]'s order.
+pub(crate) const AUDIT_COLUMNS: &str =
+    "id, at, actor, via, source, action, target, status, request, before, after";
+
+/// The audit listing's condition on `$1` actor, `$2` a `LIKE` pattern for action or target,
+/// `$3` since, `$4` until, `$5` before this id (each unused when null); text in any case.
+pub(crate) const AUDIT_WHERE: &str = "($1 IS NULL OR actor = $1) \
+     AND ($2 IS NULL OR lower(action) LIKE lower($2) ESCAPE '\\' OR lower(target) LIKE lower($2) ESCAPE '\\') \
+     AND ($3 IS NULL OR at >= $3) AND ($4 IS NULL OR at < $4) AND ($5 IS NULL OR id < $5)";
+
+/// The documents of an audit entry as stored: JSON text.
+pub(crate) fn audit_text(entry: &crate::audit::NewAuditEntry) -> StoreResult<[Option<String>; 3]> {
+    let text = |value: &Option<serde_json::Value>| value.as_ref().map(to_json).transpose();
+    Ok([text(&entry.request)?, text(&entry.before)?, text(&entry.after)?])
+}
+
+/// An audit entry with its stored documents read back.
+pub(crate) fn audit_document(
+    id: i64,
+    mut entry: crate::audit::NewAuditEntry,
+    [request, before, after]: [Option<String>; 3],
+) -> StoreResult<crate::audit::AuditEntry> {
+    let document = |text: Option<String>| text.map(|text| from_json(&text)).transpose();
+    (entry.request, entry.before, entry.after) = (document(request)?, document(before)?, document(after)?);
+    Ok(crate::audit::AuditEntry { id, entry })
+}
+
+/// A stored role.
+pub(crate) fn parse_role(text: &str) -> StoreResult<opendls_engine::Role> {
+    text.parse().map_err(|e| StoreError::Corrupt(format!("accounts: {e}")))
+}
+
 /// The unfinished job-target states, spelled as the partial index `job_targets_active` spells
 /// them (SQLite uses a partial index only for a query that repeats its condition).
 pub(crate) const ACTIVE: &str = "('queued', 'contacting', 'running', 'waiting-busy')";

@@ -33,10 +33,13 @@ const TABLES: &[&str] = &[
     "firmware_pins",
     "variables",
     "provisioned_devices",
+    "accounts",
+    "api_tokens",
+    "audit_log",
 ];
 
 /// Tables whose `id` numbers continue after the copy (never given again).
-const NUMBERED: &[&str] = &["history", "jobs", "stored_files", "provisioned_devices"];
+const NUMBERED: &[&str] = &["history", "jobs", "stored_files", "provisioned_devices", "audit_log"];
 
 /// Rows inserted per statement.
 const BATCH: usize = 500;

@@ -17,6 +17,8 @@ use opendls_engine::{
     LocalChangePolicy, Scope, Timestamp, WriteFailure,
 };
 
+pub mod accounts;
+pub mod audit;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod columns;
 #[cfg(all(feature = "sqlite", feature = "postgres"))]
@@ -38,6 +40,10 @@ mod sqlite;
 pub mod stats;
 pub mod variables;
 
+pub use accounts::{
+    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken,
+};
+pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};
 pub use fleet::{DeviceFilter, DevicePage, FleetStore, GroupSummary, PolicyEntry, Removal};
 pub use jobs::{JobStore, NewJob, TargetSelector};
@@ -113,6 +119,8 @@ pub trait Store:
     + SiteStore
     + RetentionStore
     + StatsStore
+    + AccountStore
+    + AuditStore
 {
     /// The backend's name, for logs (`sqlite`).
     fn backend(&self) -> &'static str;

@@ -20,7 +20,9 @@ use crate::columns::{index_from_column, split_groups};
 use crate::secrets::SecretKeys;
 use crate::{DeviceSummary, StoreError, StoreResult};
 
+mod accounts;
 mod admin;
+mod audit;
 mod batch;
 mod contents;
 mod files;
@@ -46,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0002_kept_contents.sql"),
     include_str!("../migrations/postgres/0003_claims.sql"),
     include_str!("../migrations/postgres/0004_removed_contents.sql"),
+    include_str!("../migrations/postgres/0005_accounts.sql"),
 ];
 
 /// Any number: the key of the advisory lock every node takes while it migrates.

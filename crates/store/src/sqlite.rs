@@ -34,9 +34,12 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0011_variables.sql"),
     include_str!("../migrations/sqlite/0012_provisioning.sql"),
     include_str!("../migrations/sqlite/0013_several_groups.sql"),
+    include_str!("../migrations/sqlite/0014_accounts.sql"),
 ];
 
+mod accounts;
 mod admin;
+mod audit;
 mod files;
 mod fleet;
 mod jobs;

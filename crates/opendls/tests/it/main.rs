@@ -14,3 +14,4 @@ mod manuals;
 mod plug_and_play;
 mod site;
 mod support;
+mod users;

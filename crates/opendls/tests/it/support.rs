@@ -31,13 +31,32 @@ pub fn service_with(edit: impl FnOnce(&mut Config)) -> Service {
 impl Service {
     /// Runs `opendls ARGS` against the service.
     pub fn opendls(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_opendls"))
+        self.command(args).output().unwrap()
+    }
+
+    /// `opendls ARGS` against the service, to run as the test wants (a token, standard input).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_opendls"));
+        command
             .args(args)
             .env("OPENDLS_ADMIN_URL", format!("http://{}", self.server.admin_addr))
             .env("OPENDLS_DATA", &self.server.data_dir)
-            .env_remove("OPENDLS_ADMIN_TOKEN")
-            .output()
-            .unwrap()
+            .env_remove("OPENDLS_ADMIN_TOKEN");
+        command
+    }
+
+    /// `opendls ARGS` with `input` on standard input.
+    pub fn opendls_with_input(&self, args: &[&str], input: &str) -> Output {
+        use std::io::Write;
+        let mut child = self
+            .command(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child.wait_with_output().unwrap()
     }
 }
 

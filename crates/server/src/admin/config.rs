@@ -15,6 +15,7 @@ use opendls_wpi::catalog::did_you_mean;
 use opendls_wpi::secrets::displayable_value;
 use serde::Deserialize;
 
+use super::access::audited;
 use super::body::ApiJson;
 use super::{AdminState, Answer, Rejection, failure, parse_config_scope, scope_parts};
 use crate::api::{
@@ -85,8 +86,47 @@ pub(super) async fn set_config<S: AdminStore + VariableStore>(
             value: value.value,
         })
         .collect();
-    let result = change_configuration(&*state.store, entries, change.allow_unknown, change.dry_run).await?;
-    Ok(Json(result).into_response())
+    let changed = change_configuration(&*state.store, entries, change.allow_unknown, change.dry_run).await?;
+    Ok(changed.answer())
+}
+
+/// A configuration change: what the API answers, and the values it replaced (for the audit
+/// log).
+pub(super) struct Changed {
+    result: ConfigChangeResult,
+    replaced: Vec<ConfigEntry>,
+    set: Vec<ConfigEntry>,
+}
+
+impl Changed {
+    /// The answer, with what was replaced and set for the audit log (secret values masked).
+    pub(super) fn answer(self) -> axum::response::Response {
+        let (result, audit) = self.split();
+        audit.attach(Json(result).into_response())
+    }
+
+    /// What the API answers, and what the audit log keeps of it.
+    pub(super) fn split(self) -> (ConfigChangeResult, ChangedValues) {
+        let values = ChangedValues { applied: self.result.applied, replaced: self.replaced, set: self.set };
+        (self.result, values)
+    }
+}
+
+/// The values a configuration change replaced and set, for the audit log.
+pub(super) struct ChangedValues {
+    applied: bool,
+    replaced: Vec<ConfigEntry>,
+    set: Vec<ConfigEntry>,
+}
+
+impl ChangedValues {
+    /// `response` with the values, when they were stored (a dry run changes nothing).
+    pub(super) fn attach(self, response: axum::response::Response) -> axum::response::Response {
+        if !self.applied {
+            return response;
+        }
+        audited(response, serde_json::to_value(self.replaced).ok(), serde_json::to_value(self.set).ok())
+    }
 }
 
 /// Checks `entries` against the catalog, works out what they change for every known device,
@@ -97,7 +137,7 @@ pub(super) async fn change_configuration<S: AdminStore + VariableStore>(
     entries: Vec<DesiredEntry>,
     allow_unknown: bool,
     dry_run: bool,
-) -> Result<ConfigChangeResult, Rejection> {
+) -> Result<Changed, Rejection> {
     let (mut results, mut problems) = (Vec::new(), Vec::new());
     for (position, entry) in entries.iter().enumerate() {
         let key = &entry.key;
@@ -116,6 +156,13 @@ pub(super) async fn change_configuration<S: AdminStore + VariableStore>(
     }
     let devices = store.list_devices().await?;
     let (current, variables) = super::templates::stored_configuration(store).await?;
+    let replaced: Vec<ConfigEntry> = current
+        .iter()
+        .filter(|old| entries.iter().any(|new| new.key == old.key && new.scope == old.scope))
+        .cloned()
+        .map(masked_entry)
+        .collect();
+    let set: Vec<ConfigEntry> = entries.iter().cloned().map(masked_entry).collect();
     let before = Configuration::new(current.iter().cloned(), variables.iter().cloned());
     let after = Configuration::new(current.into_iter().chain(entries.iter().cloned()), variables);
     let keys: Vec<ItemKey> = entries.iter().map(|e| e.key.clone()).collect();
@@ -139,14 +186,15 @@ pub(super) async fn change_configuration<S: AdminStore + VariableStore>(
             "desired values set"
         );
     }
-    Ok(ConfigChangeResult {
+    let result = ConfigChangeResult {
         applied: !dry_run,
         devices_affected: affected,
         cannot_render,
         cannot_render_total,
         values: results,
         changes,
-    })
+    };
+    Ok(Changed { result, replaced, set })
 }
 
 /// Checks one value against the catalog; the refusal never contains the value (it may be secret).
@@ -202,9 +250,11 @@ pub(super) async fn unset_config<S: AdminStore>(
 ) -> Answer {
     let scope = parse_config_scope(&body.scope, body.target.as_deref())?;
     let key = ItemKey::new(body.name.trim(), body.index);
+    let before = state.store.desired(Some(&scope)).await?.into_iter().find(|entry| entry.key == key);
     if state.store.unset_desired(&scope, &key).await? {
         tracing::info!(scope = %scope, item = %key, "desired value unset");
-        Ok(StatusCode::NO_CONTENT.into_response())
+        let before = before.map(masked_entry).and_then(|entry| serde_json::to_value(entry).ok());
+        Ok(audited(StatusCode::NO_CONTENT.into_response(), before, None))
     } else {
         Err(failure(StatusCode::NOT_FOUND, format!("{key} is not set at {scope}")))
     }

@@ -49,7 +49,8 @@ pub(super) async fn apply<S: AdminStore + VariableStore>(
         .iter()
         .map(|(key, value)| DesiredEntry { scope: scope.clone(), key: key.clone(), value: value.clone() })
         .collect();
-    let change = super::config::change_configuration(&*state.store, entries, false, request.dry_run).await?;
+    let changed = super::config::change_configuration(&*state.store, entries, false, request.dry_run).await?;
+    let (change, audit) = changed.split();
     if change.applied {
         tracing::info!(layout = name, model = pattern, values = rendered.values.len(), "layout applied");
     }
@@ -65,5 +66,5 @@ pub(super) async fn apply<S: AdminStore + VariableStore>(
         warnings: rendered.warnings,
         change,
     };
-    Ok(Json(answer).into_response())
+    Ok(audit.attach(Json(answer).into_response()))
 }

@@ -30,9 +30,14 @@ pub(super) async fn set_mode<S: SecurityStore>(
             "the secure listener is off (secure_listen): no device can be bootstrapped",
         ));
     }
+    let before = state.store.security_modes().await?.into_iter().find(|(at, _)| *at == scope).map(|(_, m)| m);
     state.store.set_security_mode(&scope, mode).await?;
     tracing::info!(%scope, mode = mode.map(SecurityMode::as_str).unwrap_or("(unset)"), "security mode set");
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let document = |mode: Option<SecurityMode>| {
+        let (scope, target) = scope_parts(&scope);
+        serde_json::to_value(ModeSetting { scope, target, mode }).ok()
+    };
+    Ok(super::access::audited(StatusCode::NO_CONTENT.into_response(), document(before), document(mode)))
 }
 
 pub(super) async fn list_modes<S: SecurityStore>(State(state): State<Arc<AdminState<S>>>) -> Answer {

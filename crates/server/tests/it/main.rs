@@ -3,6 +3,7 @@
 
 mod support;
 
+mod accounts;
 mod admin_api;
 mod backup;
 mod bad_input;

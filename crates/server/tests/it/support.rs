@@ -102,9 +102,14 @@ impl TestServer {
     }
 
     pub async fn admin(&self, method: &str, path: &str, body: Option<&str>) -> Reply {
+        self.admin_as(&self.running().admin_token, method, path, body).await
+    }
+
+    /// An admin API call with `token` (a personal API token, or the admin token).
+    pub async fn admin_as(&self, token: &str, method: &str, path: &str, body: Option<&str>) -> Reply {
         let running = self.running();
         let stream = TcpStream::connect(running.admin_addr).await.unwrap();
-        let mut headers = vec![format!("Authorization: Bearer {}", running.admin_token)];
+        let mut headers = vec![format!("Authorization: Bearer {token}")];
         if body.is_some() {
             headers.push("Content-Type: application/json".into());
         }

@@ -2,6 +2,7 @@
 //! backend runs the same suite ([`contract_suite!`]); `sqlite_only` and `postgres_only` hold what
 //! only one backend has.
 
+mod accounts;
 mod backend;
 mod files;
 mod fleet;
@@ -40,6 +41,9 @@ contract_suite!(
         (postgres, crate::backend::Postgres, crate::backend::postgres_url().is_some()),
     ],
     [
+        accounts::the_first_account_is_made_once_and_the_last_admin_stays,
+        accounts::tokens_act_for_their_account_until_revoked_or_expired,
+        accounts::audit_entries_come_back_newest_first_and_filtered,
         files::files_are_added_once_per_name_listed_and_removed,
         files::a_removed_files_number_is_never_given_again,
         files::contents_are_kept_for_other_nodes_where_nodes_share,

@@ -1,0 +1,271 @@
+//! Who is asking and what they may do: every protected request is signed in (the break-glass
+//! admin token, a personal API token), checked against the role its route needs, and, when it
+//! changes something, recorded in the audit log with its answer.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use opendls_engine::Role;
+use opendls_store::{AuditStore, NewAuditEntry, Store};
+
+use super::{AdminState, constant_time_eq, failure, presented_token};
+use crate::accounts::{TOKEN_PREFIX, token_digest};
+use crate::api::SignedIn;
+
+/// The name the audit log gives the admin token of the data directory.
+pub const BREAK_GLASS: &str = "break-glass";
+
+/// The largest request document recorded in the audit log; a bigger one is recorded by size.
+const MAX_RECORDED_BYTES: usize = 64 * 1024;
+
+/// The address a request came from, put into its extensions by the listener.
+#[derive(Debug, Clone, Copy)]
+pub struct RemoteAddr(pub SocketAddr);
+
+/// Who a request acts for, put into its extensions once it is signed in.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    /// The account, or [`BREAK_GLASS`].
+    pub(crate) name: String,
+    /// What it may do.
+    pub(crate) role: Role,
+    /// How it signed in.
+    pub(crate) via: SignedIn,
+}
+
+impl Principal {
+    /// Whether this is the break-glass token (no account).
+    pub(crate) fn is_break_glass(&self) -> bool {
+        self.via == SignedIn::BreakGlass
+    }
+
+    fn via_text(&self) -> String {
+        match &self.via {
+            SignedIn::BreakGlass => "break-glass token".into(),
+            SignedIn::Token { id } => format!("token {id}"),
+            SignedIn::Session => "session".into(),
+        }
+    }
+}
+
+/// What a change replaced and made, attached to its answer by the handler for the audit log.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditDetail {
+    pub(crate) before: Option<serde_json::Value>,
+    pub(crate) after: Option<serde_json::Value>,
+}
+
+/// `response` with what the change replaced and made, for the audit log.
+pub(crate) fn audited(
+    mut response: Response,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> Response {
+    response.extensions_mut().insert(AuditDetail { before, after });
+    response
+}
+
+/// The role a route needs. Reading needs `viewer`, except what only admins see (accounts, the
+/// audit log, PINs, the CA and the secure port's certificate); changing needs `operator`, except
+/// Secure Mode, PINs and accounts (`admin`); one's own tokens and password need only `viewer`
+/// (the handlers check that they are one's own).
+pub(crate) fn required_role(method: &Method, route: &str) -> Role {
+    let reads = matches!(*method, Method::GET | Method::HEAD);
+    let admin_only = route.starts_with("/api/users")
+        || route.starts_with("/api/audit")
+        || route == "/api/security/ca"
+        || route == "/api/security/server-certificate"
+        || route.ends_with("/pin");
+    let secure_mode = route.starts_with("/api/security/") || route.starts_with("/api/devices/{mac}/security");
+    let own =
+        route.starts_with("/api/tokens") || route == "/api/users/{name}/password" || route == "/api/whoami";
+    if own {
+        Role::Viewer
+    } else if admin_only || (!reads && secure_mode) {
+        Role::Admin
+    } else if reads {
+        Role::Viewer
+    } else {
+        Role::Operator
+    }
+}
+
+/// Signs a request in, checks its role, and records it when it changes something.
+pub(super) async fn guard<S: Store>(
+    State(state): State<Arc<AdminState<S>>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match sign_in(&state, request.headers()).await {
+        Ok(principal) => principal,
+        Err(refusal) => return refusal,
+    };
+    let route = request.extensions().get::<MatchedPath>().map_or_else(String::new, |p| p.as_str().to_owned());
+    let method = request.method().clone();
+    let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
+    let needed = required_role(&method, &route);
+    let mut record = changes.then(|| Record::of(&request, &principal, &route));
+    if !principal.role.allows(needed) {
+        let message =
+            format!("{} ({}) may not do this: it needs the {needed} role", principal.name, principal.role);
+        let refused = failure(StatusCode::FORBIDDEN, message).into_response();
+        if let Some(record) = record {
+            record.finish(&state, refused.status(), None).await;
+        }
+        return refused;
+    }
+    if let Some(record) = &mut record {
+        request = record.read_document(request).await;
+    }
+    request.extensions_mut().insert(principal);
+    let response = next.run(request).await;
+    if let Some(record) = record {
+        let detail = response.extensions().get::<AuditDetail>().cloned();
+        record.finish(&state, response.status(), detail).await;
+    }
+    response
+}
+
+/// The break-glass token, or a personal token that is known and unexpired.
+async fn sign_in<S: Store>(
+    state: &AdminState<S>,
+    headers: &axum::http::HeaderMap,
+) -> Result<Principal, Response> {
+    let presented = presented_token(headers);
+    if constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
+        return Ok(Principal { name: BREAK_GLASS.into(), role: Role::Admin, via: SignedIn::BreakGlass });
+    }
+    let refused = |hint: &str| failure(StatusCode::UNAUTHORIZED, hint).into_response();
+    if presented.starts_with(TOKEN_PREFIX) {
+        let now = crate::phone::unix_now();
+        return match state.store.use_token(&token_digest(presented), now).await {
+            Ok(Some((token, account))) => Ok(Principal {
+                name: account.name,
+                role: account.role,
+                via: SignedIn::Token { id: token.id },
+            }),
+            Ok(None) => Err(refused("unknown, revoked or expired API token")),
+            Err(error) => Err(super::Rejection::from(error).into_response()),
+        };
+    }
+    Err(refused("missing or wrong bearer token (a personal API token, or admin-token in the data directory)"))
+}
+
+/// An audit entry in the making.
+struct Record {
+    entry: NewAuditEntry,
+}
+
+impl Record {
+    fn of(request: &Request, principal: &Principal, route: &str) -> Record {
+        let source =
+            request.extensions().get::<RemoteAddr>().map_or_else(String::new, |r| r.0.ip().to_string());
+        let target = request.uri().path_and_query().map_or_else(String::new, |p| p.as_str().to_owned());
+        let route = if route.is_empty() { request.uri().path() } else { route };
+        Record {
+            entry: NewAuditEntry {
+                at: 0,
+                actor: principal.name.clone(),
+                via: principal.via_text(),
+                source,
+                action: format!("{} {route}", request.method()),
+                target,
+                status: 0,
+                request: None,
+                before: None,
+                after: None,
+            },
+        }
+    }
+
+    /// Reads a JSON document small enough to record, masks its secrets into the entry, and
+    /// gives the request its body back. Other bodies (uploads, large imports) pass unread and
+    /// are recorded by type and size.
+    async fn read_document(&mut self, request: Request) -> Request {
+        let headers = request.headers();
+        let declared =
+            headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
+        let kind = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        let json = kind.starts_with("application/json");
+        match declared {
+            Some(0) | None if !json => return request,
+            Some(size) if json && size <= MAX_RECORDED_BYTES => {}
+            size => {
+                let size = size.map_or_else(|| "unknown".into(), |s| s.to_string());
+                self.entry.request = Some(serde_json::json!({ "content_type": kind, "bytes": size }));
+                return request;
+            }
+        }
+        let (parts, body) = request.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_RECORDED_BYTES).await {
+            Ok(bytes) => bytes,
+            // The body broke off or was longer than declared: the handler sees the same.
+            Err(_) => return Request::from_parts(parts, axum::body::Body::empty()),
+        };
+        self.entry.request = Some(match serde_json::from_slice::<serde_json::Value>(&bytes) {
+            Ok(mut document) => {
+                super::masking::mask_secrets(&mut document);
+                document
+            }
+            Err(_) => serde_json::json!({ "unreadable_json_bytes": bytes.len() }),
+        });
+        Request::from_parts(parts, axum::body::Body::from(bytes))
+    }
+
+    async fn finish<S: AuditStore>(
+        mut self,
+        state: &AdminState<S>,
+        status: StatusCode,
+        detail: Option<AuditDetail>,
+    ) {
+        self.entry.at = crate::phone::unix_now();
+        self.entry.status = status.as_u16();
+        if let Some(AuditDetail { mut before, mut after }) = detail {
+            for document in [&mut before, &mut after].into_iter().flatten() {
+                super::masking::mask_secrets(document);
+            }
+            (self.entry.before, self.entry.after) = (before, after);
+        }
+        let (actor, action) = (self.entry.actor.clone(), self.entry.action.clone());
+        if let Err(error) = state.store.record_audit(self.entry).await {
+            // The change is made; the record of it is what failed.
+            tracing::error!(%error, %actor, %action, "could not record a change in the audit log");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_need_the_role_the_issue_gives_them() {
+        let cases = [
+            (Method::GET, "/api/devices", Role::Viewer),
+            (Method::GET, "/api/devices/{mac}/security", Role::Viewer),
+            (Method::GET, "/api/config/diff", Role::Viewer),
+            (Method::PUT, "/api/config", Role::Operator),
+            (Method::POST, "/api/jobs", Role::Operator),
+            (Method::PUT, "/api/devices/{mac}/group", Role::Operator),
+            (Method::POST, "/api/files/{id}/url", Role::Operator),
+            (Method::PUT, "/api/security/mode", Role::Admin),
+            (Method::POST, "/api/devices/{mac}/security/revoke", Role::Admin),
+            (Method::GET, "/api/security/ca", Role::Admin),
+            (Method::GET, "/api/groups/{name}/pin", Role::Admin),
+            (Method::POST, "/api/devices/{mac}/pin", Role::Admin),
+            (Method::GET, "/api/users", Role::Admin),
+            (Method::DELETE, "/api/users/{name}", Role::Admin),
+            (Method::GET, "/api/audit", Role::Admin),
+            (Method::PUT, "/api/users/{name}/password", Role::Viewer),
+            (Method::POST, "/api/tokens", Role::Viewer),
+            (Method::GET, "/api/whoami", Role::Viewer),
+        ];
+        for (method, route, role) in cases {
+            assert_eq!(required_role(&method, route), role, "{method} {route}");
+        }
+    }
+}
