@@ -155,3 +155,33 @@ pub struct AuditEntryView {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<serde_json::Value>,
 }
+
+/// A login (`POST /api/login`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Login {
+    /// The account's name.
+    pub name: String,
+    /// Its password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login").field("name", &self.name).finish_non_exhaustive()
+    }
+}
+
+/// A browser session (`POST /api/login`, `GET /api/session`); the session's secret is only in
+/// its `HttpOnly` cookie.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// The account signed in.
+    pub user: UserView,
+    /// What every change made through the session carries: the `X-CSRF-Token` header, or a
+    /// form's `csrf` field.
+    pub csrf_token: String,
+    /// When the session ends, however busy.
+    pub expires_at: Timestamp,
+    /// Seconds unused after which it ends.
+    pub idle_timeout_secs: i64,
+}

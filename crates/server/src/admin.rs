@@ -38,6 +38,8 @@ mod preview;
 mod provisioning;
 pub use provisioning::MAX_PROVISION_BATCH;
 mod security;
+mod sessions;
+pub use sessions::SESSION_COOKIE;
 mod site;
 mod templates;
 mod tokens;
@@ -52,6 +54,7 @@ struct AdminState<S> {
     store: Arc<S>,
     token: String,
     settings: AdminSettings,
+    throttle: sessions::LoginThrottle,
 }
 
 /// What the admin API needs to know of the service's configuration.
@@ -91,13 +94,15 @@ pub struct AdminSettings {
     pub metrics_token: crate::metrics::MetricsToken,
     /// The data directory (the first admin's one-time password is removed from it once used).
     pub data_dir: std::path::PathBuf,
+    /// Session cookies are `Secure` (the admin listener speaks HTTPS).
+    pub secure_cookies: bool,
 }
 
 pub use crate::file_server::Downloads;
 
 /// The admin router over `store`, accepting `token`.
 pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -> Router {
-    let state = Arc::new(AdminState { store, token, settings });
+    let state = Arc::new(AdminState { store, token, settings, throttle: sessions::LoginThrottle::default() });
     let protected = Router::new()
         .route("/api/devices", get(fleet::list_devices::<S>))
         .route("/api/devices/{mac}", get(show_device::<S>).delete(fleet::remove_device::<S>))
@@ -166,12 +171,14 @@ pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -
         .route("/api/tokens", get(tokens::list::<S>).post(tokens::create::<S>))
         .route("/api/tokens/{id}", axum::routing::delete(tokens::revoke::<S>))
         .route("/api/audit", get(audit_log::list::<S>))
+        .route("/api/session", get(sessions::show::<S>).delete(sessions::logout::<S>))
         .route_layer(middleware::from_fn_with_state(state.clone(), access::guard::<S>))
         .with_state(state.clone());
-    // Probes for monitoring and load balancers: no token.
+    // Probes for monitoring and load balancers, and the login: no token.
     let probes = Router::new()
         .route("/api/health", get(|| async { "ok\n" }))
         .route("/api/ready", get(ready::<S>))
+        .route("/api/login", post(sessions::login::<S>))
         .route("/metrics", get(metrics::<S>))
         .with_state(state);
     probes.merge(protected)

@@ -374,6 +374,7 @@ where
         metrics,
         metrics_token: metrics::MetricsToken(metrics_token),
         data_dir: data_dir.clone(),
+        secure_cookies: admin_scheme == "https",
     };
     if let Some(listener) = file_listener {
         let limits = http_listener::HttpLimits {

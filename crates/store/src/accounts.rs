@@ -91,6 +91,30 @@ pub struct NewApiToken {
     pub expires_at: Option<Timestamp>,
 }
 
+/// A browser session to keep.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSession {
+    /// The SHA-256 digest of the cookie's secret, in lower-case hex.
+    pub digest: String,
+    /// The account signed in.
+    pub account: String,
+    /// When it ends, however busy.
+    pub expires_at: Timestamp,
+    /// The address it was opened from.
+    pub source: String,
+}
+
+/// A session in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The account signed in (its role as it is now).
+    pub account: Account,
+    /// When it was opened.
+    pub created_at: Timestamp,
+    /// When it ends, however busy.
+    pub expires_at: Timestamp,
+}
+
 /// Storage of accounts and API tokens.
 pub trait AccountStore: Send + Sync + 'static {
     /// Makes an account; false when the name is taken.
@@ -134,6 +158,28 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<(ApiToken, Account)>>> + Send;
     /// The tokens of one account, or of every account, newest first.
     fn tokens(&self, account: Option<&str>) -> impl Future<Output = StoreResult<Vec<ApiToken>>> + Send;
+    /// Opens a browser session; false when its account does not exist.
+    fn add_session(
+        &self,
+        session: NewSession,
+        now: Timestamp,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// The session with this digest, unexpired and used within `idle_secs` of `now`, with its
+    /// account; notes its use (at most once a minute).
+    fn use_session(
+        &self,
+        digest: &str,
+        now: Timestamp,
+        idle_secs: i64,
+    ) -> impl Future<Output = StoreResult<Option<Session>>> + Send;
+    /// Ends one session (logout); false when there was none.
+    fn end_session(&self, digest: &str) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Ends every session of an account but `keep` (after its password changed); how many.
+    fn end_sessions_of(
+        &self,
+        account: &str,
+        keep: Option<&str>,
+    ) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Revokes a token (of `account` only, when given); the token as it was, or `None`.
     fn revoke_token(
         &self,
@@ -142,5 +188,5 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Option<ApiToken>>> + Send;
 }
 
-/// A token's last use is noted when the one noted is older than this (seconds).
+/// A token's or session's last use is noted when the one noted is older than this (seconds).
 pub const TOKEN_USE_RESOLUTION_SECS: Timestamp = 60;

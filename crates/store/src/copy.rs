@@ -35,6 +35,7 @@ const TABLES: &[&str] = &[
     "provisioned_devices",
     "accounts",
     "api_tokens",
+    "sessions",
     "audit_log",
 ];
 

@@ -41,7 +41,8 @@ pub mod stats;
 pub mod variables;
 
 pub use accounts::{
-    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken,
+    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken, NewSession,
+    Session,
 };
 pub use audit::{AuditEntry, AuditFilter, AuditStore, NewAuditEntry};
 pub use files::{FileKind, FileRemoval, FileStore, NewStoredFile, StoredFile};

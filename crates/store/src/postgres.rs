@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/postgres/0003_claims.sql"),
     include_str!("../migrations/postgres/0004_removed_contents.sql"),
     include_str!("../migrations/postgres/0005_accounts.sql"),
+    include_str!("../migrations/postgres/0006_sessions.sql"),
 ];
 
 /// Any number: the key of the advisory lock every node takes while it migrates.

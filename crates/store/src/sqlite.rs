@@ -35,6 +35,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/sqlite/0012_provisioning.sql"),
     include_str!("../migrations/sqlite/0013_several_groups.sql"),
     include_str!("../migrations/sqlite/0014_accounts.sql"),
+    include_str!("../migrations/sqlite/0015_sessions.sql"),
 ];
 
 mod accounts;

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use opendls_engine::Role;
 use opendls_store::{AuditStore, NewAuditEntry, Store};
 
+use super::sessions::{CSRF_HEADER, SESSION_IDLE_SECS, csrf_matches, session_secret};
 use super::{AdminState, constant_time_eq, failure, presented_token};
 use crate::accounts::{TOKEN_PREFIX, token_digest};
 use crate::api::SignedIn;
@@ -35,6 +36,13 @@ pub(crate) struct Principal {
     pub(crate) role: Role,
     /// How it signed in.
     pub(crate) via: SignedIn,
+    /// The session's digest, when signed in with one.
+    pub(crate) session: Option<String>,
+    /// When the session ends.
+    pub(crate) session_expires_at: Option<opendls_engine::Timestamp>,
+    /// The account must choose a new password before anything else (sessions only: a token
+    /// was made by someone who could already act).
+    pub(crate) must_change_password: bool,
 }
 
 impl Principal {
@@ -109,9 +117,23 @@ pub(super) async fn guard<S: Store>(
     let changes = !matches!(method, Method::GET | Method::HEAD | Method::OPTIONS);
     let needed = required_role(&method, &route);
     let mut record = changes.then(|| Record::of(&request, &principal, &route));
-    if !principal.role.allows(needed) {
-        let message =
-            format!("{} ({}) may not do this: it needs the {needed} role", principal.name, principal.role);
+    let mut refusal = if !principal.role.allows(needed) {
+        Some(format!("{} ({}) may not do this: it needs the {needed} role", principal.name, principal.role))
+    } else if principal.must_change_password && !MAY_BEFORE_NEW_PASSWORD.contains(&route.as_str()) {
+        Some(format!("choose a new password first (PUT /api/users/{}/password)", principal.name))
+    } else {
+        None
+    };
+    if refusal.is_none() && changes && principal.session.is_some() {
+        request = match csrf_checked(request).await {
+            Ok(checked) => checked,
+            Err(unchecked) => {
+                refusal = Some("missing or wrong CSRF token (X-CSRF-Token, or the form's csrf field)".into());
+                unchecked
+            }
+        };
+    }
+    if let Some(message) = refusal {
         let refused = failure(StatusCode::FORBIDDEN, message).into_response();
         if let Some(record) = record {
             record.finish(&state, refused.status(), None).await;
@@ -130,29 +152,81 @@ pub(super) async fn guard<S: Store>(
     response
 }
 
-/// The break-glass token, or a personal token that is known and unexpired.
+/// What a session that must choose a new password may still do.
+const MAY_BEFORE_NEW_PASSWORD: [&str; 3] = ["/api/users/{name}/password", "/api/session", "/api/whoami"];
+
+/// Checks a session's change for its CSRF token; the request back either way.
+async fn csrf_checked(request: Request) -> Result<Request, Request> {
+    let Some(secret) = session_secret(request.headers()).map(str::to_owned) else { return Err(request) };
+    if request.headers().contains_key(CSRF_HEADER) {
+        return if csrf_matches(&secret, request.headers(), None) { Ok(request) } else { Err(request) };
+    }
+    let form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|kind| kind.starts_with("application/x-www-form-urlencoded"));
+    if !form {
+        return Err(request);
+    }
+    let (parts, body) = request.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_RECORDED_BYTES).await else {
+        return Err(Request::from_parts(parts, axum::body::Body::empty()));
+    };
+    let matches = csrf_matches(&secret, &parts.headers, Some(&bytes));
+    let request = Request::from_parts(parts, axum::body::Body::from(bytes));
+    if matches { Ok(request) } else { Err(request) }
+}
+
+/// The break-glass token, a personal token that is known and unexpired, or (without an
+/// `Authorization` header) a session cookie.
 async fn sign_in<S: Store>(
     state: &AdminState<S>,
     headers: &axum::http::HeaderMap,
 ) -> Result<Principal, Response> {
     let presented = presented_token(headers);
+    let principal = |name, role, via| Principal {
+        name,
+        role,
+        via,
+        session: None,
+        session_expires_at: None,
+        must_change_password: false,
+    };
     if constant_time_eq(presented.as_bytes(), state.token.as_bytes()) {
-        return Ok(Principal { name: BREAK_GLASS.into(), role: Role::Admin, via: SignedIn::BreakGlass });
+        return Ok(principal(BREAK_GLASS.into(), Role::Admin, SignedIn::BreakGlass));
     }
     let refused = |hint: &str| failure(StatusCode::UNAUTHORIZED, hint).into_response();
-    if presented.starts_with(TOKEN_PREFIX) {
-        let now = crate::phone::unix_now();
-        return match state.store.use_token(&token_digest(presented), now).await {
-            Ok(Some((token, account))) => Ok(Principal {
-                name: account.name,
-                role: account.role,
-                via: SignedIn::Token { id: token.id },
+    let now = crate::phone::unix_now();
+    if presented.is_empty()
+        && let Some(secret) = session_secret(headers)
+    {
+        let digest = token_digest(secret);
+        return match state.store.use_session(&digest, now, SESSION_IDLE_SECS).await {
+            Ok(Some(session)) => Ok(Principal {
+                must_change_password: session.account.must_change_password,
+                session_expires_at: Some(session.expires_at),
+                session: Some(digest),
+                ..principal(session.account.name, session.account.role, SignedIn::Session)
             }),
+            Ok(None) => {
+                Err(super::sessions::ended(state.settings.secure_cookies, "the session ended: log in again"))
+            }
+            Err(error) => Err(super::Rejection::from(error).into_response()),
+        };
+    }
+    if presented.starts_with(TOKEN_PREFIX) {
+        return match state.store.use_token(&token_digest(presented), now).await {
+            Ok(Some((token, account))) => {
+                Ok(principal(account.name, account.role, SignedIn::Token { id: token.id }))
+            }
             Ok(None) => Err(refused("unknown, revoked or expired API token")),
             Err(error) => Err(super::Rejection::from(error).into_response()),
         };
     }
-    Err(refused("missing or wrong bearer token (a personal API token, or admin-token in the data directory)"))
+    Err(refused(
+        "missing or wrong bearer token (a personal API token, or admin-token in the data directory), or no session",
+    ))
 }
 
 /// An audit entry in the making.

@@ -141,6 +141,12 @@ pub(super) async fn set_password<S: AccountStore>(
     let must_change = one_time || !own;
     let update = state.store.set_password(&name, &hash_password(&password), must_change, unix_now()).await?;
     updated(update, &name)?;
+    // Whoever knew the old password is signed out everywhere but here.
+    let keep = if own { principal.session.as_deref() } else { None };
+    let ended = state.store.end_sessions_of(&name, keep).await?;
+    if ended > 0 {
+        tracing::info!(user = name, sessions = ended, "password changed: other sessions ended");
+    }
     if own && name == FIRST_ADMIN {
         forget_initial_password(&state.settings.data_dir);
     }

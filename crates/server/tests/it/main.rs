@@ -21,5 +21,6 @@ mod proxy;
 mod restart;
 mod rollouts;
 mod secure;
+mod sessions;
 mod templates;
 mod tls_sessions;

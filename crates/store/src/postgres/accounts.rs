@@ -8,8 +8,8 @@ use tokio_postgres::Row;
 use super::{PostgresStore, execute, query, query_opt};
 use crate::StoreResult;
 use crate::accounts::{
-    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken,
-    TOKEN_USE_RESOLUTION_SECS,
+    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken, NewSession,
+    Session, TOKEN_USE_RESOLUTION_SECS,
 };
 use crate::columns::{ACCOUNT_COLUMNS, TOKEN_COLUMNS, TOKEN_FIELDS, parse_role};
 
@@ -121,6 +121,7 @@ impl AccountStore for PostgresStore {
             return Ok(AccountUpdate::LastAdmin);
         }
         execute(&tx, "DELETE FROM api_tokens WHERE account = $1", &[&name]).await?;
+        execute(&tx, "DELETE FROM sessions WHERE account = $1", &[&name]).await?;
         execute(&tx, "DELETE FROM accounts WHERE name = $1", &[&name]).await?;
         tx.commit().await?;
         Ok(AccountUpdate::Done(before))
@@ -154,6 +155,48 @@ impl AccountStore for PostgresStore {
              ORDER BY t.created_at DESC, t.id"
         );
         query(&self.client().await?, &sql, &[&account]).await?.iter().map(token_of).collect()
+    }
+
+    async fn add_session(&self, session: NewSession, now: Timestamp) -> StoreResult<bool> {
+        let sql = "INSERT INTO sessions (digest, account, created_at, expires_at, last_seen_at, source) \
+                   SELECT $1, name, $3, $4, $3, $5 FROM accounts WHERE name = $2";
+        let params: super::Params =
+            &[&session.digest, &session.account, &now, &session.expires_at, &session.source];
+        Ok(execute(&self.client().await?, sql, params).await? > 0)
+    }
+
+    async fn use_session(
+        &self,
+        digest: &str,
+        now: Timestamp,
+        idle_secs: i64,
+    ) -> StoreResult<Option<Session>> {
+        let db = self.client().await?;
+        let sql = format!(
+            "SELECT s.created_at, s.expires_at, s.last_seen_at, {ACCOUNT_COLUMNS} FROM sessions s \
+             JOIN accounts a ON a.name = s.account \
+             WHERE s.digest = $1 AND s.expires_at > $2 AND s.last_seen_at + $3 > $2"
+        );
+        let Some(row) = query_opt(&db, &sql, &[&digest, &now, &idle_secs]).await? else { return Ok(None) };
+        let session = Session {
+            account: account_at(&row, 3)?,
+            created_at: row.try_get(0)?,
+            expires_at: row.try_get(1)?,
+        };
+        let last_seen: Timestamp = row.try_get(2)?;
+        if last_seen + TOKEN_USE_RESOLUTION_SECS <= now {
+            execute(&db, "UPDATE sessions SET last_seen_at = $2 WHERE digest = $1", &[&digest, &now]).await?;
+        }
+        Ok(Some(session))
+    }
+
+    async fn end_session(&self, digest: &str) -> StoreResult<bool> {
+        Ok(execute(&self.client().await?, "DELETE FROM sessions WHERE digest = $1", &[&digest]).await? > 0)
+    }
+
+    async fn end_sessions_of(&self, account: &str, keep: Option<&str>) -> StoreResult<u64> {
+        let sql = "DELETE FROM sessions WHERE account = $1 AND ($2::TEXT IS NULL OR digest != $2)";
+        execute(&self.client().await?, sql, &[&account, &keep]).await
     }
 
     async fn revoke_token(&self, id: &str, account: Option<&str>) -> StoreResult<Option<ApiToken>> {

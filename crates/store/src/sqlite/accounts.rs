@@ -6,8 +6,8 @@ use rusqlite::{OptionalExtension, Row, Transaction, params};
 use super::SqliteStore;
 use crate::StoreResult;
 use crate::accounts::{
-    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken,
-    TOKEN_USE_RESOLUTION_SECS,
+    Account, AccountCredentials, AccountStore, AccountUpdate, ApiToken, NewAccount, NewApiToken, NewSession,
+    Session, TOKEN_USE_RESOLUTION_SECS,
 };
 use crate::columns::{ACCOUNT_COLUMNS, TOKEN_COLUMNS, TOKEN_FIELDS, parse_role};
 
@@ -158,6 +158,7 @@ impl AccountStore for SqliteStore {
                 return Ok(AccountUpdate::LastAdmin);
             }
             tx.execute("DELETE FROM api_tokens WHERE account = ?1", [&name])?;
+            tx.execute("DELETE FROM sessions WHERE account = ?1", [&name])?;
             tx.execute("DELETE FROM accounts WHERE name = ?1", [&name])?;
             tx.commit()?;
             Ok(AccountUpdate::Done(before))
@@ -215,6 +216,78 @@ impl AccountStore for SqliteStore {
                 .prepare_cached(&sql)?
                 .query_map([account], token_of)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+    }
+
+    async fn add_session(&self, session: NewSession, now: Timestamp) -> StoreResult<bool> {
+        self.write(move |connection| {
+            let added = connection.execute(
+                "INSERT INTO sessions (digest, account, created_at, expires_at, last_seen_at, source) \
+                 SELECT ?1, name, ?3, ?4, ?3, ?5 FROM accounts WHERE name = ?2",
+                params![session.digest, session.account, now, session.expires_at, session.source],
+            )?;
+            Ok(added > 0)
+        })
+        .await
+    }
+
+    async fn use_session(
+        &self,
+        digest: &str,
+        now: Timestamp,
+        idle_secs: i64,
+    ) -> StoreResult<Option<Session>> {
+        let key = digest.to_owned();
+        let found = self
+            .read(move |connection| {
+                let sql = format!(
+                    "SELECT s.created_at, s.expires_at, s.last_seen_at, {ACCOUNT_COLUMNS} FROM sessions s \
+                     JOIN accounts a ON a.name = s.account \
+                     WHERE s.digest = ?1 AND s.expires_at > ?2 AND s.last_seen_at + ?3 > ?2"
+                );
+                let mut statement = connection.prepare_cached(&sql)?;
+                Ok(statement
+                    .query_row(params![key, now, idle_secs], |row| {
+                        let session = Session {
+                            account: account_at(row, 3)?,
+                            created_at: row.get(0)?,
+                            expires_at: row.get(1)?,
+                        };
+                        Ok((session, row.get::<_, Timestamp>(2)?))
+                    })
+                    .optional()?)
+            })
+            .await?;
+        let Some((session, last_seen)) = found else { return Ok(None) };
+        if last_seen + TOKEN_USE_RESOLUTION_SECS <= now {
+            let key = digest.to_owned();
+            self.write(move |connection| {
+                connection
+                    .execute("UPDATE sessions SET last_seen_at = ?2 WHERE digest = ?1", params![key, now])?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(Some(session))
+    }
+
+    async fn end_session(&self, digest: &str) -> StoreResult<bool> {
+        let key = digest.to_owned();
+        self.write(move |connection| {
+            Ok(connection.execute("DELETE FROM sessions WHERE digest = ?1", [key])? > 0)
+        })
+        .await
+    }
+
+    async fn end_sessions_of(&self, account: &str, keep: Option<&str>) -> StoreResult<u64> {
+        let (account, keep) = (account.to_owned(), keep.map(str::to_owned));
+        self.write(move |connection| {
+            let ended = connection.execute(
+                "DELETE FROM sessions WHERE account = ?1 AND (?2 IS NULL OR digest != ?2)",
+                params![account, keep],
+            )?;
+            Ok(ended as u64)
         })
         .await
     }

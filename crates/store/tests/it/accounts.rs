@@ -146,3 +146,42 @@ pub async fn audit_entries_come_back_newest_first_and_filtered<B: Backend>() {
         [second]
     );
 }
+
+fn session(digest: &str, account: &str, expires_at: i64) -> opendls_store::NewSession {
+    opendls_store::NewSession {
+        digest: digest.into(),
+        account: account.into(),
+        expires_at,
+        source: "127.0.0.1".into(),
+    }
+}
+
+pub async fn sessions_end_when_expired_idle_logged_out_or_their_account_goes<B: Backend>() {
+    let (store, _keep) = B::fresh().await;
+    assert!(store.add_account(account("ada", Role::Admin), 1).await.unwrap());
+    assert!(store.add_account(account("otto", Role::Operator), 1).await.unwrap());
+    assert!(!store.add_session(session("s0", "nobody", 1000), 100).await.unwrap(), "no such account");
+    for (digest, who) in [("s1", "ada"), ("s2", "ada"), ("s3", "otto"), ("s4", "otto")] {
+        assert!(store.add_session(session(digest, who, 1000), 100).await.unwrap());
+    }
+    let idle = 300;
+    let found = store.use_session("s1", 200, idle).await.unwrap().unwrap();
+    assert_eq!((found.account.name.as_str(), found.created_at, found.expires_at), ("ada", 100, 1000));
+    assert!(store.use_session("s1", 1000, idle).await.unwrap().is_none(), "expired");
+    assert!(store.use_session("s2", 400, idle).await.unwrap().is_none(), "idle since 100");
+    assert!(store.use_session("s3", 350, idle).await.unwrap().is_some(), "used at 350");
+    assert!(store.use_session("s3", 600, idle).await.unwrap().is_some(), "still used within 300 s");
+    assert!(store.use_session("unknown", 200, idle).await.unwrap().is_none());
+
+    assert!(store.end_session("s3").await.unwrap());
+    assert!(!store.end_session("s3").await.unwrap());
+    assert!(store.use_session("s3", 610, idle).await.unwrap().is_none(), "logged out");
+
+    // A password change ends the account's other sessions; removing the account ends them all.
+    assert!(store.add_session(session("s5", "ada", 1000), 600).await.unwrap());
+    assert!(store.add_session(session("s6", "ada", 1000), 600).await.unwrap());
+    assert_eq!(store.end_sessions_of("ada", Some("s5")).await.unwrap(), 3, "s1, s2 and s6");
+    assert!(store.use_session("s5", 610, idle).await.unwrap().is_some());
+    assert!(matches!(store.remove_account("otto").await.unwrap(), AccountUpdate::Done(_)));
+    assert!(store.use_session("s4", 200, idle).await.unwrap().is_none(), "its account is gone");
+}

@@ -44,6 +44,7 @@ contract_suite!(
         accounts::the_first_account_is_made_once_and_the_last_admin_stays,
         accounts::tokens_act_for_their_account_until_revoked_or_expired,
         accounts::audit_entries_come_back_newest_first_and_filtered,
+        accounts::sessions_end_when_expired_idle_logged_out_or_their_account_goes,
         files::files_are_added_once_per_name_listed_and_removed,
         files::a_removed_files_number_is_never_given_again,
         files::contents_are_kept_for_other_nodes_where_nodes_share,
