@@ -26,6 +26,7 @@ pub use access::{BREAK_GLASS, RemoteAddr};
 mod audit_log;
 mod body;
 mod config;
+mod console;
 mod deployments;
 mod files;
 mod fleet;
@@ -174,6 +175,7 @@ pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -
         .route("/api/session", get(sessions::show::<S>).delete(sessions::logout::<S>))
         .route_layer(middleware::from_fn_with_state(state.clone(), access::guard::<S>))
         .with_state(state.clone());
+    let state_for_console = state.clone();
     // Probes for monitoring and load balancers, and the login: no token.
     let probes = Router::new()
         .route("/api/health", get(|| async { "ok\n" }))
@@ -181,7 +183,7 @@ pub fn router<S: Store>(store: Arc<S>, token: String, settings: AdminSettings) -
         .route("/api/login", post(sessions::login::<S>))
         .route("/metrics", get(metrics::<S>))
         .with_state(state);
-    probes.merge(protected)
+    probes.merge(protected).merge(console::router(state_for_console))
 }
 
 async fn ready<S: Store>(State(state): State<Arc<AdminState<S>>>) -> Response {
@@ -226,6 +228,16 @@ fn presented_token(headers: &axum::http::HeaderMap) -> &str {
 fn bearer_credentials(value: &str) -> Option<&str> {
     let (scheme, credentials) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| credentials.trim_start())
+}
+
+/// Text made safe for a URL's query string (RFC 3986: all but unreserved characters escaped).
+pub(crate) fn encode_query(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Compares secrets without an early exit, so timing does not reveal how much matched.
@@ -325,7 +337,7 @@ fn list_entry(device: &DeviceRecord) -> DeviceListEntry {
 }
 
 /// Pages of a device's history and inventory, so no answer grows with what a phone sent.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 struct DevicePageQuery {
     /// History entries (default 50, at most [`MAX_HISTORY_PAGE`]).
     history: Option<u32>,
@@ -340,16 +352,26 @@ async fn show_device<S: AdminStore + PhoneStore>(
     Path(mac): Path<String>,
     Query(query): Query<DevicePageQuery>,
 ) -> Answer {
-    let mac = parse_mac(&mac)?;
+    Ok(Json(load_device_view(&*state.store, &mac, query).await?).into_response())
+}
+
+/// A device in full, as the API and the console show it: its record, reported items, values
+/// not yet on the phone, history and Secure Mode state, a page of each.
+async fn load_device_view<S: AdminStore + PhoneStore>(
+    store: &S,
+    mac: &str,
+    query: DevicePageQuery,
+) -> Result<DeviceView, Rejection> {
+    let mac = parse_mac(mac)?;
     // The context carries the device record too: one read for both.
-    let context = PhoneStore::device_context(&*state.store, &mac).await?;
+    let context = PhoneStore::device_context(store, &mac).await?;
     let Some(device) = context.device else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no device {mac}")));
     };
     let history_limit = query.history.unwrap_or(50).min(MAX_HISTORY_PAGE);
     let history_offset = query.history_offset.unwrap_or(0);
     // One entry more than asked tells whether another page exists.
-    let mut history = state.store.history(&mac, history_offset, history_limit + 1).await?;
+    let mut history = store.history(&mac, history_offset, history_limit + 1).await?;
     let history_more = history.len() > history_limit as usize;
     history.truncate(history_limit as usize);
     let configuration = opendls_engine::Configuration::new(context.desired, context.variables);
@@ -359,7 +381,7 @@ async fn show_device<S: AdminStore + PhoneStore>(
         (query.items_offset.unwrap_or(0), query.items.unwrap_or(MAX_ITEMS_PAGE).min(MAX_ITEMS_PAGE));
     view.reported = view.reported.into_iter().skip(items_offset).take(items).collect();
     view.security_state = Some(context.security.state.as_str().to_owned());
-    Ok(Json(view).into_response())
+    Ok(view)
 }
 
 fn device_view(

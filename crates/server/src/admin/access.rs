@@ -156,7 +156,7 @@ pub(super) async fn guard<S: Store>(
 const MAY_BEFORE_NEW_PASSWORD: [&str; 3] = ["/api/users/{name}/password", "/api/session", "/api/whoami"];
 
 /// Checks a session's change for its CSRF token; the request back either way.
-async fn csrf_checked(request: Request) -> Result<Request, Request> {
+pub(super) async fn csrf_checked(request: Request) -> Result<Request, Request> {
     let Some(secret) = session_secret(request.headers()).map(str::to_owned) else { return Err(request) };
     if request.headers().contains_key(CSRF_HEADER) {
         return if csrf_matches(&secret, request.headers(), None) { Ok(request) } else { Err(request) };
@@ -227,6 +227,32 @@ async fn sign_in<S: Store>(
     Err(refused(
         "missing or wrong bearer token (a personal API token, or admin-token in the data directory), or no session",
     ))
+}
+
+/// Records a change made outside the API's routes (a console form) in the audit log.
+pub(super) async fn record_change<S: AuditStore>(
+    state: &AdminState<S>,
+    principal: &Principal,
+    source: Option<std::net::IpAddr>,
+    action: &str,
+    target: &str,
+    status: StatusCode,
+) {
+    let entry = NewAuditEntry {
+        at: crate::phone::unix_now(),
+        actor: principal.name.clone(),
+        via: principal.via_text(),
+        source: source.map_or_else(String::new, |ip| ip.to_string()),
+        action: action.to_owned(),
+        target: target.to_owned(),
+        status: status.as_u16(),
+        request: None,
+        before: None,
+        after: None,
+    };
+    if let Err(error) = state.store.record_audit(entry).await {
+        tracing::error!(%error, action, "could not record a change in the audit log");
+    }
 }
 
 /// An audit entry in the making.

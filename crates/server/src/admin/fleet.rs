@@ -23,23 +23,37 @@ pub const DEFAULT_DEVICE_PAGE: u32 = 1_000;
 pub const TOTAL_HEADER: &str = "x-total-count";
 
 /// `GET /api/devices` query: a [`DeviceFilter`] and a page.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 pub(super) struct DeviceQuery {
     // Not a flattened DeviceFilter: numbers inside a flattened query string do not parse.
-    model: Option<String>,
-    firmware: Option<String>,
-    group: Option<String>,
-    state: Option<String>,
-    approval: Option<String>,
-    seen_since: Option<i64>,
-    offset: Option<u32>,
-    limit: Option<u32>,
+    pub(super) model: Option<String>,
+    pub(super) firmware: Option<String>,
+    pub(super) group: Option<String>,
+    pub(super) state: Option<String>,
+    pub(super) approval: Option<String>,
+    pub(super) seen_since: Option<i64>,
+    pub(super) offset: Option<u32>,
+    pub(super) limit: Option<u32>,
 }
 
 pub(super) async fn list_devices<S: FleetStore>(
     State(state): State<Arc<AdminState<S>>>,
     Query(query): Query<DeviceQuery>,
 ) -> Answer {
+    let page = find_devices(&*state.store, query).await?;
+    let total = page.total;
+    let devices: Vec<DeviceListEntry> = page.devices.into_iter().map(summary_entry).collect();
+    let mut response = Json(devices).into_response();
+    response.headers_mut().insert(TOTAL_HEADER, HeaderValue::from(total));
+    Ok(response)
+}
+
+/// One page of the devices a query selects, checked as the API checks it (the console's device
+/// list asks this too).
+pub(super) async fn find_devices<S: FleetStore>(
+    store: &S,
+    query: DeviceQuery,
+) -> Result<opendls_store::DevicePage, super::Rejection> {
     let group = match query.group.as_deref() {
         Some("-") | None => query.group.clone(),
         Some(group) => Some(parse_group(group)?),
@@ -57,11 +71,7 @@ pub(super) async fn list_devices<S: FleetStore>(
         seen_since: query.seen_since,
     };
     let limit = query.limit.unwrap_or(DEFAULT_DEVICE_PAGE).min(MAX_DEVICE_PAGE);
-    let page = state.store.find_devices(&filter, query.offset.unwrap_or(0), limit).await?;
-    let devices: Vec<DeviceListEntry> = page.devices.into_iter().map(summary_entry).collect();
-    let mut response = Json(devices).into_response();
-    response.headers_mut().insert(TOTAL_HEADER, HeaderValue::from(page.total));
-    Ok(response)
+    Ok(store.find_devices(&filter, query.offset.unwrap_or(0), limit).await?)
 }
 
 pub(super) async fn remove_device<S: FleetStore + PhoneStore>(

@@ -88,26 +88,85 @@ impl LoginThrottle {
     }
 }
 
-/// `POST /api/session`: checks the name and password and opens a session.
+/// A session just opened: the cookie to set and what the API answers.
+pub(super) struct Opened {
+    /// The `Set-Cookie` header value.
+    pub(super) cookie: HeaderValue,
+    /// The session as the API shows it.
+    pub(super) view: SessionView,
+}
+
+/// Why a login opened no session.
+pub(super) enum LoginRefused {
+    /// Too many failures lately: seconds to wait.
+    Throttled(i64),
+    /// A wrong name or password (never which).
+    Wrong,
+    /// The store failed.
+    Failed(super::Rejection),
+}
+
+impl From<opendls_store::StoreError> for LoginRefused {
+    fn from(error: opendls_store::StoreError) -> Self {
+        LoginRefused::Failed(error.into())
+    }
+}
+
+impl LoginRefused {
+    /// The API's answer.
+    pub(super) fn into_response(self) -> Response {
+        match self {
+            LoginRefused::Throttled(wait) => {
+                let mut refused =
+                    failure(StatusCode::TOO_MANY_REQUESTS, throttled_message(wait)).into_response();
+                refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
+                refused
+            }
+            LoginRefused::Wrong => failure(StatusCode::UNAUTHORIZED, WRONG_LOGIN).into_response(),
+            LoginRefused::Failed(rejection) => rejection.into_response(),
+        }
+    }
+}
+
+/// What a wrong name or password is told.
+pub(super) const WRONG_LOGIN: &str = "wrong user name or password";
+
+/// What a throttled login is told.
+pub(super) fn throttled_message(wait: i64) -> String {
+    format!("too many failed logins: try again in {} minutes", (wait + 59) / 60)
+}
+
+/// `POST /api/login`: checks the name and password and opens a session.
 pub(super) async fn login<S: AccountStore + AuditStore>(
     State(state): State<Arc<AdminState<S>>>,
     remote: Option<Extension<RemoteAddr>>,
     ApiJson(request): ApiJson<Login>,
-) -> Answer {
+) -> Response {
     let source = remote.map(|Extension(RemoteAddr(addr))| addr.ip());
+    match open_session(&state, request, source).await {
+        Ok(opened) => {
+            let mut response = Json(opened.view).into_response();
+            response.headers_mut().insert(header::SET_COOKIE, opened.cookie);
+            response
+        }
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// Checks a login and opens a session, for the API and the console alike: throttled failures,
+/// the same answer and cost for an unknown name as for a wrong password, every attempt audited.
+pub(super) async fn open_session<S: AccountStore + AuditStore>(
+    state: &AdminState<S>,
+    request: Login,
+    source: Option<IpAddr>,
+) -> Result<Opened, LoginRefused> {
     let now = unix_now();
     let name: String = request.name.trim().chars().take(64).collect();
     let keys =
         [format!("address {}", source.map_or_else(String::new, |ip| ip.to_string())), format!("name {name}")];
     if let Some(wait) = state.throttle.wait(&keys, now) {
-        record_login(&state, &name, source, StatusCode::TOO_MANY_REQUESTS).await;
-        let mut refused = failure(
-            StatusCode::TOO_MANY_REQUESTS,
-            format!("too many failed logins: try again in {} minutes", (wait + 59) / 60),
-        )
-        .into_response();
-        refused.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait.max(1)));
-        return Ok(refused);
+        record_login(state, &name, source, StatusCode::TOO_MANY_REQUESTS).await;
+        return Err(LoginRefused::Throttled(wait));
     }
     let found = state.store.account(&name).await?;
     let password = request.password;
@@ -125,9 +184,9 @@ pub(super) async fn login<S: AccountStore + AuditStore>(
     .unwrap_or(false);
     let Some(found) = found.filter(|_| matches) else {
         state.throttle.failed(&keys, now);
-        record_login(&state, &name, source, StatusCode::UNAUTHORIZED).await;
+        record_login(state, &name, source, StatusCode::UNAUTHORIZED).await;
         tracing::info!(user = name, source = ?source, "failed login");
-        return Err(failure(StatusCode::UNAUTHORIZED, "wrong user name or password"));
+        return Err(LoginRefused::Wrong);
     };
     let secret = crate::accounts::issue_token().token;
     let session = NewSession {
@@ -137,23 +196,20 @@ pub(super) async fn login<S: AccountStore + AuditStore>(
         source: source.map_or_else(String::new, |ip| ip.to_string()),
     };
     if !state.store.add_session(session, now).await? {
-        return Err(failure(StatusCode::UNAUTHORIZED, "wrong user name or password"));
+        return Err(LoginRefused::Wrong);
     }
-    record_login(&state, &name, source, StatusCode::OK).await;
+    record_login(state, &name, source, StatusCode::OK).await;
     let view = SessionView {
         user: super::users::user_view(found.account),
         csrf_token: csrf_token(&secret),
         expires_at: now + SESSION_MAX_SECS,
         idle_timeout_secs: SESSION_IDLE_SECS,
     };
-    let mut response = Json(view).into_response();
-    let cookie = cookie(&secret, SESSION_MAX_SECS, state.settings.secure_cookies);
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
-    Ok(response)
+    Ok(Opened { cookie: cookie(&secret, SESSION_MAX_SECS, state.settings.secure_cookies), view })
 }
 
 /// The `Set-Cookie` value of a session (`max_age` 0 ends it in the browser).
-fn cookie(secret: &str, max_age: i64, secure: bool) -> HeaderValue {
+pub(super) fn cookie(secret: &str, max_age: i64, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
     let text =
         format!("{SESSION_COOKIE}={secret}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
