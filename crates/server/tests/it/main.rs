@@ -7,6 +7,7 @@ mod accounts;
 mod admin_api;
 mod backup;
 mod bad_input;
+mod browser;
 mod console;
 mod downloads;
 mod ecdsa;
