@@ -238,6 +238,21 @@ pub(super) async fn record_change<S: AuditStore>(
     target: &str,
     status: StatusCode,
 ) {
+    record_change_with(state, principal, source, (action, target, status), AuditDetail::default()).await;
+}
+
+/// [`record_change`] with what the change replaced and made.
+pub(super) async fn record_change_with<S: AuditStore>(
+    state: &AdminState<S>,
+    principal: &Principal,
+    source: Option<std::net::IpAddr>,
+    (action, target, status): (&str, &str, StatusCode),
+    detail: AuditDetail,
+) {
+    let (mut before, mut after) = (detail.before, detail.after);
+    for document in [&mut before, &mut after].into_iter().flatten() {
+        super::masking::mask_secrets(document);
+    }
     let entry = NewAuditEntry {
         at: crate::phone::unix_now(),
         actor: principal.name.clone(),
@@ -247,8 +262,8 @@ pub(super) async fn record_change<S: AuditStore>(
         target: target.to_owned(),
         status: status.as_u16(),
         request: None,
-        before: None,
-        after: None,
+        before,
+        after,
     };
     if let Err(error) = state.store.record_audit(entry).await {
         tracing::error!(%error, action, "could not record a change in the audit log");

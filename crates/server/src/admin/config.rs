@@ -120,6 +120,14 @@ pub(super) struct ChangedValues {
 }
 
 impl ChangedValues {
+    /// The values replaced and set, as the audit log keeps them (nothing for a dry run).
+    pub(super) fn documents(self) -> (Option<serde_json::Value>, Option<serde_json::Value>) {
+        if !self.applied {
+            return (None, None);
+        }
+        (serde_json::to_value(self.replaced).ok(), serde_json::to_value(self.set).ok())
+    }
+
     /// `response` with the values, when they were stored (a dry run changes nothing).
     pub(super) fn attach(self, response: axum::response::Response) -> axum::response::Response {
         if !self.applied {

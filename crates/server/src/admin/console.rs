@@ -25,6 +25,7 @@ use crate::api::SignedIn;
 mod audit;
 mod dashboard;
 mod devices;
+mod jobs;
 mod login;
 
 /// The stylesheet: small, no framework; a table scrolls sideways on a narrow screen.
@@ -44,6 +45,8 @@ pub(super) fn router<S: Store>(state: Arc<AdminState<S>>) -> Router {
         .route("/console/", get(dashboard::page::<S>))
         .route("/console/devices", get(devices::list::<S>))
         .route("/console/devices/{mac}", get(devices::show::<S>))
+        .route("/console/devices/{mac}/config", axum::routing::post(devices::set_value::<S>))
+        .route("/console/jobs/{id}", get(jobs::show::<S>))
         .route("/console/audit", get(audit::page::<S>))
         .route("/console/password", get(login::password_form).post(login::change_password::<S>))
         .route("/console/logout", axum::routing::post(login::logout::<S>))
@@ -111,6 +114,17 @@ pub(super) fn source(request_remote: Option<axum::Extension<RemoteAddr>>) -> Opt
 
 /// A whole page: the navigation for `viewer` (none on the login page) around `body`.
 pub(super) fn layout(title: &str, viewer: Option<&Viewer>, active: &str, body: Markup) -> Html<String> {
+    layout_refreshed(title, viewer, active, body, None)
+}
+
+/// [`layout`] that reloads itself every `refresh` seconds (live progress without JavaScript).
+pub(super) fn layout_refreshed(
+    title: &str,
+    viewer: Option<&Viewer>,
+    active: &str,
+    body: Markup,
+    refresh: Option<u32>,
+) -> Html<String> {
     let link = |href: &str, label: &str, name: &str| {
         html! { a href=(href) aria-current=[(active == name).then_some("page")] { (label) } }
     };
@@ -120,6 +134,7 @@ pub(super) fn layout(title: &str, viewer: Option<&Viewer>, active: &str, body: M
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
+                @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
                 title { (title) " · opendls" }
                 link rel="stylesheet" href="/console/style.css";
             }
@@ -162,6 +177,17 @@ pub(super) fn admins_only(viewer: &Viewer) -> Option<Response> {
     (viewer.principal.role != Role::Admin).then(|| {
         let message = format!(
             "{} ({}) may not see this page: it needs the admin role",
+            viewer.principal.name, viewer.principal.role
+        );
+        error_page(StatusCode::FORBIDDEN, &message)
+    })
+}
+
+/// A form only operators and admins may send, for anyone else.
+pub(super) fn operators_only(viewer: &Viewer) -> Option<Response> {
+    (!viewer.principal.role.allows(Role::Operator)).then(|| {
+        let message = format!(
+            "{} ({}) may not change anything: it needs the operator role",
             viewer.principal.name, viewer.principal.role
         );
         error_page(StatusCode::FORBIDDEN, &message)

@@ -109,9 +109,19 @@ pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
     State(state): State<Arc<AdminState<S>>>,
     ApiJson(request): ApiJson<JobRequest>,
 ) -> Answer {
+    let view = start_job(&state, request).await?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+/// Checks a job request and creates the job, for the API and the console alike; wakes the
+/// scheduler.
+pub(super) async fn start_job<S: JobStore + AdminStore + FileStore>(
+    state: &AdminState<S>,
+    request: JobRequest,
+) -> Result<JobView, super::Rejection> {
     let targets = checked_targets(&request.targets)?;
     let kind = match super::deployments::KINDS.contains(&request.kind.as_str()) {
-        true => super::deployments::job_kind(&state, &request, &targets).await?,
+        true => super::deployments::job_kind(state, &request, &targets).await?,
         false => job_kind(&request)?,
     };
     let now = unix_now();
@@ -133,7 +143,7 @@ pub(super) async fn create_job<S: JobStore + AdminStore + FileStore>(
         "job created"
     );
     state.settings.wake.notify_one();
-    Ok((StatusCode::CREATED, Json(job_view(summary))).into_response())
+    Ok(job_view(summary))
 }
 
 /// The staged rollout a request asks for, if any.
@@ -203,11 +213,19 @@ pub(super) async fn show_job<S: JobStore + AdminStore>(
     State(state): State<Arc<AdminState<S>>>,
     Path(id): Path<JobId>,
 ) -> Answer {
+    Ok(Json(load_job(&state, id).await?).into_response())
+}
+
+/// A job with its targets and why each unfinished one waits (the API and the console).
+pub(super) async fn load_job<S: JobStore + AdminStore>(
+    state: &AdminState<S>,
+    id: JobId,
+) -> Result<JobDetailView, super::Rejection> {
     let Some(job) = state.store.job(id).await? else {
         return Err(failure(StatusCode::NOT_FOUND, format!("no job {id}")));
     };
-    let waits = explain_waits(&state, &job).await?;
-    Ok(Json(detail_view(job, waits)).into_response())
+    let waits = explain_waits(state, &job).await?;
+    Ok(detail_view(job, waits))
 }
 
 /// A job's detail without saying why its targets wait (the answers of pause, resume, cancel).

@@ -13,7 +13,10 @@ pub(crate) fn mask_secrets(document: &mut Value) {
             let named_secret = fields.get("name").and_then(Value::as_str).is_some_and(is_secret_item);
             let marked_secret = fields.get("secret").and_then(Value::as_bool) == Some(true);
             for (key, value) in fields.iter_mut() {
-                let secret_field = looks_secret(key) || matches!(key.as_str(), "token" | "current" | "tan");
+                // A flag or a time is never a secret (`must_change_password`, `password_set_at`).
+                let not_secret = value.is_boolean() || key.ends_with("_at");
+                let secret_field =
+                    !not_secret && (looks_secret(key) || matches!(key.as_str(), "token" | "current" | "tan"));
                 let secret_value = key == "value" && (named_secret || marked_secret);
                 if (secret_field || secret_value)
                     && !value.is_null()
@@ -60,6 +63,7 @@ mod tests {
             "user": {"name": "ada", "admin-pwd": "x"},
             "pin": 123456,
             "items": {"user-pwd": "1234", "e164": "3001"},
+            "account": {"must_change_password": true, "password_set_at": 1796699062},
         });
         mask_secrets(&mut document);
         let text = document.to_string();
@@ -70,5 +74,7 @@ mod tests {
         assert_eq!(document["variables"][1]["value"], "3");
         assert_eq!(document["items"]["e164"], "3001");
         assert_eq!(document["user"]["name"], "ada");
+        assert_eq!(document["account"]["must_change_password"], true, "flags and times stay");
+        assert_eq!(document["account"]["password_set_at"], 1796699062);
     }
 }

@@ -101,8 +101,13 @@ async fn log_in(browser: &Client, base: &str, name: &str, password: &str) {
 /// The page's text once it contains `expected` (a submitted form or a click loads a new page
 /// while the old one may still answer): waits up to 10 s, then fails with what it shows.
 async fn text_with(browser: &Client, expected: &str) -> String {
+    text_within(browser, expected, 10).await
+}
+
+/// [`text_with`], waiting up to `seconds`.
+async fn text_within(browser: &Client, expected: &str, seconds: u64) -> String {
     let mut shown = String::new();
-    for _ in 0..100 {
+    for _ in 0..seconds * 10 {
         if let Ok(body) = browser.find(Locator::Css("body")).await
             && let Ok(text) = body.text().await
         {
@@ -113,7 +118,7 @@ async fn text_with(browser: &Client, expected: &str) -> String {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the page never showed {expected:?}; it shows:\n{shown}");
+    panic!("the page never showed {expected:?} within {seconds} s; it shows:\n{shown}");
 }
 
 /// Waits until the browser is at `path` (up to 10 s).
@@ -130,7 +135,7 @@ async fn at(browser: &Client, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_administrator_uses_the_console_in_chromium_and_a_viewer_cannot_see_the_audit_log() {
     let Some(driver) = driver().await else { return };
-    let server = TestServer::start().await;
+    let server = TestServer::start_with(crate::support::quick_jobs).await;
     let base = format!("http://{}", server.running().admin_addr);
     let user = |name: &str, role: &str| {
         json!({"name": name, "role": role, "password": format!("{name}-password-12")}).to_string()
@@ -141,10 +146,14 @@ async fn an_administrator_uses_the_console_in_chromium_and_a_viewer_cannot_see_t
         ["OpenStage 60", "OpenStage 40", "OpenScape Desk Phone CP410", "OpenStage 60"].iter().enumerate()
     {
         let message =
-            start_up(&format!("00:1A:E8:00:00:0{}", n + 1)).replace(">OpenStage 60<", &format!(">{model}<"));
+            start_up(&format!("00:1A:E8:00:01:0{}", n + 1)).replace(">OpenStage 60<", &format!(">{model}<"));
         phone_post(server.phone_addr(), message.as_bytes(), None).await;
     }
-    server.admin_json("PUT", "/api/devices/001AE8000001/group", Some(r#"{"group":"sales"}"#), 204).await;
+    // And one phone that lives: it answers contact-me, so a pushed value reaches it.
+    let live = crate::jobs::spawn_phones(&server, 3..4, &crate::jobs::behaviour()).await;
+    crate::jobs::until_booted(&live).await;
+    assert_eq!(live[0].mac, "00:1A:E8:00:00:03", "an OpenStage 60, first in MAC order");
+    server.admin_json("PUT", "/api/devices/001AE8000003/group", Some(r#"{"group":"sales"}"#), 204).await;
 
     let chromium = browser(&driver, 1280, 900).await;
     // Asked for a page, the browser lands on the login page and comes back after.
@@ -162,12 +171,27 @@ async fn an_administrator_uses_the_console_in_chromium_and_a_viewer_cannot_see_t
     let filters = chromium.form(Locator::Css("form.filters")).await.unwrap();
     filters.set_by_name("model", "OpenStage 6*").await.unwrap();
     filters.submit().await.unwrap();
-    text_with(&chromium, "Devices 1–2 of 2").await;
+    text_with(&chromium, "Devices 1–3 of 3").await;
     screenshot(&chromium, "devices").await;
     chromium.find(Locator::Css("table a")).await.unwrap().click().await.unwrap();
     let text = text_with(&chromium, "History").await;
     assert!(text.contains("sales"), "{text}");
     screenshot(&chromium, "device").await;
+
+    // Change a value on the phone and push it: the job's page follows it to the end.
+    let change = chromium.form(Locator::Css("form[action$='/config']")).await.unwrap();
+    change.set_by_name("name", "transaction-timer").await.unwrap();
+    change.set_by_name("value", "5000").await.unwrap();
+    change.submit().await.unwrap();
+    text_with(&chromium, "Targets (1)").await;
+    assert!(chromium.current_url().await.unwrap().path().starts_with("/console/jobs/"));
+    let text = text_within(&chromium, "finished", 60).await;
+    assert!(text.contains("done: 1"), "{text}");
+    screenshot(&chromium, "job").await;
+    let reported = server.admin_json("GET", "/api/devices/001AE8000003", None, 200).await;
+    let timer =
+        reported["reported"].as_array().unwrap().iter().find(|i| i["name"] == "transaction-timer").cloned();
+    assert_eq!(timer.map(|i| i["value"].clone()), Some(json!("5000")), "the phone has the value");
 
     chromium.find(Locator::LinkText("Dashboard")).await.unwrap().click().await.unwrap();
     let text = text_with(&chromium, "seen in the last hour").await;
@@ -177,6 +201,10 @@ async fn an_administrator_uses_the_console_in_chromium_and_a_viewer_cannot_see_t
     chromium.find(Locator::LinkText("Audit log")).await.unwrap().click().await.unwrap();
     let text = text_with(&chromium, "PUT /api/devices/{mac}/group").await;
     assert!(text.contains("break-glass"), "{text}");
+    assert!(
+        text.contains("POST /console/devices/00:1A:E8:00:00:03/config") && text.contains("5000"),
+        "{text}"
+    );
     screenshot(&chromium, "audit").await;
     chromium.find(Locator::LinkText("Password")).await.unwrap().click().await.unwrap();
     text_with(&chromium, "New password").await;
@@ -190,6 +218,9 @@ async fn an_administrator_uses_the_console_in_chromium_and_a_viewer_cannot_see_t
     // A viewer: no link to the audit log, and the page refuses.
     log_in(&chromium, &base, "vera", "vera-password-12").await;
     assert!(chromium.find(Locator::LinkText("Audit log")).await.is_err(), "no link for a viewer");
+    chromium.goto(&format!("{base}/console/devices/001AE8000003")).await.unwrap();
+    text_with(&chromium, "History").await;
+    assert!(chromium.find(Locator::Css("form[action$='/config']")).await.is_err(), "no form for a viewer");
     chromium.goto(&format!("{base}/console/audit")).await.unwrap();
     text_with(&chromium, "needs the admin role").await;
     chromium.close().await.unwrap();
@@ -198,7 +229,7 @@ async fn an_administrator_uses_the_console_in_chromium_and_a_viewer_cannot_see_t
     let tablet = browser(&driver, 800, 1100).await;
     log_in(&tablet, &base, "ada", "ada-password-12").await;
     tablet.goto(&format!("{base}/console/devices")).await.unwrap();
-    text_with(&tablet, "Devices 1–4 of 4").await;
+    text_with(&tablet, "Devices 1–5 of 5").await;
     let width: serde_json::Value = tablet
         .execute("return document.documentElement.scrollWidth <= window.innerWidth;", vec![])
         .await

@@ -144,6 +144,17 @@ async fn a_viewer_sees_no_audit_log_and_a_one_time_password_is_changed_first() {
 
     let dashboard = get(&server, "/console/", Some(&cookie)).await.text();
     assert!(!dashboard.contains("Audit log"), "no link to what a viewer may not see");
+    // A viewer's change is refused even with a valid CSRF token (the form is not even shown).
+    let csrf = csrf_of(&dashboard);
+    let refused = post_form(
+        &server,
+        "/console/devices/001AE8000001/config",
+        Some(&cookie),
+        &format!("csrf={csrf}&name=transaction-timer&value=5000"),
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    assert!(refused.text().contains("needs the operator role"), "{}", refused.text());
     let audit = get(&server, "/console/audit", Some(&cookie)).await;
     assert_eq!(audit.status, 403);
     assert!(audit.text().contains("needs the admin role"));

@@ -3,16 +3,20 @@
 
 use std::sync::Arc;
 
-use axum::Extension;
 use axum::extract::{Path, Query, State};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use maud::{Markup, html};
+use opendls_engine::{DesiredEntry, ItemKey, Role, Scope};
 use opendls_store::Store;
 use serde::Deserialize;
 
+use super::super::access::{AuditDetail, RemoteAddr, record_change_with};
+
 use super::super::fleet::{DeviceQuery, find_devices};
 use super::super::{AdminState, DevicePageQuery, load_device_view};
-use super::{Viewer, error_page, layout, when};
+use super::{Viewer, error_page, layout, operators_only, source, when};
 use crate::admin::encode_query;
 
 /// Devices per page.
@@ -142,13 +146,24 @@ pub(super) async fn show<S: Store>(
     Extension(viewer): Extension<Viewer>,
     Path(mac): Path<String>,
 ) -> Response {
-    let view = match load_device_view(&*state.store, &mac, DevicePageQuery::default()).await {
+    device_page(&state, &viewer, &mac, None).await
+}
+
+/// A device's page, with a refusal of the last change at the top.
+async fn device_page<S: Store>(
+    state: &AdminState<S>,
+    viewer: &Viewer,
+    mac: &str,
+    problem: Option<(StatusCode, String)>,
+) -> Response {
+    let view = match load_device_view(&*state.store, mac, DevicePageQuery::default()).await {
         Ok(view) => view,
         Err(rejection) => return error_page(rejection.0, &rejection.1),
     };
     let device = &view.device;
     let groups: Vec<&str> = device.group.iter().chain(&device.other_groups).map(String::as_str).collect();
     let body = html! {
+        @if let Some((_, problem)) = &problem { p.error role="alert" { (problem) } }
         dl.facts {
             dt { "Number" } dd { (device.e164.as_deref().unwrap_or("—")) }
             dt { "Model" } dd { (device.device_type.as_deref().unwrap_or("—")) }
@@ -159,6 +174,17 @@ pub(super) async fn show<S: Store>(
             dt { "Secure Mode" } dd { (view.security_state.as_deref().unwrap_or("default")) }
             dt { "TLS" } dd { (view.tls_offer.as_deref().unwrap_or("—")) }
             dt { "Approval" } dd { (device.approval.as_deref().unwrap_or("approved")) }
+        }
+        @if viewer.principal.role.allows(Role::Operator) {
+            h2 { "Set a value on this device" }
+            form.filters method="post" action=(format!("/console/devices/{}/config", device.mac)) {
+                input type="hidden" name="csrf" value=(viewer.csrf);
+                label { "Item" input name="name" required placeholder="transaction-timer"; }
+                label { "Index" input name="index" inputmode="numeric" size="4" placeholder="(none)"; }
+                label { "Value" input name="value" required; }
+                label { span { input type="checkbox" name="push" value="on" checked; " send it now (job)" } }
+                button type="submit" { "Set" }
+            }
         }
         h2 { "Values not yet on the phone (" (view.pending.len()) ")" }
         @if view.pending.is_empty() { p.muted { "The phone has every desired value." } }
@@ -199,7 +225,93 @@ pub(super) async fn show<S: Store>(
             }
         } }
     };
-    layout(&format!("Device {}", device.mac), Some(&viewer), "devices", body).into_response()
+    let mut response =
+        layout(&format!("Device {}", device.mac), Some(viewer), "devices", body).into_response();
+    if let Some((status, _)) = problem {
+        *response.status_mut() = status;
+    }
+    response
+}
+
+/// A value to set from a device's page.
+#[derive(Deserialize)]
+pub(super) struct ValueForm {
+    name: String,
+    #[serde(default)]
+    index: String,
+    value: String,
+    /// `on` when the value is to be sent now, by a job.
+    push: Option<String>,
+}
+
+/// Sets a value at the device's scope through the API's own configuration path (the catalog
+/// checks, templates, the audit log's before and after), and with `push` starts an
+/// apply-configuration job for the device and shows its progress.
+pub(super) async fn set_value<S: Store>(
+    State(state): State<Arc<AdminState<S>>>,
+    Extension(viewer): Extension<Viewer>,
+    remote: Option<Extension<RemoteAddr>>,
+    Path(mac): Path<String>,
+    Form(form): Form<ValueForm>,
+) -> Response {
+    if let Some(refused) = operators_only(&viewer) {
+        return refused;
+    }
+    let mac = match super::super::parse_mac(&mac) {
+        Ok(mac) => mac,
+        Err(rejection) => return error_page(rejection.0, &rejection.1),
+    };
+    let index = match form.index.trim() {
+        "" => None,
+        text => match text.parse::<u32>() {
+            Ok(index) => Some(index),
+            Err(_) => {
+                let problem = format!("the index {text:?} is not a number");
+                return device_page(&state, &viewer, &mac, Some((StatusCode::UNPROCESSABLE_ENTITY, problem)))
+                    .await;
+            }
+        },
+    };
+    let entry = DesiredEntry {
+        scope: Scope::Device(mac.clone()),
+        key: ItemKey::new(form.name.trim(), index),
+        value: form.value,
+    };
+    let action = format!("POST /console/devices/{mac}/config");
+    let changed = super::super::config::change_configuration(&*state.store, vec![entry], false, false).await;
+    let source = source(remote);
+    let (status, detail) = match &changed {
+        Ok(_) => (StatusCode::OK, None),
+        Err(rejection) => (rejection.0, Some(rejection.1.clone())),
+    };
+    let values = changed.ok().map(|changed| changed.split().1.documents());
+    let (before, after) = values.unwrap_or((None, None));
+    let audit = AuditDetail { before, after };
+    record_change_with(&state, &viewer.principal, source, (&action, &action[5..], status), audit).await;
+    if let Some(problem) = detail {
+        return device_page(&state, &viewer, &mac, Some((status, problem))).await;
+    }
+    if form.push.is_none() {
+        return Redirect::to(&format!("/console/devices/{mac}")).into_response();
+    }
+    let job = super::jobs::apply_configuration(&mac);
+    match super::super::jobs::start_job(&state, job).await {
+        Ok(job) => {
+            let target = format!("/console/jobs/{}", job.id);
+            let pushed = ("POST /api/jobs", target.as_str(), StatusCode::CREATED);
+            let after = serde_json::to_value(&job).ok();
+            record_change_with(
+                &state,
+                &viewer.principal,
+                source,
+                pushed,
+                AuditDetail { before: None, after },
+            )
+            .await;
+            Redirect::to(&target).into_response()
+        }
+        Err(rejection) => device_page(&state, &viewer, &mac, Some((rejection.0, rejection.1))).await,
+    }
 }
 
 /// `name` or `name[index]`.
