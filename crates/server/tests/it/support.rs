@@ -266,8 +266,9 @@ pub fn log_capture() -> LogCapture {
         .clone()
 }
 
-/// Held by the tests that attack a server with thousands of connections, so that only one of
-/// them loads the machine at a time and the other tests keep their timing.
+/// Held by the tests that attack a server with thousands of connections, and by the browser
+/// test, so that only one of them loads the machine at a time and the other tests keep their
+/// timing.
 pub async fn heavy_test() -> tokio::sync::MutexGuard<'static, ()> {
     static HEAVY: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
     HEAVY.lock().await
