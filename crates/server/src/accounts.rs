@@ -139,6 +139,25 @@ pub async fn ensure_first_admin<S: AccountStore>(
     Ok(Some((path, password)))
 }
 
+/// Tells whoever started the service where the first admin's one-time password is: the path in
+/// the log, the password itself only on a terminal (never into a log file or the journal).
+pub(crate) fn announce_first_admin(made: Option<(PathBuf, String)>) {
+    use std::io::IsTerminal;
+    let Some((path, password)) = made else { return };
+    tracing::warn!(
+        user = FIRST_ADMIN,
+        password_file = %path.display(),
+        "made the first admin account; its one-time password is in the file (change it at the first login)"
+    );
+    if std::io::stderr().is_terminal() {
+        eprintln!(
+            "\n  First admin account: {}\n  One-time password:   {password}\n  (also in {}; change it at the first login)\n",
+            FIRST_ADMIN,
+            path.display()
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -278,7 +278,9 @@ where
     );
     let store = open(config.clone(), data_dir.clone()).await?;
     tracing::debug!(backend = store.backend(), "store opened");
-    announce_first_admin(accounts::ensure_first_admin(store.as_ref(), &data_dir, phone::unix_now()).await?);
+    accounts::announce_first_admin(
+        accounts::ensure_first_admin(store.as_ref(), &data_dir, phone::unix_now()).await?,
+    );
 
     let shutdown = CancellationToken::new();
     let mut tasks = JoinSet::new();
@@ -570,25 +572,6 @@ fn dcmp_url(public_address: Option<&str>, dcmp_addr: Option<SocketAddr>) -> Resu
 
 fn bracket_ipv6(host: &str) -> String {
     if host.contains(':') { format!("[{host}]") } else { host.to_owned() }
-}
-
-/// Tells whoever started the service where the first admin's one-time password is: the path in
-/// the log, the password itself only on a terminal (never into a log file or the journal).
-fn announce_first_admin(made: Option<(PathBuf, String)>) {
-    use std::io::IsTerminal;
-    let Some((path, password)) = made else { return };
-    tracing::warn!(
-        user = accounts::FIRST_ADMIN,
-        password_file = %path.display(),
-        "made the first admin account; its one-time password is in the file (change it at the first login)"
-    );
-    if std::io::stderr().is_terminal() {
-        eprintln!(
-            "\n  First admin account: {}\n  One-time password:   {password}\n  (also in {}; change it at the first login)\n",
-            accounts::FIRST_ADMIN,
-            path.display()
-        );
-    }
 }
 
 /// Reads a random secret kept in a private file (the admin token, the download token key),

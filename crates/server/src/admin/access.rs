@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use opendls_engine::Role;
 use opendls_store::{AuditStore, NewAuditEntry, Store};
 
-use super::sessions::{CSRF_HEADER, SESSION_IDLE_SECS, csrf_matches, session_secret};
+use super::sessions::{CSRF_HEADER, csrf_matches, session_secret};
 use super::{AdminState, constant_time_eq, failure, presented_token};
 use crate::accounts::{TOKEN_PREFIX, token_digest};
 use crate::api::SignedIn;
@@ -201,14 +201,8 @@ async fn sign_in<S: Store>(
     if presented.is_empty()
         && let Some(secret) = session_secret(headers)
     {
-        let digest = token_digest(secret);
-        return match state.store.use_session(&digest, now, SESSION_IDLE_SECS).await {
-            Ok(Some(session)) => Ok(Principal {
-                must_change_password: session.account.must_change_password,
-                session_expires_at: Some(session.expires_at),
-                session: Some(digest),
-                ..principal(session.account.name, session.account.role, SignedIn::Session)
-            }),
+        return match super::sessions::session_principal(&*state.store, secret).await {
+            Ok(Some(principal)) => Ok(principal),
             Ok(None) => {
                 Err(super::sessions::ended(state.settings.secure_cookies, "the session ended: log in again"))
             }
@@ -249,24 +243,52 @@ pub(super) async fn record_change_with<S: AuditStore>(
     (action, target, status): (&str, &str, StatusCode),
     detail: AuditDetail,
 ) {
-    let (mut before, mut after) = (detail.before, detail.after);
+    let entry =
+        audit_entry(&principal.name, principal.via_text(), source, action.to_owned(), target.to_owned());
+    record(state, entry, status, detail).await;
+}
+
+/// An audit entry's who, how, from where and what; `at`, `status` and the documents are filled
+/// in by [`record`].
+pub(super) fn audit_entry(
+    actor: &str,
+    via: String,
+    source: Option<std::net::IpAddr>,
+    action: String,
+    target: String,
+) -> NewAuditEntry {
+    NewAuditEntry {
+        at: 0,
+        actor: actor.to_owned(),
+        via,
+        source: source.map_or_else(String::new, |ip| ip.to_string()),
+        action,
+        target,
+        status: 0,
+        request: None,
+        before: None,
+        after: None,
+    }
+}
+
+/// Records `entry` as answered now with `status`, with `detail`'s documents masked. A failure is
+/// logged: the change is made; only the record of it failed.
+pub(super) async fn record<S: AuditStore>(
+    state: &AdminState<S>,
+    mut entry: NewAuditEntry,
+    status: StatusCode,
+    detail: AuditDetail,
+) {
+    entry.at = crate::phone::unix_now();
+    entry.status = status.as_u16();
+    let AuditDetail { mut before, mut after } = detail;
     for document in [&mut before, &mut after].into_iter().flatten() {
         super::masking::mask_secrets(document);
     }
-    let entry = NewAuditEntry {
-        at: crate::phone::unix_now(),
-        actor: principal.name.clone(),
-        via: principal.via_text(),
-        source: source.map_or_else(String::new, |ip| ip.to_string()),
-        action: action.to_owned(),
-        target: target.to_owned(),
-        status: status.as_u16(),
-        request: None,
-        before,
-        after,
-    };
+    (entry.before, entry.after) = (before, after);
+    let (actor, action) = (entry.actor.clone(), entry.action.clone());
     if let Err(error) = state.store.record_audit(entry).await {
-        tracing::error!(%error, action, "could not record a change in the audit log");
+        tracing::error!(%error, %actor, %action, "could not record a change in the audit log");
     }
 }
 
@@ -277,24 +299,11 @@ struct Record {
 
 impl Record {
     fn of(request: &Request, principal: &Principal, route: &str) -> Record {
-        let source =
-            request.extensions().get::<RemoteAddr>().map_or_else(String::new, |r| r.0.ip().to_string());
+        let source = request.extensions().get::<RemoteAddr>().map(|r| r.0.ip());
         let target = request.uri().path_and_query().map_or_else(String::new, |p| p.as_str().to_owned());
         let route = if route.is_empty() { request.uri().path() } else { route };
-        Record {
-            entry: NewAuditEntry {
-                at: 0,
-                actor: principal.name.clone(),
-                via: principal.via_text(),
-                source,
-                action: format!("{} {route}", request.method()),
-                target,
-                status: 0,
-                request: None,
-                before: None,
-                after: None,
-            },
-        }
+        let action = format!("{} {route}", request.method());
+        Record { entry: audit_entry(&principal.name, principal.via_text(), source, action, target) }
     }
 
     /// Reads a JSON document small enough to record, masks its secrets into the entry, and
@@ -332,24 +341,12 @@ impl Record {
     }
 
     async fn finish<S: AuditStore>(
-        mut self,
+        self,
         state: &AdminState<S>,
         status: StatusCode,
         detail: Option<AuditDetail>,
     ) {
-        self.entry.at = crate::phone::unix_now();
-        self.entry.status = status.as_u16();
-        if let Some(AuditDetail { mut before, mut after }) = detail {
-            for document in [&mut before, &mut after].into_iter().flatten() {
-                super::masking::mask_secrets(document);
-            }
-            (self.entry.before, self.entry.after) = (before, after);
-        }
-        let (actor, action) = (self.entry.actor.clone(), self.entry.action.clone());
-        if let Err(error) = state.store.record_audit(self.entry).await {
-            // The change is made; the record of it is what failed.
-            tracing::error!(%error, %actor, %action, "could not record a change in the audit log");
-        }
+        record(state, self.entry, status, detail.unwrap_or_default()).await;
     }
 }
 

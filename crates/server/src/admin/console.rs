@@ -18,9 +18,7 @@ use opendls_store::Store;
 
 use super::AdminState;
 use super::access::{Principal, RemoteAddr};
-use super::sessions::{SESSION_IDLE_SECS, csrf_token, session_secret};
-use crate::accounts::token_digest;
-use crate::api::SignedIn;
+use super::sessions::{csrf_token, session_secret};
 
 mod audit;
 mod dashboard;
@@ -73,21 +71,12 @@ async fn guard<S: Store>(
     let login =
         Redirect::to(&format!("/console/login?next={}", crate::admin::encode_query(&path))).into_response();
     let Some(secret) = session_secret(request.headers()).map(str::to_owned) else { return login };
-    let now = crate::phone::unix_now();
-    let session = match state.store.use_session(&token_digest(&secret), now, SESSION_IDLE_SECS).await {
-        Ok(Some(session)) => session,
+    let principal = match super::sessions::session_principal(&*state.store, &secret).await {
+        Ok(Some(principal)) => principal,
         Ok(None) => return login,
         Err(error) => {
             return error_page(StatusCode::INTERNAL_SERVER_ERROR, &format!("storage error: {error}"));
         }
-    };
-    let principal = Principal {
-        name: session.account.name,
-        role: session.account.role,
-        via: SignedIn::Session,
-        session: Some(token_digest(&secret)),
-        session_expires_at: Some(session.expires_at),
-        must_change_password: session.account.must_change_password,
     };
     if principal.must_change_password && path != "/console/password" && path != "/console/logout" {
         return Redirect::to("/console/password").into_response();

@@ -12,9 +12,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use opendls_engine::Timestamp;
-use opendls_store::{AccountStore, AuditStore, NewAuditEntry, NewSession};
+use opendls_store::{AccountStore, AuditStore, NewSession};
 
-use super::access::{Principal, RemoteAddr};
+use super::access::{AuditDetail, Principal, RemoteAddr, audit_entry, record};
 use super::body::ApiJson;
 use super::{AdminState, Answer, failure};
 use crate::accounts::{hash_password, token_digest, verify_password};
@@ -52,6 +52,25 @@ pub(crate) fn session_secret(headers: &HeaderMap) -> Option<&str> {
             (name == SESSION_COOKIE && !value.is_empty()).then_some(value)
         })
     })
+}
+
+/// Who a session cookie's `secret` signs in, while its session lives (its use is noted).
+pub(crate) async fn session_principal<S: AccountStore>(
+    store: &S,
+    secret: &str,
+) -> Result<Option<Principal>, opendls_store::StoreError> {
+    let digest = token_digest(secret);
+    let Some(session) = store.use_session(&digest, unix_now(), SESSION_IDLE_SECS).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Principal {
+        name: session.account.name,
+        role: session.account.role,
+        via: crate::api::SignedIn::Session,
+        session: Some(digest),
+        session_expires_at: Some(session.expires_at),
+        must_change_password: session.account.must_change_password,
+    }))
 }
 
 /// Failed logins per address and per name, in this node's memory (several nodes each count
@@ -223,21 +242,9 @@ async fn record_login<S: AuditStore>(
     source: Option<IpAddr>,
     status: StatusCode,
 ) {
-    let entry = NewAuditEntry {
-        at: unix_now(),
-        actor: name.to_owned(),
-        via: "password".into(),
-        source: source.map_or_else(String::new, |ip| ip.to_string()),
-        action: "POST /api/session".into(),
-        target: "/api/session".into(),
-        status: status.as_u16(),
-        request: None,
-        before: None,
-        after: None,
-    };
-    if let Err(error) = state.store.record_audit(entry).await {
-        tracing::error!(%error, "could not record a login in the audit log");
-    }
+    let entry =
+        audit_entry(name, "password".into(), source, "POST /api/session".into(), "/api/session".into());
+    record(state, entry, status, AuditDetail::default()).await;
 }
 
 /// `GET /api/session`: the session a request came with, and its CSRF token.

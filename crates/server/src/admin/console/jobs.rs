@@ -20,21 +20,7 @@ const REFRESH_SECS: u32 = 2;
 /// The request that sends a device its desired values now (contact-me, then the phone's
 /// interaction writes what differs).
 pub(super) fn apply_configuration(mac: &str) -> JobRequest {
-    JobRequest {
-        kind: "apply-configuration".into(),
-        items: Vec::new(),
-        targets: Targets::Devices { macs: vec![mac.to_owned()] },
-        contact_me: true,
-        give_up_after_secs: None,
-        confirm_factory_reset: false,
-        allow_unknown: false,
-        files: Vec::new(),
-        allow_downgrade: false,
-        immediate: false,
-        canary: None,
-        batch_size: None,
-        max_failures: None,
-    }
+    JobRequest::new("apply-configuration", Targets::Devices { macs: vec![mac.to_owned()] })
 }
 
 pub(super) async fn show<S: Store>(
